@@ -1,0 +1,187 @@
+"""The root command: global options, lazy sub-commands, and the one place where errors
+become messages and exit codes (cli-contract.md)."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from typing import Any
+
+import click
+
+from nhicard import __version__
+from nhicard.cli.context import AppContext
+from nhicard.errors import NhicardError
+from nhicard.i18n import LANGS, T, default_lang
+
+# name -> "module:attribute"; modules are imported only when the command runs or is listed
+# in --help, so start-up stays fast and a missing optional extra breaks only its command.
+COMMANDS: dict[str, str] = {
+    "reader": "nhicard.cli.reader_cmd:reader",
+    "card": "nhicard.cli.card_cmd:card",
+    "env": "nhicard.cli.env_cmd:env",
+    "register": "nhicard.cli.register_cmd:register",
+    "verify-email": "nhicard.cli.verify_email_cmd:verify_email",
+    "ecpa": "nhicard.cli.ecpa_cmd:ecpa",
+    "sandbox": "nhicard.cli.sandbox_cmd:sandbox",
+    "sim": "nhicard.cli.sim_cmd:sim",
+    "agent": "nhicard.cli.agent_cmd:agent",
+    "completion": "nhicard.cli.completion_cmd:completion",
+}
+
+
+def _module_present(target: str) -> bool:
+    module = target.split(":")[0]
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:
+        return False
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(name for name, target in COMMANDS.items() if _module_present(target))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None or not _module_present(target):
+            return None
+        module, attr = target.split(":")
+        cmd = getattr(importlib.import_module(module), attr)
+        assert isinstance(cmd, click.Command)
+        return cmd
+
+
+def _version_text() -> str:
+    lines = [f"nhicard {__version__}"]
+    try:
+        from importlib.metadata import version
+
+        lines.append(f"pyscard {version('pyscard')}")
+    except Exception:  # noqa: BLE001 - absent pyscard is a fact to report, not an error
+        lines.append("pyscard not installed")
+    from nhicard.pcsc.library import pcsc_library_description
+
+    lines.append(f"PC/SC {pcsc_library_description()}")
+    lines.append(f"Python {sys.version.split()[0]}")
+    return "\n".join(lines)
+
+
+def _print_version(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if not value or ctx.resilient_parsing:
+        return
+    click.echo(_version_text())
+    ctx.exit(0)
+
+
+def _complete_reader(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
+    try:
+        from nhicard.pcsc.readers import list_reader_names
+
+        names = list_reader_names()
+    except Exception:  # noqa: BLE001 - completion must never fail loudly
+        return []
+    from click.shell_completion import CompletionItem
+
+    out = []
+    for i, name in enumerate(names):
+        if str(i).startswith(incomplete) or incomplete.lower() in name.lower():
+            out.append(CompletionItem(name, help=f"#{i}"))
+    return out
+
+
+@click.group(cls=LazyGroup, context_settings={"auto_envvar_prefix": "NHICARD", "help_option_names": ["-h", "--help"]})
+@click.option("-r", "--reader", metavar="TEXT", shell_complete=_complete_reader,
+              help="Reader by index (0) or case-insensitive name substring.")
+@click.option("--agent", type=click.Choice(["auto", "direct", "nhiicc"]), default="auto", show_default=True,
+              help="Card agent backend.")
+@click.option("--agent-url", default="wss://iccert.nhi.gov.tw:7777/echo", show_default=True, metavar="URL",
+              help="Address of the official component (nhiicc backend).")
+@click.option("--profile", default="real", show_default=True, metavar="NAME|PATH",
+              help="Site profile: real, sandbox, or a TOML file.")
+@click.option("--lang", type=click.Choice(list(LANGS)), default=None,
+              help="Language of messages and hints [default: from the locale, else zh-TW].")
+@click.option("-v", "--verbose", count=True, help="More detail; -vv traces APDUs and HTTP (personal data masked).")
+@click.option("-q", "--quiet", is_flag=True, help="Only results and errors.")
+@click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=_print_version,
+              help="Show versions of nhicard, pyscard and the PC/SC library.")
+@click.pass_context
+def cli(ctx: click.Context, reader: str | None, agent: str, agent_url: str, profile: str,
+        lang: str | None, verbose: int, quiet: bool) -> None:
+    """nhicard — the Taiwan NHI card (健保卡) from a terminal.
+
+    Read cards, diagnose readers, and set up the card password (register → verify-email →
+    ecpa login), against the real sites or the local sandbox.
+    """
+    ctx.obj = AppContext(reader=reader, agent=agent, agent_url=agent_url, profile=profile,
+                         lang=lang or default_lang(), verbose=verbose, quiet=quiet)
+
+
+INTERNAL_ERROR = T("nhicard 內部錯誤(這是程式的問題,請回報):{err}",
+                   "internal error in nhicard (this is a bug, please report it): {err}")
+INTERNAL_HINT = T("加上 -v 可看到完整的追蹤資訊。", "Run again with -v for the full traceback.")
+INTERRUPTED = T("已中斷。", "Interrupted.")
+ERROR_PREFIX = T("錯誤", "Error")
+HINT_PREFIX = T("建議", "Hint")
+
+
+def _lang_from_argv(argv: list[str]) -> str:
+    for i, arg in enumerate(argv):
+        if arg == "--lang" and i + 1 < len(argv) and argv[i + 1] in LANGS:
+            return argv[i + 1]
+        if arg.startswith("--lang=") and arg.split("=", 1)[1] in LANGS:
+            return arg.split("=", 1)[1]
+    return default_lang()
+
+
+def report_error(err: NhicardError, lang: str) -> None:
+    click.echo(f"{ERROR_PREFIX.render(lang)}: {err.render(lang)}", err=True)
+    if err.hint is not None:
+        click.echo(f"{HINT_PREFIX.render(lang)}: {err.hint.render(lang)}", err=True)
+    saved = getattr(err, "saved_page", None)
+    if saved:
+        click.echo(f"{T('已保存頁面', 'Page saved to').render(lang)}: {saved}", err=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = list(sys.argv[1:] if argv is None else argv)
+    lang = _lang_from_argv(args)
+    verbose = any(a in ("-v", "--verbose") or (a.startswith("-v") and set(a[1:]) == {"v"}) for a in args)
+    try:
+        rv = cli.main(args=args, prog_name="nhicard", standalone_mode=False)
+    except NhicardError as err:
+        report_error(err, lang)
+        sys.exit(err.exit_code)
+    except click.exceptions.Abort:
+        click.echo(INTERRUPTED.render(lang), err=True)
+        sys.exit(130)
+    except click.ClickException as err:
+        err.show()
+        sys.exit(err.exit_code)
+    except click.exceptions.Exit as err:
+        sys.exit(err.exit_code)
+    except KeyboardInterrupt:
+        click.echo(INTERRUPTED.render(lang), err=True)
+        sys.exit(130)
+    except BrokenPipeError:
+        # stdout closed by the reader of a pipe (| head): quietly stop
+        try:
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115
+        except OSError:
+            pass
+        sys.exit(0)
+    except Exception as err:  # noqa: BLE001 - the single catch-all that turns bugs into exit 1
+        if verbose:
+            import traceback
+
+            traceback.print_exc()
+        click.echo(INTERNAL_ERROR.render(lang, err=f"{type(err).__name__}: {err}"), err=True)
+        if not verbose:
+            click.echo(INTERNAL_HINT.render(lang), err=True)
+        sys.exit(1)
+    sys.exit(rv if isinstance(rv, int) and not isinstance(rv, bool) else 0)
+
+
+if __name__ == "__main__":
+    main()

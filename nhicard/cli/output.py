@@ -1,0 +1,112 @@
+"""One way to print results: table, json, jsonl or csv (sqlite-utils style).
+
+Results go to stdout, messages to stderr, so ``nhicard … --json | jq`` always works.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
+
+import click
+
+FORMATS = ("table", "json", "jsonl", "csv")
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def output_options(func: F) -> F:
+    """Add ``--format`` and ``--json`` to a command; the command receives ``fmt``."""
+
+    func = click.option(
+        "--json",
+        "as_json",
+        is_flag=True,
+        default=False,
+        help="Same as --format json.",
+    )(func)
+    func = click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(FORMATS),
+        default=None,
+        help="Output format [default: table on a terminal, json in a pipe].",
+    )(func)
+    return func
+
+
+def pick_format(fmt: str | None, as_json: bool) -> str:
+    if as_json:
+        return "json"
+    if fmt:
+        return fmt
+    return "table" if sys.stdout.isatty() else "json"
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return "; ".join(_cell(v) for v in value)
+    if isinstance(value, Mapping):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
+
+
+def render(
+    data: Mapping[str, Any] | Sequence[Mapping[str, Any]],
+    fmt: str,
+    *,
+    columns: Sequence[str] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> str:
+    """Render one record (a mapping) or a list of records.
+
+    ``json`` prints the object or list as is; ``jsonl`` one record per line; ``csv`` with a
+    header row; ``table`` via tabulate (a single record as a two-column key/value table).
+    """
+    single = isinstance(data, Mapping)
+    rows: list[Mapping[str, Any]] = [data] if single else list(data)  # type: ignore[list-item]
+    if fmt == "json":
+        return json.dumps(data, ensure_ascii=False, indent=2)
+    if fmt == "jsonl":
+        return "\n".join(json.dumps(r, ensure_ascii=False) for r in rows)
+    cols = list(columns) if columns else _columns(rows)
+    if fmt == "csv":
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(cols)
+        for r in rows:
+            writer.writerow([_cell(r.get(c)) for c in cols])
+        return buf.getvalue().rstrip("\n")
+    from tabulate import tabulate  # imported late: only the table format needs it
+
+    names = [(headers or {}).get(c, c) for c in cols]
+    if single:
+        return tabulate([[n, _cell(rows[0].get(c))] for n, c in zip(names, cols, strict=True)], tablefmt="plain")
+    return tabulate([[_cell(r.get(c)) for c in cols] for r in rows], headers=names, tablefmt="simple")
+
+
+def _columns(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    cols: list[str] = []
+    for r in rows:
+        for k in r:
+            if k not in cols:
+                cols.append(k)
+    return cols
+
+
+def emit(
+    data: Mapping[str, Any] | Sequence[Mapping[str, Any]],
+    fmt: str,
+    **kw: Any,
+) -> None:
+    text = render(data, fmt, **kw)
+    if text:
+        click.echo(text)
+    sys.stdout.flush()

@@ -1,0 +1,1 @@
+"""PC/SC access. The only package that imports pyscard, and only lazily."""

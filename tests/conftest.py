@@ -1,0 +1,110 @@
+"""Shared fixtures. Integration tests run the installed ``nhicard`` against real parts."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+import pytest
+
+from tests.stack import PcscStack, have_real_pcsc
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def nhicard_executable() -> str:
+    exe = Path(sys.executable).parent / "nhicard"
+    if exe.exists():
+        return str(exe)
+    found = shutil.which("nhicard")
+    if not found:
+        raise RuntimeError("nhicard is not installed in this environment (pip install -e .)")
+    return found
+
+
+@pytest.fixture(scope="session")
+def user_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """XDG dirs in a temp dir, so tests never read or write the real user's state."""
+    base = tmp_path_factory.mktemp("xdg")
+    env = {}
+    for var in ("XDG_STATE_HOME", "XDG_DATA_HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME"):
+        d = base / var.lower()
+        d.mkdir()
+        env[var] = str(d)
+    return env
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_user_dirs(user_dirs: dict[str, str]) -> Iterator[None]:
+    old = {k: os.environ.get(k) for k in user_dirs}
+    os.environ.update(user_dirs)
+    yield
+    for k, v in old.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
+@pytest.fixture(scope="session")
+def pcsc_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PcscStack]:
+    """One private pcscd + vpcd for the session; its env is set for this process too."""
+    why = have_real_pcsc()
+    if why:
+        if os.environ.get("CI"):
+            pytest.fail(f"the real PC/SC stack is required in CI: {why}")
+        pytest.skip(why)
+    stack = PcscStack(tmp_path_factory.mktemp("pcsc"))
+    stack.start()
+    old = {k: os.environ.get(k) for k in stack.env()}
+    os.environ.update(stack.env())
+    yield stack
+    stack.stop()
+    for k, v in old.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
+@pytest.fixture
+def pcsc(pcsc_stack: PcscStack) -> PcscStack:
+    """The session's pcscd, restarted if an earlier test stopped it."""
+    if not pcsc_stack.running:
+        pcsc_stack.start()
+    return pcsc_stack
+
+
+def run_nhicard(
+    *args: str,
+    env: Mapping[str, str] | None = None,
+    input: str | None = None,
+    timeout: float = 60,
+    cwd: str | Path | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run the installed ``nhicard`` as a user would; stdout/stderr captured as text."""
+    full_env = dict(os.environ)
+    full_env.pop("NHICARD_LANG", None)
+    full_env.setdefault("LANG", "C.UTF-8")
+    full_env["PYTHONIOENCODING"] = "utf-8"
+    if env:
+        full_env.update(env)
+    return subprocess.run(
+        [nhicard_executable(), *args],
+        env=full_env,
+        input=input,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=cwd,
+    )
+
+
+@pytest.fixture
+def nhicard() -> object:
+    """``nhicard(*args, env=…, input=…)`` → CompletedProcess."""
+    return run_nhicard

@@ -1,0 +1,134 @@
+"""Real PC/SC parts for tests: a private pcscd with the vpcd driver.
+
+Each test session runs its own pcscd inside a private mount namespace (``unshare``), with its
+socket bind-mounted from a temp dir and vpcd listening on two free loopback-reachable ports.
+Clients find it through ``PCSCLITE_CSOCK_NAME``. So tests never touch a system pcscd, can stop
+and restart theirs at will (the "pcscd not running / restarted" cases), and several test runs
+can share one machine.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+VPCD_DRIVER = "/usr/lib/pcsc/drivers/serial/libifdvpcd.so"
+
+
+def free_port_pair() -> int:
+    """A port P such that P and P+1 are both free (vpcd opens two slots)."""
+    for _ in range(200):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port >= 65535:
+            continue
+        try:
+            with socket.socket() as s2:
+                s2.bind(("0.0.0.0", port + 1))
+            with socket.socket() as s1:
+                s1.bind(("0.0.0.0", port))
+        except OSError:
+            continue
+        return port
+    raise RuntimeError("no free port pair")
+
+
+def have_real_pcsc() -> str | None:
+    """None when the real stack can run here, else why not."""
+    if not shutil.which("pcscd"):
+        return "pcscd is not installed (apt-get install pcscd)"
+    if not os.path.exists(VPCD_DRIVER):
+        return "vpcd is not installed (apt-get install vsmartcard-vpcd)"
+    if not shutil.which("unshare"):
+        return "unshare is missing (util-linux)"
+    return None
+
+
+class PcscStack:
+    """A private pcscd with vpcd slots 0 and 1 on ``port`` and ``port + 1``."""
+
+    def __init__(self, workdir: Path, port: int | None = None) -> None:
+        self.workdir = Path(workdir)
+        self.port = port or free_port_pair()
+        self.run_dir = self.workdir / "run"
+        self.conf_dir = self.workdir / "reader.conf.d"
+        self.socket = self.run_dir / "pcscd.comm"
+        self.log = self.workdir / "pcscd.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    # the environment a client (pyscard, nhicard) needs to talk to this pcscd
+    def env(self) -> dict[str, str]:
+        return {"PCSCLITE_CSOCK_NAME": str(self.socket), "NHICARD_VPCD_PORT": str(self.port)}
+
+    def slot_port(self, slot: int) -> int:
+        return self.port + slot
+
+    def start(self, timeout: float = 10.0) -> None:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.conf_dir.mkdir(parents=True, exist_ok=True)
+        (self.conf_dir / "vpcd").write_text(
+            'FRIENDLYNAME "Virtual PCD"\n'
+            f"DEVICENAME   /dev/null:0x{self.port:04X}\n"
+            f"LIBPATH      {VPCD_DRIVER}\n"
+            f"CHANNELID    0x{self.port:04X}\n"
+        )
+        for stale in (self.socket, self.run_dir / "pcscd.pid"):
+            stale.unlink(missing_ok=True)
+        script = (
+            f"mount --bind {self.run_dir} /run/pcscd 2>/dev/null || "
+            f"{{ mkdir -p /run/pcscd && mount --bind {self.run_dir} /run/pcscd; }}; "
+            f"exec pcscd --foreground --error -c {self.conf_dir}"
+        )
+        logf = open(self.log, "ab")  # noqa: SIM115 - kept open for the daemon's lifetime
+        self.proc = subprocess.Popen(
+            ["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
+            stdout=logf,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        logf.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"pcscd exited: {self.log.read_text(errors='replace')}")
+            if self.socket.exists() and self._vpcd_listening():
+                return
+            time.sleep(0.05)
+        raise RuntimeError(f"pcscd did not come up: {self.log.read_text(errors='replace')}")
+
+    def _vpcd_listening(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                pass
+        except OSError:
+            return False
+        # that probe connection looked like a card to vpcd for a moment; let it settle
+        time.sleep(0.3)
+        return True
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=5)
+        self.proc = None
+        self.socket.unlink(missing_ok=True)
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
