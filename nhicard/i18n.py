@@ -47,7 +47,11 @@ def default_lang() -> str:
     for var in ("LC_ALL", "LC_MESSAGES", "LANG"):
         value = os.environ.get(var, "")
         if value:
-            return "zh-TW" if value.lower().startswith("zh") else ("en" if value.lower().startswith("en") else "zh-TW")
+            return (
+                "zh-TW"
+                if value.lower().startswith("zh")
+                else ("en" if value.lower().startswith("en") else "zh-TW")
+            )
     try:
         loc = locale.getlocale()[0] or ""
     except ValueError:

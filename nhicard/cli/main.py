@@ -3,7 +3,9 @@ become messages and exit codes (cli-contract.md)."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import importlib.util
 import os
 import sys
 from typing import Any
@@ -91,35 +93,90 @@ def _complete_reader(ctx: click.Context, param: click.Parameter, incomplete: str
     return out
 
 
-@click.group(cls=LazyGroup, context_settings={"auto_envvar_prefix": "NHICARD", "help_option_names": ["-h", "--help"]})
-@click.option("-r", "--reader", metavar="TEXT", shell_complete=_complete_reader,
-              help="Reader by index (0) or case-insensitive name substring.")
-@click.option("--agent", type=click.Choice(["auto", "direct", "nhiicc"]), default="auto", show_default=True,
-              help="Card agent backend.")
-@click.option("--agent-url", default="wss://iccert.nhi.gov.tw:7777/echo", show_default=True, metavar="URL",
-              help="Address of the official component (nhiicc backend).")
-@click.option("--profile", default="real", show_default=True, metavar="NAME|PATH",
-              help="Site profile: real, sandbox, or a TOML file.")
-@click.option("--lang", type=click.Choice(list(LANGS)), default=None,
-              help="Language of messages and hints [default: from the locale, else zh-TW].")
-@click.option("-v", "--verbose", count=True, help="More detail; -vv traces APDUs and HTTP (personal data masked).")
+@click.group(
+    cls=LazyGroup,
+    context_settings={"auto_envvar_prefix": "NHICARD", "help_option_names": ["-h", "--help"]},
+)
+@click.option(
+    "-r",
+    "--reader",
+    metavar="TEXT",
+    shell_complete=_complete_reader,
+    help="Reader by index (0) or case-insensitive name substring.",
+)
+@click.option(
+    "--agent",
+    type=click.Choice(["auto", "direct", "nhiicc"]),
+    default="auto",
+    show_default=True,
+    help="Card agent backend.",
+)
+@click.option(
+    "--agent-url",
+    default="wss://iccert.nhi.gov.tw:7777/echo",
+    show_default=True,
+    metavar="URL",
+    help="Address of the official component (nhiicc backend).",
+)
+@click.option(
+    "--profile",
+    default="real",
+    show_default=True,
+    metavar="NAME|PATH",
+    help="Site profile: real, sandbox, or a TOML file.",
+)
+@click.option(
+    "--lang",
+    type=click.Choice(list(LANGS)),
+    default=None,
+    help="Language of messages and hints [default: from the locale, else zh-TW].",
+)
+@click.option(
+    "-v",
+    "--verbose",
+    count=True,
+    help="More detail; -vv traces APDUs and HTTP (personal data masked).",
+)
 @click.option("-q", "--quiet", is_flag=True, help="Only results and errors.")
-@click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=_print_version,
-              help="Show versions of nhicard, pyscard and the PC/SC library.")
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_print_version,
+    help="Show versions of nhicard, pyscard and the PC/SC library.",
+)
 @click.pass_context
-def cli(ctx: click.Context, reader: str | None, agent: str, agent_url: str, profile: str,
-        lang: str | None, verbose: int, quiet: bool) -> None:
+def cli(
+    ctx: click.Context,
+    reader: str | None,
+    agent: str,
+    agent_url: str,
+    profile: str,
+    lang: str | None,
+    verbose: int,
+    quiet: bool,
+) -> None:
     """nhicard — the Taiwan NHI card (健保卡) from a terminal.
 
     Read cards, diagnose readers, and set up the card password (register → verify-email →
     ecpa login), against the real sites or the local sandbox.
     """
-    ctx.obj = AppContext(reader=reader, agent=agent, agent_url=agent_url, profile=profile,
-                         lang=lang or default_lang(), verbose=verbose, quiet=quiet)
+    ctx.obj = AppContext(
+        reader=reader,
+        agent=agent,
+        agent_url=agent_url,
+        profile=profile,
+        lang=lang or default_lang(),
+        verbose=verbose,
+        quiet=quiet,
+    )
 
 
-INTERNAL_ERROR = T("nhicard 內部錯誤(這是程式的問題,請回報):{err}",
-                   "internal error in nhicard (this is a bug, please report it): {err}")
+INTERNAL_ERROR = T(
+    "nhicard 內部錯誤(這是程式的問題,請回報):{err}",
+    "internal error in nhicard (this is a bug, please report it): {err}",
+)
 INTERNAL_HINT = T("加上 -v 可看到完整的追蹤資訊。", "Run again with -v for the full traceback.")
 INTERRUPTED = T("已中斷。", "Interrupted.")
 ERROR_PREFIX = T("錯誤", "Error")
@@ -147,7 +204,9 @@ def report_error(err: NhicardError, lang: str) -> None:
 def main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     lang = _lang_from_argv(args)
-    verbose = any(a in ("-v", "--verbose") or (a.startswith("-v") and set(a[1:]) == {"v"}) for a in args)
+    verbose = any(
+        a in ("-v", "--verbose") or (a.startswith("-v") and set(a[1:]) == {"v"}) for a in args
+    )
     try:
         rv = cli.main(args=args, prog_name="nhicard", standalone_mode=False)
     except NhicardError as err:
@@ -166,10 +225,8 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(130)
     except BrokenPipeError:
         # stdout closed by the reader of a pipe (| head): quietly stop
-        try:
+        with contextlib.suppress(OSError):
             sys.stdout = open(os.devnull, "w")  # noqa: SIM115
-        except OSError:
-            pass
         sys.exit(0)
     except Exception as err:  # noqa: BLE001 - the single catch-all that turns bugs into exit 1
         if verbose:

@@ -71,7 +71,7 @@ def render(
     header row; ``table`` via tabulate (a single record as a two-column key/value table).
     """
     single = isinstance(data, Mapping)
-    rows: list[Mapping[str, Any]] = [data] if single else list(data)  # type: ignore[list-item]
+    rows: list[Mapping[str, Any]] = [data] if isinstance(data, Mapping) else list(data)
     if fmt == "json":
         return json.dumps(data, ensure_ascii=False, indent=2)
     if fmt == "jsonl":
@@ -88,8 +88,12 @@ def render(
 
     names = [(headers or {}).get(c, c) for c in cols]
     if single:
-        return tabulate([[n, _cell(rows[0].get(c))] for n, c in zip(names, cols, strict=True)], tablefmt="plain")
-    return tabulate([[_cell(r.get(c)) for c in cols] for r in rows], headers=names, tablefmt="simple")
+        return tabulate(
+            [[n, _cell(rows[0].get(c))] for n, c in zip(names, cols, strict=True)], tablefmt="plain"
+        )
+    return tabulate(
+        [[_cell(r.get(c)) for c in cols] for r in rows], headers=names, tablefmt="simple"
+    )
 
 
 def _columns(rows: Sequence[Mapping[str, Any]]) -> list[str]:

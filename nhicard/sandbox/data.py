@@ -15,7 +15,6 @@ from typing import Any
 from nhicard.errors import UsageError
 from nhicard.i18n import T
 
-
 DEFAULT_ATR = "3BFF1800FF8131FE455448434331305445434F4744484E3224"
 
 

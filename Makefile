@@ -1,0 +1,70 @@
+# nhicard — every set-up step lives here, so a fresh Debian machine needs only `make demo`
+# or `make test` (as root, or with the Debian packages below already installed).
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+# Debian packages: the PC/SC daemon and the vpcd virtual reader, headers and swig to build
+# pyscard, pcsc-tools (smartcard_list.txt), Dovecot for the IMAP tests, Chromium and CJK fonts
+# for the browser test, util-linux for `unshare` (private pcscd per test session).
+APT_PACKAGES := pcscd vsmartcard-vpcd libpcsclite-dev swig pcsc-tools dovecot-imapd \
+                chromium fonts-noto-cjk curl util-linux procps python3-venv
+DEMO_DIR ?= $(CURDIR)/.demo
+
+.PHONY: all system venv test lint typecheck completions check-completions check demo bench clean
+
+all: venv
+
+system:
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	  if [ -n "$$missing" ]; then \
+	    echo "Installing Debian packages:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	  fi; \
+	else echo "(not root or no apt-get: assuming the packages $(APT_PACKAGES) are installed)"; fi
+
+$(BIN)/nhicard: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev,sandbox]'
+	@touch $@
+
+venv: system $(BIN)/nhicard
+
+test: venv
+	$(BIN)/pytest -q -ra
+
+lint: venv
+	$(BIN)/ruff check nhicard tests benchmarks
+	$(BIN)/ruff format --check nhicard tests benchmarks
+
+typecheck: venv
+	$(BIN)/mypy
+
+completions: venv
+	$(BIN)/nhicard completion bash > completions/nhicard.bash
+	$(BIN)/nhicard completion zsh > completions/_nhicard
+	$(BIN)/nhicard completion fish > completions/nhicard.fish
+
+check-completions: venv
+	@for pair in "bash nhicard.bash" "zsh _nhicard" "fish nhicard.fish"; do \
+	  set -- $$pair; \
+	  $(BIN)/nhicard completion $$1 | diff -u completions/$$2 - \
+	    || { echo "completions/$$2 is stale: run 'make completions'"; exit 1; }; \
+	done; echo "completions up to date"
+
+check: lint typecheck check-completions test
+
+# The demo: a system pcscd (started if not running), the sandbox with its virtual card on vpcd,
+# then the commands a user runs, each printed before it runs.
+demo: venv
+	@pgrep -x pcscd >/dev/null || { echo "+ pcscd (starting the PC/SC daemon)"; pcscd; sleep 1; }
+	@NHICARD_SANDBOX_DIR=$(DEMO_DIR) BIN=$(BIN) bash tests/demo.sh
+
+bench: venv
+	@pgrep -x pcscd >/dev/null || { pcscd; sleep 1; }
+	$(BIN)/python benchmarks/run.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache $(DEMO_DIR)
