@@ -1,0 +1,6 @@
+"""The card agent: what a web page asks of the NHI card (nhi-agent.md).
+
+``base`` defines the :class:`~nhicard.agent.base.CardAgent` interface; ``direct`` talks to the
+card through our own PC/SC layer and SAM client, ``nhiicc`` to the official component over
+WebSocket; ``factory.open_agent`` picks one.
+"""

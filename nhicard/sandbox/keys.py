@@ -1,0 +1,166 @@
+"""The sandbox SAM's keys: an RSA-1024 signing/handshake key and the 24-byte wrapping key
+(the sandbox's stand-in for the published L_KEY), kept per sandbox directory.
+
+Files (PEM / hex, mode 0600): ``sam_private_key.pem``, ``sam_public_key.pem``,
+``sam_wrap_key.hex``. Creation is atomic (write a temp file, hard-link it into place), so two
+processes starting at once end up with the same keys.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+from nhicard.errors import UsageError
+from nhicard.i18n import T
+from nhicard.sandbox.algorithms import h_sign_message
+
+PRIVATE_KEY_FILE = "sam_private_key.pem"
+PUBLIC_KEY_FILE = "sam_public_key.pem"
+WRAP_KEY_FILE = "sam_wrap_key.hex"
+
+
+def _write_once(path: Path, content: bytes) -> None:
+    """Create ``path`` with ``content`` (mode 0600) unless it already exists."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+    try:
+        os.chmod(tmp, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(content)
+        with contextlib.suppress(FileExistsError):
+            os.link(tmp, path)
+    finally:
+        os.unlink(tmp)
+
+
+def _bad_keys(path: Path, why: str) -> UsageError:
+    return UsageError(
+        T(
+            "沙盒 SAM 金鑰檔 {path} 無法使用:{why}",
+            "sandbox SAM key file {path} is unusable: {why}",
+        ).format(path=str(path), why=why),
+        hint=T(
+            "刪除該檔案後重新執行 nhicard sandbox up。",
+            "Delete the file and run `nhicard sandbox up` again.",
+        ),
+    )
+
+
+def _load_private(path: Path) -> rsa.RSAPrivateKey:
+    try:
+        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    except (OSError, ValueError, TypeError) as exc:
+        raise _bad_keys(path, type(exc).__name__) from None
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise _bad_keys(path, "not an RSA key")
+    return key
+
+
+def load_wrap_key(directory: Path) -> bytes:
+    """The sandbox wrapping key of ``directory`` (it must exist)."""
+    path = Path(directory) / WRAP_KEY_FILE
+    try:
+        key = bytes.fromhex(path.read_text("ascii").strip())
+    except FileNotFoundError:
+        raise _bad_keys(path, "missing (is the sandbox set up?)") from None
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        raise _bad_keys(path, type(exc).__name__) from None
+    if len(key) != 24:
+        raise _bad_keys(path, "not 24 bytes")
+    return key
+
+
+@dataclass(frozen=True)
+class SandboxKeys:
+    """The sandbox SAM's RSA key pair and wrapping key."""
+
+    sam_private_key: rsa.RSAPrivateKey = field(repr=False)
+    wrap_key: bytes = field(repr=False)
+
+    @property
+    def sam_public_key(self) -> rsa.RSAPublicKey:
+        return self.sam_private_key.public_key()
+
+    @classmethod
+    def load_or_create(cls, directory: Path) -> SandboxKeys:
+        """Load the keys of a sandbox directory, creating any that are missing."""
+        d = Path(directory)
+        priv = d / PRIVATE_KEY_FILE
+        if not priv.exists():
+            key = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+            pem = key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+            _write_once(priv, pem)
+        private_key = _load_private(priv)
+        pub = d / PUBLIC_KEY_FILE
+        if not pub.exists():
+            _write_once(
+                pub,
+                private_key.public_key().public_bytes(
+                    serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+                ),
+            )
+        if not (d / WRAP_KEY_FILE).exists():
+            _write_once(d / WRAP_KEY_FILE, secrets.token_bytes(24).hex().encode("ascii") + b"\n")
+        return cls(private_key, load_wrap_key(d))
+
+    @classmethod
+    def load(cls, directory: Path) -> SandboxKeys:
+        """Load existing keys; raise :class:`UsageError` if they are missing."""
+        d = Path(directory)
+        priv = d / PRIVATE_KEY_FILE
+        if not priv.exists():
+            raise _bad_keys(priv, "missing (is the sandbox set up?)")
+        return cls(_load_private(priv), load_wrap_key(d))
+
+
+def load_public_key(directory: Path) -> rsa.RSAPublicKey:
+    """The SAM public key of a sandbox directory (what the sandbox sites verify with)."""
+    path = Path(directory) / PUBLIC_KEY_FILE
+    try:
+        key = serialization.load_pem_public_key(path.read_bytes())
+    except (OSError, ValueError, TypeError) as exc:
+        raise _bad_keys(path, type(exc).__name__) from None
+    if not isinstance(key, rsa.RSAPublicKey):
+        raise _bad_keys(path, "not an RSA key")
+    return key
+
+
+def sign_h_sign(private_key: rsa.RSAPrivateKey, card_number: str, version_plus_random: str) -> str:
+    """The sandbox H_Sign: RSA PKCS#1 v1.5 SHA-256 over card number ‖ version+random, as 256
+    uppercase hex characters (for a 1024-bit key)."""
+    sig = private_key.sign(
+        h_sign_message(card_number, version_plus_random), padding.PKCS1v15(), hashes.SHA256()
+    )
+    return sig.hex().upper()
+
+
+def verify_h_sign(
+    public_key: rsa.RSAPublicKey, card_number: str, version_plus_random: str, sig_hex: str
+) -> bool:
+    """True when ``sig_hex`` is the sandbox SAM's H_Sign of this card and these 20 characters.
+    Never raises for malformed input."""
+    if not isinstance(sig_hex, str) or len(sig_hex) != 256:
+        return False
+    try:
+        sig = bytes.fromhex(sig_hex)
+        message = h_sign_message(card_number, version_plus_random)
+    except (ValueError, UnicodeEncodeError, AttributeError):
+        return False
+    try:
+        public_key.verify(sig, message, padding.PKCS1v15(), hashes.SHA256())
+    except InvalidSignature:
+        return False
+    return True
