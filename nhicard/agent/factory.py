@@ -1,0 +1,136 @@
+"""Choosing a card-agent backend: ``direct``, ``nhiicc`` or ``auto`` (nhi-agent.md).
+
+``auto`` asks the official component for ``GetVersion`` with a short timeout; if it answers,
+the component is used, else the ``direct`` backend. The chosen agent's ``selection`` says
+which and why (for ``-v`` and ``env check``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from nhicard.agent.base import AgentSelection, CardAgent
+from nhicard.agent.clock import Clock
+from nhicard.agent.direct import CardOpener, DirectAgent
+from nhicard.agent.errors import AgentError
+from nhicard.agent.nhiicc import NhiiccAgent
+from nhicard.agent.sam import SamEndpoint
+from nhicard.errors import UsageError
+from nhicard.i18n import T, Text
+
+KINDS = ("auto", "direct", "nhiicc")
+PROBE_TIMEOUT = 1.0
+CONNECT_TIMEOUT = 3.0
+READ_TIMEOUT = 30.0
+
+Log = Callable[[Text], None]
+
+
+@dataclass(frozen=True)
+class ComponentProbe:
+    """Result of asking the official component for its version."""
+
+    url: str
+    ok: bool
+    version: str | None = None
+    error: AgentError | None = None
+
+
+def probe_component(
+    url: str, *, origin: str, ca_bundle: str | None = None, timeout: float = PROBE_TIMEOUT
+) -> ComponentProbe:
+    """Does the component at ``url`` answer ``GetVersion`` within ``timeout`` seconds?"""
+    agent = NhiiccAgent(
+        url, origin=origin, ca_bundle=ca_bundle, connect_timeout=timeout, read_timeout=timeout
+    )
+    try:
+        return ComponentProbe(url, True, version=agent.get_version())
+    except AgentError as exc:
+        return ComponentProbe(url, False, error=exc)
+    finally:
+        agent.close()
+
+
+def open_agent(
+    kind: str,
+    *,
+    reader: str | None,
+    agent_url: str,
+    sam: SamEndpoint,
+    origin: str,
+    ca_bundle: str | None = None,
+    clock: Clock | None = None,
+    log: Log | None = None,
+    card_opener: CardOpener | None = None,
+    probe_timeout: float = PROBE_TIMEOUT,
+) -> CardAgent:
+    """A card agent of ``kind``; use it as a context manager (``with open_agent(...) as a``)."""
+    if kind not in KINDS:
+        raise UsageError(T("未知的讀卡代理:{kind}", "unknown card agent: {kind}").format(kind=kind))
+
+    def direct(reason: Text) -> DirectAgent:
+        return DirectAgent(
+            reader=reader,
+            sam=sam,
+            clock=clock,
+            card_opener=card_opener,
+            selection=AgentSelection("direct", reason),
+        )
+
+    agent: CardAgent
+    if kind == "direct":
+        agent = direct(T("已指定 --agent direct", "--agent direct was chosen"))
+    elif kind == "nhiicc":
+        agent = NhiiccAgent(
+            agent_url,
+            origin=origin,
+            ca_bundle=ca_bundle,
+            selection=AgentSelection(
+                "nhiicc", T("已指定 --agent nhiicc", "--agent nhiicc was chosen")
+            ),
+        )
+    else:
+        probe = NhiiccAgent(
+            agent_url,
+            origin=origin,
+            ca_bundle=ca_bundle,
+            connect_timeout=probe_timeout,
+            read_timeout=probe_timeout,
+        )
+        try:
+            version = probe.get_version()
+        except AgentError as exc:
+            probe.close()
+            agent = direct(
+                T(
+                    "讀卡機元件({url})沒有回應 GetVersion:{err};改用內建 direct",
+                    "the component ({url}) did not answer GetVersion: {err}; using direct",
+                ).format(url=agent_url, err=_short(exc))
+            )
+        else:
+            probe.read_timeout = READ_TIMEOUT
+            probe.connect_timeout = CONNECT_TIMEOUT
+            probe.selection = AgentSelection(
+                "nhiicc",
+                T(
+                    "讀卡機元件({url})回應 GetVersion {version}",
+                    "the component ({url}) answered GetVersion {version}",
+                ).format(url=agent_url, version=version),
+            )
+            agent = probe
+    if log is not None:
+        log(selection_text(agent.selection))
+    return agent
+
+
+def selection_text(sel: AgentSelection) -> Text:
+    """One line for ``-v``: which backend and why."""
+    return Text(
+        f"讀卡代理:{sel.kind}({sel.reason.zh})", f"card agent: {sel.kind} ({sel.reason.en})"
+    )
+
+
+def _short(exc: AgentError) -> str:
+    text = exc.message.en
+    return f"{text} ({exc.detail})" if exc.detail else text
