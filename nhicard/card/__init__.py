@@ -1,0 +1,1 @@
+"""The NHI card: session (APDUs), profile model, ROC dates, ID check digit."""

@@ -1,0 +1,73 @@
+"""``nhicard card …``: reading the NHI card."""
+
+from __future__ import annotations
+
+import click
+
+from nhicard.cli.context import AppContext, get_app
+from nhicard.cli.output import emit, output_options, pick_format
+from nhicard.i18n import T
+
+CARD_COLUMNS = (
+    "reader",
+    "atr",
+    "card_type",
+    "card_number",
+    "name",
+    "id_number",
+    "birth_date",
+    "birth_date_roc",
+    "sex",
+    "issue_date",
+    "issue_date_roc",
+    "card_termination",
+    "warnings",
+)
+
+
+def apdu_tracer(app: AppContext) -> object | None:
+    """With -vv, a tracer printing every APDU on stderr (personal bytes masked)."""
+    if app.verbose < 2:
+        return None
+
+    def trace(line: str) -> None:
+        app.debug(line, level=2)
+
+    return trace
+
+
+@click.group()
+def card() -> None:
+    """The NHI card (健保卡) in a reader."""
+
+
+@card.command("read")
+@click.option(
+    "--wait",
+    type=click.FloatRange(min=0, min_open=True),
+    metavar="SECONDS",
+    help="Wait up to SECONDS for a card to be inserted.",
+)
+@click.option("--mask", is_flag=True, help="Mask name, ID number and birth date in the output.")
+@output_options
+def read(wait: float | None, mask: bool, fmt: str | None, as_json: bool) -> None:
+    """Read the card holder's basic data from one card.
+
+    Without -r the reader is the one holding a card (an NHI card is preferred over a Health
+    Professional Card in the other slot)."""
+    from nhicard.card.reading import read_card
+    from nhicard.pcsc.atr import format_atr
+    from nhicard.pcsc.readers import open_card
+
+    app = get_app()
+    tracer = apdu_tracer(app)
+    if wait and app.stderr_is_tty:
+        app.info(T("等待插入卡片(最多 {s} 秒)…", "Waiting up to {s} s for a card…"), s=f"{wait:g}")
+    with open_card(app.reader, wait=wait) as conn:
+        app.debug(
+            T("讀卡機:{reader};ATR:{atr}", "reader: {reader}; ATR: {atr}"),
+            reader=conn.reader,
+            atr=format_atr(conn.atr),
+        )
+        reading = read_card(conn, tracer)  # type: ignore[arg-type]
+    emit(reading.to_record(app.lang, mask=mask), pick_format(fmt, as_json), columns=CARD_COLUMNS)

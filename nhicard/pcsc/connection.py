@@ -1,0 +1,86 @@
+"""The card connection interface, and its PC/SC implementation (shared mode, T0|T1,
+disconnect with SCARD_LEAVE_CARD so other programs holding the reader are not disturbed)."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from nhicard.errors import CardFailure
+from nhicard.i18n import T
+from nhicard.pcsc import codes
+from nhicard.pcsc.context import PcscContext, ScardCallError, check, scard
+
+
+class Connection(Protocol):
+    """What every layer above PC/SC needs of a card: its reader, ATR and a transmit."""
+
+    reader: str
+    atr: bytes
+
+    def transmit(self, apdu: bytes) -> tuple[bytes, int]:
+        """Send one command APDU; return (response data, status word such as 0x9000)."""
+        ...
+
+
+class PcscConnection:
+    """A card handle from ``SCardConnect`` in shared mode; see :func:`open_card`."""
+
+    def __init__(
+        self, context: PcscContext, reader: str, hcard: Any, protocol: int, atr: bytes
+    ) -> None:
+        self.context = context
+        self.reader = reader
+        self.atr = atr
+        self.protocol = protocol
+        self._hcard = hcard
+
+    @classmethod
+    def connect(cls, context: PcscContext, reader: str) -> PcscConnection:
+        """Connect shared, T0|T1. Raises ScardCallError (the caller translates and retries)."""
+        sc = scard()
+
+        def op(handle: Any) -> tuple[Any, int]:
+            hcard, protocol = check(
+                sc.SCardConnect(
+                    handle,
+                    reader,
+                    sc.SCARD_SHARE_SHARED,
+                    sc.SCARD_PROTOCOL_T0 | sc.SCARD_PROTOCOL_T1,
+                ),
+                "SCardConnect",
+            )
+            return hcard, protocol
+
+        hcard, protocol = context.run(op)
+        try:
+            _name, _state, _proto, atr = check(sc.SCardStatus(hcard), "SCardStatus")
+        except ScardCallError:
+            sc.SCardDisconnect(hcard, sc.SCARD_LEAVE_CARD)
+            raise
+        return cls(context, reader, hcard, protocol, bytes(atr))
+
+    def transmit(self, apdu: bytes) -> tuple[bytes, int]:
+        if self._hcard is None:
+            raise CardFailure(T("連線已關閉", "the card connection is closed"), reason="closed")
+        sc = scard()
+        try:
+            response = check(
+                sc.SCardTransmit(self._hcard, self.protocol, list(apdu)), "SCardTransmit"
+            )
+        except ScardCallError as err:
+            raise codes.translate(err.code, reader=self.reader, during=err.during) from None
+        data = bytes(response)
+        if len(data) < 2:
+            raise CardFailure(
+                T("卡片回應過短", "the card's answer is too short"),
+                reason="short-response",
+                detail=data.hex(" ").upper() or "empty",
+            )
+        return data[:-2], (data[-2] << 8) | data[-1]
+
+    def close(self) -> None:
+        """Disconnect, leaving the card as it is (SCARD_LEAVE_CARD). Idempotent."""
+        hcard, self._hcard = self._hcard, None
+        if hcard is not None:
+            sc = scard()
+            sc.SCardDisconnect(hcard, sc.SCARD_LEAVE_CARD)

@@ -1,0 +1,119 @@
+"""A PC/SC context that survives a restart of the PC/SC service.
+
+pyscard is imported here (and in the other modules of this package) lazily. Every PC/SC call
+goes through :meth:`PcscContext.run`, which re-establishes a stale context once,
+transparently (pcscd restarted since the context was made), and retries the call.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any, TypeVar
+
+from nhicard.pcsc import codes
+
+R = TypeVar("R")
+
+
+class ScardCallError(Exception):
+    """A PC/SC call returned ``code``; translated to a typed error by the caller."""
+
+    def __init__(self, code: int, during: str) -> None:
+        super().__init__(f"{codes.code_name(code)} during {during}")
+        self.code = codes.normalize(code)
+        self.during = during
+
+
+def scard() -> ModuleType:
+    """pyscard's ``smartcard.scard`` module; PcscUnavailable when it cannot be loaded."""
+    try:
+        import smartcard.scard as module
+    except ImportError as exc:  # pyscard absent, or libpcsclite missing
+        raise codes.library_missing(str(exc)) from None
+    except OSError as exc:
+        raise codes.library_missing(str(exc)) from None
+    return module
+
+
+def check(result: Any, during: str) -> Any:
+    """Unpack a pyscard result tuple ``(hresult, *values)``; raise ScardCallError on failure.
+
+    Returns the single value, a tuple of values, or None."""
+    if isinstance(result, (tuple, list)):
+        hresult, values = result[0], result[1:]
+    else:
+        hresult, values = result, ()
+    if codes.normalize(hresult) != codes.SCARD_S_SUCCESS:
+        raise ScardCallError(hresult, during)
+    if not values:
+        return None
+    return values[0] if len(values) == 1 else values
+
+
+class PcscContext:
+    """One PC/SC context (``SCardEstablishContext``), created on first use.
+
+    Use one per thread that blocks in ``SCardGetStatusChange`` (pcsc-lite serialises calls
+    on one context)."""
+
+    def __init__(self) -> None:
+        self._handle: Any = None
+        self._lock = threading.RLock()
+
+    @property
+    def handle(self) -> Any:
+        with self._lock:
+            if self._handle is None:
+                self._handle = self._establish()
+            return self._handle
+
+    def _establish(self) -> Any:
+        sc = scard()
+        try:
+            return check(sc.SCardEstablishContext(sc.SCARD_SCOPE_USER), "SCardEstablishContext")
+        except ScardCallError as err:
+            raise codes.translate(err.code, during=err.during) from None
+
+    def release(self) -> None:
+        """Release the context (errors ignored: it may already be dead)."""
+        with self._lock:
+            handle, self._handle = self._handle, None
+        if handle is not None:
+            # a dead context cannot be released cleanly; nothing to do about it
+            with contextlib.suppress(Exception):
+                scard().SCardReleaseContext(handle)
+
+    def run(self, op: Callable[[Any], R]) -> R:
+        """Run ``op(handle)``; on a stale-context code re-establish once and run it again.
+
+        ``op`` raises :class:`ScardCallError` (via :func:`check`) on failure."""
+        fresh = self._handle is None
+        try:
+            return op(self.handle)
+        except ScardCallError as err:
+            if fresh or err.code not in codes.STALE_CONTEXT_CODES:
+                raise
+        self.release()
+        return op(self.handle)
+
+    def __enter__(self) -> PcscContext:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+_shared: PcscContext | None = None
+_shared_lock = threading.Lock()
+
+
+def shared_context() -> PcscContext:
+    """The process-wide context for short calls (listing, connecting)."""
+    global _shared
+    with _shared_lock:
+        if _shared is None:
+            _shared = PcscContext()
+        return _shared

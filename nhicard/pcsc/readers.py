@@ -1,0 +1,311 @@
+"""Readers: enumeration (per call, never cached), choice by index or name, state, and
+opening a card in shared mode."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from nhicard.errors import CardAbsent, NhicardError, ReaderError
+from nhicard.i18n import T, Text
+from nhicard.pcsc import atr as atrs
+from nhicard.pcsc import codes
+from nhicard.pcsc.connection import Connection, PcscConnection
+from nhicard.pcsc.context import PcscContext, ScardCallError, check, scard, shared_context
+
+EMPTY = "empty"
+PRESENT = "present"
+IN_USE = "in-use"
+MUTE = "mute"
+UNAVAILABLE = "unavailable"
+READER_STATES = (EMPTY, PRESENT, IN_USE, MUTE, UNAVAILABLE)
+
+SHARING_RETRIES = 4  # connection attempts while another program holds the card exclusively
+SHARING_RETRY_DELAY = 0.25  # seconds between those attempts
+
+# Decides whether a card whose ATR is not in our table answers like an NHI card.
+NhiProbe = Callable[[Connection], bool]
+
+
+@dataclass(frozen=True)
+class ReaderInfo:
+    """One reader as ``reader list`` shows it."""
+
+    index: int
+    name: str
+    state: str  # one of READER_STATES
+    atr: bytes | None
+    card_type: str | None  # one of nhicard.pcsc.atr.CARD_TYPES, None without a card
+    card_label: Text | None
+
+    def to_record(self, lang: str) -> dict[str, Any]:
+        """The JSON record of the CLI contract (``reader list``)."""
+        return {
+            "index": self.index,
+            "name": self.name,
+            "state": self.state,
+            "atr": atrs.format_atr(self.atr) if self.atr else None,
+            "card_type": self.card_type,
+            "card_label": self.card_label.render(lang) if self.card_label else None,
+        }
+
+
+def _translated(err: ScardCallError, reader: str | None = None) -> NhicardError:
+    return codes.translate(err.code, reader=reader, during=err.during)
+
+
+def list_reader_names(context: PcscContext | None = None) -> list[str]:
+    """Names of the readers present right now (asked of PC/SC on every call)."""
+    ctx = context or shared_context()
+    sc = scard()
+
+    def op(handle: Any) -> list[str]:
+        hresult, names = sc.SCardListReaders(handle, [])
+        if codes.normalize(hresult) == codes.SCARD_E_NO_READERS_AVAILABLE:
+            return []
+        check(hresult, "SCardListReaders")
+        return list(names)
+
+    try:
+        return ctx.run(op)
+    except ScardCallError as err:
+        raise _translated(err) from None
+
+
+def _reader_list_text(names: list[str]) -> str:
+    return "; ".join(f"{i}: {n}" for i, n in enumerate(names)) or "-"
+
+
+def resolve_reader(spec: str, names: list[str]) -> str:
+    """The one reader ``spec`` names: an index (``0``) or a case-insensitive substring.
+
+    Raises ReaderError: no readers / several match (listed) / not found (available listed)."""
+    if not names:
+        raise codes.no_readers()
+    spec = spec.strip()
+    if spec.isdigit():
+        index = int(spec)
+        if index < len(names):
+            return names[index]
+        raise ReaderError(
+            T("沒有編號 {index} 的讀卡機", "no reader with index {index}").format(index=index),
+            hint=T("可用的讀卡機:{names}", "Available readers: {names}").format(
+                names=_reader_list_text(names)
+            ),
+            reason="reader-not-found",
+        )
+    exact = [n for n in names if n.lower() == spec.lower()]
+    matches = exact or [n for n in names if spec.lower() in n.lower()]
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        raise ReaderError(
+            T("找不到名稱含「{spec}」的讀卡機", "no reader matches “{spec}”").format(spec=spec),
+            hint=T("可用的讀卡機:{names}", "Available readers: {names}").format(
+                names=_reader_list_text(names)
+            ),
+            reason="reader-not-found",
+        )
+    listed = "; ".join(f"{names.index(m)}: {m}" for m in matches)
+    raise ReaderError(
+        T("「{spec}」符合多台讀卡機:{listed}", "“{spec}” matches several readers: {listed}").format(
+            spec=spec, listed=listed
+        ),
+        hint=T(
+            "請用編號(-r 0)或更完整的名稱指定讀卡機。",
+            "Name the reader by index (-r 0) or a longer part of its name.",
+        ),
+        reason="reader-ambiguous",
+    )
+
+
+def reader_states(
+    names: list[str], context: PcscContext | None = None
+) -> list[tuple[str, int, bytes]]:
+    """``(name, event state bits, ATR)`` of each reader, without waiting."""
+    if not names:
+        return []
+    ctx = context or shared_context()
+    sc = scard()
+
+    def op(handle: Any) -> list[tuple[str, int, bytes]]:
+        hresult, states = sc.SCardGetStatusChange(
+            handle, 0, [(n, sc.SCARD_STATE_UNAWARE) for n in names]
+        )
+        if codes.normalize(hresult) == codes.SCARD_E_TIMEOUT:
+            return [(n, sc.SCARD_STATE_UNKNOWN, b"") for n in names]
+        check(hresult, "SCardGetStatusChange")
+        return [(str(name), int(state), bytes(atr or b"")) for name, state, atr in states]
+
+    try:
+        return ctx.run(op)
+    except ScardCallError as err:
+        raise _translated(err) from None
+
+
+def state_name(bits: int) -> str:
+    """Reader state bits → one of READER_STATES."""
+    sc = scard()
+    if bits & (sc.SCARD_STATE_UNAVAILABLE | sc.SCARD_STATE_UNKNOWN | sc.SCARD_STATE_IGNORE):
+        return UNAVAILABLE
+    if bits & sc.SCARD_STATE_PRESENT:
+        if bits & sc.SCARD_STATE_MUTE:
+            return MUTE
+        if bits & (sc.SCARD_STATE_INUSE | sc.SCARD_STATE_EXCLUSIVE):
+            return IN_USE
+        return PRESENT
+    if bits & sc.SCARD_STATE_EMPTY:
+        return EMPTY
+    return UNAVAILABLE
+
+
+def default_nhi_probe(conn: Connection) -> bool:
+    """Ask the card whether it has the NHI applet (the card layer's SELECT)."""
+    from nhicard.card.session import answers_nhi_select
+
+    return answers_nhi_select(conn)
+
+
+def identify_card(
+    reader: str,
+    atr: bytes,
+    *,
+    probe: NhiProbe | None = default_nhi_probe,
+    context: PcscContext | None = None,
+) -> atrs.AtrInfo:
+    """``card_type`` and label of the card in ``reader``: from the ATR table, else by asking
+    the card (SELECT: ``nhi-unlisted``), else ``unknown`` named from smartcard_list.txt."""
+    known = atrs.classify_atr(atr)
+    if known is not None:
+        return known
+    if probe is not None:
+        try:
+            conn = PcscConnection.connect(context or shared_context(), reader)
+        except (ScardCallError, NhicardError):
+            conn = None
+        if conn is not None:
+            try:
+                if probe(conn):
+                    return atrs.AtrInfo(atrs.NHI_UNLISTED, atrs.NHI_UNLISTED_LABEL)
+            except NhicardError:
+                pass
+            finally:
+                conn.close()
+    return atrs.AtrInfo(atrs.UNKNOWN, atrs.unknown_card_label(atr))
+
+
+def list_readers(
+    *, probe: NhiProbe | None = default_nhi_probe, context: PcscContext | None = None
+) -> list[ReaderInfo]:
+    """Every reader with its state and card (``reader list``)."""
+    names = list_reader_names(context)
+    out = []
+    for index, (name, bits, atr) in enumerate(reader_states(names, context)):
+        state = state_name(bits)
+        info: atrs.AtrInfo | None = None
+        if state in (PRESENT, IN_USE) and atr:
+            info = identify_card(
+                name, atr, probe=probe if state == PRESENT else None, context=context
+            )
+        out.append(
+            ReaderInfo(
+                index=index,
+                name=name,
+                state=state,
+                atr=(atr or None) if state in (PRESENT, IN_USE, MUTE) else None,
+                card_type=info.card_type if info else None,
+                card_label=info.label if info else None,
+            )
+        )
+    return out
+
+
+def choose_card_reader(reader_spec: str | None, *, wait: float | None = None) -> str:
+    """The reader to read a card from.
+
+    With ``reader_spec``: that reader (waiting up to ``wait`` seconds for a card if empty).
+    Without: the only reader; else the only reader holding a card (an NHI card preferred over
+    HPC / MOICA, as clinic dual-slot readers hold an HPC next to the patient's card); else,
+    with ``wait``, the first reader a card is inserted into."""
+    names = list_reader_names()
+    if not names and not wait:
+        raise codes.no_readers()
+    if reader_spec is not None:
+        reader = resolve_reader(reader_spec, names)
+        if wait:
+            from nhicard.pcsc.monitor import wait_for_card
+
+            return wait_for_card(reader, wait)
+        return reader
+    if len(names) == 1 and not wait:
+        return names[0]
+    with_card = [
+        (name, atr)
+        for name, bits, atr in reader_states(names)
+        if state_name(bits) in (PRESENT, IN_USE, MUTE)
+    ]
+    if len(with_card) > 1:
+        preferred = [(n, a) for n, a in with_card if not _is_other_card(a)]
+        if len(preferred) == 1:
+            return preferred[0][0]
+        raise ReaderError(
+            T("多台讀卡機中都有卡片:{names}", "several readers hold a card: {names}").format(
+                names=_reader_list_text([n for n, _ in with_card])
+            ),
+            hint=T(
+                "請用 -r 指定讀卡機(編號或名稱)。", "Choose the reader with -r (index or name)."
+            ),
+            reason="reader-ambiguous",
+        )
+    if with_card:
+        return with_card[0][0]
+    if wait:
+        from nhicard.pcsc.monitor import wait_for_card
+
+        return wait_for_card(None, wait)
+    if len(names) == 1:
+        return names[0]
+    raise CardAbsent(
+        T("所有讀卡機中都沒有卡片", "no card in any reader"),
+        hint=T(
+            "請插入健保卡(晶片朝上、朝內),或加上 --wait 秒數等待插卡。",
+            "Insert the NHI card (chip first, facing up), or add --wait SECONDS to wait for it.",
+        ),
+        reason="no-card",
+    )
+
+
+def _is_other_card(atr: bytes) -> bool:
+    info = atrs.classify_atr(atr)
+    return info is not None and info.card_type in (atrs.HPC, atrs.MOICA)
+
+
+def connect_card(reader: str, *, context: PcscContext | None = None) -> PcscConnection:
+    """Connect to the card in ``reader`` (shared, T0|T1), retrying a bounded number of times
+    while another program holds it exclusively."""
+    ctx = context or shared_context()
+    for attempt in range(SHARING_RETRIES):
+        try:
+            return PcscConnection.connect(ctx, reader)
+        except ScardCallError as err:
+            if err.code == codes.SCARD_E_SHARING_VIOLATION and attempt + 1 < SHARING_RETRIES:
+                time.sleep(SHARING_RETRY_DELAY)
+                continue
+            raise _translated(err, reader) from None
+    raise codes.sharing_violation(reader)  # not reached: the loop returns or raises
+
+
+@contextmanager
+def open_card(reader_spec: str | None, *, wait: float | None = None) -> Iterator[Connection]:
+    """A connection to one card (see :func:`choose_card_reader`), closed with LEAVE_CARD.
+
+    Raises PcscUnavailable / ReaderError / CardAbsent / CardFailure."""
+    reader = choose_card_reader(reader_spec, wait=wait)
+    conn = connect_card(reader)
+    try:
+        yield conn
+    finally:
+        conn.close()

@@ -1,0 +1,181 @@
+"""The card side of vpcd (vsmartcard's virtual reader driver for pcscd).
+
+vpcd listens on TCP (127.0.0.1:35963 for slot 0, +1 for slot 1); a virtual card connects to
+it, which pcscd sees as a card inserted (about a second later), and closing the connection
+is pulling the card. Every message both ways is a 2-byte big-endian length and a payload; a
+1-byte payload from vpcd is a control code (0x00 power off, 0x01 power on, 0x02 reset,
+0x04 ATR request, answered with the ATR); anything longer is a command APDU, answered with
+the response APDU.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import struct
+import threading
+from collections.abc import Callable
+
+from nhicard.sandbox.vcard import CardPulled, VirtualCard
+
+DEFAULT_PORT = 35963
+CTRL_OFF = 0x00
+CTRL_ON = 0x01
+CTRL_RESET = 0x02
+CTRL_ATR = 0x04
+
+_QUICKACK = getattr(socket, "TCP_QUICKACK", None)
+
+CONNECTED = "connected"
+DISCONNECTED = "disconnected"
+PULLED = "pulled"
+
+
+def slot_port(slot: int = 0, base: int | None = None) -> int:
+    """vpcd's port for ``slot``: ``base`` or env ``NHICARD_VPCD_PORT`` or 35963, plus slot."""
+    if base is None:
+        env = os.environ.get("NHICARD_VPCD_PORT", "")
+        base = int(env) if env.isdigit() else DEFAULT_PORT
+    return base + slot
+
+
+class VpcdCardClient:
+    """Connects ``card`` to vpcd and answers vpcd until stopped.
+
+    ``run(stop_event)`` keeps the card inserted, reconnecting when vpcd (pcscd) restarts;
+    ``disconnect()`` pulls the card and ``connect()`` inserts it again (thread-safe).
+    ``on_event(kind)`` is told ``connected`` / ``disconnected`` / ``pulled``."""
+
+    def __init__(
+        self,
+        card: VirtualCard,
+        host: str = "127.0.0.1",
+        port: int = DEFAULT_PORT,
+        *,
+        on_event: Callable[[str], None] | None = None,
+        retry_interval: float = 0.3,
+    ) -> None:
+        self.card = card
+        self.host = host
+        self.port = port
+        self.on_event = on_event
+        self.retry_interval = retry_interval
+        self._inserted = threading.Event()
+        self._inserted.set()
+        self._lock = threading.Lock()
+        self._sock: socket.socket | None = None
+        self.connected = threading.Event()
+
+    def connect(self) -> None:
+        """Insert the card (the run loop connects to vpcd)."""
+        self._inserted.set()
+
+    def disconnect(self) -> None:
+        """Pull the card: close the connection and stay out until :meth:`connect`."""
+        self._inserted.clear()
+        self._close()
+
+    def _close(self) -> None:
+        with self._lock:
+            sock, self._sock = self._sock, None
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+
+    def _notify(self, kind: str) -> None:
+        if self.on_event is not None:
+            self.on_event(kind)
+
+    def run(self, stop: threading.Event) -> None:
+        """Serve until ``stop`` is set."""
+        try:
+            while not stop.is_set():
+                if not self._inserted.is_set():
+                    stop.wait(0.1)
+                    continue
+                try:
+                    sock = socket.create_connection((self.host, self.port), timeout=1.0)
+                except OSError:
+                    stop.wait(self.retry_interval)
+                    continue
+                sock.settimeout(0.2)
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                with self._lock:
+                    self._sock = sock
+                self.card.insert()
+                self.connected.set()
+                self._notify(CONNECTED)
+                pulled = self._serve(sock, stop)
+                self.connected.clear()
+                self._close()
+                if pulled:
+                    self._inserted.clear()
+                    self._notify(PULLED)
+                else:
+                    self._notify(DISCONNECTED)
+                    stop.wait(self.retry_interval)
+        finally:
+            self._close()
+
+    def _serve(self, sock: socket.socket, stop: threading.Event) -> bool:
+        """Answer vpcd until the connection ends; True when the card pulled itself out."""
+        while not stop.is_set():
+            header = self._recv_exact(sock, 2, stop)
+            if header is None:
+                return False
+            (length,) = struct.unpack(">H", header)
+            payload = self._recv_exact(sock, length, stop) if length else b""
+            if payload is None:
+                return False
+            if len(payload) == 1:
+                answer = self._control(payload[0])
+                if answer is None:
+                    continue
+            else:
+                try:
+                    answer = self.card.process(payload)
+                except CardPulled:
+                    return True
+            try:
+                sock.sendall(struct.pack(">H", len(answer)) + answer)
+            except OSError:
+                return False
+        return False
+
+    def _control(self, code: int) -> bytes | None:
+        if code in (CTRL_OFF, CTRL_ON, CTRL_RESET):
+            self.card.reset()
+            return None
+        if code == CTRL_ATR:
+            return self.card.atr
+        return None
+
+    def _recv_exact(self, sock: socket.socket, size: int, stop: threading.Event) -> bytes | None:
+        buf = b""
+        while len(buf) < size:
+            if stop.is_set() or not self._inserted.is_set():
+                return None
+            if _QUICKACK is not None:
+                # vpcd writes length and payload separately; acknowledging at once avoids a
+                # 40 ms Nagle / delayed-ACK stall per APDU
+                with contextlib.suppress(OSError):
+                    sock.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
+            try:
+                chunk = sock.recv(size - len(buf))
+            except TimeoutError:
+                continue
+            except OSError:
+                return None
+            if not chunk:
+                return None
+            buf += chunk
+        return buf
+
+    def start_thread(self) -> tuple[threading.Thread, threading.Event]:
+        """Run in a daemon thread; returns the thread and its stop event."""
+        stop = threading.Event()
+        thread = threading.Thread(target=self.run, args=(stop,), name="vpcd-card", daemon=True)
+        thread.start()
+        return thread, stop
