@@ -1,0 +1,134 @@
+"""The sandbox e-learning platform: one relying party of the eCPA single sign-on.
+
+Pages
+    ``GET /`` — the login state: 「已登入:王小明 / Logged in as 王小明」 (``#loginState`` with
+    ``data-state="logged-in"`` and ``#userName``) or 「尚未登入 / Not signed in」 with a link to
+    eCPA's ``clogin.aspx?returnUrl=<this site>/sso_verify.php``.
+    ``POST /sso_verify.php`` — form field ``APReqEncodedData``: the token is verified
+    (signature, audience = this site's origin, expiry, single use; nhicard.sandbox.sso). On
+    success the site starts its own session (cookie ``ELEARN_PHPSESSID``) and shows who is
+    logged in; on failure HTTP 403 with the reason (``#ssoError`` with ``data-reason``).
+    ``GET /sso_verify.php`` — without a token: HTTP 400 with the same page.
+    ``POST /logout.php`` — ends the session.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+from starlette.templating import Jinja2Templates
+
+from nhicard.errors import AuthRefused
+from nhicard.i18n import T
+from nhicard.sandbox.cookie_session import MemorySessions
+from nhicard.sandbox.sso import ReplayGuard, SsoSigner, SsoVerifier
+
+COOKIE_NAME = "ELEARN_PHPSESSID"
+VERIFY_PATH = "/sso_verify.php"
+HERE = Path(__file__).resolve().parent
+
+MSG_NO_TOKEN = T(
+    "缺少單一登入資料(APReqEncodedData)。", "The single sign-on data (APReqEncodedData) is missing."
+)
+
+
+@dataclass(frozen=True)
+class ElearnSettings:
+    origin: str  # this site, e.g. https://127.0.0.1:8442
+    ecpa_url: str  # the hub, e.g. https://127.0.0.1:8441
+
+
+class ElearnSite:
+    def __init__(self, ctx: Any, settings: ElearnSettings) -> None:
+        self.ctx = ctx
+        self.settings = settings
+        self.sessions = MemorySessions(COOKIE_NAME)
+        public_key = SsoSigner.from_secret(ctx.state_secret).public_key
+        self.verifier = SsoVerifier(
+            public_key, audience=settings.origin, replay_guard=ReplayGuard()
+        )
+        self.templates = Jinja2Templates(directory=str(HERE / "templates"))
+
+    def now(self) -> datetime:
+        moment: datetime = self.ctx.clock()
+        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+    @property
+    def login_url(self) -> str:
+        back = quote(self.settings.origin + VERIFY_PATH, safe="")
+        return f"{self.settings.ecpa_url.rstrip('/')}/webform/clogin.aspx?returnUrl={back}"
+
+    def render(
+        self,
+        request: Request,
+        user: dict[str, str] | None,
+        error: dict[str, str] | None = None,
+        status: int = 200,
+    ) -> Response:
+        context = {"user": user, "error": error, "login_url": self.login_url}
+        return self.templates.TemplateResponse(
+            request, "elearn_page.html", context, status_code=status
+        )
+
+    async def index(self, request: Request) -> Response:
+        session = self.sessions.load(request)
+        return self.render(request, session.data.get("user") if session else None)
+
+    async def verify(self, request: Request) -> Response:
+        token = ""
+        if request.method == "POST":
+            form = await request.form()
+            token = str(form.get("APReqEncodedData") or "")
+        if not token:
+            error = {"reason": "missing", "zh": MSG_NO_TOKEN.zh, "en": MSG_NO_TOKEN.en}
+            return self.render(request, None, error, status=400)
+        try:
+            claims = self.verifier.verify(token, self.now())
+        except AuthRefused as refused:
+            error = {
+                "reason": refused.reason or "refused",
+                "zh": refused.message.zh,
+                "en": refused.message.en,
+            }
+            return self.render(request, None, error, status=403)
+        session = self.sessions.create()
+        user = {"name": claims.name, "uid": claims.uid}
+        session.data["user"] = user
+        return self.sessions.attach(self.render(request, user), session)
+
+    async def logout(self, request: Request) -> Response:
+        session = self.sessions.load(request)
+        if session:
+            self.sessions.drop(session)
+        return self.sessions.clear_cookie(RedirectResponse("/", status_code=303))
+
+
+def create_elearn_app(ctx: Any, settings: ElearnSettings) -> Starlette:
+    """The e-learning app for explicit settings."""
+    site = ElearnSite(ctx, settings)
+    app = Starlette(
+        routes=[
+            Route("/", site.index),
+            Route(VERIFY_PATH, site.verify, methods=["GET", "POST"]),
+            Route("/logout.php", site.logout, methods=["POST"]),
+        ]
+    )
+    app.state.site = site
+    return app
+
+
+def build_elearn_app(ctx: Any) -> Starlette:
+    """The e-learning app of a running sandbox (its own and eCPA's URL from ctx.endpoints)."""
+    endpoints = ctx.endpoints
+    settings = ElearnSettings(
+        origin=endpoints["elearn_url"].rstrip("/"), ecpa_url=endpoints["ecpa_url"].rstrip("/")
+    )
+    return create_elearn_app(ctx, settings)

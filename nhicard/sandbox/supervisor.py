@@ -1,0 +1,408 @@
+"""Start, watch and stop the sandbox server process (``nhicard sandbox up|down|status``).
+
+``start`` launches ``python -m nhicard.sandbox.server`` detached (own session, output in
+``DIR/server.log``), waits until every part answers — each HTTPS site (GET verified with the
+sandbox CA), the SMTP sink (``220`` banner), the SAM (handshake, then ``77<E>`` liveness) and, with a card,
+the virtual card present in its reader — and returns the endpoints the server wrote.
+``stop`` ends exactly the process named in ``DIR/server.pid``. A pid file whose process is
+gone (or is some other program) is stale and removed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from nhicard.errors import NetworkError, PcscUnavailable, UsageError
+from nhicard.i18n import T
+
+PID_FILE = "server.pid"
+LOG_FILE = "server.log"
+ENDPOINTS_FILE = "endpoints.json"
+SERVER_MODULE = "nhicard.sandbox.server"
+PART_COUNT = 5  # ports base+0 … base+4
+DEFAULT_PORT_BASE = 8440
+START_TIMEOUT = 30.0
+STOP_TIMEOUT = 10.0
+PROBE_TIMEOUT = 2.0
+
+ENDPOINT_KEYS = (
+    "nhi_url",
+    "ecpa_url",
+    "elearn_url",
+    "smtp",
+    "maildir",
+    "ca_bundle",
+    "sam",
+    "readers",
+    "agent_origin",
+    "pid",
+)
+
+UP = "up"
+DOWN = "down"
+
+
+@dataclass(frozen=True)
+class PartStatus:
+    part: str  # nhi, ecpa, elearn, smtp, sam, card
+    address: str
+    state: str  # up / down
+
+    def to_record(self) -> dict[str, str]:
+        return {"part": self.part, "address": self.address, "state": self.state}
+
+
+@dataclass(frozen=True)
+class SandboxStatus:
+    dir: Path
+    pid: int | None
+    parts: tuple[PartStatus, ...]
+
+    @property
+    def running(self) -> bool:
+        return self.pid is not None
+
+    @property
+    def all_up(self) -> bool:
+        return self.running and all(p.state == UP for p in self.parts)
+
+
+# -- the pid file -------------------------------------------------------------------------
+def _is_sandbox_process(pid: int) -> bool:
+    """Alive, not a zombie, and (where /proc tells) running our server module."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # someone else's process: alive, but the /proc check decides
+    proc = Path("/proc") / str(pid)
+    if not Path("/proc/self").exists():
+        return True
+    try:
+        stat = (proc / "stat").read_text()
+        cmdline = (proc / "cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    if stat[stat.rfind(")") + 2 :].startswith(("Z", "X")):
+        return False
+    return SERVER_MODULE.encode() in cmdline
+
+
+def read_pid(sandbox_dir: Path) -> int | None:
+    """The pid in ``DIR/server.pid`` when that process is our running server, else None
+    (and a stale pid file is removed)."""
+    path = sandbox_dir / PID_FILE
+    try:
+        pid = int(path.read_text().strip())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError):
+        path.unlink(missing_ok=True)
+        return None
+    if pid > 0 and _is_sandbox_process(pid):
+        return pid
+    path.unlink(missing_ok=True)
+    (sandbox_dir / ENDPOINTS_FILE).unlink(missing_ok=True)
+    return None
+
+
+def read_endpoints(sandbox_dir: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads((sandbox_dir / ENDPOINTS_FILE).read_text("utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+# -- probes -------------------------------------------------------------------------------
+def _host_port(address: str) -> tuple[str, int]:
+    host, _, port = address.rpartition(":")
+    return host, int(port)
+
+
+def probe_https(url: str, ca_bundle: str, timeout: float = PROBE_TIMEOUT) -> bool:
+    """A GET verified with the sandbox CA answers below 500."""
+    import ssl
+
+    import httpx
+
+    try:
+        verify = ssl.create_default_context(cafile=ca_bundle)
+        with httpx.Client(verify=verify, timeout=timeout, follow_redirects=False) as client:
+            return client.get(url).status_code < 500
+    except (httpx.HTTPError, OSError, ValueError):
+        return False
+
+
+def probe_smtp(address: str, timeout: float = PROBE_TIMEOUT) -> bool:
+    """The SMTP server greets with 220."""
+    try:
+        with socket.create_connection(_host_port(address), timeout=timeout) as sock:
+            sock.settimeout(timeout)
+            banner = sock.recv(512)
+            sock.sendall(b"QUIT\r\n")
+    except (OSError, ValueError):
+        return False
+    return banner.startswith(b"220")
+
+
+def probe_sam(address: str, wrap_key: bytes, timeout: float = PROBE_TIMEOUT) -> bool:
+    """The SAM completes the key handshake and answers the liveness check ``77<E>``."""
+    from nhicard.agent.sam import SamClient, SamEndpoint
+    from nhicard.errors import NhicardError
+
+    try:
+        host, port = _host_port(address)
+        with SamClient(SamEndpoint(host, port, wrap_key), timeout=timeout) as client:
+            client.open()
+    except (NhicardError, OSError, ValueError):
+        return False
+    return True
+
+
+def probe_card(reader: str) -> bool:
+    """The reader exists and holds a card (asked of PC/SC)."""
+    from nhicard.errors import NhicardError
+
+    try:
+        from nhicard.pcsc.readers import list_readers
+
+        readers = list_readers(probe=None)
+    except (NhicardError, ImportError, OSError):
+        return False
+    return any(r.name == reader and r.state in ("present", "in-use") for r in readers)
+
+
+def _wrap_key(sandbox_dir: Path) -> bytes | None:
+    from nhicard.errors import NhicardError
+    from nhicard.sandbox.keys import load_wrap_key
+
+    try:
+        return load_wrap_key(sandbox_dir)
+    except NhicardError:
+        return None
+
+
+def probe_parts(endpoints: Mapping[str, Any], sandbox_dir: Path) -> tuple[PartStatus, ...]:
+    """The state of every part the endpoints name (the SAM's wrap key is in the dir)."""
+    ca = str(endpoints.get("ca_bundle", ""))
+    parts = []
+    for part, url_key in (("nhi", "nhi_url"), ("ecpa", "ecpa_url"), ("elearn", "elearn_url")):
+        url = str(endpoints.get(url_key, ""))
+        parts.append(PartStatus(part, url, UP if url and probe_https(url, ca) else DOWN))
+    smtp = str(endpoints.get("smtp", ""))
+    parts.append(PartStatus("smtp", smtp, UP if smtp and probe_smtp(smtp) else DOWN))
+    sam = str(endpoints.get("sam", ""))
+    key = _wrap_key(sandbox_dir)
+    sam_up = bool(sam) and key is not None and probe_sam(sam, key)
+    parts.append(PartStatus("sam", sam, UP if sam_up else DOWN))
+    for reader in endpoints.get("readers") or []:
+        parts.append(PartStatus("card", str(reader), UP if probe_card(str(reader)) else DOWN))
+    return tuple(parts)
+
+
+# -- start / stop / status ----------------------------------------------------------------
+def _already_running(sandbox_dir: Path, pid: int) -> UsageError:
+    return UsageError(
+        T(
+            "沙盒已在執行中(程序 {pid},目錄 {dir})。",
+            "The sandbox is already running (process {pid}, directory {dir}).",
+        ).format(pid=pid, dir=str(sandbox_dir)),
+        hint=T(
+            "先執行 nhicard sandbox down,或用 --dir 指定另一個目錄。",
+            "Run nhicard sandbox down first, or choose another directory with --dir.",
+        ),
+        reason="already-running",
+    )
+
+
+def check_ports_free(port_base: int, host: str = "127.0.0.1") -> None:
+    """Every port the sandbox needs can be bound, else NetworkError naming the busy one."""
+    for port in range(port_base, port_base + PART_COUNT):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind((host, port))
+            except OSError:
+                raise NetworkError(
+                    T(
+                        "連接埠 {port} 已被其他程式使用,沙盒無法啟動。",
+                        "Port {port} is already in use; the sandbox cannot start.",
+                    ).format(port=port),
+                    hint=T(
+                        "用 --port-base 選另一組連接埠(沙盒使用連續 5 個)。",
+                        "Choose other ports with --port-base (the sandbox uses 5 in a row).",
+                    ),
+                    reason="port-in-use",
+                ) from None
+
+
+def _log_tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text("utf-8", errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+def server_command(
+    sandbox_dir: Path, *, data_file: Path | None, port_base: int, card: bool
+) -> list[str]:
+    cmd = [sys.executable, "-m", SERVER_MODULE, "--dir", str(sandbox_dir)]
+    cmd += ["--port-base", str(port_base)]
+    if data_file is not None:
+        cmd += ["--data", str(data_file)]
+    if not card:
+        cmd.append("--no-card")
+    return cmd
+
+
+def start(
+    sandbox_dir: Path,
+    *,
+    data_file: Path | None = None,
+    port_base: int = DEFAULT_PORT_BASE,
+    card: bool = True,
+    timeout: float = START_TIMEOUT,
+    env: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """Start the server and return its endpoints once every part answers."""
+    sandbox_dir = Path(sandbox_dir).resolve()
+    sandbox_dir.mkdir(parents=True, exist_ok=True)
+    pid = read_pid(sandbox_dir)
+    if pid is not None:
+        raise _already_running(sandbox_dir, pid)
+    if data_file is not None:
+        from nhicard.sandbox.data import load_data
+
+        load_data(data_file)  # a bad file is reported here, not in the server's log
+        data_file = Path(data_file).resolve()
+    check_ports_free(port_base)
+    (sandbox_dir / ENDPOINTS_FILE).unlink(missing_ok=True)
+    log_path = sandbox_dir / LOG_FILE
+    with open(log_path, "ab") as log:
+        child = subprocess.Popen(
+            server_command(sandbox_dir, data_file=data_file, port_base=port_base, card=card),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            close_fds=True,
+            env=dict(env) if env is not None else None,
+            cwd=str(sandbox_dir),
+        )
+    try:
+        return _wait_until_up(sandbox_dir, child, timeout, card)
+    except BaseException:
+        _terminate(child.pid, STOP_TIMEOUT, reap=child)
+        (sandbox_dir / PID_FILE).unlink(missing_ok=True)
+        (sandbox_dir / ENDPOINTS_FILE).unlink(missing_ok=True)
+        raise
+
+
+def _wait_until_up(
+    sandbox_dir: Path, child: subprocess.Popen[bytes], timeout: float, card: bool
+) -> dict[str, Any]:
+    log_path = sandbox_dir / LOG_FILE
+    deadline = time.monotonic() + timeout
+    parts: tuple[PartStatus, ...] = ()
+    while time.monotonic() < deadline:
+        if child.poll() is not None:
+            raise NetworkError(
+                T(
+                    "沙盒伺服器啟動失敗(結束碼 {rc})。",
+                    "The sandbox server failed to start (exit code {rc}).",
+                ).format(rc=child.returncode),
+                hint=T("詳見記錄檔 {log}。", "See the log {log}.").format(log=str(log_path)),
+                detail=_log_tail(log_path) or None,
+                reason="server-exited",
+            )
+        endpoints = read_endpoints(sandbox_dir)
+        if endpoints is not None and endpoints.get("pid") == child.pid:
+            parts = probe_parts(endpoints, sandbox_dir)
+            if all(p.state == UP for p in parts):
+                return endpoints
+        time.sleep(0.1)
+    down = [p for p in parts if p.state == DOWN]
+    if card and down and all(p.part == "card" for p in down):
+        raise PcscUnavailable(
+            T(
+                "虛擬健保卡未出現在讀卡機 {reader}。",
+                "The virtual NHI card did not appear in reader {reader}.",
+            ).format(reader=down[0].address),
+            hint=T(
+                "請確認 pcscd 與 vpcd(vsmartcard-vpcd)正在執行,或加上 --no-card。",
+                "Check that pcscd with vpcd (vsmartcard-vpcd) is running, or add --no-card.",
+            ),
+            reason="card-not-present",
+        )
+    names = ", ".join(p.part for p in down) or "-"
+    raise NetworkError(
+        T(
+            "沙盒在 {timeout:.0f} 秒內未完全啟動(未回應:{parts})。",
+            "The sandbox did not come up within {timeout:.0f} s (not answering: {parts}).",
+        ).format(timeout=timeout, parts=names),
+        hint=T("詳見記錄檔 {log}。", "See the log {log}.").format(log=str(log_path)),
+        reason="start-timeout",
+    )
+
+
+def _gone(pid: int, reap: subprocess.Popen[bytes] | None) -> bool:
+    if reap is not None:
+        return reap.poll() is not None
+    return not _is_sandbox_process(pid)
+
+
+def _terminate(pid: int, timeout: float, reap: subprocess.Popen[bytes] | None = None) -> None:
+    """SIGTERM, then after ``timeout`` SIGKILL to the server's process group."""
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if _gone(pid, reap):
+            return
+        time.sleep(0.05)
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        return
+    if reap is not None:
+        reap.wait(timeout=5)
+
+
+def stop(sandbox_dir: Path, *, timeout: float = STOP_TIMEOUT) -> int | None:
+    """Stop the server named in the pid file; its pid, or None when none was running."""
+    sandbox_dir = Path(sandbox_dir).resolve()
+    pid = read_pid(sandbox_dir)
+    if pid is None:
+        return None
+    _terminate(pid, timeout)
+    (sandbox_dir / PID_FILE).unlink(missing_ok=True)
+    (sandbox_dir / ENDPOINTS_FILE).unlink(missing_ok=True)
+    return pid
+
+
+def status(
+    sandbox_dir: Path,
+    *,
+    probe: Callable[[Mapping[str, Any], Path], tuple[PartStatus, ...]] = probe_parts,
+) -> SandboxStatus:
+    """Which parts answer. Without a running server every part is ``down``."""
+    sandbox_dir = Path(sandbox_dir).resolve()
+    pid = read_pid(sandbox_dir)
+    endpoints = read_endpoints(sandbox_dir) if pid is not None else None
+    if endpoints is None:
+        names = ("nhi", "ecpa", "elearn", "smtp", "sam")
+        return SandboxStatus(sandbox_dir, pid, tuple(PartStatus(n, "", DOWN) for n in names))
+    return SandboxStatus(sandbox_dir, pid, probe(endpoints, sandbox_dir))
