@@ -1,0 +1,511 @@
+"""A stateful HTTPS browser on ``httpx.Client``: cookies, redirects, timeouts, bounded retries,
+TLS always verified, typed network errors, a request counter and a masked ``-vv`` trace."""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
+
+import httpx
+
+from nhicard import __version__
+from nhicard.errors import NetworkError
+from nhicard.i18n import T, Text
+from nhicard.web.aspnet import page_messages, postback
+from nhicard.web.encoding import FORM_CONTENT_TYPE, urlencode_pairs
+from nhicard.web.errors import StaleForm
+from nhicard.web.form import Form, Key, Submission
+from nhicard.web.page import Page
+from nhicard.web.redact import Redactor
+
+USER_AGENT = f"nhicard/{__version__}"
+IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS"})
+TraceFn = Callable[[str], None]
+
+HINT_ENV = T("執行 nhicard env check 檢查環境。", "Run `nhicard env check`.")
+
+
+@dataclass(frozen=True)
+class BrowserPolicy:
+    """What a site profile decides about transport: plain HTTP, trusted CA, maintenance
+    markers, timeouts and retries."""
+
+    allow_http: bool = False
+    ca_bundle: str | None = None
+    maintenance_markers: tuple[str, ...] = ()
+    message_selectors: tuple[str, ...] = ()
+    connect_timeout: float = 10.0
+    read_timeout: float = 30.0
+    retries: int = 2
+    backoff: float = 0.5
+    max_redirects: int = 10
+
+
+def tls_context(ca_bundle: str | None) -> ssl.SSLContext:
+    """A verifying TLS context (TLS ≥ 1.2): the profile's CA bundle when given, else the
+    system's trusted roots."""
+    try:
+        ctx = (
+            ssl.create_default_context(cafile=ca_bundle)
+            if ca_bundle
+            else (ssl.create_default_context())
+        )
+    except (OSError, ssl.SSLError) as exc:
+        raise NetworkError(
+            T("無法載入 CA 憑證檔 {path}", "cannot load the CA bundle {path}").format(
+                path=ca_bundle
+            ),
+            hint=T(
+                "檢查網站設定檔的 ca_bundle;沙箱請先執行 nhicard sandbox up。",
+                "Check the profile's ca_bundle; for the sandbox run `nhicard sandbox up`.",
+            ),
+            reason="ca-bundle",
+            detail=str(exc),
+        ) from exc
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    return ctx
+
+
+def _chain(exc: BaseException) -> Iterable[BaseException]:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+_UNKNOWN_CA_CODES = {2, 18, 19, 20, 21, 27}
+_EXPIRED_CODES = {9, 10}
+_HOSTNAME_CODES = {62}
+
+
+def classify_transport_error(exc: httpx.TransportError, host: str) -> tuple[NetworkError, bool]:
+    """A typed, bilingual :class:`NetworkError` for an httpx failure, and whether retrying
+    the same idempotent request may help."""
+    chain = list(_chain(exc))
+    cert = next((e for e in chain if isinstance(e, ssl.SSLCertVerificationError)), None)
+    tls = next((e for e in chain if isinstance(e, ssl.SSLError)), None)
+    detail = str(cert or tls or exc) or type(exc).__name__
+
+    def make(reason: str, msg: Text, hint: Text) -> NetworkError:
+        return NetworkError(msg.format(host=host), hint=hint, reason=reason, detail=detail)
+
+    if cert is not None:
+        code = cert.verify_code
+        if code in _EXPIRED_CODES:
+            return make(
+                "tls-expired",
+                T(
+                    "{host} 的憑證已過期或尚未生效",
+                    "the certificate of {host} has expired or is not yet valid",
+                ),
+                T("請確認電腦的日期與時間正確。", "Check this computer's date and time."),
+            ), False
+        if code in _HOSTNAME_CODES:
+            return make(
+                "tls-hostname",
+                T(
+                    "{host} 的憑證與主機名稱不符",
+                    "the certificate of {host} does not match its name",
+                ),
+                T(
+                    "可能有代理伺服器攔截連線;" + HINT_ENV.zh,
+                    "A proxy may be intercepting; " + HINT_ENV.en,
+                ),
+            ), False
+        return make(
+            "tls-unknown-ca",
+            T(
+                "無法驗證 {host} 的憑證:簽發機構不受信任",
+                "cannot verify the certificate of {host}: unknown certificate authority",
+            ),
+            T(
+                "檢查代理伺服器(proxy)設定與網站設定檔的 ca_bundle;" + HINT_ENV.zh,
+                "Check proxy settings and the profile's ca_bundle; " + HINT_ENV.en,
+            ),
+        ), False
+    if tls is not None:
+        return make(
+            "tls-handshake",
+            T("與 {host} 的 TLS 交握失敗", "the TLS handshake with {host} failed"),
+            T("檢查代理伺服器(proxy)設定;" + HINT_ENV.zh, "Check proxy settings; " + HINT_ENV.en),
+        ), False
+    if isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):
+        return make(
+            "connect-timeout",
+            T("連線到 {host} 逾時", "connecting to {host} timed out"),
+            T(
+                "檢查網路與代理伺服器(proxy)設定;" + HINT_ENV.zh,
+                "Check the network and proxy settings; " + HINT_ENV.en,
+            ),
+        ), True
+    if isinstance(exc, httpx.TimeoutException):
+        return make(
+            "read-timeout",
+            T("等待 {host} 回應逾時", "{host} did not answer in time"),
+            T("網站可能忙碌,請稍後再試。", "The site may be busy; try again later."),
+        ), False
+    if any(isinstance(e, socket.gaierror) for e in chain):
+        return make(
+            "dns",
+            T(
+                "無法解析主機名稱 {host}(DNS 失敗)",
+                "cannot resolve the host name {host} (DNS failure)",
+            ),
+            T(
+                "檢查網路、DNS 與代理伺服器(proxy)設定;" + HINT_ENV.zh,
+                "Check the network, DNS and proxy settings; " + HINT_ENV.en,
+            ),
+        ), False
+    if any(isinstance(e, ConnectionRefusedError) for e in chain):
+        return make(
+            "connection-refused",
+            T("{host} 拒絕連線", "{host} refused the connection"),
+            T(
+                "網站可能停機,或防火牆阻擋;使用沙箱時請執行 nhicard sandbox up。",
+                "The site may be down or blocked by a firewall; for the sandbox run `nhicard sandbox up`.",
+            ),
+        ), True
+    if isinstance(exc, httpx.ConnectError):
+        return make(
+            "connect-failed",
+            T("無法連線到 {host}", "cannot connect to {host}"),
+            T(
+                "檢查網路與代理伺服器(proxy)設定;" + HINT_ENV.zh,
+                "Check the network and proxy settings; " + HINT_ENV.en,
+            ),
+        ), True
+    return make(
+        "connection-lost",
+        T("與 {host} 的連線中斷", "the connection to {host} was lost"),
+        T("請稍後再試。", "Try again later."),
+    ), False
+
+
+class Browser:
+    """A stateful browser: ``open`` pages, ``submit`` forms, ``click`` links and buttons.
+
+    Every navigation returns a :class:`Page` with a new ``serial``; a form of an older page is
+    refused (ASP.NET state is never reused). ``requests_made`` counts every HTTP request
+    including redirects and retries.
+    """
+
+    def __init__(
+        self,
+        policy: BrowserPolicy | None = None,
+        *,
+        client: httpx.Client | None = None,
+        transport: httpx.BaseTransport | None = None,
+        trace: TraceFn | None = None,
+        redactor: Redactor | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.policy = policy or BrowserPolicy()
+        self._owns_client = client is None
+        if client is None:
+            client = httpx.Client(
+                verify=tls_context(self.policy.ca_bundle) if transport is None else True,
+                transport=transport,
+                follow_redirects=False,
+                headers={"User-Agent": USER_AGENT},
+                trust_env=True,
+            )
+        self.client = client
+        self.trace = trace
+        self.redactor = redactor or Redactor()
+        self._sleep = sleep
+        self._clock = clock
+        self.requests_made = 0
+        self.current: Page | None = None
+        self._serial = 0
+
+    # -- lifecycle ---------------------------------------------------------------------
+    def close(self) -> None:
+        if self._owns_client:
+            self.client.close()
+
+    def __enter__(self) -> Browser:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def cookies(self) -> httpx.Cookies:
+        return self.client.cookies
+
+    # -- navigation --------------------------------------------------------------------
+    def open(self, url: str) -> Page:
+        """GET ``url`` (redirects followed) and make it the current page."""
+        return self._navigate("GET", url)
+
+    def submit(self, submission: Submission, *, allow_stale: bool = False) -> Page:
+        """Send a form submission; the response becomes the current page."""
+        if (
+            not allow_stale
+            and submission.page_serial is not None
+            and self.current is not None
+            and submission.page_serial != self.current.serial
+        ):
+            raise StaleForm(
+                T(
+                    "表單來自較早的頁面;ASP.NET 狀態必須取自目前頁面",
+                    "the form belongs to an earlier page; ASP.NET state must come from the current page",
+                )
+            )
+        if submission.method == "GET":
+            return self._navigate("GET", submission.url)
+        return self._navigate(
+            "POST",
+            submission.url,
+            content=submission.body(),
+            headers={"Content-Type": FORM_CONTENT_TYPE},
+            pairs=submission.pairs,
+            secret_names=submission.secret_names,
+        )
+
+    def postback(self, form: Form, target: str, argument: str = "") -> Page:
+        """``__doPostBack(target, argument)`` on ``form``."""
+        return self.submit(postback(form, target, argument))
+
+    def click(self, page: Page, key: Key) -> Page:
+        """Click a link or button of ``page`` the way a browser would (follow the link,
+        submit the form with that button, or run its ``__doPostBack``)."""
+        action = page.click(key)
+        if action.kind == "get":
+            return self.open(action.url)
+        assert action.form is not None
+        if action.kind == "submit":
+            return self.submit(action.form.submission(action.element))
+        assert action.postback is not None
+        if action.postback.action:
+            action.form.element["action"] = action.postback.action
+        return self.submit(postback(action.form, action.postback.target, action.postback.argument))
+
+    def fetch(
+        self,
+        method: str,
+        url: str,
+        *,
+        json: Any = None,
+        pairs: Iterable[tuple[str, str]] | None = None,
+        headers: dict[str, str] | None = None,
+        secret_names: Iterable[str] = (),
+    ) -> Page:
+        """An XHR-style request (the page's script calling an API): cookies are shared, but
+        the current page stays current."""
+        extra = {"X-Requested-With": "XMLHttpRequest", **(headers or {})}
+        content: bytes | None = None
+        pair_list = tuple(pairs) if pairs is not None else None
+        if json is not None:
+            import json as jsonlib
+
+            content = jsonlib.dumps(json, ensure_ascii=False).encode("utf-8")
+            extra.setdefault("Content-Type", "application/json; charset=utf-8")
+        elif pair_list is not None:
+            content = urlencode_pairs(pair_list).encode("ascii")
+            extra.setdefault("Content-Type", FORM_CONTENT_TYPE)
+        response = self._request(
+            method.upper(),
+            url,
+            content=content,
+            headers=extra,
+            pairs=pair_list,
+            secret_names=frozenset(secret_names),
+        )
+        return self._page(response, navigation=False)
+
+    # -- internals ---------------------------------------------------------------------
+    def _navigate(
+        self,
+        method: str,
+        url: str,
+        *,
+        content: bytes | None = None,
+        headers: dict[str, str] | None = None,
+        pairs: tuple[tuple[str, str], ...] | None = None,
+        secret_names: frozenset[str] = frozenset(),
+    ) -> Page:
+        extra = dict(headers or {})
+        if self.current is not None:
+            extra.setdefault("Referer", self.current.url)
+            if method == "POST":
+                parts = urlsplit(self.current.url)
+                extra.setdefault("Origin", f"{parts.scheme}://{parts.netloc}")
+        response = self._request(
+            method, url, content=content, headers=extra, pairs=pairs, secret_names=secret_names
+        )
+        return self._page(response, navigation=True)
+
+    def _page(self, response: httpx.Response, *, navigation: bool) -> Page:
+        serial = self._serial + 1 if navigation else (self.current.serial if self.current else 0)
+        page = Page(
+            url=str(response.url),
+            status=response.status_code,
+            text=response.text,
+            headers=dict(response.headers),
+            serial=serial,
+        )
+        self._check_maintenance(page)
+        if response.status_code >= 500:
+            raise NetworkError(
+                T(
+                    "{host} 回應伺服器錯誤 HTTP {status}",
+                    "{host} answered with server error HTTP {status}",
+                ).format(host=response.url.host, status=response.status_code),
+                hint=T(
+                    "網站暫時無法使用,請稍後再試。",
+                    "The site is not working right now; try again later.",
+                ),
+                reason="server-error",
+                data={"status": response.status_code},
+            )
+        if navigation:
+            self._serial = serial
+            self.current = page
+        return page
+
+    def _check_maintenance(self, page: Page) -> None:
+        if not self.policy.maintenance_markers or "html" not in page.headers.get(
+            "content-type", "text/html"
+        ):
+            return
+        marker = page.find_marker(self.policy.maintenance_markers)
+        if marker is None:
+            return
+        messages = page_messages(page.soup, self.policy.message_selectors)
+        message = messages[0] if messages else page.visible_text[:200]
+        raise NetworkError(
+            T("{host} 正在維護:{message}", "{host} is under maintenance: {message}").format(
+                host=urlsplit(page.url).hostname or page.url, message=message
+            ),
+            hint=T("請於維護結束後再試。", "Try again after the maintenance."),
+            reason="maintenance",
+        )
+
+    def _check_scheme(self, url: httpx.URL) -> None:
+        if url.scheme == "https" or (url.scheme == "http" and self.policy.allow_http):
+            return
+        raise NetworkError(
+            T(
+                "拒絕不安全的網址 {url}(只允許 https)",
+                "refusing the insecure URL {url} (https only)",
+            ).format(url=self._mask_url(str(url))),
+            hint=T(
+                "正式網站只使用 https;請檢查網站設定檔。",
+                "The real sites use https only; check the site profile.",
+            ),
+            reason="insecure-url",
+        )
+
+    def _request(
+        self,
+        method: str,
+        url: str,
+        *,
+        content: bytes | None,
+        headers: dict[str, str],
+        pairs: tuple[tuple[str, str], ...] | None,
+        secret_names: frozenset[str],
+    ) -> httpx.Response:
+        policy = self.policy
+        attempt = 0
+        while True:
+            try:
+                response = self._send_following(method, url, content, headers, pairs, secret_names)
+            except httpx.TransportError as exc:
+                host = httpx.URL(url).host
+                error, retryable = classify_transport_error(exc, host)
+                self._trace(f"{method} {self._mask_url(url)} → {error.reason}")
+                if retryable and method in IDEMPOTENT and attempt < policy.retries:
+                    self._sleep(policy.backoff * (2**attempt))
+                    attempt += 1
+                    continue
+                raise error from exc
+            if (
+                response.status_code >= 500
+                and method in IDEMPOTENT
+                and attempt < policy.retries
+                and not self._is_maintenance(response)
+            ):
+                self._sleep(policy.backoff * (2**attempt))
+                attempt += 1
+                continue
+            return response
+
+    def _is_maintenance(self, response: httpx.Response) -> bool:
+        if not self.policy.maintenance_markers:
+            return False
+        probe = Page(str(response.url), response.status_code, response.text, dict(response.headers))
+        return probe.find_marker(self.policy.maintenance_markers) is not None
+
+    def _send_following(
+        self,
+        method: str,
+        url: str,
+        content: bytes | None,
+        headers: dict[str, str],
+        pairs: tuple[tuple[str, str], ...] | None,
+        secret_names: frozenset[str],
+    ) -> httpx.Response:
+        timeout = httpx.Timeout(self.policy.read_timeout, connect=self.policy.connect_timeout)
+        request = self.client.build_request(
+            method,
+            url,
+            content=content,
+            headers={"User-Agent": USER_AGENT, **headers},
+            timeout=timeout,
+        )
+        for hop in range(self.policy.max_redirects + 1):
+            self._check_scheme(request.url)
+            started = self._clock()
+            self.requests_made += 1
+            response = self.client.send(request)
+            elapsed = (self._clock() - started) * 1000
+            self._trace(
+                f"{request.method} {self._mask_url(str(request.url))} → {response.status_code}"
+                f" ({elapsed:.0f} ms)"
+            )
+            if hop == 0 and pairs is not None:
+                self._trace("  form: " + self._mask_pairs(pairs, secret_names))
+            next_request = response.next_request
+            if next_request is None:
+                return response
+            response.close()
+            request = next_request
+        raise NetworkError(
+            T("{host} 重新導向次數過多", "too many redirects from {host}").format(
+                host=request.url.host
+            ),
+            hint=T("網站可能異常,請稍後再試。", "The site may be misbehaving; try again later."),
+            reason="too-many-redirects",
+        )
+
+    # -- trace -------------------------------------------------------------------------
+    def _trace(self, line: str) -> None:
+        if self.trace is not None:
+            self.trace(self.redactor.text(line))
+
+    def _mask_pairs(self, pairs: Iterable[tuple[str, str]], secret_names: frozenset[str]) -> str:
+        shown = []
+        for name, value in pairs:
+            masked = self.redactor.field_value(name, value, is_password=name in secret_names)
+            shown.append(f"{name}={masked}")
+        return "&".join(shown)
+
+    def _mask_url(self, url: str) -> str:
+        parts = urlsplit(url)
+        if not parts.query:
+            return self.redactor.text(url)
+        query = "&".join(
+            f"{name}={self.redactor.field_value(name, value)}"
+            for name, value in parse_qsl(parts.query, keep_blank_values=True)
+        )
+        return self.redactor.text(urlunsplit(parts._replace(query=query)))

@@ -1,0 +1,51 @@
+"""Typed errors of the web engine, each a subclass of the CLI's exit-code classes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nhicard.errors import NhicardError, SiteChanged, SiteRejected, UsageError
+from nhicard.i18n import Text
+
+
+class ControlNotFound(SiteChanged):
+    """The page has no control matching the profile's names and labels (exit 11)."""
+
+
+class ControlAmbiguous(SiteChanged):
+    """Several controls match one label: the profile must name the control (exit 11)."""
+
+
+class FormNotFound(SiteChanged):
+    """The page has no form, or not the one asked for (exit 11)."""
+
+
+class PageUnparsable(SiteChanged):
+    """The HTML could not be read at all (exit 11)."""
+
+
+class UnsupportedForm(SiteChanged):
+    """The form uses an encoding or control this engine does not submit (exit 11)."""
+
+
+class ChoiceRejected(SiteRejected):
+    """A value is not among a drop-down's options, or matches several (exit 8).
+
+    ``data["candidates"]`` lists the options offered to the user.
+    """
+
+    def __init__(self, message: Text, *, candidates: list[str], **kw: Any) -> None:
+        data = dict(kw.pop("data", None) or {})
+        data["candidates"] = candidates
+        super().__init__(message, data=data, **kw)
+        self.candidates = candidates
+
+
+class ProfileError(UsageError):
+    """A site profile is missing, malformed or incomplete (exit 2)."""
+
+
+class StaleForm(NhicardError):
+    """A form of an earlier page was submitted; ASP.NET state must come from the current page.
+
+    This is a programming error in a flow (exit 1)."""

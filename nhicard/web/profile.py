@@ -1,0 +1,630 @@
+"""Site profiles: every site detail (URLs, visible labels, control names, markers) as data.
+
+``resolve_profile("real")`` loads ``nhicard/profiles/real.toml``; ``"sandbox"`` loads
+``sandbox.toml`` and fills its ``{nhi_url}``-style placeholders from the running sandbox's
+``endpoints.json``; any other value is a path to a user TOML file, which may say
+``extends = "real"`` (or ``"sandbox"``, or another file) and override single keys.
+Problems are reported as :class:`ProfileError` (exit 2) naming the key.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+from nhicard.errors import NetworkError
+from nhicard.i18n import T
+from nhicard.paths import sandbox_endpoints_file
+from nhicard.web.browser import BrowserPolicy
+from nhicard.web.errors import ProfileError
+
+BUILTIN = ("real", "sandbox")
+SANDBOX_KEYS = (
+    "nhi_url",
+    "ecpa_url",
+    "elearn_url",
+    "smtp",
+    "maildir",
+    "ca_bundle",
+    "sam",
+    "sam_host",
+    "sam_port",
+    "agent_origin",
+    "sam_wrap_key",
+)
+_PLACEHOLDER_RE = re.compile(r"\{(" + "|".join(SANDBOX_KEYS) + r")\}")
+
+# Controls every flow needs; a profile lacking one is rejected when loaded.
+REQUIRED_NHI_CONTROLS: dict[str, tuple[str, ...]] = {
+    "login": ("register_link",),
+    "terms": ("agree",),
+    "apply": (
+        "read_card",
+        "household_id",
+        "city",
+        "district",
+        "village",
+        "neighborhood",
+        "next",
+        "hid_basic",
+        "hid_version",
+        "hid_random",
+        "hid_sign",
+    ),
+    "contact": ("password", "email", "phone", "mobile", "submit"),
+    "verify": ("read_card", "confirm", "hid_basic", "hid_version", "hid_random", "hid_sign"),
+    "done": (),
+}
+REQUIRED_ECPA_CONTROLS: dict[str, tuple[str, ...]] = {
+    "login": ("nhi_column", "password", "login"),
+}
+
+
+@dataclass(frozen=True)
+class ControlSpec:
+    """How to find one control: its known names/ids (tried first) and visible labels."""
+
+    names: tuple[str, ...] = ()
+    labels: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PageSpec:
+    """One page: its address (if it can be opened directly), the texts that identify it,
+    and its controls by logical name."""
+
+    name: str
+    url: str
+    markers: tuple[str, ...]
+    controls: Mapping[str, ControlSpec]
+
+    def control(self, key: str) -> ControlSpec:
+        try:
+            return self.controls[key]
+        except KeyError:
+            raise ProfileError(
+                T(
+                    "網站設定檔的頁面 {page} 沒有欄位 {key}",
+                    "the site profile's page {page} has no control {key}",
+                ).format(page=self.name, key=key)
+            ) from None
+
+
+@dataclass(frozen=True)
+class Markers:
+    """Texts that tell what a page means (compared normalised)."""
+
+    success: tuple[str, ...] = ()
+    error: tuple[str, ...] = ()
+    already_registered: tuple[str, ...] = ()
+    maintenance: tuple[str, ...] = ()
+    session_expired: tuple[str, ...] = ()
+    wrong_password: tuple[str, ...] = ()
+    locked: tuple[str, ...] = ()
+    attempts_left_pattern: str = ""
+
+
+@dataclass(frozen=True)
+class SiteSpec:
+    """One web site (the NHI registration site, eCPA, the e-learning relying party)."""
+
+    key: str
+    base_url: str
+    pages: Mapping[str, PageSpec]
+    markers: Markers
+    message_selectors: tuple[str, ...] = ()
+    agent_fields: tuple[str, ...] = ()
+    api: Mapping[str, str] = field(default_factory=dict)
+    options: Mapping[str, str] = field(default_factory=dict)
+    name_selectors: tuple[str, ...] = ()
+
+    def page(self, name: str) -> PageSpec:
+        try:
+            return self.pages[name]
+        except KeyError:
+            raise ProfileError(
+                T(
+                    "網站設定檔的 {site} 沒有頁面 {page}",
+                    "the site profile's {site} has no page {page}",
+                ).format(site=self.key, page=name)
+            ) from None
+
+    def url(self, page: str) -> str:
+        """The absolute URL of a page of this site."""
+        spec = self.page(page)
+        if not spec.url:
+            raise ProfileError(
+                T(
+                    "網站設定檔的 {site}.pages.{page} 沒有 path",
+                    "the site profile's {site}.pages.{page} has no path",
+                ).format(site=self.key, page=page)
+            )
+        return spec.url
+
+    def api_url(self, name: str) -> str:
+        """The absolute URL of one API call of the site's page script."""
+        try:
+            return self.api[name]
+        except KeyError:
+            raise ProfileError(
+                T(
+                    "網站設定檔的 {site}.api 沒有 {name}",
+                    "the site profile's {site}.api has no {name}",
+                ).format(site=self.key, name=name)
+            ) from None
+
+
+@dataclass(frozen=True)
+class MailSpec:
+    """How to recognise the verification mail and its link."""
+
+    sender_contains: tuple[str, ...]
+    subject_contains: tuple[str, ...]
+    link_label: str
+    link_url_pattern: str
+    allowed_link_hosts: tuple[str, ...]
+
+    def link_allowed(self, url: str) -> bool:
+        """True if ``url`` matches the pattern and its host is an allowed one."""
+        host = (urlsplit(url).hostname or "").lower()
+        return bool(re.search(self.link_url_pattern, url)) and host in {
+            h.lower() for h in self.allowed_link_hosts
+        }
+
+
+@dataclass(frozen=True)
+class SamSpec:
+    host: str
+    port: int
+    wrap_key: bytes
+
+
+@dataclass(frozen=True)
+class SiteProfile:
+    """Everything nhicard needs to know about the sites of one environment."""
+
+    name: str
+    source: str
+    allow_http: bool
+    ca_bundle: str | None
+    agent_origin: str
+    nhi: SiteSpec
+    ecpa: SiteSpec
+    elearn: SiteSpec
+    mail: MailSpec
+    sam: SamSpec
+    sandbox: Mapping[str, str] = field(default_factory=dict)
+
+    def browser_policy(self, site: SiteSpec | None = None) -> BrowserPolicy:
+        """Transport settings for the browser (maintenance markers of one site or all)."""
+        sites = [site] if site is not None else [self.nhi, self.ecpa, self.elearn]
+        markers: list[str] = []
+        selectors: list[str] = []
+        for s in sites:
+            markers.extend(s.markers.maintenance)
+            selectors.extend(s.message_selectors)
+        return BrowserPolicy(
+            allow_http=self.allow_http,
+            ca_bundle=self.ca_bundle,
+            maintenance_markers=tuple(dict.fromkeys(markers)),
+            message_selectors=tuple(dict.fromkeys(selectors)),
+        )
+
+    def secret_fields(self) -> tuple[str, ...]:
+        """Form fields whose values are never shown (the agent's hidden fields)."""
+        return tuple(dict.fromkeys([*self.nhi.agent_fields, *self.ecpa.agent_fields]))
+
+
+# -- validation -------------------------------------------------------------------------
+class _Reader:
+    def __init__(self, data: Mapping[str, Any], prefix: str, source: str) -> None:
+        self.data = data
+        self.prefix = prefix
+        self.source = source
+
+    def key(self, name: str) -> str:
+        return f"{self.prefix}.{name}" if self.prefix else name
+
+    def fail(self, name: str, what_zh: str, what_en: str) -> ProfileError:
+        return ProfileError(
+            T(
+                "網站設定檔 {source}:{key} {what_zh}",
+                "site profile {source}: {key} {what_en}",
+            ).format(source=self.source, key=self.key(name), what_zh=what_zh, what_en=what_en),
+            hint=T(
+                "請修正網站設定檔(參考內建的 real.toml)。",
+                "Fix the site profile (see the built-in real.toml).",
+            ),
+            reason="profile-invalid",
+        )
+
+    def get(self, name: str, kind: type | tuple[type, ...], default: Any = None) -> Any:
+        if name not in self.data:
+            if default is None:
+                raise self.fail(name, "缺少此設定", "is missing")
+            return default
+        value = self.data[name]
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            names = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
+            raise self.fail(name, f"型別應為 {names}", f"must be of type {names}")
+        return value
+
+    def text(self, name: str, default: str | None = None) -> str:
+        return str(self.get(name, str, default))
+
+    def texts(self, name: str, *, required: bool = False) -> tuple[str, ...]:
+        value = self.get(name, (list, str), None if required else [])
+        items = [value] if isinstance(value, str) else value
+        if not all(isinstance(v, str) for v in items):
+            raise self.fail(name, "應為字串清單", "must be a list of strings")
+        if required and not [v for v in items if v.strip()]:
+            raise self.fail(name, "不可為空", "must not be empty")
+        return tuple(items)
+
+    def table(self, name: str, *, required: bool = True) -> _Reader:
+        value = self.get(name, dict, None if required else {})
+        return _Reader(value, self.key(name), self.source)
+
+    def url(self, name: str, *, allow_http: bool, default: str | None = None) -> str:
+        value = self.text(name, default)
+        parts = urlsplit(value)
+        schemes = ("https", "http") if allow_http else ("https",)
+        if parts.scheme not in schemes or not parts.hostname:
+            raise self.fail(
+                name,
+                "應為完整的 https:// 網址",
+                "must be an absolute https:// URL" + (" (or http://)" if allow_http else ""),
+            )
+        return value
+
+
+def _control(reader: _Reader, name: str) -> ControlSpec:
+    sub = reader.table(name)
+    spec = ControlSpec(names=sub.texts("names"), labels=sub.texts("labels"))
+    if not spec.names and not spec.labels:
+        raise reader.fail(name, "需要 names 或 labels", "needs names or labels")
+    return spec
+
+
+def _site(
+    reader: _Reader, key: str, required: Mapping[str, tuple[str, ...]], allow_http: bool
+) -> SiteSpec:
+    site = reader.table(key)
+    base = site.url("base_url", allow_http=allow_http)
+    if not base.endswith("/"):
+        raise site.fail("base_url", "應以 / 結尾", "must end with /")
+    pages_reader = site.table("pages", required=bool(required))
+    pages: dict[str, PageSpec] = {}
+    for page_name in pages_reader.data:
+        page = pages_reader.table(page_name)
+        path = page.text("path", "")
+        url = urljoin(base, path) if path else ""
+        if url and not url.startswith(("https://", "http://" if allow_http else "https://")):
+            raise page.fail("path", "應為 https 網址", "must resolve to an https URL")
+        controls_reader = page.table("controls", required=False)
+        controls = {name: _control(controls_reader, name) for name in controls_reader.data}
+        pages[page_name] = PageSpec(page_name, url, page.texts("markers"), controls)
+    for page_name, needed in required.items():
+        if page_name not in pages:
+            raise pages_reader.fail(page_name, "缺少此頁面", "is missing")
+        for control in needed:
+            if control not in pages[page_name].controls:
+                raise (
+                    pages_reader.table(page_name)
+                    .table("controls", required=False)
+                    .fail(control, "缺少此欄位", "is missing")
+                )
+    markers_reader = site.table("markers", required=False)
+    pattern = markers_reader.text("attempts_left_pattern", "")
+    if pattern:
+        try:
+            compiled = re.compile(pattern)
+        except re.error as exc:
+            raise markers_reader.fail(
+                "attempts_left_pattern", f"不是正規表示式:{exc}", f"is not a valid regex: {exc}"
+            ) from exc
+        if compiled.groups < 1:
+            raise markers_reader.fail(
+                "attempts_left_pattern", "需要一個擷取群組", "needs one capture group"
+            )
+    markers = Markers(
+        success=markers_reader.texts("success"),
+        error=markers_reader.texts("error"),
+        already_registered=markers_reader.texts("already_registered"),
+        maintenance=markers_reader.texts("maintenance"),
+        session_expired=markers_reader.texts("session_expired"),
+        wrong_password=markers_reader.texts("wrong_password"),
+        locked=markers_reader.texts("locked"),
+        attempts_left_pattern=pattern,
+    )
+    selectors = site.texts("message_selectors")
+    name_selectors = site.texts("name_selectors")
+    _check_selectors(site, "message_selectors", selectors)
+    _check_selectors(site, "name_selectors", name_selectors)
+    api_reader = site.table("api", required=False)
+    api = {name: urljoin(base, api_reader.text(name)) for name in api_reader.data}
+    options_reader = site.table("options", required=False)
+    options = {name: options_reader.text(name) for name in options_reader.data}
+    return SiteSpec(
+        key=key,
+        base_url=base,
+        pages=pages,
+        markers=markers,
+        message_selectors=selectors,
+        agent_fields=site.texts("agent_fields"),
+        api=api,
+        options=options,
+        name_selectors=name_selectors,
+    )
+
+
+def _check_selectors(reader: _Reader, key: str, selectors: tuple[str, ...]) -> None:
+    import soupsieve
+
+    for selector in selectors:
+        try:
+            soupsieve.compile(selector)
+        except soupsieve.SelectorSyntaxError as exc:
+            raise reader.fail(
+                key,
+                f"含無效的 CSS 選擇器 {selector!r}",
+                f"has an invalid CSS selector {selector!r}",
+            ) from exc
+
+
+def _mail(reader: _Reader) -> MailSpec:
+    mail = reader.table("mail")
+    pattern = mail.text("link_url_pattern")
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        raise mail.fail(
+            "link_url_pattern", f"不是正規表示式:{exc}", f"is not a valid regex: {exc}"
+        ) from exc
+    return MailSpec(
+        sender_contains=mail.texts("sender_contains"),
+        subject_contains=mail.texts("subject_contains", required=True),
+        link_label=mail.text("link_label"),
+        link_url_pattern=pattern,
+        allowed_link_hosts=mail.texts("allowed_link_hosts", required=True),
+    )
+
+
+def _sam(reader: _Reader) -> SamSpec:
+    sam = reader.table("sam")
+    host = sam.text("host").strip().strip("[]")
+    port = sam.get("port", (int, str))
+    if isinstance(port, str) and port.strip().isdigit():
+        port = int(port.strip())
+    if not host:
+        raise sam.fail("host", "不可為空", "must not be empty")
+    if not isinstance(port, int) or not 0 < port < 65536:
+        raise sam.fail("port", "應為 1–65535 的整數", "must be an integer 1-65535")
+    try:
+        wrap_key = bytes.fromhex(sam.text("wrap_key"))
+    except ValueError as exc:
+        raise sam.fail("wrap_key", "不是十六進位字串", "is not hexadecimal") from exc
+    if len(wrap_key) != 24:
+        raise sam.fail(
+            "wrap_key", "應為 24 位元組(48 個十六進位字元)", "must be 24 bytes (48 hex digits)"
+        )
+    return SamSpec(host, port, wrap_key)
+
+
+def build_profile(
+    data: Mapping[str, Any], *, source: str, sandbox: Mapping[str, str] | None = None
+) -> SiteProfile:
+    """Validate merged TOML data into a :class:`SiteProfile` (ProfileError on problems)."""
+    root = _Reader(data, "", source)
+    allow_http = bool(root.get("allow_http", bool, False))
+    ca_bundle = root.text("ca_bundle", "") or None
+    if ca_bundle:
+        ca_bundle = str(Path(ca_bundle).expanduser())
+    return SiteProfile(
+        name=root.text("name"),
+        source=source,
+        allow_http=allow_http,
+        ca_bundle=ca_bundle,
+        agent_origin=root.url("agent_origin", allow_http=allow_http),
+        nhi=_site(root, "nhi", REQUIRED_NHI_CONTROLS, allow_http),
+        ecpa=_site(root, "ecpa", REQUIRED_ECPA_CONTROLS, allow_http),
+        elearn=_site(root, "elearn", {}, allow_http),
+        mail=_mail(root),
+        sam=_sam(root),
+        sandbox=dict(sandbox or {}),
+    )
+
+
+# -- loading ----------------------------------------------------------------------------
+def _read_toml(path: Path | None, *, builtin: str | None = None) -> dict[str, Any]:
+    label = builtin or str(path)
+    try:
+        if builtin is not None:
+            text = (
+                resources.files("nhicard.profiles").joinpath(f"{builtin}.toml").read_text("utf-8")
+            )
+        else:
+            assert path is not None
+            text = path.read_text("utf-8")
+        return tomllib.loads(text)
+    except FileNotFoundError as exc:
+        raise ProfileError(
+            T("找不到網站設定檔 {name}", "site profile {name} not found").format(name=label),
+            hint=T(
+                "--profile 可用 real、sandbox 或 TOML 檔案路徑。",
+                "--profile takes real, sandbox or a path to a TOML file.",
+            ),
+            reason="profile-missing",
+        ) from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ProfileError(
+            T("無法讀取網站設定檔 {name}", "cannot read site profile {name}").format(name=label),
+            detail=str(exc),
+            reason="profile-unreadable",
+        ) from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ProfileError(
+            T("網站設定檔 {name} 不是有效的 TOML", "site profile {name} is not valid TOML").format(
+                name=label
+            ),
+            detail=str(exc),
+            reason="profile-invalid",
+        ) from exc
+
+
+def merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """Deep merge: tables merge key by key, everything else in ``override`` replaces."""
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _load_data(name_or_path: str, seen: tuple[str, ...] = ()) -> tuple[dict[str, Any], bool]:
+    """The merged TOML data, and whether it derives from the sandbox template."""
+    if name_or_path in BUILTIN:
+        return _read_toml(None, builtin=name_or_path), name_or_path == "sandbox"
+    path = Path(name_or_path).expanduser().resolve()
+    if str(path) in seen:
+        raise ProfileError(
+            T(
+                "網站設定檔的 extends 形成循環:{path}",
+                "site profile extends itself in a loop: {path}",
+            ).format(path=path),
+            reason="profile-invalid",
+        )
+    data = _read_toml(path)
+    parent = data.pop("extends", None)
+    if parent is None:
+        return data, False
+    if not isinstance(parent, str):
+        raise ProfileError(
+            T(
+                "網站設定檔 {path}:extends 應為字串",
+                "site profile {path}: extends must be a string",
+            ).format(path=path),
+            reason="profile-invalid",
+        )
+    target = parent if parent in BUILTIN else str(path.parent / parent)
+    base, is_sandbox = _load_data(target, (*seen, str(path)))
+    return merge(base, data), is_sandbox
+
+
+def _pid_alive(pid: int) -> bool:
+    if sys.platform == "win32" or pid <= 0:
+        return True  # no cheap safe check there: trust the file
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def sandbox_not_running(detail: str) -> NetworkError:
+    return NetworkError(
+        T(
+            "沙箱未執行:請先執行 nhicard sandbox up",
+            "sandbox not running: run `nhicard sandbox up`",
+        ),
+        hint=T(
+            "先執行 nhicard sandbox up,再使用 --profile sandbox。",
+            "Run `nhicard sandbox up`, then use --profile sandbox.",
+        ),
+        reason="sandbox-not-running",
+        detail=detail,
+    )
+
+
+def read_sandbox_endpoints(sandbox_dir: Path | None = None) -> dict[str, str]:
+    """The running sandbox's endpoints (``endpoints.json``) as strings; a missing, broken or
+    stale file (its process gone) → NetworkError "sandbox not running" (exit 7)."""
+    path = sandbox_endpoints_file(sandbox_dir)
+    try:
+        raw = json.loads(path.read_text("utf-8"))
+    except FileNotFoundError:
+        raise sandbox_not_running(f"{path} missing") from None
+    except (OSError, ValueError) as exc:
+        raise sandbox_not_running(f"{path}: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise sandbox_not_running(f"{path}: not a JSON object")
+    pid = raw.get("pid")
+    if isinstance(pid, int) and not _pid_alive(pid):
+        raise sandbox_not_running(f"{path}: process {pid} has exited")
+    out = {
+        k: str(v) for k, v in raw.items() if isinstance(v, str | int) and not isinstance(v, bool)
+    }
+    origins = raw.get("agent_origin")
+    if isinstance(origins, list) and origins and isinstance(origins[0], str):
+        out["agent_origin"] = origins[0]  # the NHI site's origin comes first
+    missing = [k for k in ("nhi_url", "ecpa_url", "ca_bundle", "sam") if not out.get(k)]
+    if missing:
+        raise sandbox_not_running(f"{path}: missing {', '.join(missing)}")
+    host, _, port = out["sam"].rpartition(":")
+    out["sam_host"], out["sam_port"] = host.strip("[]"), port
+    if "sam_wrap_key" not in out:
+        out["sam_wrap_key"] = _sandbox_wrap_key(path.parent)
+    return out
+
+
+def _sandbox_wrap_key(sandbox_dir: Path) -> str:
+    """The sandbox SAM's wrapping key, kept in the sandbox directory."""
+    from nhicard.errors import NhicardError
+    from nhicard.sandbox.keys import load_wrap_key
+
+    try:
+        return load_wrap_key(sandbox_dir).hex()
+    except NhicardError as exc:
+        raise sandbox_not_running(str(exc)) from exc
+
+
+def _fill(value: Any, endpoints: Mapping[str, str], source: str, key: str = "") -> Any:
+    if isinstance(value, dict):
+        return {
+            k: _fill(v, endpoints, source, f"{key}.{k}" if key else k) for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_fill(v, endpoints, source, key) for v in value]
+    if isinstance(value, str):
+
+        def sub(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name not in endpoints:
+                raise sandbox_not_running(
+                    f"endpoints.json has no {name} (needed by {source}: {key})"
+                )
+            return endpoints[name]
+
+        return _PLACEHOLDER_RE.sub(sub, value)
+    return value
+
+
+def _with_slash(url: str) -> str:
+    return url if url.endswith("/") else url + "/"
+
+
+def resolve_profile(name_or_path: str, *, sandbox_dir: Path | None = None) -> SiteProfile:
+    """The profile ``real``, ``sandbox`` (needs a running sandbox) or a user TOML file."""
+    data, is_sandbox = _load_data(name_or_path)
+    source = name_or_path
+    endpoints: dict[str, str] = {}
+    if is_sandbox:
+        endpoints = read_sandbox_endpoints(sandbox_dir)
+        for key in ("nhi_url", "ecpa_url", "elearn_url"):
+            if key in endpoints:
+                endpoints[key] = _with_slash(endpoints[key])
+        data = _fill(data, endpoints, source)
+    return build_profile(data, source=source, sandbox=endpoints)
