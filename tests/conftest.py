@@ -108,3 +108,77 @@ def run_nhicard(
 def nhicard() -> object:
     """``nhicard(*args, env=…, input=…)`` → CompletedProcess."""
     return run_nhicard
+
+
+class VirtualCardSlots:
+    """Virtual cards on the private pcscd's vpcd slots, in threads of the test process.
+
+    ``insert(card_number=None, faults="", slot=0)`` returns once pcscd reports the card;
+    ``remove(slot)`` once it reports the slot empty. Readiness is polled with a deadline."""
+
+    def __init__(self, stack: PcscStack) -> None:
+        self.stack = stack
+        self.clients: dict[int, tuple[object, object, object]] = {}
+
+    @staticmethod
+    def reader_name(slot: int) -> str:
+        return f"Virtual PCD 00 {slot:02d}"
+
+    def state(self, slot: int) -> str:
+        from nhicard.pcsc.readers import list_reader_names, reader_states, state_name
+
+        for name, bits, _atr in reader_states(list_reader_names()):
+            if name == self.reader_name(slot):
+                return state_name(bits)
+        return "unavailable"
+
+    def wait_state(self, slot: int, states: tuple[str, ...], timeout: float = 10.0) -> str:
+        import time
+
+        deadline = time.monotonic() + timeout
+        while True:
+            state = self.state(slot)
+            if state in states:
+                return state
+            if time.monotonic() > deadline:
+                raise AssertionError(f"slot {slot} stayed {state}, expected {states}")
+            time.sleep(0.05)
+
+    def insert(self, card_number: str | None = None, faults: str = "", slot: int = 0) -> object:
+        from nhicard.sandbox.data import load_data
+        from nhicard.sandbox.vcard import FaultSpec, VirtualCard
+        from nhicard.sandbox.vpcd import VpcdCardClient
+
+        self.remove(slot)
+        data = load_data()
+        record = data.card(card_number) if card_number else data.cards[0]
+        assert record is not None, card_number
+        card = VirtualCard(record, FaultSpec.parse(faults))
+        client = VpcdCardClient(card, port=self.stack.slot_port(slot))
+        thread, stop = client.start_thread()
+        self.clients[slot] = (client, thread, stop)
+        self.wait_state(slot, ("present", "in-use", "mute"))
+        return client
+
+    def remove(self, slot: int = 0) -> None:
+        entry = self.clients.pop(slot, None)
+        if entry is None:
+            return
+        client, thread, stop = entry
+        stop.set()  # type: ignore[attr-defined]
+        client.disconnect()  # type: ignore[attr-defined]
+        thread.join(5)  # type: ignore[attr-defined]
+        if self.stack.running:
+            self.wait_state(slot, ("empty", "unavailable"))
+
+    def remove_all(self) -> None:
+        for slot in list(self.clients):
+            self.remove(slot)
+
+
+@pytest.fixture
+def virtual_cards(pcsc: PcscStack) -> Iterator[VirtualCardSlots]:
+    """Insert virtual cards into the private pcscd's vpcd slots; all removed afterwards."""
+    slots = VirtualCardSlots(pcsc)
+    yield slots
+    slots.remove_all()

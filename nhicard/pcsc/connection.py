@@ -3,6 +3,7 @@ disconnect with SCARD_LEAVE_CARD so other programs holding the reader are not di
 
 from __future__ import annotations
 
+import time
 from typing import Any, Protocol
 
 from nhicard.errors import CardFailure
@@ -71,12 +72,43 @@ class PcscConnection:
             raise codes.translate(err.code, reader=self.reader, during=err.during) from None
         data = bytes(response)
         if len(data) < 2:
+            if self._card_gone():
+                raise codes.card_absent(self.reader, "empty answer, card gone", removed=True)
             raise CardFailure(
                 T("卡片回應過短", "the card's answer is too short"),
                 reason="short-response",
                 detail=data.hex(" ").upper() or "empty",
             )
         return data[:-2], (data[-2] << 8) | data[-1]
+
+    def _card_gone(self, settle: float = 0.5) -> bool:
+        """After an empty answer: is the card gone? (vpcd and some drivers answer nothing
+        when the card is pulled mid-command; the removal shows up a moment later.)"""
+        sc = scard()
+        deadline = time.monotonic() + settle
+        while True:
+            result = sc.SCardStatus(self._hcard)
+            code = codes.normalize(result[0])
+            if code in (codes.SCARD_W_REMOVED_CARD, codes.SCARD_E_NO_SMARTCARD):
+                return True
+            if code == codes.SCARD_S_SUCCESS and self._reader_empty():
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)
+
+    def _reader_empty(self) -> bool:
+        sc = scard()
+        try:
+            states = self.context.run(
+                lambda handle: check(
+                    sc.SCardGetStatusChange(handle, 0, [(self.reader, sc.SCARD_STATE_UNAWARE)]),
+                    "SCardGetStatusChange",
+                )
+            )
+        except ScardCallError:
+            return False
+        return any(bits & sc.SCARD_STATE_EMPTY for _name, bits, _atr in states)
 
     def close(self) -> None:
         """Disconnect, leaving the card as it is (SCARD_LEAVE_CARD). Idempotent."""
