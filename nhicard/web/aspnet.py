@@ -53,8 +53,20 @@ class PostBack:
     action: str = ""
 
 
+_JS_ESCAPES = {"n": "\n", "r": "\r", "t": "\t", "b": "\b", "f": "\f", "v": "\v", "0": "\0"}
+_JS_ESCAPE_RE = re.compile(r"\\(u[0-9a-fA-F]{4}|x[0-9a-fA-F]{2}|.)", re.S)
+
+
 def _js_unescape(value: str) -> str:
-    return re.sub(r"\\(.)", r"\1", value)
+    """Decode a JavaScript string literal's escapes (``\\n``, ``\\'``, ``\\u81fa`` …)."""
+
+    def one(match: re.Match[str]) -> str:
+        code = match.group(1)
+        if len(code) > 1:
+            return chr(int(code[1:], 16))
+        return _JS_ESCAPES.get(code, code)
+
+    return _JS_ESCAPE_RE.sub(one, value)
 
 
 def parse_postback(script: str) -> PostBack | None:
@@ -67,7 +79,7 @@ def parse_postback(script: str) -> PostBack | None:
         return PostBack(
             target=found.group(1),
             argument=found.group(2),
-            action=found.group(4),
+            action=found.group(5),
             client_submit=found.group(7) == "true",
         )
     found = _DO_POSTBACK_RE.search(script)
@@ -128,7 +140,7 @@ def alert_texts(root: Tag) -> list[str]:
     out = []
     for script in root.find_all("script"):
         for match in _ALERT_RE.finditer(script.get_text()):
-            text = _js_unescape(match.group(2)).replace("\\n", "\n").strip()
+            text = _js_unescape(match.group(2)).strip()
             if text:
                 out.append(text)
     return out

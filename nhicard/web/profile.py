@@ -253,7 +253,8 @@ class _Reader:
                 raise self.fail(name, "缺少此設定", "is missing")
             return default
         value = self.data[name]
-        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        if not isinstance(value, kind) or (isinstance(value, bool) and bool not in kinds):
             names = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
             raise self.fail(name, f"型別應為 {names}", f"must be of type {names}")
         return value
