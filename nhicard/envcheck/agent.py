@@ -1,0 +1,328 @@
+"""Group ``agent``: the official component (NHIICC) as a browser would find it.
+
+hosts entry → installed → something on port 7777 → TLS and its certificate → ``GetVersion``
+over ``wss://…/echo`` → which backend ``--agent`` would pick. The component is optional (the
+``direct`` agent works without it), so everything missing here is ``warn``, never ``fail``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import ssl
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from nhicard.envcheck import SKIP, Check, CheckEnv, Finding, passed, probes, skipped, warned
+from nhicard.envcheck.platforms import PlatformSupport
+from nhicard.envcheck.probes import ProbeError
+from nhicard.i18n import T, Text
+
+GROUP = "agent"
+COMPONENT_HOST = "iccert.nhi.gov.tw"
+
+OPTIONAL = T(
+    "(官方元件非必要:nhicard 內建的 direct 讀卡代理不需要它)",
+    "(the official component is optional: nhicard's built-in direct agent works without it)",
+)
+
+
+@dataclass(frozen=True)
+class AgentSettings:
+    """What the agent checks look at (from the root options and the site profile)."""
+
+    url: str  # --agent-url
+    kind: str = "auto"  # --agent
+    origin: str = "https://cloudicweb.nhi.gov.tw"
+    ca_bundle: str | None = None  # CA the nhiicc client trusts for the component
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.url).hostname or ""
+
+    @property
+    def port(self) -> int:
+        parts = urlsplit(self.url)
+        return parts.port or (443 if parts.scheme == "wss" else 80)
+
+    @property
+    def connect_host(self) -> str:
+        """Where to connect: the component's public name stands for this computer."""
+        return "127.0.0.1" if self.host.lower() == COMPONENT_HOST else self.host
+
+    @property
+    def where(self) -> str:
+        return f"{self.connect_host}:{self.port}"
+
+
+def _settings(env: CheckEnv) -> AgentSettings:
+    settings: AgentSettings = env.get("agent")
+    return settings
+
+
+def _platform(env: CheckEnv) -> PlatformSupport:
+    plat: PlatformSupport = env.get("platform")
+    return plat
+
+
+def _environ(env: CheckEnv) -> Mapping[str, str]:
+    environ: Mapping[str, str] = env.get("environ", os.environ)
+    return environ
+
+
+def with_optional(fix: Text) -> Text:
+    return Text(f"{fix.zh}{OPTIONAL.zh}", f"{fix.en} {OPTIONAL.en}")
+
+
+def parse_hosts(text: str) -> dict[str, list[str]]:
+    """``{name (lower case): [addresses]}`` of a hosts file (comments and blanks ignored)."""
+    out: dict[str, list[str]] = {}
+    for line in text.splitlines():
+        fields = line.split("#", 1)[0].split()
+        if len(fields) < 2:
+            continue
+        address, names = fields[0], fields[1:]
+        for name in names:
+            out.setdefault(name.lower(), []).append(address)
+    return out
+
+
+def _is_loopback(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address.split("%", 1)[0]).is_loopback
+    except ValueError:
+        return False
+
+
+def check_hosts(env: CheckEnv) -> Finding:
+    plat, environ = _platform(env), _environ(env)
+    path = env.get("hosts_file") or plat.hosts_file_path(environ)
+    fix = with_optional(plat.hosts_fix(environ))
+    try:
+        text = Path(path).read_text("utf-8", errors="replace")
+    except OSError as exc:
+        return warned(
+            T("無法讀取 hosts 檔 {p}", "cannot read the hosts file {p}").format(p=str(path)),
+            fix,
+            f"{path}: {exc.strerror or exc}",
+        )
+    addresses = parse_hosts(text).get(COMPONENT_HOST, [])
+    detail = f"{path}: {COMPONENT_HOST} → {', '.join(addresses) or 'no entry'}"
+    if not addresses:
+        return warned(
+            T(
+                "hosts 檔沒有 {h}(官方元件未安裝或安裝不完整)",
+                "the hosts file has no entry for {h} (official component not installed)",
+            ).format(h=COMPONENT_HOST),
+            fix,
+            detail,
+        )
+    if not _is_loopback(addresses[0]):
+        return warned(
+            T(
+                "hosts 檔把 {h} 指向 {a},不是 127.0.0.1",
+                "the hosts file maps {h} to {a}, not 127.0.0.1",
+            ).format(h=COMPONENT_HOST, a=addresses[0]),
+            fix,
+            detail,
+        )
+    return passed(
+        T("{h} 指向本機 {a}", "{h} points to this computer ({a})").format(
+            h=COMPONENT_HOST, a=addresses[0]
+        ),
+        detail,
+    )
+
+
+def check_installed(env: CheckEnv) -> Finding:
+    plat, environ = _platform(env), _environ(env)
+    where = plat.component_install_dir(environ)
+    if where is None:
+        return skipped(
+            T(
+                "此作業系統的官方元件安裝位置未公開;改以連接埠判斷",
+                "the component's install location is not published for this OS; see the port",
+            )
+        )
+    if Path(where).is_dir():
+        return passed(
+            T("官方元件已安裝於 {p}", "official component installed in {p}").format(p=str(where)),
+            str(where),
+        )
+    return warned(
+        T("官方元件未安裝({p} 不存在)", "official component not installed ({p} is missing)").format(
+            p=str(where)
+        ),
+        with_optional(
+            T("需要時請下載安裝:{u}", "If you need it, download and install: {u}").format(
+                u=plat.component_download_url()
+            )
+        ),
+        str(where),
+    )
+
+
+def check_port(env: CheckEnv) -> Finding:
+    s, plat = _settings(env), _platform(env)
+    try:
+        ms = probes.tcp_connect(s.connect_host, s.port, env.timeout)
+    except ProbeError as err:
+        return warned(
+            T(
+                "{w} 沒有程式在接聽(官方元件未啟動)",
+                "nothing listens on {w} (the official component is not running)",
+            ).format(w=s.where),
+            with_optional(
+                T(
+                    "啟動或重新安裝官方元件(Linux:sudo systemctl start NHIICC);下載:{u}",
+                    "Start or reinstall the official component (Linux: sudo systemctl start "
+                    "NHIICC); download: {u}",
+                ).format(u=plat.component_download_url())
+            ),
+            f"{s.where}: {err.kind}: {err.text}",
+            blocking=True,
+        )
+    return passed(
+        T("{w} 有程式在接聽({ms} 毫秒)", "something listens on {w} ({ms} ms)").format(
+            w=s.where, ms=ms
+        ),
+        s.url,
+    )
+
+
+def agent_tls_context(ca_bundle: str | None) -> ssl.SSLContext:
+    """The trust the ``nhiicc`` client applies: the given CA bundle, else the system roots."""
+    return ssl.create_default_context(cafile=ca_bundle)
+
+
+def check_tls(env: CheckEnv) -> Finding:
+    s, plat = _settings(env), _platform(env)
+    if urlsplit(s.url).scheme == "ws":
+        return Finding(
+            SKIP,
+            T("元件位址為 ws://(未加密)", "the component address is ws:// (no TLS)"),
+            s.url,
+            blocking=False,
+        )
+    try:
+        peer = probes.tls_handshake(
+            s.connect_host,
+            s.port,
+            server_name=s.host,
+            context=agent_tls_context(s.ca_bundle),
+            timeout=env.timeout,
+        )
+    except ProbeError as err:
+        return warned(
+            T("{w} 的 TLS 交握失敗", "the TLS handshake with {w} failed").format(w=s.where),
+            with_optional(
+                T(
+                    "{w} 上的程式不是官方元件或已損壞;請重新安裝官方元件。",
+                    "The program on {w} is not the official component or is broken; "
+                    "reinstall the component.",
+                ).format(w=s.where)
+            ),
+            f"{s.where}: {err.kind}: {err.text}",
+            blocking=True,
+        )
+    detail = f"{peer.version}; {probes.describe_certificate(peer.certificate)}"
+    if not peer.verified:
+        return warned(
+            T(
+                "元件的憑證不受信任(未連到受信任的根憑證)",
+                "the component's certificate does not chain to a trusted root",
+            ),
+            Text(
+                f"{plat.trusted_roots_note().zh} 使用 --agent nhiicc 時,需把「NHI SelfRoot "
+                "CA」匯出為 PEM 並設為網站設定檔的 ca_bundle。",
+                f"{plat.trusted_roots_note().en} For --agent nhiicc, export 'NHI SelfRoot CA' "
+                "as PEM and set it as the profile's ca_bundle.",
+            ),
+            f"{detail}; {peer.verify_error}",
+            blocking=True,
+        )
+    return passed(
+        T("TLS {v},憑證受信任", "TLS {v}, certificate trusted").format(v=peer.version), detail
+    )
+
+
+def check_version(env: CheckEnv) -> Finding:
+    from nhicard.agent.factory import probe_component
+
+    s = _settings(env)
+    probe = probe_component(s.url, origin=s.origin, ca_bundle=s.ca_bundle, timeout=env.timeout)
+    if probe.ok:
+        return passed(
+            T("官方元件回應 GetVersion:{v}", "the component answers GetVersion: {v}").format(
+                v=probe.version
+            ),
+            s.url,
+        )
+    err = probe.error
+    message = err.message if err is not None else T("沒有回應", "no answer")
+    detail = f"{s.url}: {err.render('en')}" if err is not None else s.url
+    return warned(
+        Text(
+            f"官方元件沒有回應 GetVersion:{message.zh}",
+            f"the component did not answer GetVersion: {message.en}",
+        ),
+        with_optional(
+            err.hint
+            if err is not None and err.hint is not None
+            else T("重新啟動或重新安裝官方元件。", "Restart or reinstall the official component.")
+        ),
+        detail,
+    )
+
+
+def check_backend(env: CheckEnv) -> Finding:
+    """Which backend ``--agent`` picks, asking the factory exactly as the commands do."""
+    from nhicard.agent.endpoints import sam_endpoint_for_profile
+    from nhicard.agent.factory import open_agent
+    from nhicard.errors import NhicardError
+
+    s = _settings(env)
+    profile: str = env.get("profile_name", "real")
+    try:
+        sam = sam_endpoint_for_profile(profile)
+        agent = open_agent(
+            s.kind,
+            reader=env.get("reader"),
+            agent_url=s.url,
+            sam=sam,
+            origin=s.origin,
+            ca_bundle=s.ca_bundle,
+        )
+    except NhicardError as err:
+        return warned(
+            Text(
+                f"無法決定讀卡代理:{err.message.zh}",
+                f"cannot choose a card agent: {err.message.en}",
+            ),
+            err.hint,
+            err.detail or "",
+        )
+    try:
+        sel = agent.selection
+    finally:
+        agent.close()
+    return passed(
+        Text(
+            f"--agent {s.kind} 使用 {sel.kind}:{sel.reason.zh}",
+            f"--agent {s.kind} uses {sel.kind}: {sel.reason.en}",
+        ),
+        sel.kind,
+    )
+
+
+def checks() -> list[Check]:
+    return [
+        Check("agent.hosts", GROUP, check_hosts),
+        Check("agent.installed", GROUP, check_installed),
+        Check("agent.port", GROUP, check_port),
+        Check("agent.tls", GROUP, check_tls, needs=("agent.port",)),
+        Check("agent.version", GROUP, check_version, needs=("agent.port", "agent.tls")),
+        Check("agent.backend", GROUP, check_backend),
+    ]

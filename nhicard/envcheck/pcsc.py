@@ -1,0 +1,188 @@
+"""Group ``pcsc``: the PC/SC service, a context, the readers, their state, exclusive use.
+
+Everything PC/SC goes through the card engineer's ``nhicard.pcsc`` package (the only place
+that touches pyscard); the service check is per OS (``platform_*``)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from nhicard.envcheck import Check, CheckEnv, Finding, failed, passed, warned
+from nhicard.envcheck.platforms import RUNNING, STOPPED, PlatformSupport
+from nhicard.errors import NhicardError
+from nhicard.i18n import T, Text
+
+if TYPE_CHECKING:
+    from nhicard.pcsc.readers import ReaderInfo
+
+GROUP = "pcsc"
+
+
+def _platform(env: CheckEnv) -> PlatformSupport:
+    plat: PlatformSupport = env.get("platform")
+    return plat
+
+
+def _environ(env: CheckEnv) -> Mapping[str, str]:
+    environ: Mapping[str, str] = env.get("environ", os.environ)
+    return environ
+
+
+def reader_names(env: CheckEnv) -> list[str]:
+    from nhicard.pcsc.readers import list_reader_names
+
+    names: list[str] = env.memo("reader-names", list_reader_names)
+    return names
+
+
+def readers(env: CheckEnv) -> list[ReaderInfo]:
+    from nhicard.pcsc.readers import list_readers
+
+    infos: list[ReaderInfo] = env.memo("readers", list_readers)
+    return infos
+
+
+def error_finding(err: NhicardError, fallback_fix: Text | None = None) -> Finding:
+    """A failed finding from one of our typed errors (its message, hint and detail)."""
+    return failed(err.message, err.hint or fallback_fix, err.detail or err.reason or "")
+
+
+def check_service(env: CheckEnv) -> Finding:
+    plat = _platform(env)
+    state = plat.pcsc_service_state(_environ(env))
+    if state.state == RUNNING:
+        return passed(T("PC/SC 服務執行中", "the PC/SC service is running"), state.detail)
+    if state.state == STOPPED:
+        return failed(
+            T("PC/SC 服務未執行", "the PC/SC service is not running"),
+            plat.pcsc_service_fix(),
+            state.detail,
+        )
+    return warned(
+        T("無法確定 PC/SC 服務狀態", "the state of the PC/SC service is unknown"),
+        plat.pcsc_service_fix(),
+        state.detail,
+    )
+
+
+def check_context(env: CheckEnv) -> Finding:
+    from nhicard.pcsc.context import PcscContext
+
+    try:
+        with PcscContext() as ctx:
+            _ = ctx.handle
+    except NhicardError as err:
+        return error_finding(err, _platform(env).pcsc_service_fix())
+    return passed(T("已建立 PC/SC 連線環境", "PC/SC context established"))
+
+
+def check_readers(env: CheckEnv) -> Finding:
+    try:
+        names = reader_names(env)
+    except NhicardError as err:
+        return error_finding(err, _platform(env).reader_driver_fix())
+    if not names:
+        return failed(
+            T("找不到讀卡機", "no card reader found"),
+            _platform(env).reader_driver_fix(),
+        )
+    return passed(
+        T("{n} 台讀卡機", "{n} reader(s)").format(n=len(names)),
+        "; ".join(f"#{i} {n}" for i, n in enumerate(names)),
+    )
+
+
+def _describe(info: ReaderInfo) -> str:
+    text = f"#{info.index} {info.name}: {info.state}"
+    if info.card_label is not None:
+        text += f" ({info.card_label.en})"
+    return text
+
+
+def check_reader_state(env: CheckEnv) -> Finding:
+    try:
+        infos = readers(env)
+    except NhicardError as err:
+        return error_finding(err)
+    detail = "; ".join(_describe(i) for i in infos)
+    mute = [i for i in infos if i.state == "mute"]
+    gone = [i for i in infos if i.state == "unavailable"]
+    if mute:
+        return warned(
+            T(
+                "讀卡機 {r} 中的卡片沒有回應",
+                "the card in {r} does not respond",
+            ).format(r=mute[0].name),
+            T(
+                "取出卡片,確認晶片朝上、朝內後重新插入;仍無回應時卡片可能損壞。",
+                "Take the card out and insert it again, chip first and facing up; if it "
+                "still does not respond the card may be damaged.",
+            ),
+            detail,
+        )
+    if gone:
+        return warned(
+            T("讀卡機 {r} 無法使用", "the reader {r} is unavailable").format(r=gone[0].name),
+            T("重新插拔讀卡機的 USB 線。", "Unplug the reader and plug it in again."),
+            detail,
+        )
+    states = ", ".join(f"#{i.index} {i.state}" for i in infos)
+    return passed(T("讀卡機狀態:{s}", "reader states: {s}").format(s=states), detail)
+
+
+def check_exclusive(env: CheckEnv) -> Finding:
+    """A reader whose card another program holds exclusively (sharing violation)."""
+    from nhicard.pcsc.readers import connect_card
+
+    try:
+        infos = readers(env)
+    except NhicardError as err:
+        return error_finding(err)
+    held: list[str] = []
+    shared: list[str] = []
+    for info in infos:
+        if info.state != "in-use":
+            continue
+        try:
+            conn = connect_card(info.name)
+        except NhicardError as err:
+            if err.reason == "sharing-violation":
+                held.append(info.name)
+                continue
+            raise
+        conn.close()
+        shared.append(info.name)
+    if held:
+        return warned(
+            T(
+                "讀卡機 {r} 的卡片被其他程式獨占使用",
+                "the card in {r} is held exclusively by another program",
+            ).format(r=", ".join(held)),
+            T(
+                "關閉正在使用讀卡機的程式(如醫療院所 HIS 系統、其他讀卡軟體)後再試。",
+                "Close the program using the reader (e.g. a clinic's HIS software or another "
+                "card tool) and try again.",
+            ),
+            "; ".join(held),
+        )
+    if shared:
+        return passed(
+            T(
+                "其他程式以共用模式使用 {r}(不影響讀卡)",
+                "another program uses {r} in shared mode (reading still works)",
+            ).format(r=", ".join(shared)),
+            "; ".join(shared),
+        )
+    return passed(T("沒有讀卡機被其他程式占用", "no reader is held by another program"))
+
+
+def checks() -> list[Check]:
+    return [
+        Check("pcsc.service", GROUP, check_service),
+        Check("pcsc.context", GROUP, check_context, needs=("system.pyscard", "pcsc.service")),
+        Check("pcsc.readers", GROUP, check_readers, needs=("pcsc.context",)),
+        Check("pcsc.reader-state", GROUP, check_reader_state, needs=("pcsc.readers",)),
+        Check("pcsc.exclusive", GROUP, check_exclusive, needs=("pcsc.readers",)),
+    ]

@@ -1,0 +1,160 @@
+"""Which checks one ``env check`` run makes, in which order, with which settings."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from nhicard.envcheck import GROUPS, Check, CheckEnv, Finding, failed, passed
+from nhicard.envcheck import agent as agent_group
+from nhicard.envcheck import card as card_group
+from nhicard.envcheck import clock as clock_group
+from nhicard.envcheck import installer as installer_group
+from nhicard.envcheck import network as network_group
+from nhicard.envcheck import pcsc as pcsc_group
+from nhicard.envcheck import system as system_group
+from nhicard.envcheck.agent import AgentSettings
+from nhicard.envcheck.platforms import PlatformSupport, current
+from nhicard.envcheck.targets import NetworkTargets
+from nhicard.errors import NhicardError
+from nhicard.i18n import T
+
+DEFAULT_TIMEOUT = 5.0  # seconds for each check that waits on the network
+LOCAL_TIMEOUT = 10.0  # seconds for each check of this computer (PC/SC, files)
+LOCAL_GROUPS = frozenset({"system", "pcsc", "card", "installer"})
+
+
+def budget_for(timeout: float) -> float:
+    """The whole run's limit: two network steps in a row plus slack, at least 14 s."""
+    return max(14.0, 2.8 * timeout)
+
+
+@dataclass(frozen=True)
+class CheckOptions:
+    """What the user asked for (``env check`` options and the root options)."""
+
+    groups: tuple[str, ...] = GROUPS
+    offline: bool = False
+    installers: tuple[Path, ...] = ()
+    reader: str | None = None
+    profile: str = "real"
+    agent: AgentSettings = field(
+        default_factory=lambda: AgentSettings("wss://iccert.nhi.gov.tw:7777/echo")
+    )
+    timeout: float = DEFAULT_TIMEOUT
+
+
+@dataclass(frozen=True)
+class LoadedProfile:
+    """The network targets of the profile, or why it could not be loaded."""
+
+    targets: NetworkTargets | None
+    error: NhicardError | None = None
+
+
+def load_profile(name: str) -> LoadedProfile:
+    """The profile's sites, SAM and CA bundle (through the web layer's profile loader)."""
+    from nhicard.envcheck.targets import targets_from_profile
+    from nhicard.web.profile import resolve_profile
+
+    try:
+        return LoadedProfile(targets_from_profile(resolve_profile(name)))
+    except NhicardError as err:
+        return LoadedProfile(None, err)
+
+
+def _profile_check(name: str, loaded: LoadedProfile) -> Check:
+    def run(env: CheckEnv) -> Finding:
+        if loaded.targets is None:
+            err = loaded.error
+            assert err is not None
+            return failed(
+                T("無法載入網站設定檔 {p}", "cannot load the site profile {p}").format(p=name),
+                err.hint or err.message,
+                err.render("en"),
+            )
+        t = loaded.targets
+        detail = "; ".join(f"{s.key} {s.url}" for s in t.sites)
+        if t.sam is not None:
+            detail += f"; sam {t.sam.host}:{t.sam.port}"
+        if t.ca_bundle:
+            detail += f"; ca_bundle {t.ca_bundle}"
+        return passed(T("網站設定檔:{p}", "site profile: {p}").format(p=t.profile), detail)
+
+    return Check("network.profile", "network", run)
+
+
+def plan_checks(options: CheckOptions, loaded: LoadedProfile) -> list[Check]:
+    """Every check of the selected groups, in report order."""
+    targets = loaded.targets or NetworkTargets(options.profile, ())
+    by_group: dict[str, list[Check]] = {
+        "system": system_group.checks(),
+        "pcsc": pcsc_group.checks(),
+        "card": card_group.checks(),
+        "agent": agent_group.checks(),
+        "network": [_profile_check(options.profile, loaded)]
+        + [
+            replace(c, needs=(*c.needs, "network.profile"))
+            for c in network_group.checks(targets, offline=options.offline)
+        ],
+        "clock": clock_group.checks(offline=options.offline),
+        "installer": installer_group.checks(list(options.installers)),
+    }
+    out: list[Check] = []
+    for group in GROUPS:
+        if group not in options.groups:
+            continue
+        for c in by_group[group]:
+            if group in LOCAL_GROUPS and c.timeout is None:
+                c = replace(c, timeout=LOCAL_TIMEOUT)
+            out.append(c)
+    return out
+
+
+def make_env(
+    options: CheckOptions,
+    loaded: LoadedProfile,
+    *,
+    platform: PlatformSupport | None = None,
+    environ: Mapping[str, str] | None = None,
+    now: Callable[[], datetime] | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> CheckEnv:
+    """The shared settings of one run; tests inject a platform, environment or clock."""
+    settings: dict[str, Any] = {
+        "platform": platform or current(),
+        "environ": environ if environ is not None else os.environ,
+        "targets": loaded.targets or NetworkTargets(options.profile, ()),
+        "agent": options.agent,
+        "reader": options.reader,
+        "profile_name": options.profile,
+    }
+    if now is not None:
+        settings["now"] = now
+    settings.update(extra or {})
+    return CheckEnv(settings, timeout=options.timeout)
+
+
+def parse_groups(text: str | None) -> tuple[str, ...]:
+    """``"pcsc,card"`` → ``("pcsc", "card")``; ValueError naming an unknown group."""
+    if not text:
+        return GROUPS
+    wanted = [g.strip() for g in text.split(",") if g.strip()]
+    unknown = [g for g in wanted if g not in GROUPS]
+    if unknown or not wanted:
+        raise ValueError(", ".join(unknown) or text)
+    return tuple(g for g in GROUPS if g in wanted)
+
+
+def all_check_ids(options: CheckOptions | None = None) -> list[str]:
+    """The ids a full run makes (the profile's sites are always ``nhi`` and ``ecpa``)."""
+    from nhicard.envcheck.targets import SITE_LABELS, SamTarget, SiteTarget
+
+    opts = options or CheckOptions()
+    sites = tuple(SiteTarget(k, label, f"https://{k}.invalid/") for k, label in SITE_LABELS.items())
+    targets = NetworkTargets(opts.profile, sites, SamTarget("sam.invalid", 443))
+    return [c.id for c in plan_checks(opts, LoadedProfile(targets))]

@@ -1,0 +1,93 @@
+"""What differs per operating system, behind one interface (architecture.md, "Platforms").
+
+Each of ``platform_linux``, ``platform_windows`` and ``platform_macos`` provides the same
+functions (see :class:`PlatformSupport`); :func:`current` picks the one for this computer.
+They take their inputs (environment, command runner, paths) as arguments so that every one
+of them is unit-tested on any OS.
+"""
+
+from __future__ import annotations
+
+import ssl
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path, PurePath
+from types import ModuleType
+from typing import Protocol, cast
+
+from nhicard.i18n import Text
+
+RUNNING = "running"
+STOPPED = "stopped"
+UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class ServiceState:
+    """State of the PC/SC service: ``running``, ``stopped`` or ``unknown``, and how we know."""
+
+    state: str
+    detail: str
+
+
+class PlatformSupport(Protocol):
+    """The per-OS functions every ``platform_*`` module defines."""
+
+    NAME: str
+
+    def hosts_file_path(self, environ: Mapping[str, str]) -> PurePath: ...
+
+    def pcsc_service_state(self, environ: Mapping[str, str]) -> ServiceState: ...
+
+    def pcsc_service_fix(self) -> Text: ...
+
+    def pcsc_library_fix(self) -> Text: ...
+
+    def pyscard_fix(self) -> Text: ...
+
+    def reader_driver_fix(self) -> Text: ...
+
+    def component_download_url(self) -> str: ...
+
+    def component_install_dir(self, environ: Mapping[str, str]) -> Path | None: ...
+
+    def trusted_roots_note(self) -> Text: ...
+
+    def hosts_fix(self, environ: Mapping[str, str]) -> Text: ...
+
+
+def module_for(system: str) -> ModuleType:
+    """The platform module for a ``sys.platform`` value."""
+    import importlib
+
+    if system.startswith("win"):
+        name = "windows"
+    elif system == "darwin":
+        name = "macos"
+    else:
+        name = "linux"
+    return importlib.import_module(f"nhicard.envcheck.platform_{name}")
+
+
+def current(system: str | None = None) -> PlatformSupport:
+    """The platform support of this computer (or of ``system``, a ``sys.platform`` value)."""
+    return cast(PlatformSupport, module_for(system or sys.platform))
+
+
+def trust_context(ca_bundle: str | None = None) -> ssl.SSLContext:
+    """A verifying TLS context with the system's trusted roots, plus ``ca_bundle`` if given.
+
+    Where Python finds no system roots (python.org builds on macOS), certifi's bundle stands
+    in, as for every HTTPS client of this program."""
+    ctx = ssl.create_default_context()
+    if not ctx.cert_store_stats().get("x509_ca"):
+        try:
+            import certifi
+
+            ctx.load_verify_locations(cafile=certifi.where())
+        except (ImportError, OSError):
+            pass
+    if ca_bundle:
+        ctx.load_verify_locations(cafile=ca_bundle)
+    return ctx
