@@ -1,0 +1,232 @@
+"""The sandbox's own TLS: a local CA and a server certificate for 127.0.0.1 / localhost.
+
+Kept per sandbox directory (mode 0600 for keys): ``ca.pem`` (the CA certificate, the
+``ca_bundle`` clients trust), ``ca-key.pem``, ``server.pem``, ``server-key.pem``. The CA lives
+for ten years; the server certificate for one year and is re-issued when it is missing, expires
+within 30 days, or was not issued by the CA in the directory. Files are created atomically
+(temp file, then hard link), so two processes starting at once end up with the same files.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import ipaddress
+import os
+import ssl
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from nhicard.errors import UsageError
+from nhicard.i18n import T
+
+CA_CERT_FILE = "ca.pem"
+CA_KEY_FILE = "ca-key.pem"
+SERVER_CERT_FILE = "server.pem"
+SERVER_KEY_FILE = "server-key.pem"
+CA_LIFETIME = dt.timedelta(days=3650)
+SERVER_LIFETIME = dt.timedelta(days=365)
+RENEW_BEFORE = dt.timedelta(days=30)
+SERVER_NAMES = ("localhost",)
+SERVER_IPS = ("127.0.0.1",)
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    """Paths of the sandbox's CA and server certificate files."""
+
+    ca_cert: Path
+    ca_key: Path
+    server_cert: Path
+    server_key: Path
+
+    def server_context(self) -> ssl.SSLContext:
+        """An SSL context for a sandbox HTTPS server (TLS ≥ 1.2)."""
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        ctx.load_cert_chain(str(self.server_cert), str(self.server_key))
+        return ctx
+
+    def client_context(self) -> ssl.SSLContext:
+        """An SSL context that trusts only the sandbox CA (verification on)."""
+        return ssl.create_default_context(cafile=str(self.ca_cert))
+
+
+def _write_once(path: Path, content: bytes, *, secret: bool) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+    try:
+        os.chmod(tmp, 0o600 if secret else 0o644)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(content)
+        with contextlib.suppress(FileExistsError):
+            os.link(tmp, path)
+    finally:
+        os.unlink(tmp)
+
+
+def _replace(path: Path, content: bytes, *, secret: bool) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+    try:
+        os.chmod(tmp, 0o600 if secret else 0o644)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(content)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+
+
+def _bad(path: Path, why: str) -> UsageError:
+    return UsageError(
+        T(
+            "沙盒 TLS 檔案 {path} 無法使用:{why}", "sandbox TLS file {path} is unusable: {why}"
+        ).format(path=str(path), why=why),
+        hint=T(
+            "刪除沙盒目錄中的 ca*.pem 與 server*.pem 後重新執行 nhicard sandbox up。",
+            "Delete ca*.pem and server*.pem in the sandbox directory and run "
+            "`nhicard sandbox up` again.",
+        ),
+    )
+
+
+def _load_key(path: Path) -> ec.EllipticCurvePrivateKey:
+    try:
+        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    except (OSError, ValueError, TypeError) as exc:
+        raise _bad(path, type(exc).__name__) from None
+    if not isinstance(key, ec.EllipticCurvePrivateKey):
+        raise _bad(path, "not an EC key")
+    return key
+
+
+def _load_cert(path: Path) -> x509.Certificate:
+    try:
+        return x509.load_pem_x509_certificate(path.read_bytes())
+    except (OSError, ValueError) as exc:
+        raise _bad(path, type(exc).__name__) from None
+
+
+def _ensure_ca(d: Path, now: dt.datetime) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+    key_path, cert_path = d / CA_KEY_FILE, d / CA_CERT_FILE
+    if not key_path.exists():
+        _write_once(key_path, _key_pem(ec.generate_private_key(ec.SECP256R1())), secret=True)
+    key = _load_key(key_path)
+    if not cert_path.exists():
+        name = x509.Name(
+            [
+                x509.NameAttribute(NameOID.ORGANIZATION_NAME, "nhicard sandbox"),
+                x509.NameAttribute(NameOID.COMMON_NAME, "nhicard sandbox local CA"),
+            ]
+        )
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(days=1))
+            .not_valid_after(now + CA_LIFETIME)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            .add_extension(
+                x509.KeyUsage(
+                    digital_signature=True,
+                    content_commitment=False,
+                    key_encipherment=False,
+                    data_encipherment=False,
+                    key_agreement=False,
+                    key_cert_sign=True,
+                    crl_sign=True,
+                    encipher_only=False,
+                    decipher_only=False,
+                ),
+                critical=True,
+            )
+            .add_extension(
+                x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False
+            )
+            .sign(key, hashes.SHA256())
+        )
+        _write_once(cert_path, cert.public_bytes(serialization.Encoding.PEM), secret=False)
+    return _load_cert(cert_path), key
+
+
+def _server_cert_usable(
+    path: Path, ca: x509.Certificate, key: ec.EllipticCurvePrivateKey, now: dt.datetime
+) -> bool:
+    if not path.exists():
+        return False
+    cert = _load_cert(path)
+    if cert.issuer != ca.subject or cert.not_valid_after_utc - RENEW_BEFORE < now:
+        return False
+    try:
+        cert.verify_directly_issued_by(ca)
+    except (ValueError, TypeError, InvalidSignature):
+        return False
+    own = key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    theirs = cert.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return own == theirs
+
+
+def _issue_server_cert(
+    ca: x509.Certificate,
+    ca_key: ec.EllipticCurvePrivateKey,
+    key: ec.EllipticCurvePrivateKey,
+    now: dt.datetime,
+) -> x509.Certificate:
+    alt_names: list[x509.GeneralName] = [x509.DNSName(n) for n in SERVER_NAMES]
+    alt_names += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in SERVER_IPS]
+    return (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
+        .issuer_name(ca.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + SERVER_LIFETIME)
+        .add_extension(x509.SubjectAlternativeName(alt_names), critical=False)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
+            critical=False,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+
+
+def ensure_tls(directory: Path, *, now: dt.datetime | None = None) -> TlsFiles:
+    """Create (or reuse) the sandbox CA and server certificate in ``directory``."""
+    d = Path(directory)
+    d.mkdir(parents=True, exist_ok=True)
+    moment = now or dt.datetime.now(dt.UTC)
+    ca, ca_key = _ensure_ca(d, moment)
+    key_path, cert_path = d / SERVER_KEY_FILE, d / SERVER_CERT_FILE
+    if not key_path.exists():
+        _write_once(key_path, _key_pem(ec.generate_private_key(ec.SECP256R1())), secret=True)
+    key = _load_key(key_path)
+    if not _server_cert_usable(cert_path, ca, key, moment):
+        cert = _issue_server_cert(ca, ca_key, key, moment)
+        _replace(cert_path, cert.public_bytes(serialization.Encoding.PEM), secret=False)
+    return TlsFiles(
+        ca_cert=d / CA_CERT_FILE, ca_key=d / CA_KEY_FILE, server_cert=cert_path, server_key=key_path
+    )
