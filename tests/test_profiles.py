@@ -173,3 +173,9 @@ def test_file_problems(tmp_path: Path) -> None:
     with pytest.raises(ProfileError) as err:
         resolve_profile(str(loop))
     assert "loop" in err.value.message.en
+
+
+def test_profile_redactor_hides_agent_fields() -> None:
+    redactor = resolve_profile("real").redactor()
+    assert redactor.field_value("hidBasic", "000012345678,A123456789") == "[23 chars]"
+    assert redactor.field_value("txtHouse", "F1234567") == "F1234567"

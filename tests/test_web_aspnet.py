@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from nhicard.web.aspnet import (
     PostBack,
@@ -152,3 +154,22 @@ def test_form_selection() -> None:
     assert err.value.exit_code == 11
     with pytest.raises(FormNotFound):
         Page(URL, 200, "<p>no form</p>").form()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=80))
+def test_postback_parser_never_raises(script: str) -> None:
+    parsed = parse_postback("__doPostBack(" + script) or parse_postback(script)
+    assert parsed is None or isinstance(parsed, PostBack)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(["<script>", "alert('", "\\", "')", "</script>", "<td>", "x", "'"]),
+        max_size=20,
+    )
+)
+def test_messages_of_arbitrary_html_are_strings(pieces: list[str]) -> None:
+    p = Page(URL, 200, "".join(pieces))
+    assert all(isinstance(m, str) for m in page_messages(p.soup, ["td"]))

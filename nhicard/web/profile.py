@@ -26,6 +26,7 @@ from nhicard.i18n import T
 from nhicard.paths import sandbox_endpoints_file
 from nhicard.web.browser import BrowserPolicy
 from nhicard.web.errors import ProfileError
+from nhicard.web.redact import Redactor
 
 BUILTIN = ("real", "sandbox")
 SANDBOX_KEYS = (
@@ -222,6 +223,13 @@ class SiteProfile:
     def secret_fields(self) -> tuple[str, ...]:
         """Form fields whose values are never shown (the agent's hidden fields)."""
         return tuple(dict.fromkeys([*self.nhi.agent_fields, *self.ecpa.agent_fields]))
+
+    def redactor(self) -> Redactor:
+        """A fresh :class:`Redactor` hiding this profile's agent fields; add the run's
+        secrets (name, ID, e-mail, …) with ``add_secret``."""
+        redactor = Redactor()
+        redactor.add_hidden_fields(self.secret_fields())
+        return redactor
 
 
 # -- validation -------------------------------------------------------------------------

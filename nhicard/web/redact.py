@@ -47,8 +47,8 @@ class Redactor:
     password_fields: set[str] = field(default_factory=set)
 
     def add_secret(self, value: str | None, kind: str = "other") -> None:
-        """Remember a value to mask wherever it appears (values under 3 characters are ignored,
-        as masking them would garble unrelated text)."""
+        """Remember a value to mask wherever it appears (single characters are ignored, as
+        masking them would garble unrelated text)."""
         if value and len(value.strip()) >= 2 and value.strip() not in self.secrets:
             self.secrets[value.strip()] = kind if kind in SECRET_KINDS else "other"
 
