@@ -269,7 +269,7 @@ def _table() -> dict[str, OfficialCode]:
         T(
             "元件未正確安裝(component not installed properly):請重新安裝或更新元件,或改用 "
             "--agent direct。",
-            "The component is not installed properly: reinstall or update it, or use "
+            "Component not installed properly: reinstall or update it, or use "
             "--agent direct.",
         ),
     )

@@ -193,7 +193,7 @@ class NhiiccAgent:
 
         ctx = _ssl_context(self.url, self.ca_bundle)
         try:
-            self._ws = connect(
+            opened = connect(
                 self.url,
                 origin=Origin(self.origin),
                 ssl=ctx,
@@ -203,6 +203,8 @@ class NhiiccAgent:
                 compression=None,
                 proxy=None,
             )
+            # entered as a context manager: the form every websockets version supports
+            self._ws = opened.__enter__()
         except ssl.SSLCertVerificationError as exc:
             raise component_error(
                 T("讀卡機元件的 TLS 憑證驗證失敗", "the component's TLS certificate was refused"),

@@ -1,0 +1,133 @@
+"""Official codes → typed errors, exit codes and searchable messages; BasicData wire format;
+SAM endpoints per profile."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from nhicard.agent.base import BasicData
+from nhicard.agent.endpoints import sam_endpoint_for_profile
+from nhicard.agent.errors import OFFICIAL_CODES, AgentError, agent_error
+from nhicard.agent.sam import PUBLISHED_L_KEY, REAL_SAM
+from nhicard.errors import CardAbsent, NetworkError
+from nhicard.sandbox.keys import SandboxKeys
+
+EXIT_CODES = {
+    "7001": 3, "7002": 4, "7003": 4, "7004": 5, "8013": 5,
+    "8001": 6, "8002": 6, "8006": 6, "8010": 6, "8011": 6,
+    "4061": 7, "4041": 7, "4021": 7, "8003": 7, "8004": 7, "8005": 7, "8007": 7, "8008": 7,
+    "8300": 7, "8303": 7, "8306": 7,
+    "8009": 2, "9001": 9, "9002": 9, "9999": 1,
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(("code", "exit_code"), sorted(EXIT_CODES.items()))
+def test_exit_code_of_each_official_code(code: str, exit_code: int) -> None:
+    err = agent_error(code)
+    assert isinstance(err, AgentError)
+    assert err.exit_code == exit_code
+    assert err.official_code == code
+    # both languages carry the code and the official text, so users can search for them
+    assert code in err.message.zh and code in err.message.en
+    assert err.official_text and err.official_text in err.message.zh
+    assert err.official_text in err.message.en
+    assert err.hint is not None
+
+
+def test_messages() -> None:
+    err = agent_error("8006", detail="the SAM refused the card")
+    assert err.render("zh-TW") == (
+        "讀卡元件錯誤 8006「卡片回傳無法認卡」:卡片未通過相互認證 (the SAM refused the card)"
+    )
+    assert err.render("en") == (
+        "card agent error 8006 (卡片回傳無法認卡): the card failed the mutual authentication "
+        "(the SAM refused the card)"
+    )
+    assert "Component not installed properly" in agent_error("9999").hint.en  # type: ignore[union-attr]
+    assert isinstance(agent_error("8013"), CardAbsent)
+    assert isinstance(agent_error("4061"), NetworkError)
+    unknown = agent_error("1234")
+    assert unknown.official_code == "1234" and unknown.exit_code == 7 and "1234" in str(unknown)
+
+
+def test_every_official_code_of_the_docs_is_known() -> None:
+    documented = {"4061", "4041", "4021", "7001", "7002", "7003", "7004", "8009", "8013", "9999"}
+    documented |= {"8001", "8002", "8003", "8004", "8005", "8006", "8007", "8008", "8010", "8011"}
+    documented |= {str(c) for c in range(8300, 8307)} | {"9001", "9002"}
+    assert documented <= set(OFFICIAL_CODES)
+
+
+def test_basic_data_wire_format() -> None:
+    basic = BasicData("000012345678", "A123456789", "王小明", "0640101", "M", "0")
+    wire = "000012345678,A123456789,王小明,0640101,M,0"
+    assert basic.to_wire() == wire
+    assert BasicData.from_wire(wire) == basic
+    assert BasicData.from_wire("000012345678,A123456789,Smith, John,0640101,F,1").name == (
+        "Smith, John"
+    )
+    assert basic.to_dict() == {
+        "card_number": "000012345678", "id_number": "A123456789", "name": "王小明",
+        "birth_date_roc": "0640101", "sex": "M", "card_termination": "0",
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "",
+        "000012345678,A123456789,王小明,0640101,M",
+        "00001234567,A123456789,王小明,0640101,M,0",
+        "000012345678,A123456789,王小明,640101,M,0",
+        "000012345678,A123456789,王小明,0640101,X,0",
+        "000012345678,,王小明,0640101,M,0",
+    ],
+)
+def test_basic_data_malformed(bad: str) -> None:
+    with pytest.raises(AgentError) as info:
+        BasicData.from_wire(bad)
+    assert info.value.exit_code == 7
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=120))
+def test_basic_data_garbage_raises_typed_errors(text: str) -> None:
+    try:
+        BasicData.from_wire(text)
+    except AgentError:
+        return
+
+
+def test_sam_endpoint_real_and_sandbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert sam_endpoint_for_profile("real") == REAL_SAM
+    assert REAL_SAM.address == "cloudicap.nhi.gov.tw:443"
+    assert REAL_SAM.wrap_key == b"2725268641815652" + bytes(8) == PUBLISHED_L_KEY
+    monkeypatch.setenv("NHICARD_SANDBOX_DIR", str(tmp_path))
+    with pytest.raises(AgentError) as info:
+        sam_endpoint_for_profile("sandbox")
+    assert info.value.official_code == "4061" and "sandbox up" in info.value.hint.en  # type: ignore[union-attr]
+    keys = SandboxKeys.load_or_create(tmp_path)
+    (tmp_path / "endpoints.json").write_text(json.dumps({"sam": "127.0.0.1:8444"}))
+    ep = sam_endpoint_for_profile("sandbox")
+    assert (ep.host, ep.port, ep.wrap_key) == ("127.0.0.1", 8444, keys.wrap_key)
+    assert "wrap_key" not in repr(ep) or keys.wrap_key.hex() not in repr(ep)
+
+
+def test_sam_endpoint_from_a_profile_file(tmp_path: Path) -> None:
+    f = tmp_path / "p.toml"
+    f.write_text('[sam]\nhost = "sam.example"\nport = 4443\nwrap_key = "' + "ab" * 24 + '"\n')
+    ep = sam_endpoint_for_profile(str(f))
+    assert (ep.host, ep.port, ep.wrap_key) == ("sam.example", 4443, b"\xab" * 24)
+    f.write_text("[site]\nx = 1\n")
+    assert sam_endpoint_for_profile(str(f)) == REAL_SAM
+    f.write_text('[sam]\nhost = "h"\nport = 1\nwrap_key = "abcd"\n')
+    with pytest.raises(Exception) as info:
+        sam_endpoint_for_profile(str(f))
+    assert getattr(info.value, "exit_code", None) == 2
+    with pytest.raises(Exception) as unknown:
+        sam_endpoint_for_profile("nonexistent-profile")
+    assert getattr(unknown.value, "exit_code", None) == 2

@@ -1,0 +1,433 @@
+"""The nhiicc backend: reply parsing, and the WebSocket client against our own component
+(``AgentService`` in a thread, and ``nhicard agent serve`` as a subprocess on the real
+pcscd + vpcd stack with the sandbox SAM)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import ssl
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from websockets.sync.client import connect
+
+from nhicard.agent import encrypt
+from nhicard.agent.base import BasicData
+from nhicard.agent.clock import taipei_date
+from nhicard.agent.direct import DirectAgent
+from nhicard.agent.errors import (
+    AgentCardFailure,
+    AgentComponentBroken,
+    AgentError,
+    AgentNetworkError,
+    AgentUsageError,
+)
+from nhicard.agent.factory import open_agent, probe_component
+from nhicard.agent.nhiicc import NhiiccAgent, parse_reply
+from nhicard.agent.sam import SamEndpoint
+from nhicard.agent.servetls import ensure_server_certificate
+from nhicard.agent.service import AgentService, OriginPolicy, origin_matches, sandbox_origins
+from nhicard.pcsc.connection import Connection
+from nhicard.sandbox.data import load_data
+from nhicard.sandbox.keys import SandboxKeys, verify_h_sign
+from nhicard.sandbox.sam import SamServer, SamServerThread
+from nhicard.sandbox.vcard import FaultSpec, InProcessConnection, VirtualCard
+from tests.conftest import nhicard_executable
+
+DATA = load_data()
+WANG = DATA.cards[0]
+WANG_WIRE = "000012345678,A123456789,王小明,0640101,M,0"
+VR = "0011" + "1111222233334444"
+GOV = "https://cloudicweb.nhi.gov.tw"
+
+
+# -- reply parsing ------------------------------------------------------------------------------
+
+
+def test_parse_reply() -> None:
+    assert parse_reply("GetVersion", "GetVersion:0011") == "0011"
+    assert parse_reply("GetBasic", "GetBasic:" + WANG_WIRE) == WANG_WIRE
+    assert parse_reply("GetBasic", ("GetBasic:" + WANG_WIRE).encode()) == WANG_WIRE
+    with pytest.raises(AgentCardFailure) as info:
+        parse_reply("H_Sign", "8006")
+    assert (info.value.official_code, info.value.exit_code) == ("8006", 6)
+    with pytest.raises(AgentComponentBroken) as broken:
+        parse_reply("GetVersion", "9999")
+    assert broken.value.exit_code == 1
+    for code in ("4041", "4021"):
+        with pytest.raises(AgentNetworkError) as net:
+            parse_reply("GetBasic", code)
+        assert net.value.official_code == code and "--agent direct" in net.value.hint.en  # type: ignore[union-attr]
+    with pytest.raises(AgentError) as other:
+        parse_reply("GetBasic", "GetRandom:1234")
+    assert other.value.official_code is None and other.value.exit_code == 7
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.one_of(st.text(max_size=300), st.binary(max_size=300)),
+    st.sampled_from(
+        ["GetVersion", "GetRandom", "GetBasic", "H_Sign", "EnCrypt", "SecureGetBasicWithParam"]
+    ),
+)
+def test_garbage_replies_give_typed_errors(reply: str | bytes, command: str) -> None:
+    from nhicard.agent import nhiicc
+
+    try:
+        payload = parse_reply(command, reply)
+        {
+            "GetVersion": nhiicc.parse_version,
+            "GetRandom": nhiicc.parse_random,
+            "GetBasic": BasicData.from_wire,
+            "H_Sign": nhiicc.parse_signature,
+            "EnCrypt": lambda p: nhiicc.parse_hex("EnCrypt", p),
+            "SecureGetBasicWithParam": lambda p: nhiicc.parse_hex("S", p),
+        }[command](payload)
+    except AgentError:
+        return
+
+
+def test_origin_patterns(tmp_path: Path) -> None:
+    assert origin_matches("https://*.gov.tw", "https://cloudicweb.nhi.gov.tw")
+    assert origin_matches("https://*.gov.tw", "https://ecpa.dgpa.gov.tw:443")
+    assert not origin_matches("https://*.gov.tw", "https://gov.tw")
+    assert not origin_matches("https://*.gov.tw", "http://cloudicweb.nhi.gov.tw")
+    assert not origin_matches("https://*.gov.tw", "https://evil.gov.tw.example.com")
+    assert not origin_matches("https://*.gov.tw", "https://evil.com/x.gov.tw")
+    assert not origin_matches("https://*.gov.tw", "https://a.gov.tw:8443")
+    assert origin_matches("https://127.0.0.1:8440", "https://127.0.0.1:8440")
+    assert not origin_matches("https://127.0.0.1:8440", "https://127.0.0.1:8441")
+    endpoints = tmp_path / "endpoints.json"
+    endpoints.write_text(
+        json.dumps(
+            {
+                "nhi_url": "https://127.0.0.1:8440/cloudic/system/mlogin.aspx",
+                "ecpa_url": "https://127.0.0.1:8441/",
+                "sam": "x",
+            }
+        )
+    )
+    assert sandbox_origins(endpoints) == ["https://127.0.0.1:8440", "https://127.0.0.1:8441"]
+    policy = OriginPolicy(["https://*.gov.tw"], sandbox_endpoints=endpoints)
+    assert policy.allows("https://127.0.0.1:8441") and policy.allows(GOV)
+    assert policy.allows(None) and policy.allows("null") and policy.allows("file://")
+    assert not policy.allows("https://example.com")
+    assert sandbox_origins(tmp_path / "missing.json") == []
+
+
+# -- client against the service in a thread ------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def keys(tmp_path_factory: pytest.TempPathFactory) -> SandboxKeys:
+    return SandboxKeys.load_or_create(tmp_path_factory.mktemp("sam"))
+
+
+@pytest.fixture(scope="module")
+def sam(keys: SandboxKeys) -> Iterator[SamServerThread]:
+    with SamServer(DATA, keys).serve_in_thread() as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def tls(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    return ensure_server_certificate(tmp_path_factory.mktemp("agent-tls"))
+
+
+class SwitchableCard:
+    """An opener whose virtual card a test can change."""
+
+    def __init__(self) -> None:
+        self.card = VirtualCard(WANG)
+
+    @contextmanager
+    def __call__(self, reader: str | None) -> Iterator[Connection]:
+        yield InProcessConnection(self.card)
+
+
+@pytest.fixture(scope="module")
+def service(sam: SamServerThread, keys: SandboxKeys, tls):  # type: ignore[no-untyped-def]
+    cards = SwitchableCard()
+    agent = DirectAgent(
+        reader=None, sam=SamEndpoint("127.0.0.1", sam.port, keys.wrap_key), card_opener=cards
+    )
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(tls.cert_file, tls.key_file)
+    svc = AgentService(agent, origins=OriginPolicy(["https://*.gov.tw"]), port=0, ssl_context=ctx)
+    svc.cards = cards  # type: ignore[attr-defined]
+    with svc.start_in_thread():
+        yield svc
+
+
+def client(service: AgentService, tls, origin: str = GOV, **kw: object) -> NhiiccAgent:  # type: ignore[no-untyped-def]
+    return NhiiccAgent(service.url, origin=origin, ca_bundle=str(tls.ca_file), **kw)  # type: ignore[arg-type]
+
+
+def test_commands_over_wss(service: AgentService, tls, keys: SandboxKeys) -> None:  # type: ignore[no-untyped-def]
+    with client(service, tls) as agent:
+        assert agent.get_version() == "0011"
+        assert len(agent.get_random()) == 16
+        assert agent.get_basic().to_wire() == WANG_WIRE
+        sig = agent.h_sign(VR)
+        assert verify_h_sign(keys.sam_public_key, WANG.card_number, VR, sig)
+        today = taipei_date(datetime.now(UTC))
+        hexstr = agent.encrypt_password("abc123")
+        assert encrypt.decrypt_password(WANG.card_number, hexstr, today) == "abc123"
+        basic, pwd = encrypt.decrypt_secure_basic(
+            WANG.card_number, agent.secure_get_basic("abc123"), today
+        )
+        assert (basic.to_wire(), pwd) == (WANG_WIRE, "abc123")
+        with pytest.raises(AgentUsageError) as info:
+            agent.encrypt_password("123")
+        assert info.value.official_code == "8009"
+
+
+def test_raw_protocol(service: AgentService, tls) -> None:  # type: ignore[no-untyped-def]
+    ctx = ssl.create_default_context(cafile=str(tls.ca_file))
+    with connect(service.url, ssl=ctx, origin=GOV) as ws:  # type: ignore[arg-type]
+        for request, reply in [
+            ("GetVersion", "GetVersion:0011"),
+            ("GetBasic", "GetBasic:" + WANG_WIRE),
+            ("Hello", "9999"),
+            ("H_Sign?Random=short", "9999"),
+            ("EnCrypt?Pwd=12345", "8009"),
+            ("SecureGetBasicWithParam?Pwd=1234567890123", "8009"),
+        ]:
+            ws.send(request)
+            assert ws.recv(timeout=10) == reply, request
+
+
+def test_card_errors_travel_as_official_codes(service: AgentService, tls) -> None:  # type: ignore[no-untyped-def]
+    service.cards.card = VirtualCard(WANG, FaultSpec(bad_auth=True))  # type: ignore[attr-defined]
+    try:
+        with client(service, tls) as agent, pytest.raises(AgentCardFailure) as info:
+            agent.h_sign(VR)
+        assert info.value.official_code == "8006"
+        service.cards.card = VirtualCard(WANG, FaultSpec(remove_after=1))  # type: ignore[attr-defined]
+        with client(service, tls) as agent, pytest.raises(AgentError) as pulled:
+            agent.get_basic()
+        assert (pulled.value.official_code, pulled.value.exit_code) == ("8013", 5)
+    finally:
+        service.cards.card = VirtualCard(WANG)  # type: ignore[attr-defined]
+
+
+def test_origin_refused_is_4041(service: AgentService, tls) -> None:  # type: ignore[no-untyped-def]
+    agent = client(service, tls, origin="https://evil.example.com")
+    with agent, pytest.raises(AgentNetworkError) as info:
+        agent.get_version()
+    assert (info.value.official_code, info.value.exit_code) == ("4041", 7)
+    assert "4041" in str(info.value)
+
+
+def test_tls_is_verified(service: AgentService) -> None:
+    with NhiiccAgent(service.url, origin=GOV) as agent, pytest.raises(AgentNetworkError) as info:
+        agent.get_version()
+    assert "NHI SelfRoot CA" in (info.value.detail or "")
+    with pytest.raises(AgentNetworkError):
+        NhiiccAgent("ws://example.com:7777/echo").get_version()
+
+
+def test_wrong_host_header_and_plain_get(service: AgentService, tls) -> None:  # type: ignore[no-untyped-def]
+    ctx = ssl.create_default_context(cafile=str(tls.ca_file))
+
+    def get(host: str) -> bytes:
+        with (
+            socket.create_connection(("127.0.0.1", service.port)) as raw,
+            ctx.wrap_socket(raw, server_hostname="127.0.0.1") as s,
+        ):
+            s.sendall(f"GET /echo HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+            return s.recv(4096)
+
+    assert get("evil.example.com").startswith(b"HTTP/1.1 403")
+    page = get(f"127.0.0.1:{service.port}")
+    assert page.startswith(b"HTTP/1.1 200") and b"text/html" in page
+
+
+def test_factory_auto_prefers_the_component(service: AgentService, tls, sam, keys) -> None:  # type: ignore[no-untyped-def]
+    endpoint = SamEndpoint("127.0.0.1", sam.port, keys.wrap_key)
+    lines: list[object] = []
+    with open_agent(
+        "auto",
+        reader=None,
+        agent_url=service.url,
+        sam=endpoint,
+        origin=GOV,
+        ca_bundle=str(tls.ca_file),
+        log=lines.append,
+    ) as agent:
+        assert agent.selection.kind == "nhiicc"
+        assert "answered GetVersion 0011" in agent.selection.reason.en
+        assert agent.get_basic().to_wire() == WANG_WIRE
+    assert "nhiicc" in str(lines[0])
+    probe = probe_component(service.url, origin=GOV, ca_bundle=str(tls.ca_file))
+    assert (probe.ok, probe.version) == (True, "0011")
+
+
+def test_factory_auto_falls_back_to_direct(sam, keys) -> None:  # type: ignore[no-untyped-def]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        url = f"wss://127.0.0.1:{s.getsockname()[1]}/echo"
+    endpoint = SamEndpoint("127.0.0.1", sam.port, keys.wrap_key)
+    started = time.monotonic()
+    agent = open_agent(
+        "auto", reader=None, agent_url=url, sam=endpoint, origin=GOV, card_opener=SwitchableCard()
+    )
+    assert time.monotonic() - started < 3
+    assert agent.selection.kind == "direct"
+    assert "did not answer GetVersion" in agent.selection.reason.en
+    assert agent.get_basic().to_wire() == WANG_WIRE
+    assert (
+        open_agent("direct", reader=None, agent_url=url, sam=endpoint, origin=GOV).selection.kind
+        == "direct"
+    )
+    probe = probe_component(url, origin=GOV)
+    assert not probe.ok and probe.error is not None
+
+
+# -- `nhicard agent serve` as a subprocess on the real PC/SC stack -------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def served(virtual_cards, sam, keys, tmp_path: Path):  # type: ignore[no-untyped-def]
+    sandbox = tmp_path / "sandbox"
+    sandbox.mkdir()
+    SandboxKeys.load_or_create(sandbox)  # the wrap key the CLI reads for --profile sandbox
+    (sandbox / "endpoints.json").write_text(
+        json.dumps({"sam": f"127.0.0.1:{sam.port}", "agent_origin": "https://127.0.0.1:18440"})
+    )
+    server_keys = SandboxKeys.load_or_create(sandbox)
+    port = _free_port()
+    env = dict(
+        os.environ,
+        NHICARD_SANDBOX_DIR=str(sandbox),
+        NHICARD_STATE_DIR=str(tmp_path),
+        LANG="C.UTF-8",
+    )
+    virtual_cards.insert(WANG.card_number)
+    with SamServer(DATA, server_keys).serve_in_thread() as own_sam:
+        (sandbox / "endpoints.json").write_text(
+            json.dumps(
+                {"sam": f"127.0.0.1:{own_sam.port}", "agent_origin": "https://127.0.0.1:18440"}
+            )
+        )
+        proc = subprocess.Popen(
+            [
+                nhicard_executable(),
+                "--profile",
+                "sandbox",
+                "-r",
+                "Virtual PCD 00 00",
+                "-v",
+                "agent",
+                "serve",
+                "--port",
+                str(port),
+            ],
+            env=env,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                    break
+                except OSError:
+                    assert proc.poll() is None, proc.stderr.read()  # type: ignore[union-attr]
+                    time.sleep(0.1)
+            yield {
+                "url": f"wss://127.0.0.1:{port}/echo",
+                "ca": str(tmp_path / "agent-tls/ca.pem"),
+                "keys": server_keys,
+                "proc": proc,
+                "cards": virtual_cards,
+            }
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(10)
+
+
+@pytest.mark.pcsc
+def test_agent_serve_subprocess(served) -> None:  # type: ignore[no-untyped-def]
+    ca, url = served["ca"], served["url"]
+    with NhiiccAgent(url, origin="https://127.0.0.1:18440", ca_bundle=ca) as agent:
+        assert agent.get_version() == "0011"
+        assert agent.get_basic().to_wire() == WANG_WIRE
+        sig = agent.h_sign(VR)
+        assert verify_h_sign(served["keys"].sam_public_key, WANG.card_number, VR, sig)
+    with NhiiccAgent(url, origin=GOV, ca_bundle=ca) as agent:
+        hexstr = agent.encrypt_password("abc123")
+        assert (
+            encrypt.decrypt_password(WANG.card_number, hexstr, taipei_date(datetime.now(UTC)))
+            == "abc123"
+        )
+    with (
+        NhiiccAgent(url, origin="https://evil.example.com", ca_bundle=ca) as agent,
+        pytest.raises(AgentNetworkError) as info,
+    ):
+        agent.get_basic()
+    assert info.value.official_code == "4041"
+    served["cards"].insert(WANG.card_number, faults="bad-auth")
+    with (
+        NhiiccAgent(url, origin=GOV, ca_bundle=ca) as agent,
+        pytest.raises(AgentCardFailure) as refused,
+    ):
+        agent.h_sign(VR)
+    assert refused.value.official_code == "8006"
+    served["cards"].remove()
+    with NhiiccAgent(url, origin=GOV, ca_bundle=ca) as agent, pytest.raises(AgentError) as absent:
+        agent.get_basic()
+    assert (absent.value.official_code, absent.value.exit_code) == ("7004", 5)
+    proc = served["proc"]
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(10) == 0
+    log = proc.stderr.read()
+    assert "wss://127.0.0.1:" in log and "GetBasic -> ok" in log and "-> 4041" in log
+    assert "abc123" not in log and "EnCrypt -> ok" in log
+
+
+@pytest.mark.pcsc
+def test_agent_serve_port_in_use_is_exit_7(pcsc, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from tests.conftest import run_nhicard
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        result = run_nhicard(
+            "--lang",
+            "en",
+            "agent",
+            "serve",
+            "--port",
+            str(busy.getsockname()[1]),
+            "--no-tls",
+            env={"NHICARD_STATE_DIR": str(tmp_path)},
+        )
+    assert result.returncode == 7, result.stderr
+    assert "cannot listen on 127.0.0.1" in result.stderr and "--port" in result.stderr
+
+
+def test_agent_serve_usage_errors(tmp_path: Path) -> None:
+    from tests.conftest import run_nhicard
+
+    cert = tmp_path / "c.pem"
+    cert.write_text("x")
+    result = run_nhicard("--lang", "en", "agent", "serve", "--cert", str(cert))
+    assert result.returncode == 2 and "--cert and --key go together" in result.stderr
