@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-ID_RE = re.compile(r"^[A-Z][12ABCD89]\d{8}$")
+ID_RE = re.compile(r"[A-Z][12ABCD89][0-9]{8}")  # used with fullmatch: ASCII only
 
 # the area letter's two-digit code
 LETTER_CODES = {
@@ -22,7 +22,7 @@ _WEIGHTS = (8, 7, 6, 5, 4, 3, 2, 1)
 
 def id_format_ok(value: str) -> bool:
     """True when ``value`` has the shape of an ID / resident permit number."""
-    return bool(ID_RE.match(value))
+    return bool(ID_RE.fullmatch(value))
 
 
 def id_check_ok(value: str) -> bool:

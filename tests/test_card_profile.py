@@ -1,0 +1,189 @@
+"""The 57-byte profile: layout, name decoding, dates, ID checks, bad data."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from nhicard.card.notices import Notice
+from nhicard.card.profile import CardData, NhiProfile, decode_name
+from nhicard.errors import CardFailure
+from nhicard.sandbox.data import load_data
+from nhicard.sandbox.vcard import encode_name, profile_bytes
+
+
+def profile(
+    card_number: bytes = b"000012345678",
+    name: bytes = encode_name("王小明"),
+    id_number: bytes = b"A123456789",
+    birth: bytes = b"0640101",
+    sex: bytes = b"M",
+    issue: bytes = b"1090701",
+) -> bytes:
+    return card_number + name.ljust(20, b"\x00") + id_number + birth + sex + issue
+
+
+def test_layout_of_a_known_card() -> None:
+    p = NhiProfile.from_bytes(profile())
+    assert p == NhiProfile(
+        card_number="000012345678",
+        name="王小明",
+        id_number="A123456789",
+        birth_date=date(1975, 1, 1),
+        birth_date_roc="0640101",
+        sex="M",
+        issue_date=date(2020, 7, 1),
+        issue_date_roc="1090701",
+        warnings=(),
+    )
+
+
+def test_dates_keep_the_hundreds_digit_of_the_roc_year() -> None:
+    # offsets 42 and 50, not 43: ROC 114 is 2025, not 14 → 1925
+    p = NhiProfile.from_bytes(profile(birth=b"1010229", issue=b"1141201"))
+    assert p.birth_date == date(2012, 2, 29)
+    assert p.issue_date == date(2025, 12, 1)
+    assert (p.birth_date_roc, p.issue_date_roc) == ("1010229", "1141201")
+
+
+@pytest.mark.parametrize("name", ["林峯", "王建喆", "陳堃", "王小明", "安娜", "歐陽娜娜"])
+def test_names_in_big5_hkscs(name: str) -> None:
+    p = NhiProfile.from_bytes(profile(name=name.encode("big5hkscs")))
+    assert p.name == name
+    assert p.warnings == ()
+
+
+def test_name_is_all_twenty_bytes_not_only_six() -> None:
+    ten = "歐陽一二三四五六七八"
+    assert NhiProfile.from_bytes(profile(name=ten.encode("big5hkscs"))).name == ten
+
+
+def test_name_padding_with_spaces_or_nul_is_dropped() -> None:
+    assert NhiProfile.from_bytes(profile(name="林峯".encode("big5hkscs").ljust(20, b" "))).name == "林峯"
+    assert NhiProfile.from_bytes(profile(name="林峯".encode("big5hkscs") + b"\x00\x20\x20")).name == "林峯"
+    assert NhiProfile.from_bytes(profile(name="林峯".encode("big5hkscs") + b"\x00\xff\xff")).name == "林峯"
+
+
+def test_cp950_only_characters_fall_back() -> None:
+    raw = "碁".encode("cp950")  # in CP950's extension rows
+    assert decode_name(raw)[0] == "碁"
+
+
+def test_undecodable_name_bytes_are_replaced_and_reported() -> None:
+    p = NhiProfile.from_bytes(profile(name=b"\xa4\xfd\xff\xff\xa9\xfa"))
+    assert p.name.startswith("王") and p.name.endswith("明")
+    assert "\ufffd" in p.name
+    assert len(p.warnings) == 1
+    warning = p.warnings[0]
+    assert isinstance(warning, Notice)
+    assert "could not be decoded" in warning
+    assert "無法解碼" in warning.render("zh-TW")
+
+
+def test_bad_check_digit_is_a_warning_with_the_id_masked() -> None:
+    p = NhiProfile.from_bytes(profile(id_number=b"A123456788"))
+    assert p.id_number == "A123456788"
+    assert list(p.warnings) == ["the check digit of ID number A12****788 is wrong"]
+
+
+def test_odd_sex_is_a_warning() -> None:
+    p = NhiProfile.from_bytes(profile(sex=b"X"))
+    assert p.sex == "X"
+    assert list(p.warnings) == ["unusual value in the sex field: 'X'"]
+
+
+def test_extra_bytes_are_ignored_with_a_warning() -> None:
+    p = NhiProfile.from_bytes(profile() + b"\x90")
+    assert p.name == "王小明"
+    assert list(p.warnings) == ["1 extra bytes after the basic data were ignored"]
+
+
+@pytest.mark.parametrize(
+    ("data", "what"),
+    [
+        (b"", "0 bytes instead of 57"),
+        (profile()[:56], "56 bytes instead of 57"),
+        (profile(card_number=b"00001234567X"), "card number"),
+        (profile(card_number=b"\xff" * 12), "card number"),
+        (profile(id_number=b"a123456789"), "ID number"),
+        (profile(id_number=b"A323456789"), "ID number"),
+        (profile(birth=b"0641301"), "birth date"),
+        (profile(birth=b"064010 "), "birth date"),
+        (profile(issue=b"1090230"), "issue date"),
+        (profile(issue=b"0000101"), "issue date"),
+    ],
+)
+def test_garbage_is_a_card_failure(data: bytes, what: str) -> None:
+    with pytest.raises(CardFailure) as info:
+        NhiProfile.from_bytes(data)
+    assert info.value.reason == "profile-unreadable"
+    assert info.value.message.en == f"the NHI card's basic data is unreadable: {what}"
+    assert info.value.exit_code == 6
+
+
+def test_sandbox_people_round_trip() -> None:
+    for record in load_data().cards:
+        p = NhiProfile.from_bytes(profile_bytes(record))
+        assert (p.card_number, p.name, p.id_number, p.birth_date, p.sex, p.issue_date) == (
+            record.card_number,
+            record.name,
+            record.id_number,
+            record.birth_date,
+            record.sex,
+            record.issue_date,
+        )
+        assert p.warnings == ()
+
+
+@given(st.binary(max_size=80))
+def test_arbitrary_bytes_give_a_profile_or_card_failure(data: bytes) -> None:
+    try:
+        p = NhiProfile.from_bytes(data)
+    except CardFailure:
+        return
+    assert len(p.card_number) == 12
+    assert isinstance(p.name, str)
+
+
+big5_text = st.text(
+    alphabet=st.characters(min_codepoint=0x4E00, max_codepoint=0x9FFF).filter(
+        lambda c: len(c.encode("big5hkscs", errors="ignore")) == 2
+    ),
+    min_size=1,
+    max_size=10,
+)
+
+
+@given(
+    name=big5_text,
+    birth=st.dates(min_value=date(1912, 1, 1), max_value=date(2910, 12, 31)),
+    number=st.from_regex(r"\A[0-9]{12}\Z"),
+    tail=st.binary(max_size=3),
+)
+def test_well_formed_fields_parse_back(name: str, birth: date, number: str, tail: bytes) -> None:
+    roc = f"{birth.year - 1911:03d}{birth.month:02d}{birth.day:02d}".encode()
+    p = NhiProfile.from_bytes(
+        profile(card_number=number.encode(), name=encode_name(name), birth=roc, issue=roc) + tail
+    )
+    assert (p.card_number, p.name, p.birth_date, p.issue_date) == (number, name, birth, birth)
+
+
+@given(st.binary(max_size=10))
+def test_card_data_parses_or_fails_typed(data: bytes) -> None:
+    try:
+        cd = CardData.from_bytes(data)
+    except CardFailure:
+        assert data == b""
+        return
+    assert cd.raw == data
+    assert cd.card_termination
+
+
+def test_card_data_flag() -> None:
+    assert CardData.from_bytes(b"0").terminated is False
+    assert CardData.from_bytes(b"1").terminated is True
+    assert CardData.from_bytes(b"\x00").card_termination == "0"
+    assert CardData.from_bytes(b"\x01").terminated is True
