@@ -205,14 +205,23 @@ class Form:
         *,
         page_url: str,
         page_serial: int | None = None,
+        scope: Tag | None = None,
     ) -> None:
         self.element = element
         self.page_url = page_url
         self.page_serial = page_serial
+        self.scope = scope
         root = element
         while isinstance(root.parent, Tag):
             root = root.parent
         self.document: Tag = root
+
+    def scoped(self, region: Tag) -> Form:
+        """The same form (same values, same submission) whose lookups only see the controls
+        inside ``region`` — e.g. the NHI-card column of eCPA's four login columns."""
+        return Form(
+            self.element, page_url=self.page_url, page_serial=self.page_serial, scope=region
+        )
 
     # -- structure ---------------------------------------------------------------------
     def _owner(self, el: Tag) -> Tag | None:
@@ -401,6 +410,9 @@ class Form:
         """The elements of the control ``key`` names (a radio/checkbox group has several),
         or None. ``buttons``: True → only buttons, False → no buttons, None → both."""
         pool = self.elements()
+        if self.scope is not None:
+            scope = self.scope
+            pool = [el for el in pool if el is scope or _inside(el, scope)]
         if buttons is not None:
             pool = [el for el in pool if is_button(el) == buttons]
         names, labels = _ref_names(key)

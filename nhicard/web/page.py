@@ -14,7 +14,14 @@ from bs4 import BeautifulSoup, Tag
 from nhicard.i18n import T
 from nhicard.web.aspnet import PostBack, is_aspnet_form, parse_postback
 from nhicard.web.errors import ControlAmbiguous, ControlNotFound, FormNotFound, PageUnparsable
-from nhicard.web.form import Form, Key, element_text, is_button, is_submit_button
+from nhicard.web.form import (
+    SUBMITTABLE,
+    Form,
+    Key,
+    element_text,
+    is_button,
+    is_submit_button,
+)
 from nhicard.web.text import label_variants, normalize, normalize_label
 
 _LOCATION_RE = re.compile(
@@ -22,6 +29,23 @@ _LOCATION_RE = re.compile(
     r"|window\.open\(\s*['\"]([^'\"]+)['\"]"
 )
 CLICKABLE = ("a", "button", "input")
+HEADINGS = (
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "legend",
+    "caption",
+    "th",
+    "td",
+    "strong",
+    "b",
+    "div",
+    "span",
+    "p",
+)
 
 
 def parse_html(text: str) -> BeautifulSoup:
@@ -125,6 +149,35 @@ class Page:
                 ),
             )
         return chosen
+
+    def region(self, key: Key) -> Tag:
+        """The part of the page a heading names (e.g. the column headed 「健保卡」): an element
+        with that id, else the nearest ancestor of the heading that holds form controls."""
+        names: tuple[str, ...] = (key,) if isinstance(key, str) else tuple(key.names)
+        labels: tuple[str, ...] = (key,) if isinstance(key, str) else tuple(key.labels)
+        for name in names:
+            found = self.soup.find(id=name)
+            if isinstance(found, Tag):
+                return found
+        for label in labels:
+            wanted = label_variants(label)
+            for heading in self.soup.find_all(HEADINGS):
+                if not wanted & label_variants(element_text(heading)):
+                    continue
+                for ancestor in heading.parents:
+                    if isinstance(ancestor, Tag) and ancestor.find(SUBMITTABLE) is not None:
+                        return ancestor
+        shown = " / ".join(dict.fromkeys([*names, *labels]))
+        raise ControlNotFound(
+            T(
+                "頁面上找不到「{key}」區塊(網站可能已改版)",
+                "no section '{key}' on the page (the site may have changed)",
+            ).format(key=shown),
+            hint=T(
+                "請以 --save-pages 保存頁面,並更新網站設定檔(profile)。",
+                "Save the pages with --save-pages and update the site profile.",
+            ),
+        )
 
     # -- clicking ----------------------------------------------------------------------
     def _clickables(self) -> list[Tag]:
