@@ -11,7 +11,7 @@ from urllib.parse import urlsplit, urlunsplit
 from nhicard.envcheck import Check, CheckEnv, Finding, failed, passed, probes, skipped, warned
 from nhicard.envcheck.probes import ProbeError
 from nhicard.envcheck.targets import NetworkTargets, SiteTarget, probe_site, targets_of
-from nhicard.i18n import T
+from nhicard.i18n import T, Text
 
 GROUP = "network"
 PROXY_VARS = ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "NO_PROXY")
@@ -100,72 +100,79 @@ def _is_ip(host: str) -> bool:
     return True
 
 
+def about(site: SiteTarget, text: Text, **fields: object) -> Text:
+    """``text`` with ``{site}`` filled by the site's label in each language."""
+    return Text(
+        text.zh.format(site=site.label.zh, **fields), text.en.format(site=site.label.en, **fields)
+    )
+
+
 def check_dns(site: SiteTarget, env: CheckEnv) -> Finding:
     if _is_ip(site.host):
-        return passed(
-            T("{site}:位址 {h}", "{site}: address {h}").format(site=site.label, h=site.host)
-        )
+        return passed(about(site, T("{site}:位址 {h}", "{site}: address {h}"), h=site.host))
     try:
         addrs = probes.resolve(site.host, site.port)
     except ProbeError as err:
         if _uses_proxy(environ_of(env), site.host):
             return warned(
-                T(
-                    "{site}:本機無法解析 {h},由 Proxy 代為解析",
-                    "{site}: {h} does not resolve here; the proxy resolves it",
-                ).format(site=site.label, h=site.host),
+                about(
+                    site,
+                    T(
+                        "{site}:本機無法解析 {h},由 Proxy 代為解析",
+                        "{site}: {h} does not resolve here; the proxy resolves it",
+                    ),
+                    h=site.host,
+                ),
                 None,
                 err.text,
             )
         return failed(
-            T("{site}:無法解析網域名稱 {h}", "{site}: cannot resolve {h}").format(
-                site=site.label, h=site.host
+            about(
+                site, T("{site}:無法解析網域名稱 {h}", "{site}: cannot resolve {h}"), h=site.host
             ),
             NETWORK_FIX,
             err.text,
         )
     return passed(
-        T("{site}:{h} 解析為 {a}", "{site}: {h} resolves to {a}").format(
-            site=site.label, h=site.host, a=addrs[0]
+        about(
+            site,
+            T("{site}:{h} 解析為 {a}", "{site}: {h} resolves to {a}"),
+            h=site.host,
+            a=addrs[0],
         ),
         ", ".join(addrs),
     )
 
 
-def probe_failure(site: SiteTarget, err: ProbeError, env: CheckEnv) -> Finding:
+UNTRUSTED_FIX = T(
+    "檢查電腦的日期時間;公司網路若攔截 HTTPS,請把其根憑證加入系統信任;"
+    "沙盒請使用 --profile sandbox(其 CA)。",
+    "Check the computer's date and time; if the office network intercepts HTTPS, add "
+    "its root certificate to the system's trusted roots; for the sandbox use "
+    "--profile sandbox (its CA).",
+)
+PROBE_SUMMARIES = {
+    probes.TIMEOUT: T("{site}:連線逾時", "{site}: timed out"),
+    probes.REFUSED: T("{site}:連線被拒", "{site}: connection refused"),
+    probes.DNS: T("{site}:無法解析網域名稱", "{site}: the name does not resolve"),
+    probes.TLS_UNTRUSTED: T(
+        "{site}:伺服器憑證不受信任", "{site}: the server certificate is not trusted"
+    ),
+}
+
+
+def probe_failure(site: SiteTarget, err: ProbeError) -> Finding:
     """Word a failed HTTPS probe of ``site`` by its kind."""
-    name = {"site": site.label, "url": site.url}
-    if err.kind == probes.TIMEOUT:
-        summary = T("{site}:連線逾時", "{site}: timed out").format(**name)
-        fix = NETWORK_FIX
-    elif err.kind == probes.REFUSED:
-        summary = T("{site}:連線被拒", "{site}: connection refused").format(**name)
-        fix = NETWORK_FIX
-    elif err.kind == probes.DNS:
-        summary = T("{site}:無法解析網域名稱", "{site}: the name does not resolve").format(**name)
-        fix = NETWORK_FIX
-    elif err.kind == probes.TLS_UNTRUSTED:
-        summary = T(
-            "{site}:伺服器憑證不受信任", "{site}: the server certificate is not trusted"
-        ).format(**name)
-        fix = T(
-            "檢查電腦的日期時間;公司網路若攔截 HTTPS,請把其根憑證加入系統信任;"
-            "沙盒請使用 --profile sandbox(其 CA)。",
-            "Check the computer's date and time; if the office network intercepts HTTPS, add "
-            "its root certificate to the system's trusted roots; for the sandbox use "
-            "--profile sandbox (its CA).",
-        )
-    else:
-        summary = T("{site}:HTTPS 連線失敗", "{site}: HTTPS failed").format(**name)
-        fix = NETWORK_FIX
-    return failed(summary, fix, f"{site.url}: {err.text}")
+    summary = PROBE_SUMMARIES.get(err.kind, T("{site}:HTTPS 連線失敗", "{site}: HTTPS failed"))
+    fix = UNTRUSTED_FIX if err.kind == probes.TLS_UNTRUSTED else NETWORK_FIX
+    return failed(about(site, summary), fix, f"{site.url}: {err.kind}: {err.text}")
 
 
 def check_https(site: SiteTarget, env: CheckEnv) -> Finding:
     try:
         probe = probe_site(env, site)
     except ProbeError as err:
-        return probe_failure(site, err, env)
+        return probe_failure(site, err)
     detail = (
         f"{site.url}: HTTP {probe.status_code}, {probe.tls_version or '?'}, {probe.elapsed_ms} ms"
     )
@@ -173,58 +180,57 @@ def check_https(site: SiteTarget, env: CheckEnv) -> Finding:
         detail += f", Server: {probe.server}"
     if probe.status_code >= 500:
         return failed(
-            T(
-                "{site}:網站回應錯誤 {code}(可能維護中)",
-                "{site}: the site answers error {code} (maintenance?)",
-            ).format(site=site.label, code=probe.status_code),
+            about(
+                site,
+                T(
+                    "{site}:網站回應錯誤 {code}(可能維護中)",
+                    "{site}: the site answers error {code} (maintenance?)",
+                ),
+                code=probe.status_code,
+            ),
             T("稍後再試;網站暫時無法使用。", "Try again later; the site is unavailable for now."),
             detail,
         )
     return passed(
-        T("{site}:HTTPS 可連線({ms} 毫秒)", "{site}: reachable over HTTPS ({ms} ms)").format(
-            site=site.label, ms=probe.elapsed_ms
+        about(
+            site,
+            T("{site}:HTTPS 可連線({ms} 毫秒)", "{site}: reachable over HTTPS ({ms} ms)"),
+            ms=probe.elapsed_ms,
         ),
         detail,
     )
 
 
-_TLS_ORDER = {"TLSv1.3": 4, "TLSv1.2": 3, "TLSv1.1": 2, "TLSv1": 1, "SSLv3": 0}
+MODERN_TLS = ("TLSv1.2", "TLSv1.3")
+TLS_FIX = T(
+    "更新作業系統與 Python/OpenSSL;公司 Proxy 若降級 TLS 請洽網管。nhicard 需要 TLS 1.2 以上,"
+    "eCPA 已停用 TLS 1.0。",
+    "Update the operating system and Python/OpenSSL; if an office proxy downgrades TLS, ask "
+    "its administrator. nhicard needs TLS 1.2 or later; eCPA has switched TLS 1.0 off.",
+)
 
 
 def check_tls(site: SiteTarget, env: CheckEnv) -> Finding:
     try:
         probe = probe_site(env, site)
     except ProbeError as err:
-        return probe_failure(site, err, env)
+        return probe_failure(site, err)
     version = probe.tls_version
     if version is None:
         return warned(
-            T("{site}:無法得知 TLS 版本", "{site}: the TLS version is unknown").format(
-                site=site.label
-            ),
+            about(site, T("{site}:無法得知 TLS 版本", "{site}: the TLS version is unknown")),
             None,
             site.url,
         )
-    rank = _TLS_ORDER.get(version, 5)
-    fix = T(
-        "更新作業系統與 Python/OpenSSL;公司 Proxy 若降級 TLS 請洽網管。eCPA 已停用 TLS 1.0。",
-        "Update the operating system and Python/OpenSSL; if an office proxy downgrades TLS, "
-        "ask its administrator. eCPA has switched TLS 1.0 off.",
-    )
-    summary_args = {"site": site.label, "v": version}
-    if rank >= 3:
-        return passed(T("{site}:{v}", "{site}: {v}").format(**summary_args), site.url)
-    if rank == 2:
-        return warned(
-            T(
-                "{site}:{v} 過舊(應為 TLS 1.2 以上)", "{site}: {v} is old (TLS 1.2+ expected)"
-            ).format(**summary_args),
-            fix,
-            site.url,
-        )
+    if version in MODERN_TLS:
+        return passed(about(site, T("{site}:{v}", "{site}: {v}"), v=version), site.url)
     return failed(
-        T("{site}:{v} 已不被接受", "{site}: {v} is refused by the sites").format(**summary_args),
-        fix,
+        about(
+            site,
+            T("{site}:{v} 過舊(需要 TLS 1.2 以上)", "{site}: {v} is too old (TLS 1.2+ needed)"),
+            v=version,
+        ),
+        TLS_FIX,
         site.url,
     )
 

@@ -8,7 +8,6 @@ of them is unit-tested on any OS.
 
 from __future__ import annotations
 
-import ssl
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -73,21 +72,3 @@ def module_for(system: str) -> ModuleType:
 def current(system: str | None = None) -> PlatformSupport:
     """The platform support of this computer (or of ``system``, a ``sys.platform`` value)."""
     return cast(PlatformSupport, module_for(system or sys.platform))
-
-
-def trust_context(ca_bundle: str | None = None) -> ssl.SSLContext:
-    """A verifying TLS context with the system's trusted roots, plus ``ca_bundle`` if given.
-
-    Where Python finds no system roots (python.org builds on macOS), certifi's bundle stands
-    in, as for every HTTPS client of this program."""
-    ctx = ssl.create_default_context()
-    if not ctx.cert_store_stats().get("x509_ca"):
-        try:
-            import certifi
-
-            ctx.load_verify_locations(cafile=certifi.where())
-        except (ImportError, OSError):
-            pass
-    if ca_bundle:
-        ctx.load_verify_locations(cafile=ca_bundle)
-    return ctx

@@ -9,7 +9,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from nhicard.envcheck import CheckEnv
-from nhicard.envcheck.platforms import trust_context
 from nhicard.envcheck.probes import SiteProbe, https_probe
 from nhicard.i18n import Text
 
@@ -55,8 +54,19 @@ def targets_of(env: CheckEnv) -> NetworkTargets:
 
 
 def site_context(env: CheckEnv) -> ssl.SSLContext:
-    """The verifying TLS context for the profile's sites (made once per run)."""
-    return env.memo("tls-context", lambda: trust_context(targets_of(env).ca_bundle))  # type: ignore[no-any-return]
+    """The web layer's verifying TLS context for the profile's sites, made once per run,
+    with its TLS ≥ 1.2 floor lowered so that an older version is seen (and reported by
+    ``network.tls.*``) instead of failing the handshake."""
+
+    def make() -> ssl.SSLContext:
+        from nhicard.web.browser import tls_context
+
+        ctx = tls_context(targets_of(env).ca_bundle)
+        ctx.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED
+        return ctx
+
+    ctx: ssl.SSLContext = env.memo("tls-context", make)
+    return ctx
 
 
 def now_utc(env: CheckEnv) -> datetime:
