@@ -55,7 +55,7 @@ import json
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -198,14 +198,15 @@ class EcpaSite:
     def __init__(self, ctx: Any, settings: EcpaSettings) -> None:
         self.ctx = ctx
         self.settings = settings
-        self.sessions = MemorySessions(COOKIE_NAME)
+        idle = ctx.settings.session_timeout.total_seconds()
+        self.sessions = MemorySessions(COOKIE_NAME, idle_seconds=idle)
         self.signer = SsoSigner.from_secret(ctx.state_secret)
         self.templates = Jinja2Templates(directory=str(HERE / "templates"))
 
     # -- helpers -------------------------------------------------------------------------
     def now(self) -> datetime:
-        moment: datetime = self.ctx.clock()
-        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        moment: datetime = self.ctx.now()
+        return moment
 
     def allowed_return_url(self, url: str | None) -> str | None:
         if not url:
@@ -463,7 +464,7 @@ def create_ecpa_app(ctx: Any, settings: EcpaSettings) -> Starlette:
 def build_ecpa_app(ctx: Any) -> Starlette:
     """The eCPA app of a running sandbox: its origin and the relying parties it may post to
     come from ``ctx.endpoints`` (the e-learning site, plus any ``[ecpa] relying_parties``
-    origins of the sandbox data); the agent address from ``[ecpa] agent_url``."""
+    origins of the sandbox data); the agent address from ``ctx.settings.agent_url``."""
     endpoints = ctx.endpoints
     extra = ctx.data.extra.get("ecpa", {}) if isinstance(ctx.data.extra, dict) else {}
     parties = [origin_of(endpoints["elearn_url"])]
@@ -471,6 +472,6 @@ def build_ecpa_app(ctx: Any) -> Starlette:
     settings = EcpaSettings(
         origin=origin_of(endpoints["ecpa_url"]) or endpoints["ecpa_url"],
         relying_parties=tuple(p for p in parties if p),
-        agent_url=str(extra.get("agent_url", DEFAULT_AGENT_URL)),
+        agent_url=ctx.settings.agent_url,
     )
     return create_ecpa_app(ctx, settings)

@@ -15,7 +15,7 @@ Pages
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -50,7 +50,8 @@ class ElearnSite:
     def __init__(self, ctx: Any, settings: ElearnSettings) -> None:
         self.ctx = ctx
         self.settings = settings
-        self.sessions = MemorySessions(COOKIE_NAME)
+        idle = ctx.settings.session_timeout.total_seconds()
+        self.sessions = MemorySessions(COOKIE_NAME, idle_seconds=idle)
         public_key = SsoSigner.from_secret(ctx.state_secret).public_key
         self.verifier = SsoVerifier(
             public_key, audience=settings.origin, replay_guard=ReplayGuard()
@@ -58,8 +59,8 @@ class ElearnSite:
         self.templates = Jinja2Templates(directory=str(HERE / "templates"))
 
     def now(self) -> datetime:
-        moment: datetime = self.ctx.clock()
-        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        moment: datetime = self.ctx.now()
+        return moment
 
     @property
     def login_url(self) -> str:
