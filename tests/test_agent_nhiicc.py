@@ -13,7 +13,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -354,7 +354,7 @@ def served(virtual_cards, sam, keys, tmp_path: Path):  # type: ignore[no-untyped
                     time.sleep(0.1)
             yield {
                 "url": f"wss://127.0.0.1:{port}/echo",
-                "ca": str(tmp_path / "agent-tls/ca.pem"),
+                "ca": str(sandbox / "ca.pem"),
                 "keys": server_keys,
                 "proc": proc,
                 "cards": virtual_cards,
@@ -431,3 +431,23 @@ def test_agent_serve_usage_errors(tmp_path: Path) -> None:
     cert.write_text("x")
     result = run_nhicard("--lang", "en", "agent", "serve", "--cert", str(cert))
     assert result.returncode == 2 and "--cert and --key go together" in result.stderr
+
+
+def test_local_agent_certificate(tmp_path: Path) -> None:
+    import stat
+
+    from cryptography import x509
+
+    first = ensure_server_certificate(tmp_path)
+    for secret in (first.key_file, tmp_path / "ca-key.pem"):
+        assert stat.S_IMODE(secret.stat().st_mode) == 0o600
+    cert = x509.load_pem_x509_certificate(first.cert_file.read_bytes())
+    san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert set(san.get_values_for_type(x509.DNSName)) == {"localhost", "iccert.nhi.gov.tw"}
+    assert {str(ip) for ip in san.get_values_for_type(x509.IPAddress)} == {"127.0.0.1", "::1"}
+    before = first.cert_file.read_bytes()
+    assert ensure_server_certificate(tmp_path) == first
+    assert first.cert_file.read_bytes() == before  # reused, not reissued
+    expiring = cert.not_valid_after_utc - timedelta(days=10)
+    ensure_server_certificate(tmp_path, now=expiring)
+    assert first.cert_file.read_bytes() != before  # renewed near expiry

@@ -41,7 +41,8 @@ def agent() -> None:
     "--cert",
     type=click.Path(exists=True, dir_okay=False),
     default=None,
-    help="TLS certificate (PEM); default: one issued by a local CA under the state dir.",
+    help="TLS certificate (PEM); default: issued by the sandbox CA with --profile sandbox, "
+    "else by a local CA under the state dir (agent-tls/ca.pem).",
 )
 @click.option(
     "--key",
@@ -85,7 +86,14 @@ def serve(
     context: ssl.SSLContext | None = None
     ca_file: Path | None = None
     if not no_tls:
-        if cert is None:
+        if cert is None and app.profile == "sandbox":
+            # the sandbox's own CA, so its ca_bundle also trusts this service
+            from nhicard.paths import default_sandbox_dir
+            from nhicard.sandbox.tls import ensure_tls
+
+            files = ensure_tls(default_sandbox_dir())
+            cert, key, ca_file = str(files.server_cert), str(files.server_key), files.ca_cert
+        elif cert is None:
             from nhicard.agent.servetls import ensure_server_certificate
 
             issued = ensure_server_certificate(state_dir() / "agent-tls")
