@@ -446,14 +446,44 @@ def test_other_columns_are_not_offered(sites: Sites, method: str) -> None:
     )
 
 
+def page_state(page: httpx.Response) -> dict[str, str]:
+    html = soup(page)
+    return {
+        str(i["name"]): str(i.get("value", "")) for i in html.select("#form1 input[type=hidden]")
+    }
+
+
 def test_postback_without_script_answers_with_a_message(sites: Sites) -> None:
+    url = f"{sites.ecpa_url}/webform/clogin.aspx"
     with sites.client() as client:
+        state = page_state(client.get(url))
+        assert set(state) >= {
+            "__EVENTTARGET",
+            "__EVENTARGUMENT",
+            "__VIEWSTATE",
+            "__VIEWSTATEGENERATOR",
+            "__EVENTVALIDATION",
+        }
         page = client.post(
-            f"{sites.ecpa_url}/webform/clogin.aspx",
-            data={"txtAccount": "someone", "txtPassword": "x", "btnAccountLogin": "登入"},
+            url,
+            data={**state, "txtAccount": "someone", "txtPassword": "x", "btnAccountLogin": "登入"},
         )
+        assert page.status_code == 200
         assert "沙盒不提供此登入方式" in soup(page).select_one("#loginMessage").text
-        nhi = client.post(
-            f"{sites.ecpa_url}/webform/clogin.aspx", data={"nhiPassword": "", "btnNhiLogin": "登入"}
-        )
+        nhi = client.post(url, data={**page_state(page), "btnNhiLogin": "登入"})
         assert "JavaScript" in soup(nhi).select_one("#loginMessage").text
+
+
+def test_postback_with_forged_or_foreign_state_is_refused(sites: Sites) -> None:
+    url = f"{sites.ecpa_url}/webform/clogin.aspx"
+    with sites.client() as client, sites.client() as other:
+        state = page_state(client.get(url))
+        other.get(url)
+        foreign = other.post(url, data={**state, "btnAccountLogin": "登入"})
+        assert foreign.status_code == 500
+        assert "Validation of viewstate MAC failed." in foreign.text
+        bad_value = client.post(url, data={**state, "btnAgencyLogin": "Go"})
+        assert bad_value.status_code == 500
+        assert "Invalid postback or callback argument." in bad_value.text
+        tampered = {**state, "__VIEWSTATE": state["__VIEWSTATE"][:-4] + "AAA="}
+        assert client.post(url, data={**tampered, "btnAccountLogin": "登入"}).status_code == 500

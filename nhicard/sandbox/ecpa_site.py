@@ -8,6 +8,9 @@ Pages
     visitor is already signed in and a registered ``returnUrl`` is given, the page carries the
     hidden ``#ssoForm`` and posts it at once (single sign-on without a second login).
     ``POST /webform/clogin.aspx`` — a postback without JavaScript: answers with a message.
+    The page carries ASP.NET state (``__VIEWSTATE``, ``__VIEWSTATEGENERATOR``,
+    ``__EVENTVALIDATION``, signed and bound to the session); a postback with forged or foreign
+    state gets ASP.NET's error page (HTTP 500).
     ``GET /webform/home.aspx`` — eCPA's home page: ``<span id="lblUserName">王小明</span> 您好``.
     ``GET /webform/logout.aspx`` — ends the eCPA session.
 
@@ -62,13 +65,28 @@ from urllib.parse import quote, urlsplit
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
+from starlette.responses import (
+    FileResponse,
+    HTMLResponse,
+    JSONResponse,
+    RedirectResponse,
+    Response,
+)
 from starlette.routing import Route
 from starlette.templating import Jinja2Templates
 
 from nhicard.i18n import T, Text
 from nhicard.sandbox.cookie_session import MemorySessions, Session
 from nhicard.sandbox.sso import SsoSigner
+from nhicard.sandbox.webforms import (
+    EVENT_ARGUMENT,
+    EVENT_TARGET,
+    EventValidationCodec,
+    ViewStateCodec,
+    WebFormsStateError,
+    server_error_page,
+    viewstate_generator,
+)
 
 TAIPEI = timezone(timedelta(hours=8), "Asia/Taipei")
 CHALLENGE_TTL = timedelta(minutes=5)
@@ -79,6 +97,8 @@ DEFAULT_AGENT_URL = "wss://iccert.nhi.gov.tw:7777/echo"
 HERE = Path(__file__).resolve().parent
 STATIC_JS = HERE / "static" / "ecpa_login.js"
 
+LOGIN_BUTTONS = ("btnAccountLogin", "btnCitizenLogin", "btnAgencyLogin", "btnNhiLogin")
+LOGIN_CAPTION = "登入"
 _DIGITS12 = re.compile(r"\d{12}")
 _DIGITS16 = re.compile(r"\d{16}")
 _VERSION = re.compile(r"[0-9A-Za-z]{4}")
@@ -202,6 +222,8 @@ class EcpaSite:
         self.sessions = MemorySessions(COOKIE_NAME, idle_seconds=idle)
         self.signer = SsoSigner.from_secret(ctx.state_secret)
         self.templates = Jinja2Templates(directory=str(HERE / "templates"))
+        self.viewstate = ViewStateCodec(ctx.state_secret)
+        self.validation = EventValidationCodec(ctx.state_secret)
 
     # -- helpers -------------------------------------------------------------------------
     def now(self) -> datetime:
@@ -250,6 +272,20 @@ class EcpaSite:
     async def login_postback(self, request: Request) -> Response:
         session = self.sessions.load_or_create(request)
         form = await request.form()
+        posted = {k: str(v) for k, v in form.items() if isinstance(v, str)}
+        try:
+            self.viewstate.check(
+                posted.get("__VIEWSTATE", ""), page=LOGIN_PATH, session_id=session.sid
+            )
+            self.validation.check(
+                posted.get("__EVENTVALIDATION", ""),
+                posted,
+                session_id=session.sid,
+                validated=LOGIN_BUTTONS,
+            )
+        except WebFormsStateError as refused:
+            page = server_error_page(refused.message, path=LOGIN_PATH)
+            return self.sessions.attach(HTMLResponse(page, status_code=500), session)
         raw_return = str(form.get("hidReturnUrl") or request.query_params.get("returnUrl", ""))
         return_url = self.allowed_return_url(raw_return)
         message = MSG_NEEDS_SCRIPT if "btnNhiLogin" in form else MSG_NOT_AVAILABLE
@@ -269,12 +305,26 @@ class EcpaSite:
             "form_action": action,
             "agent_url": self.settings.agent_url,
             "return_url": return_url or "",
-            "hidden_fields": [],
+            "hidden_fields": self.webforms_state(session),
             "message": message,
             "message_class": "error" if message else "",
             "sso": sso,
         }
         return self.sessions.attach(self.page(request, "ecpa_login.html", context), session)
+
+    def webforms_state(self, session: Session) -> list[tuple[str, str]]:
+        """The hidden ASP.NET state fields of the login page, bound to the session."""
+        viewstate = self.viewstate.issue(
+            page=LOGIN_PATH, step="login", session_id=session.sid, now=self.now()
+        )
+        allowed = {button: [LOGIN_CAPTION] for button in LOGIN_BUTTONS}
+        return [
+            (EVENT_TARGET, ""),
+            (EVENT_ARGUMENT, ""),
+            ("__VIEWSTATE", viewstate),
+            ("__VIEWSTATEGENERATOR", viewstate_generator(LOGIN_PATH)),
+            ("__EVENTVALIDATION", self.validation.issue(allowed, session_id=session.sid)),
+        ]
 
     async def home(self, request: Request) -> Response:
         session = self.sessions.load(request)
