@@ -66,7 +66,9 @@ class TestCA:
         self.pem = self.dir / "ca.pem"
         self.pem.write_bytes(self.cert.public_bytes(serialization.Encoding.PEM))
 
-    def issue(self, name: str = "server", hosts: tuple[str, ...] = ("127.0.0.1", "localhost")) -> ServerCert:
+    def issue(
+        self, name: str = "server", hosts: tuple[str, ...] = ("127.0.0.1", "localhost")
+    ) -> ServerCert:
         import ipaddress
 
         key = ec.generate_private_key(ec.SECP256R1())

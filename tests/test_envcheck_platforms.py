@@ -107,7 +107,9 @@ SERVICE_NAME: SCardSvr
         STATE              : 1  STOPPED
         WIN32_EXIT_CODE    : 1077  (0x435)
 """
-SC_MISSING = "[SC] EnumQueryServicesStatus:OpenService FAILED 1060:\n\nThe specified service does not exist."
+SC_MISSING = (
+    "[SC] EnumQueryServicesStatus:OpenService FAILED 1060:\n\nThe specified service does not exist."
+)
 
 
 @pytest.mark.parametrize(

@@ -176,7 +176,9 @@ def test_memo_computes_once_across_threads_and_remembers_errors() -> None:
         return 42
 
     out: list[int] = []
-    threads = [threading.Thread(target=lambda: out.append(env.memo("k", compute))) for _ in range(4)]
+    threads = [
+        threading.Thread(target=lambda: out.append(env.memo("k", compute))) for _ in range(4)
+    ]
     for t in threads:
         t.start()
     gate.set()

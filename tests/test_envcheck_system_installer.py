@@ -20,13 +20,21 @@ def env(**settings: object) -> CheckEnv:
 
 
 def test_system_checks_report_versions() -> None:
-    e = env(pyscard_version=lambda: "2.3.1", pcsc_library=lambda: ("libpcsclite.so.1", "libpcsclite.so.1 (pcsc-lite 2.0)"))
+    e = env(
+        pyscard_version=lambda: "2.3.1",
+        pcsc_library=lambda: ("libpcsclite.so.1", "libpcsclite.so.1 (pcsc-lite 2.0)"),
+    )
     results = {r.id: r for r in run_checks(system.checks(), e)}
     assert [r.status for r in results.values()] == [PASS] * 5
     assert results["system.nhicard"].summary.en == f"nhicard {__version__}"
     assert results["system.pyscard"].summary.en == "pyscard 2.3.1"
-    assert results["system.pcsc-library"].summary.en == "PC/SC library: libpcsclite.so.1 (pcsc-lite 2.0)"
-    assert results["system.pcsc-library"].summary.zh == "PC/SC 函式庫:libpcsclite.so.1 (pcsc-lite 2.0)"
+    assert (
+        results["system.pcsc-library"].summary.en
+        == "PC/SC library: libpcsclite.so.1 (pcsc-lite 2.0)"
+    )
+    assert (
+        results["system.pcsc-library"].summary.zh == "PC/SC 函式庫:libpcsclite.so.1 (pcsc-lite 2.0)"
+    )
 
 
 def test_missing_pyscard_and_library_fail_with_per_os_fixes() -> None:

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from functools import partial
 from urllib.parse import urlsplit, urlunsplit
 
-from nhicard.envcheck import Check, CheckEnv, Finding, failed, passed, probes, skipped, warned
+from nhicard.envcheck import FAIL, Check, CheckEnv, Finding, failed, passed, probes, skipped, warned
 from nhicard.envcheck.probes import ProbeError
 from nhicard.envcheck.targets import NetworkTargets, SiteTarget, probe_site, targets_of
 from nhicard.i18n import T, Text
@@ -178,8 +178,9 @@ def check_https(site: SiteTarget, env: CheckEnv) -> Finding:
     )
     if probe.server:
         detail += f", Server: {probe.server}"
-    if probe.status_code >= 500:
-        return failed(
+    if probe.status_code >= 500:  # it answered: the TLS check still has something to say
+        return Finding(
+            FAIL,
             about(
                 site,
                 T(
@@ -188,8 +189,9 @@ def check_https(site: SiteTarget, env: CheckEnv) -> Finding:
                 ),
                 code=probe.status_code,
             ),
-            T("稍後再試;網站暫時無法使用。", "Try again later; the site is unavailable for now."),
             detail,
+            T("稍後再試;網站暫時無法使用。", "Try again later; the site is unavailable for now."),
+            blocking=False,
         )
     return passed(
         about(
