@@ -264,12 +264,13 @@ def test_factory_auto_prefers_the_component(service: AgentService, tls, sam, key
         origin=GOV,
         ca_bundle=str(tls.ca_file),
         log=lines.append,
+        probe_timeout=10,  # the default 1 s is too tight on a loaded test machine
     ) as agent:
         assert agent.selection.kind == "nhiicc"
         assert "answered GetVersion 0011" in agent.selection.reason.en
         assert agent.get_basic().to_wire() == WANG_WIRE
     assert "nhiicc" in str(lines[0])
-    probe = probe_component(service.url, origin=GOV, ca_bundle=str(tls.ca_file))
+    probe = probe_component(service.url, origin=GOV, ca_bundle=str(tls.ca_file), timeout=10)
     assert (probe.ok, probe.version) == (True, "0011")
 
 
