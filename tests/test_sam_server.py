@@ -38,7 +38,7 @@ def keys(tmp_path_factory: pytest.TempPathFactory) -> SandboxKeys:
 
 @pytest.fixture(scope="module")
 def sam(keys: SandboxKeys) -> Iterator[SamServerThread]:
-    server = SamServer(DATA, keys, read_timeout=1.0, session_timeout=5.0)
+    server = SamServer(DATA, keys, read_timeout=3.0, session_timeout=10.0)
     with server.serve_in_thread() as running:
         yield running
 
@@ -93,7 +93,7 @@ def test_unknown_card_is_8006(sam: SamServerThread, keys: SandboxKeys) -> None:
 
 
 def test_wrong_wrap_key_fails_the_handshake(sam: SamServerThread) -> None:
-    client = SamClient(SamEndpoint("127.0.0.1", sam.port, b"\x01" * 24), timeout=3)
+    client = SamClient(SamEndpoint("127.0.0.1", sam.port, b"\x01" * 24), timeout=1)
     with pytest.raises(AgentNetworkError) as info, client:
         client.open()
     assert info.value.official_code == "8301"
