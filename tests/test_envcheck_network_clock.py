@@ -13,8 +13,19 @@ from pathlib import Path
 import httpx
 import pytest
 
-from nhicard.envcheck import FAIL, PASS, SKIP, WARN, CheckEnv, CheckResult, run_checks
-from nhicard.envcheck import clock, network, platform_linux, probes
+from nhicard.envcheck import (
+    FAIL,
+    PASS,
+    SKIP,
+    WARN,
+    CheckEnv,
+    CheckResult,
+    clock,
+    network,
+    platform_linux,
+    probes,
+    run_checks,
+)
 from nhicard.envcheck.targets import NetworkTargets, SamTarget, SiteTarget
 from nhicard.i18n import T
 from tests.envcheck_servers import TestCA, free_port, https_site, silent_listener

@@ -8,9 +8,18 @@ from pathlib import Path
 import pytest
 
 from nhicard import __version__
-from nhicard.envcheck import FAIL, PASS, SKIP, WARN, CheckEnv, run_checks
+from nhicard.envcheck import (
+    FAIL,
+    PASS,
+    SKIP,
+    WARN,
+    CheckEnv,
+    platform_linux,
+    platform_windows,
+    run_checks,
+    system,
+)
 from nhicard.envcheck import installer as inst
-from nhicard.envcheck import platform_linux, platform_windows, system
 
 LINUX = {"platform": platform_linux}
 
