@@ -68,7 +68,10 @@ def test_a_second_6cxx_is_an_error_carrying_the_sw() -> None:
     assert info.value.sw == 0x6C39
     assert info.value.exit_code == 6
     assert isinstance(info.value, CardFailure)
-    assert info.value.message.en == "the card answered 6C 39 (wrong Le, exact length is 57) to READ PROFILE"
+    assert (
+        info.value.message.en
+        == "the card answered 6C 39 (wrong Le, exact length is 57) to READ PROFILE"
+    )
     assert len(conn.sent) == 2
 
 

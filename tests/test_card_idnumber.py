@@ -25,21 +25,46 @@ def test_valid_numbers(value: str) -> None:
     assert id_check_ok(value)
 
 
-@pytest.mark.parametrize("value", ["A123456788", "F126112342", "A800000015", "AA00000008", "FC12345675"])
+@pytest.mark.parametrize(
+    "value", ["A123456788", "F126112342", "A800000015", "AA00000008", "FC12345675"]
+)
 def test_wrong_check_digit(value: str) -> None:
     assert id_format_ok(value)
     assert not id_check_ok(value)
 
 
-@pytest.mark.parametrize("value", ["", "a123456789", "A323456789", "AE12345678", "A12345678", "A1234567890", "1123456789", "A123456789\n", "A1٢٣٤٥٦٧٨٩"])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "",
+        "a123456789",
+        "A323456789",
+        "AE12345678",
+        "A12345678",
+        "A1234567890",
+        "1123456789",
+        "A123456789\n",
+        "A1٢٣٤٥٦٧٨٩",
+    ],
+)
 def test_malformed(value: str) -> None:
     assert not id_format_ok(value)
     assert not id_check_ok(value)
 
 
 def test_sex_from_second_character() -> None:
-    assert [sex_from_id(v) for v in ("A123456789", "A223456789", "A800000014", "A900000007")] == ["M", "F", "M", "F"]
-    assert [sex_from_id(v) for v in ("AA00000009", "AB00000000", "AC00000000", "AD00000000")] == ["M", "F", "M", "F"]
+    assert [sex_from_id(v) for v in ("A123456789", "A223456789", "A800000014", "A900000007")] == [
+        "M",
+        "F",
+        "M",
+        "F",
+    ]
+    assert [sex_from_id(v) for v in ("AA00000009", "AB00000000", "AC00000000", "AD00000000")] == [
+        "M",
+        "F",
+        "M",
+        "F",
+    ]
     assert sex_from_id("x") is None
 
 

@@ -62,9 +62,18 @@ def test_name_is_all_twenty_bytes_not_only_six() -> None:
 
 
 def test_name_padding_with_spaces_or_nul_is_dropped() -> None:
-    assert NhiProfile.from_bytes(profile(name="林峯".encode("big5hkscs").ljust(20, b" "))).name == "林峯"
-    assert NhiProfile.from_bytes(profile(name="林峯".encode("big5hkscs") + b"\x00\x20\x20")).name == "林峯"
-    assert NhiProfile.from_bytes(profile(name="林峯".encode("big5hkscs") + b"\x00\xff\xff")).name == "林峯"
+    assert (
+        NhiProfile.from_bytes(profile(name="林峯".encode("big5hkscs").ljust(20, b" "))).name
+        == "林峯"
+    )
+    assert (
+        NhiProfile.from_bytes(profile(name="林峯".encode("big5hkscs") + b"\x00\x20\x20")).name
+        == "林峯"
+    )
+    assert (
+        NhiProfile.from_bytes(profile(name="林峯".encode("big5hkscs") + b"\x00\xff\xff")).name
+        == "林峯"
+    )
 
 
 def test_cp950_only_characters_fall_back() -> None:

@@ -23,7 +23,9 @@ def connect(faults: str = "", card_number: str | None = None) -> InProcessConnec
     data = load_data()
     record = data.card(card_number) if card_number else data.cards[0]
     assert record is not None
-    return InProcessConnection(VirtualCard(record, FaultSpec.parse(faults), rng=lambda n: bytes(range(1, n + 1))))
+    return InProcessConnection(
+        VirtualCard(record, FaultSpec.parse(faults), rng=lambda n: bytes(range(1, n + 1)))
+    )
 
 
 def sent(conn: InProcessConnection) -> list[str]:
@@ -63,7 +65,9 @@ def test_select_6d00_still_reads_and_warns() -> None:
     conn = connect("select-6d00")
     reading = read_card(conn)
     assert sent(conn) == [SELECT_NHI, READ_PROFILE, READ_CARD_DATA]
-    assert list(reading.warnings) == ["the card answered SELECT with 6D00 (as some new cards do); reading anyway"]
+    assert list(reading.warnings) == [
+        "the card answered SELECT with 6D00 (as some new cards do); reading anyway"
+    ]
 
 
 def test_health_professional_card() -> None:
@@ -81,7 +85,9 @@ def test_moica_card_is_named() -> None:
     with pytest.raises(CardAbsent) as info:
         read_card(conn)
     assert info.value.reason == "moica"
-    assert info.value.message.en == "not an NHI card (自然人憑證, MOICA Citizen Digital Certificate)"
+    assert (
+        info.value.message.en == "not an NHI card (自然人憑證, MOICA Citizen Digital Certificate)"
+    )
     assert sent(conn) == [SELECT_NHI]
 
 
@@ -92,7 +98,9 @@ def test_moica_card_is_named() -> None:
         pytest.param(
             "3B 02 14 50",
             "unknown card: Schlumberger Multiflex 3k",
-            marks=pytest.mark.skipif(default_smartcard_list() is None, reason="pcsc-tools' list absent"),
+            marks=pytest.mark.skipif(
+                default_smartcard_list() is None, reason="pcsc-tools' list absent"
+            ),
         ),
     ],
 )
@@ -139,7 +147,12 @@ def test_terminated_card() -> None:
 
 def test_to_record_masked() -> None:
     record = read_card(connect()).to_record("en", mask=True)
-    assert (record["name"], record["id_number"], record["birth_date"], record["birth_date_roc"]) == (
+    assert (
+        record["name"],
+        record["id_number"],
+        record["birth_date"],
+        record["birth_date_roc"],
+    ) == (
         "王*明",
         "A12****789",
         "1975-**-**",
@@ -208,11 +221,18 @@ def test_picky_reader_gets_read_profile_without_le() -> None:
     card = NhiCard(conn)
     card.select()
     assert card.read_profile().id_number == "A123456789"
-    assert [a.hex(" ").upper() for a in conn.sent] == [SELECT_NHI, READ_PROFILE, "00 CA 11 00 02 00 00"]
+    assert [a.hex(" ").upper() for a in conn.sent] == [
+        SELECT_NHI,
+        READ_PROFILE,
+        "00 CA 11 00 02 00 00",
+    ]
 
 
 def test_other_read_profile_errors_are_apdu_errors() -> None:
     conn = ScriptedConnection(b"\x3b\x00", "69 82")
     with pytest.raises(CardFailure) as info:
         NhiCard(conn).read_profile()
-    assert info.value.message.en == "the card answered 69 82 (security status not satisfied) to READ PROFILE"
+    assert (
+        info.value.message.en
+        == "the card answered 69 82 (security status not satisfied) to READ PROFILE"
+    )

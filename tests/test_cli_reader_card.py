@@ -69,7 +69,14 @@ ANNA = {
     "card_termination": "0",
     "warnings": [],
 }
-EMPTY_SLOT1 = {"index": 1, "name": SLOT1, "state": "empty", "atr": None, "card_type": None, "card_label": None}
+EMPTY_SLOT1 = {
+    "index": 1,
+    "name": SLOT1,
+    "state": "empty",
+    "atr": None,
+    "card_type": None,
+    "card_label": None,
+}
 
 
 def read_json(*args: str, env: dict[str, str] | None = None) -> tuple[int, object, str]:
@@ -82,7 +89,9 @@ def read_json(*args: str, env: dict[str, str] | None = None) -> tuple[int, objec
     ("card_number", "expected"),
     [("000012345678", WANG), ("000023456789", LIN), ("000034567890", ANNA)],
 )
-def test_card_read_healthy_people(virtual_cards: VirtualCardSlots, card_number: str, expected: dict) -> None:
+def test_card_read_healthy_people(
+    virtual_cards: VirtualCardSlots, card_number: str, expected: dict
+) -> None:
     virtual_cards.insert(card_number)
     code, data, err = read_json()
     assert (code, data) == (0, expected), err
@@ -93,18 +102,34 @@ def test_reader_list_with_card_and_empty_slot(virtual_cards: VirtualCardSlots) -
     proc = run_nhicard("--lang", "en", "reader", "list", "--json")
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout) == [
-        {"index": 0, "name": SLOT0, "state": "present", "atr": ATR_LIN, "card_type": "nhi", "card_label": "NHI card"},
+        {
+            "index": 0,
+            "name": SLOT0,
+            "state": "present",
+            "atr": ATR_LIN,
+            "card_type": "nhi",
+            "card_label": "NHI card",
+        },
         EMPTY_SLOT1,
     ]
 
 
-def test_reader_list_names_other_cards_and_probes_unlisted_atr(virtual_cards: VirtualCardSlots) -> None:
+def test_reader_list_names_other_cards_and_probes_unlisted_atr(
+    virtual_cards: VirtualCardSlots,
+) -> None:
     virtual_cards.insert(faults="hpc", slot=0)
     virtual_cards.insert(faults="unknown-atr", slot=1)
     proc = run_nhicard("reader", "list", "--format", "jsonl")
     assert proc.returncode == 0, proc.stderr
     assert [json.loads(line) for line in proc.stdout.splitlines()] == [
-        {"index": 0, "name": SLOT0, "state": "present", "atr": ATR_HPC, "card_type": "hpc", "card_label": "醫事人員卡"},
+        {
+            "index": 0,
+            "name": SLOT0,
+            "state": "present",
+            "atr": ATR_HPC,
+            "card_type": "hpc",
+            "card_label": "醫事人員卡",
+        },
         {
             "index": 1,
             "name": SLOT1,
@@ -137,7 +162,9 @@ def test_reader_list_table(virtual_cards: VirtualCardSlots) -> None:
 
 
 @pytest.mark.parametrize("faults", ["t0", "6c", "t0,6c", "delay=30"])
-def test_card_read_protocol_faults_read_the_same(virtual_cards: VirtualCardSlots, faults: str) -> None:
+def test_card_read_protocol_faults_read_the_same(
+    virtual_cards: VirtualCardSlots, faults: str
+) -> None:
     virtual_cards.insert("000023456789", faults=faults)
     code, data, err = read_json()
     assert (code, data) == (0, LIN), err
@@ -176,7 +203,11 @@ def test_bad_auth_does_not_affect_reading(virtual_cards: VirtualCardSlots) -> No
 @pytest.mark.parametrize(
     ("faults", "zh", "en"),
     [
-        ("hpc", "錯誤: 這不是健保卡(醫事人員卡)", "Error: not an NHI card (醫事人員卡, Health Professional Card)"),
+        (
+            "hpc",
+            "錯誤: 這不是健保卡(醫事人員卡)",
+            "Error: not an NHI card (醫事人員卡, Health Professional Card)",
+        ),
         (
             "moica",
             "錯誤: 這不是健保卡(自然人憑證)",
@@ -184,7 +215,9 @@ def test_bad_auth_does_not_affect_reading(virtual_cards: VirtualCardSlots) -> No
         ),
     ],
 )
-def test_wrong_cards_exit_5_and_are_named(virtual_cards: VirtualCardSlots, faults: str, zh: str, en: str) -> None:
+def test_wrong_cards_exit_5_and_are_named(
+    virtual_cards: VirtualCardSlots, faults: str, zh: str, en: str
+) -> None:
     virtual_cards.insert(faults=faults)
     proc = run_nhicard("card", "read", "--json")
     assert (proc.returncode, proc.stdout) == (5, "")
@@ -198,10 +231,15 @@ def test_wrong_cards_exit_5_and_are_named(virtual_cards: VirtualCardSlots, fault
     ("faults", "message"),
     [
         ("garbage-profile", "Error: the NHI card's basic data is unreadable: card number"),
-        ("short-profile", "Error: the NHI card's basic data is unreadable: 20 bytes instead of 57 (20 bytes)"),
+        (
+            "short-profile",
+            "Error: the NHI card's basic data is unreadable: 20 bytes instead of 57 (20 bytes)",
+        ),
     ],
 )
-def test_unreadable_profile_exit_6(virtual_cards: VirtualCardSlots, faults: str, message: str) -> None:
+def test_unreadable_profile_exit_6(
+    virtual_cards: VirtualCardSlots, faults: str, message: str
+) -> None:
     virtual_cards.insert(faults=faults)
     proc = run_nhicard("--lang", "en", "card", "read", "--json")
     assert (proc.returncode, proc.stdout) == (6, "")
@@ -213,7 +251,9 @@ def test_card_pulled_between_apdus_exit_5(virtual_cards: VirtualCardSlots) -> No
     virtual_cards.insert(faults="remove-after=1")
     proc = run_nhicard("--lang", "en", "-r", "0", "card", "read", "--json")
     assert (proc.returncode, proc.stdout) == (5, "")
-    assert proc.stderr.splitlines()[0].startswith(f"Error: the card in “{SLOT0}” was removed while being read")
+    assert proc.stderr.splitlines()[0].startswith(
+        f"Error: the card in “{SLOT0}” was removed while being read"
+    )
 
 
 def test_no_card_exit_5(virtual_cards: VirtualCardSlots) -> None:
@@ -225,7 +265,10 @@ def test_no_card_exit_5(virtual_cards: VirtualCardSlots) -> None:
     ]
     proc = run_nhicard("--lang", "en", "-r", "1", "card", "read")
     assert proc.returncode == 5
-    assert proc.stderr.splitlines()[0] == f"Error: no card in reader “{SLOT1}” (SCARD_E_NO_SMARTCARD (0x8010000C) during SCardConnect)"
+    assert (
+        proc.stderr.splitlines()[0]
+        == f"Error: no card in reader “{SLOT1}” (SCARD_E_NO_SMARTCARD (0x8010000C) during SCardConnect)"
+    )
 
 
 def test_wait_times_out_exit_5(virtual_cards: VirtualCardSlots) -> None:
@@ -288,7 +331,9 @@ def test_reader_not_found_and_ambiguous_exit_4(virtual_cards: VirtualCardSlots) 
     assert proc.stderr.splitlines()[0] == "Error: no reader with index 7"
 
 
-def test_two_cards_hpc_slot_is_passed_over_two_nhi_cards_are_ambiguous(virtual_cards: VirtualCardSlots) -> None:
+def test_two_cards_hpc_slot_is_passed_over_two_nhi_cards_are_ambiguous(
+    virtual_cards: VirtualCardSlots,
+) -> None:
     virtual_cards.insert(faults="hpc", slot=0)
     virtual_cards.insert("000034567890", slot=1)
     code, data, err = read_json()
@@ -296,7 +341,9 @@ def test_two_cards_hpc_slot_is_passed_over_two_nhi_cards_are_ambiguous(virtual_c
     virtual_cards.insert("000012345678", slot=0)
     proc = run_nhicard("--lang", "en", "card", "read")
     assert proc.returncode == 4
-    assert proc.stderr.splitlines()[0] == f"Error: several readers hold a card: 0: {SLOT0}; 1: {SLOT1}"
+    assert (
+        proc.stderr.splitlines()[0] == f"Error: several readers hold a card: 0: {SLOT0}; 1: {SLOT1}"
+    )
 
 
 def test_mask_and_trace(virtual_cards: VirtualCardSlots) -> None:
@@ -315,7 +362,9 @@ def test_mask_and_trace(virtual_cards: VirtualCardSlots) -> None:
         "APDU > 00 A4 04 00 10 D1 58 00 00 01 00 00 00 00 00 00 00 00 00 11 00",
         "APDU < 90 00",
         "APDU > 00 CA 11 00 02 00 00 00",
-        "APDU < 30 30 30 30 31 32 33 34 35 36 37 38 " + "** " * 37 + "4D 31 30 39 30 37 30 31 90 00",
+        "APDU < 30 30 30 30 31 32 33 34 35 36 37 38 "
+        + "** " * 37
+        + "4D 31 30 39 30 37 30 31 90 00",
         "APDU > 00 CA 24 00 02 00 00 00",
         "APDU < 30 90 00",
     ]

@@ -83,7 +83,10 @@ def test_resolve_reader_errors() -> None:
     with pytest.raises(ReaderError) as info:
         resolve_reader("acr39u", NAMES)
     assert info.value.reason == "reader-ambiguous"
-    assert info.value.message.en == "“acr39u” matches several readers: 1: ACS ACR39U 01 00; 2: ACS ACR39U 01 01"
+    assert (
+        info.value.message.en
+        == "“acr39u” matches several readers: 1: ACS ACR39U 01 00; 2: ACS ACR39U 01 01"
+    )
     with pytest.raises(ReaderError) as info:
         resolve_reader("gemalto", NAMES)
     assert info.value.reason == "reader-not-found"

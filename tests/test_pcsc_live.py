@@ -23,7 +23,9 @@ SLOT1 = "Virtual PCD 00 01"
 ATR_LIN = bytes.fromhex("3BFD1300008131FE454A434F503231763233314744 54E1".replace(" ", ""))
 
 
-def test_pcscd_restart_between_two_operations_is_recovered(virtual_cards: VirtualCardSlots, pcsc: PcscStack) -> None:
+def test_pcscd_restart_between_two_operations_is_recovered(
+    virtual_cards: VirtualCardSlots, pcsc: PcscStack
+) -> None:
     assert list_reader_names() == [SLOT0, SLOT1]
     virtual_cards.insert("000023456789")
     with open_card(None) as conn:
@@ -37,7 +39,9 @@ def test_pcscd_restart_between_two_operations_is_recovered(virtual_cards: Virtua
     assert [r.state for r in list_readers()] == ["present", "empty"]
 
 
-def collect(monitor: CardMonitor, out: queue.Queue[CardEvent | None], **kw: object) -> threading.Thread:
+def collect(
+    monitor: CardMonitor, out: queue.Queue[CardEvent | None], **kw: object
+) -> threading.Thread:
     def run() -> None:
         for event in monitor.events(**kw):  # type: ignore[arg-type]
             out.put(event)
@@ -73,7 +77,9 @@ def test_monitor_reports_insertion_and_removal(virtual_cards: VirtualCardSlots) 
         assert not thread.is_alive()
 
 
-def test_monitor_of_one_reader_ignores_the_other_and_ends_when_idle(virtual_cards: VirtualCardSlots) -> None:
+def test_monitor_of_one_reader_ignores_the_other_and_ends_when_idle(
+    virtual_cards: VirtualCardSlots,
+) -> None:
     out: queue.Queue[CardEvent | None] = queue.Queue()
     virtual_cards.insert("000023456789", slot=1)
     with CardMonitor("00 00", slice_seconds=0.2) as monitor:
@@ -111,7 +117,9 @@ def test_disconnect_leaves_the_card_to_other_programs(virtual_cards: VirtualCard
     virtual_cards.insert()
     hr, ctx = sc.SCardEstablishContext(sc.SCARD_SCOPE_USER)
     assert hr == 0
-    hr, other, proto = sc.SCardConnect(ctx, SLOT0, sc.SCARD_SHARE_SHARED, sc.SCARD_PROTOCOL_T0 | sc.SCARD_PROTOCOL_T1)
+    hr, other, proto = sc.SCardConnect(
+        ctx, SLOT0, sc.SCARD_SHARE_SHARED, sc.SCARD_PROTOCOL_T0 | sc.SCARD_PROTOCOL_T1
+    )
     assert hr == 0
     try:
         with open_card(None) as conn:

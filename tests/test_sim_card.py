@@ -64,7 +64,10 @@ def test_sim_card_is_read_back_and_stops_on_sigterm(pcsc: PcscStack) -> None:
     with sim_card(pcsc, "--port", str(pcsc.slot_port(0)), "--card-number", "000034567890") as proc:
         assert proc.stderr is not None
         line = proc.stderr.readline()
-        assert line == f"virtual card 000034567890 (安*) inserted into vpcd 127.0.0.1:{pcsc.slot_port(0)}\n"
+        assert (
+            line
+            == f"virtual card 000034567890 (安*) inserted into vpcd 127.0.0.1:{pcsc.slot_port(0)}\n"
+        )
         slots.wait_state(0, ("present",))
         read = run_nhicard("card", "read", "--json")
         assert read.returncode == 0, read.stderr
@@ -100,7 +103,9 @@ def test_sim_card_slot_data_file_and_faults(pcsc: PcscStack, tmp_path: Path) -> 
             "issue_date": "2025-12-01",
             "issue_date_roc": "1141201",
             "card_termination": "0",
-            "warnings": ["the card answered SELECT with 6D00 (as some new cards do); reading anyway"],
+            "warnings": [
+                "the card answered SELECT with 6D00 (as some new cards do); reading anyway"
+            ],
         }
 
 
@@ -120,7 +125,9 @@ def test_sim_card_usage_errors() -> None:
     proc = run_nhicard("--lang", "en", "sim", "card", "--fault", "t0,explode", "--port", "1")
     assert proc.returncode == 2
     assert proc.stderr.splitlines()[0] == "Error: unknown card fault “explode”"
-    proc = run_nhicard("--lang", "en", "sim", "card", "--card-number", "000000000000", "--port", "1")
+    proc = run_nhicard(
+        "--lang", "en", "sim", "card", "--card-number", "000000000000", "--port", "1"
+    )
     assert proc.returncode == 2
     assert proc.stderr.splitlines() == [
         "Error: no card number 000000000000 in the data",
@@ -131,6 +138,18 @@ def test_sim_card_usage_errors() -> None:
 def test_sim_card_help_documents_every_fault() -> None:
     proc = run_nhicard("sim", "card", "--help")
     assert proc.returncode == 0
-    for fault in ("t0", "6c", "remove-after=N", "delay=MS", "hpc", "moica", "garbage-profile",
-                  "short-profile", "unknown-atr", "select-6d00", "bad-auth", "terminated"):
+    for fault in (
+        "t0",
+        "6c",
+        "remove-after=N",
+        "delay=MS",
+        "hpc",
+        "moica",
+        "garbage-profile",
+        "short-profile",
+        "unknown-atr",
+        "select-6d00",
+        "bad-auth",
+        "terminated",
+    ):
         assert f"\n    {fault} " in proc.stdout, fault

@@ -36,8 +36,10 @@ def card(faults: str = "", index: int = 0) -> VirtualCard:
 
 def test_fault_spec_parsing() -> None:
     assert FaultSpec.parse(None) == FaultSpec()
-    spec = FaultSpec.parse(" t0, 6C ,remove-after=3,delay=20,hpc,moica,garbage-profile,short-profile,"
-                           "unknown-atr,select-6d00,bad-auth,terminated")
+    spec = FaultSpec.parse(
+        " t0, 6C ,remove-after=3,delay=20,hpc,moica,garbage-profile,short-profile,"
+        "unknown-atr,select-6d00,bad-auth,terminated"
+    )
     assert spec == FaultSpec(True, True, 3, 20, True, True, True, True, True, True, True, True)
     assert str(FaultSpec.parse("delay=5,t0")) == "t0,delay=5"
     assert str(FaultSpec()) == ""
@@ -102,7 +104,9 @@ def test_6c_fault() -> None:
 
 def test_remove_after_and_delay() -> None:
     slept: list[float] = []
-    vc = VirtualCard(load_data().cards[0], FaultSpec.parse("remove-after=2,delay=15"), sleep=slept.append)
+    vc = VirtualCard(
+        load_data().cards[0], FaultSpec.parse("remove-after=2,delay=15"), sleep=slept.append
+    )
     vc.insert()
     vc.process(SELECT_NHI)
     vc.process(READ_PROFILE)
