@@ -269,8 +269,7 @@ def _table() -> dict[str, OfficialCode]:
         T(
             "元件未正確安裝(component not installed properly):請重新安裝或更新元件,或改用 "
             "--agent direct。",
-            "Component not installed properly: reinstall or update it, or use "
-            "--agent direct.",
+            "Component not installed properly: reinstall or update it, or use --agent direct.",
         ),
     )
     return {r.code: r for r in rows}
