@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nhicard.errors import NetworkError, PcscUnavailable, UsageError
+from nhicard.errors import NetworkError, PcscUnavailable, ReaderError, UsageError
 from nhicard.i18n import T
 
 PID_FILE = "server.pid"
@@ -247,6 +247,36 @@ def check_ports_free(port_base: int, host: str = "127.0.0.1") -> None:
                 ) from None
 
 
+VIRTUAL_READER = "Virtual PCD 00 00"  # vpcd slot 0, where the server puts the virtual card
+NO_CARD_HINT = T(
+    "請啟動含 vpcd(vsmartcard-vpcd)的 pcscd,或加上 --no-card 不放虛擬卡。",
+    "Start pcscd with vpcd (vsmartcard-vpcd), or add --no-card to run without a virtual card.",
+)
+
+
+def check_virtual_reader(reader: str = VIRTUAL_READER) -> None:
+    """PC/SC answers and lists the vpcd reader the virtual card will sit in."""
+    from nhicard.errors import NhicardError
+    from nhicard.pcsc.readers import list_reader_names
+
+    try:
+        names = list_reader_names()
+    except NhicardError as err:
+        raise PcscUnavailable(
+            T("無法使用 PC/SC,虛擬健保卡無法插入:{err}", "PC/SC is unavailable, so the virtual "
+              "NHI card cannot be inserted: {err}").format(err=str(err)),
+            hint=NO_CARD_HINT,
+            reason="pcsc-unavailable",
+        ) from None  # fmt: skip
+    if reader not in names:
+        raise ReaderError(
+            T("找不到虛擬讀卡機 {reader}(vpcd)。", "The virtual reader {reader} (vpcd) was not "
+              "found.").format(reader=reader),
+            hint=NO_CARD_HINT,
+            reason="no-virtual-reader",
+        )  # fmt: skip
+
+
 def _log_tail(path: Path, lines: int = 15) -> str:
     try:
         return "\n".join(path.read_text("utf-8", errors="replace").splitlines()[-lines:])
@@ -287,6 +317,8 @@ def start(
         load_data(data_file)  # a bad file is reported here, not in the server's log
         data_file = Path(data_file).resolve()
     check_ports_free(port_base)
+    if card:
+        check_virtual_reader()
     (sandbox_dir / ENDPOINTS_FILE).unlink(missing_ok=True)
     log_path = sandbox_dir / LOG_FILE
     with open(log_path, "ab") as log:
@@ -339,10 +371,7 @@ def _wait_until_up(
                 "虛擬健保卡未出現在讀卡機 {reader}。",
                 "The virtual NHI card did not appear in reader {reader}.",
             ).format(reader=down[0].address),
-            hint=T(
-                "請確認 pcscd 與 vpcd(vsmartcard-vpcd)正在執行,或加上 --no-card。",
-                "Check that pcscd with vpcd (vsmartcard-vpcd) is running, or add --no-card.",
-            ),
+            hint=NO_CARD_HINT,
             reason="card-not-present",
         )
     names = ", ".join(p.part for p in down) or "-"
