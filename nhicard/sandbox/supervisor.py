@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from nhicard.errors import NetworkError, PcscUnavailable, ReaderError, UsageError
-from nhicard.i18n import T
+from nhicard.i18n import T, Text
 
 PID_FILE = "server.pid"
 LOG_FILE = "server.log"
@@ -263,8 +263,11 @@ def check_virtual_reader(reader: str = VIRTUAL_READER) -> None:
         names = list_reader_names()
     except NhicardError as err:
         raise PcscUnavailable(
-            T("無法使用 PC/SC,虛擬健保卡無法插入:{err}", "PC/SC is unavailable, so the virtual "
-              "NHI card cannot be inserted: {err}").format(err=str(err)),
+            Text(
+                f"無法使用 PC/SC,虛擬健保卡無法插入:{err.message.zh}",
+                f"PC/SC is unavailable, so the virtual NHI card cannot be inserted: "
+                f"{err.message.en}",
+            ),
             hint=NO_CARD_HINT,
             reason="pcsc-unavailable",
         ) from None  # fmt: skip
