@@ -437,3 +437,31 @@ def test_pcscd_not_running_exit_3(tmp_path: object, command: tuple[str, str]) ->
         "(SCARD_E_NO_SERVICE (0x8010001D) during SCardEstablishContext)",
         "Hint: Install and start pcscd: sudo apt install pcscd && sudo systemctl start pcscd.socket",
     ]
+
+
+def test_wait_shows_progress_only_on_a_terminal(virtual_cards: VirtualCardSlots) -> None:
+    import pty
+
+    leader, follower = pty.openpty()
+    env = dict(os.environ, LANG="C.UTF-8", PYTHONIOENCODING="utf-8")
+    proc = subprocess.Popen(
+        [nhicard_executable(), "--lang", "en", "card", "read", "--wait", "0.5", "--json"],
+        stdout=subprocess.PIPE,
+        stderr=follower,
+        env=env,
+    )
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(leader)
+    assert proc.wait(30) == 5
+    lines = b"".join(chunks).decode().splitlines()
+    assert lines[0] == "Waiting up to 0.5 s for a card…"
+    assert lines[1] == "Error: no card was inserted within 0.5 s"

@@ -97,3 +97,17 @@ def test_resolve_reader_errors() -> None:
     with pytest.raises(ReaderError) as info:
         resolve_reader("3", NAMES)
     assert info.value.message.zh == "沒有編號 3 的讀卡機"
+
+
+def test_reader_state_names() -> None:
+    sc = pytest.importorskip("smartcard.scard")
+    from nhicard.pcsc.readers import state_name
+
+    assert state_name(sc.SCARD_STATE_EMPTY) == "empty"
+    assert state_name(sc.SCARD_STATE_PRESENT) == "present"
+    assert state_name(sc.SCARD_STATE_PRESENT | sc.SCARD_STATE_INUSE) == "in-use"
+    assert state_name(sc.SCARD_STATE_PRESENT | sc.SCARD_STATE_EXCLUSIVE) == "in-use"
+    assert state_name(sc.SCARD_STATE_PRESENT | sc.SCARD_STATE_MUTE) == "mute"
+    assert state_name(sc.SCARD_STATE_UNAVAILABLE) == "unavailable"
+    assert state_name(sc.SCARD_STATE_UNKNOWN | sc.SCARD_STATE_IGNORE) == "unavailable"
+    assert state_name(0) == "unavailable"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from nhicard.apdu import Tracer
 from nhicard.cli.context import AppContext, get_app
 from nhicard.cli.output import emit, output_options, pick_format
 from nhicard.i18n import T
@@ -25,7 +26,15 @@ CARD_COLUMNS = (
 )
 
 
-def apdu_tracer(app: AppContext) -> object | None:
+READ_EPILOG = """\
+Exit codes: 3 PC/SC service unavailable; 4 no reader, or the reader named by -r not found
+or ambiguous; 5 no card, card pulled, or not an NHI card (a Health Professional Card or a
+MOICA card is named); 6 the card answered with an error, its data is unreadable, or another
+program holds it exclusively ("in use by another program", after a few retries).
+"""
+
+
+def apdu_tracer(app: AppContext) -> Tracer | None:
     """With -vv, a tracer printing every APDU on stderr (personal bytes masked)."""
     if app.verbose < 2:
         return None
@@ -41,7 +50,7 @@ def card() -> None:
     """The NHI card (健保卡) in a reader."""
 
 
-@card.command("read")
+@card.command("read", epilog=READ_EPILOG)
 @click.option(
     "--wait",
     type=click.FloatRange(min=0, min_open=True),
@@ -69,5 +78,5 @@ def read(wait: float | None, mask: bool, fmt: str | None, as_json: bool) -> None
             reader=conn.reader,
             atr=format_atr(conn.atr),
         )
-        reading = read_card(conn, tracer)  # type: ignore[arg-type]
+        reading = read_card(conn, tracer)
     emit(reading.to_record(app.lang, mask=mask), pick_format(fmt, as_json), columns=CARD_COLUMNS)
