@@ -83,7 +83,7 @@ def _profile_check(name: str, loaded: LoadedProfile) -> Check:
             detail += f"; sam {t.sam.host}:{t.sam.port}"
         if t.ca_bundle:
             detail += f"; ca_bundle {t.ca_bundle}"
-        return passed(T("網站設定檔:{p}", "site profile: {p}").format(p=t.profile), detail)
+        return passed(T("網站設定檔:{p}", "site profile: {p}").format(p=name), detail)
 
     return Check("network.profile", "network", run)
 
