@@ -60,7 +60,7 @@ ANNA = {
     "card_type": "nhi",
     "card_number": "000034567890",
     "name": "安娜",
-    "id_number": "A800000014",
+    "id_number": "A900000007",
     "birth_date": "1992-12-31",
     "birth_date_roc": "0811231",
     "sex": "F",

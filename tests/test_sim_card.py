@@ -72,7 +72,7 @@ def test_sim_card_is_read_back_and_stops_on_sigterm(pcsc: PcscStack) -> None:
         read = run_nhicard("card", "read", "--json")
         assert read.returncode == 0, read.stderr
         data = json.loads(read.stdout)
-        assert (data["reader"], data["name"], data["id_number"]) == (SLOT0, "安娜", "A800000014")
+        assert (data["reader"], data["name"], data["id_number"]) == (SLOT0, "安娜", "A900000007")
         started = time.monotonic()
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(10) == 0
