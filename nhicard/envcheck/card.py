@@ -41,8 +41,10 @@ def chosen_reader(env: CheckEnv) -> ReaderInfo:
     """The reader ``--reader`` names, else the one the card commands would pick."""
     from nhicard.pcsc.readers import choose_card_reader
 
+    choose = env.get("choose_card_reader", choose_card_reader)  # injectable for unit tests
+
     def compute() -> ReaderInfo:
-        name = choose_card_reader(env.get("reader"))
+        name = choose(env.get("reader"))
         return next(i for i in readers(env) if i.name == name)
 
     info: ReaderInfo = env.memo("card-reader", compute)
@@ -53,10 +55,12 @@ def probe_card(env: CheckEnv) -> CardProbe:
     from nhicard.card.session import NhiCard
     from nhicard.pcsc.readers import connect_card
 
+    connect = env.get("connect_card", connect_card)  # injectable for unit tests
+
     def compute() -> CardProbe:
         reader = chosen_reader(env).name
         probe = CardProbe(reader)
-        conn = connect_card(reader)
+        conn = connect(reader)
         try:
             card = NhiCard(conn)
             try:

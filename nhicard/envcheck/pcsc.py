@@ -40,7 +40,8 @@ def reader_names(env: CheckEnv) -> list[str]:
 def readers(env: CheckEnv) -> list[ReaderInfo]:
     from nhicard.pcsc.readers import list_readers
 
-    infos: list[ReaderInfo] = env.memo("readers", list_readers)
+    lister = env.get("list_readers", list_readers)  # injectable for unit tests
+    infos: list[ReaderInfo] = env.memo("readers", lister)
     return infos
 
 
