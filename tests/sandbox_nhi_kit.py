@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Iterator
@@ -83,7 +84,12 @@ class NhiSandbox:
     maildir: Path
 
     def client(self) -> httpx.Client:
-        return httpx.Client(base_url=self.url, verify=self.ca_bundle, timeout=20)
+        return httpx.Client(
+            base_url=self.url,
+            verify=ssl.create_default_context(cafile=self.ca_bundle),
+            timeout=20,
+            follow_redirects=True,
+        )
 
     def agent(self, record: CardRecord) -> DirectAgent:
         """The direct card agent over an in-process virtual card and the sandbox SAM."""
@@ -195,7 +201,14 @@ def submit(
     return Page(client.post(page.action(), data=values))
 
 
-def read_card(client: httpx.Client, page: Page, agent: DirectAgent, **changes: str) -> Page:
+def read_card(
+    client: httpx.Client,
+    page: Page,
+    agent: DirectAgent,
+    *,
+    target: str = "btnReadCard",
+    **changes: str,
+) -> Page:
     """What the page script does on 讀取: agent calls into the hidden fields, then postback."""
     basic = agent.get_basic().to_wire()
     version, random = agent.get_version(), agent.get_random()
@@ -203,7 +216,7 @@ def read_card(client: httpx.Client, page: Page, agent: DirectAgent, **changes: s
     return submit(
         client,
         page,
-        target="btnReadCard",
+        target=target,
         hidBasic=basic,
         hidVersion=version,
         hidRandom=random,
