@@ -75,6 +75,7 @@ def test_sandbox_profile_fills_placeholders(tmp_path: Path) -> None:
     assert p.agent_origin == "https://127.0.0.1:18440"
     assert p.sandbox["maildir"] == str(d / "maildir")
     assert p.mail.link_allowed("https://127.0.0.1:18440/cloudic/system/Verify.aspx?t=x")
+    assert not p.mail.link_allowed("https://127.0.0.1:18440/elsewhere")
 
 
 def test_sandbox_not_running(tmp_path: Path) -> None:

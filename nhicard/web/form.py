@@ -445,6 +445,15 @@ class Form:
             )
         return found
 
+    def options(self, key: Key) -> list[Option]:
+        """The options of the drop-down ``key`` names, with their current selectedness."""
+        el = self.find(key, buttons=False)[0]
+        if el.name != "select":
+            raise UnsupportedForm(
+                T("「{key}」不是下拉選單", "'{key}' is not a drop-down").format(key=_describe(key))
+            )
+        return select_state(el)
+
     def has(self, key: Key) -> bool:
         """True if the form has the control (by name, id or label)."""
         try:
