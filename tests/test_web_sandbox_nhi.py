@@ -4,6 +4,9 @@ site's own messages, masked traces and redacted saved pages."""
 
 from __future__ import annotations
 
+import email
+import email.message
+import email.policy
 from pathlib import Path
 
 import pytest
@@ -58,6 +61,19 @@ def read_card(browser: Browser, page: Page, spec: PageSpec, sb: NhiSandbox) -> P
     return browser.submit(form.submission(spec.control("read_card")))
 
 
+def verification_link(sb: NhiSandbox, profile: SiteProfile) -> str:
+    """The 「健保卡註冊認證作業」 link of the one mail in the sandbox's Maildir."""
+    (path,) = [p for p in sb.maildir.rglob("*") if p.is_file() and p.parent.name == "new"]
+    message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+    assert isinstance(message, email.message.EmailMessage)
+    body = message.get_body(preferencelist=("html",))
+    assert body is not None
+    mail_page = Page("about:mail", 200, body.get_content())
+    click = mail_page.click(profile.mail.link_label)
+    assert profile.mail.link_allowed(click.url), click.url
+    return click.url
+
+
 @pytest.fixture
 def sandbox(tmp_path: Path, request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
     faults = getattr(request, "param", "")
@@ -101,6 +117,14 @@ def test_register_steps_one_to_four(sandbox, tmp_path: Path) -> None:  # type: i
         assert page.find_marker(nhi.markers.success) == "認證通知信"
         # login GET, link GET, terms POST, read POST, 3 address postbacks, next, submit
         assert b.requests_made == 9
+        link = verification_link(sb, profile)
+        verify = nhi.page("verify")
+        page = b.open(link)
+        assert page.find_marker(verify.markers)
+        page = read_card(b, page, verify, sb)
+        page = b.submit(page.form().submission(verify.control("confirm")))
+        saver.save(page, "done")
+        assert page.find_marker(nhi.page("done").markers) == "密碼設定完成"
     joined = "\n".join(trace)
     assert PASSWORD not in joined and "王小明" not in joined and "A123456789" not in joined
     assert "txtPassword=***" in joined and "hidBasic=[" in joined
