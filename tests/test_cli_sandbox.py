@@ -197,6 +197,8 @@ def test_up_table_output_and_env_dir(tmp_path: Path) -> None:
         rows = dict(line.split(None, 1) for line in started.stdout.splitlines())
         assert list(rows) == KEYS
         assert rows["ecpa_url"] == f"https://127.0.0.1:{base + 1}"
+        assert rows["readers"] == "-"
+        assert rows["agent_origin"] == f"https://127.0.0.1:{base}; https://127.0.0.1:{base + 1}"
         assert (directory / "endpoints.json").exists()
     finally:
         stopped = run_nhicard("sandbox", "down", env=env)

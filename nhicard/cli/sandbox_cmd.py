@@ -70,7 +70,10 @@ def up(
         directory, data_file=data_file, port_base=port_base, card=not no_card
     )
     record = {key: endpoints.get(key) for key in supervisor.ENDPOINT_KEYS}
-    emit(record, pick_format(fmt, as_json))
+    chosen = pick_format(fmt, as_json)
+    if chosen == "table" and not record["readers"]:
+        record["readers"] = "-"  # a blank cell reads as a missing line
+    emit(record, chosen)
     app.info(T("沙盒已啟動。", "The sandbox is up."))
 
 
