@@ -59,7 +59,7 @@ def test_sent_over_smtp_into_the_maildir(tmp_path: Path) -> None:
     files = list((maildir / "new").iterdir())
     assert len(files) == 1
     box = mailbox.Maildir(str(maildir), factory=None, create=False)
-    (stored,) = [box.get_bytes(key) for key in box.keys()]
+    (stored,) = [box.get_bytes(key) for key in box.iterkeys()]
     parsed = BytesParser(policy=policy.default).parsebytes(stored)
     assert parsed["Return-Path"] == "<cloudic-noreply@nhi.sandbox.invalid>"
     assert parsed["Delivered-To"] == "wang@example.com"
@@ -72,7 +72,7 @@ def test_sink_accepts_utf8_and_several_recipients(tmp_path: Path) -> None:
     with sink.serve_in_thread(), smtplib.SMTP("127.0.0.1", sink.port, timeout=10) as smtp:
         smtp.sendmail("a@x.tw", ["b@y.tw", "c@z.tw"], mail("b@y.tw"))
     box = mailbox.Maildir(str(tmp_path / "Maildir"), factory=None, create=False)
-    (stored,) = [box.get_bytes(key) for key in box.keys()]
+    (stored,) = [box.get_bytes(key) for key in box.iterkeys()]
     assert stored.count(b"Delivered-To:") == 2
 
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import mailbox
 from collections.abc import Iterator
+from datetime import timedelta
 from email import policy
 from email.parser import BytesParser
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -34,6 +36,7 @@ village = "中正里"
 neighborhood = 8
 members = ["B120000007"]
 """
+TAIPEI = ZoneInfo("Asia/Taipei")
 WANG = "000012345678"
 LIN = "000023456789"
 CHEN = "000045678901"
@@ -113,7 +116,7 @@ def to_contact(sb: NhiSandbox, client: httpx.Client, number: str, home: dict[str
 
 def newest_mail_link(sb: NhiSandbox) -> str:
     box = mailbox.Maildir(str(sb.maildir), factory=None, create=False)
-    raw = max((box.get_bytes(k) for k in box.keys()), key=len)
+    raw = max((box.get_bytes(k) for k in box.iterkeys()), key=len)
     parsed = BytesParser(policy=policy.default).parsebytes(raw)
     body = parsed.get_body(("plain",)).get_content()
     return next(w for w in body.split() if w.startswith("https://"))
@@ -361,7 +364,7 @@ def test_verification_needs_the_registered_card(sb: NhiSandbox, client: httpx.Cl
 def test_mail_is_sent_to_the_sink(sb: NhiSandbox, client: httpx.Client) -> None:
     register(sb, client, WANG, WANG_HOME)
     box = mailbox.Maildir(str(sb.maildir), factory=None, create=False)
-    (raw,) = [box.get_bytes(k) for k in box.keys()]
+    (raw,) = [box.get_bytes(k) for k in box.iterkeys()]
     assert b"Subject: =?utf-8?b?" in raw
     parsed = BytesParser(policy=policy.default).parsebytes(raw)
     assert parsed["Subject"] == "健保卡網路服務註冊認證通知信"
@@ -383,25 +386,12 @@ def test_login_lockout_and_revocation(sb: NhiSandbox, client: httpx.Client) -> N
         login(sb, client, WANG, "wrong-2")
         third = login(sb, client, WANG, "wrong-3")
         if lock < 2:
-            until = (sb.clock.now.astimezone(msg_tz()) + ten_minutes()).strftime(
-                "%Y/%m/%d %H:%M:%S"
-            )
-            assert third.message == text(msg.LOCKED.format(until=until))
+            until = (sb.clock.now + timedelta(minutes=10)).astimezone(TAIPEI)
+            until_text = until.strftime("%Y/%m/%d %H:%M:%S")
+            assert third.message == text(msg.LOCKED.format(until=until_text))
             assert "鎖定" in third.message
             assert login(sb, client, WANG, "Abc12345").message == third.message
             sb.clock.advance(minutes=10)
     assert third.message == text(msg.REVOKED)
     sb.clock.advance(days=1)
     assert login(sb, client, WANG, "Abc12345").message == text(msg.REVOKED)
-
-
-def msg_tz() -> object:
-    from zoneinfo import ZoneInfo
-
-    return ZoneInfo("Asia/Taipei")
-
-
-def ten_minutes() -> object:
-    from datetime import timedelta
-
-    return timedelta(minutes=10)
