@@ -1,0 +1,109 @@
+"""A person in Chromium: the e-learning site sends them to eCPA, they type the card password
+in the NHI-card column, the page's script runs the chain through ``nhicard agent serve`` (the
+virtual card on vpcd, the sandbox SAM), and they land back on e-learning signed in."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from nhicard.sandbox import supervisor
+from nhicard.sandbox.store import RegistrationStore
+from tests.conftest import nhicard_executable
+from tests.test_cli_sandbox import free_port_base
+
+pytestmark = [pytest.mark.browser, pytest.mark.pcsc]
+CHROMIUM = "/usr/bin/chromium"
+TAIPEI = timezone(timedelta(hours=8))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_listening(port: int, proc: subprocess.Popen[bytes], timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            out = proc.stdout.read().decode() if proc.stdout else ""
+            raise AssertionError(f"agent serve exited: {out}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise AssertionError("agent serve did not listen")
+
+
+def register(directory: Path) -> None:
+    store = RegistrationStore.open(directory)
+    now = datetime.now(TAIPEI)
+    store.apply(
+        card_number="000012345678", id_number="A123456789", name="王小明",
+        password="Secret123", email="w@example.test", phone="02-1", mobile="0912", now=now,
+    )  # fmt: skip
+    store.complete_verification(store.issue_link("000012345678", now), now)
+    store.close()
+
+
+def test_person_signs_in_to_elearning_through_ecpa(pcsc: Any, tmp_path: Path) -> None:
+    if not os.path.exists(CHROMIUM):
+        pytest.skip("Debian chromium is not installed")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    directory = tmp_path / "sandbox"
+    agent_port = free_port()
+    data = tmp_path / "people.toml"
+    builtin = Path(__file__).resolve().parent.parent / "nhicard" / "sandbox" / "default_data.toml"
+    shutil.copy(builtin, data)
+    with data.open("a", encoding="utf-8") as fh:
+        fh.write(f'\n[settings]\nagent_url = "wss://127.0.0.1:{agent_port}/echo"\n')
+    env = {**os.environ, "NHICARD_SANDBOX_DIR": str(directory)}
+    endpoints = supervisor.start(directory, data_file=data, port_base=free_port_base(), env=env)
+    agent = None
+    try:
+        register(directory)
+        agent = subprocess.Popen(
+            [nhicard_executable(), "--profile", "sandbox", "--reader", "Virtual PCD 00 00",
+             "agent", "serve", "--port", str(agent_port)],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        wait_listening(agent_port, agent)
+        with sync_api.sync_playwright() as pw:
+            browser = pw.chromium.launch(
+                executable_path=CHROMIUM,
+                args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                      "--disable-component-update", "--disable-sync", "--no-first-run"],
+            )  # fmt: skip
+            try:
+                page = browser.new_context(ignore_https_errors=True).new_page()
+                page.goto(endpoints["elearn_url"] + "/")
+                assert page.inner_text("#loginState").startswith("尚未登入")
+                page.click("#lnkEcpaLogin")
+                page.wait_for_url("**/webform/clogin.aspx?returnUrl=*")
+                page.click("#btnCitizenLogin")
+                page.wait_for_function(
+                    "document.getElementById('loginMessage').textContent.includes('沙盒不提供')"
+                )
+                page.fill("#nhiPassword", "Secret123")
+                page.click("#btnNhiLogin")
+                page.wait_for_url("**/sso_verify.php", timeout=20000)
+                assert page.inner_text("#userName") == "王小明"
+                assert "Logged in as 王小明" in page.inner_text("#loginState")
+                page.screenshot(path=str(tmp_path / "elearn-signed-in.png"))
+            finally:
+                browser.close()
+    finally:
+        if agent is not None:
+            agent.terminate()
+            agent.wait(timeout=10)
+        supervisor.stop(directory)
