@@ -121,6 +121,7 @@ class SandboxServer:
         self.sam: Any = None
         self.card_stop = threading.Event()
         self.card_thread: threading.Thread | None = None
+        self.ctx: Any = None
         self.endpoints: dict[str, Any] = {}
 
     def urls(self) -> dict[str, str]:
@@ -159,6 +160,7 @@ class SandboxServer:
             "pid": os.getpid(),
         }
         ctx = SandboxContext.open(o.sandbox_dir, data=data, endpoints=endpoints)
+        self.ctx = ctx
         apps = (
             ("nhi", build_nhi_app(ctx)),
             ("ecpa", build_ecpa_app(ctx)),
@@ -200,6 +202,8 @@ class SandboxServer:
                 await self.smtp.stop()
         if self.card_thread is not None:
             await asyncio.to_thread(self.card_thread.join, 5)
+        if self.ctx is not None:
+            self.ctx.close()
 
 
 def _write_atomically(path: Path, text: str) -> None:
