@@ -1,0 +1,490 @@
+"""The IMAP message source: TLS always (implicit on ``imaps://``, STARTTLS on ``imap://``),
+the server searched for recent candidates, messages fetched with ``BODY.PEEK[]`` from a
+read-only ``EXAMINE``, so nothing is marked as read.
+
+The password is sent only over a verified TLS connection (``AUTHENTICATE PLAIN`` when the
+server offers it, else ``LOGIN``) and never appears in errors, ``repr`` or logs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import imaplib
+import re
+import socket
+import ssl
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta, timezone
+
+from nhicard.errors import NhicardError
+from nhicard.i18n import T, Text
+from nhicard.mail.errors import (
+    ImapLoginRefused,
+    ImapMailboxMissing,
+    ImapUnavailable,
+)
+from nhicard.mail.imapurl import ImapUrl, encode_mailbox_name, parse_imap_url, quote_astring
+from nhicard.mail.message import MailItem, header_date, parse_message
+from nhicard.mail.sources import SearchHint
+
+DEFAULT_TIMEOUT = 30.0
+DEFAULT_MAX_MESSAGES = 200
+FETCH_BATCH = 50
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_UID = re.compile(rb"\bUID (\d+)")
+_INTERNALDATE = re.compile(
+    rb'INTERNALDATE "\s*(\d{1,2})-([A-Za-z]{3})-(\d{4}) (\d\d):(\d\d):(\d\d) ([+-])(\d\d)(\d\d)"'
+)
+_UNKNOWN_CA = {2, 18, 19, 20, 21, 27}
+_EXPIRED = {9, 10}
+_HOSTNAME = {62}
+
+
+def imap_date(when: datetime) -> str:
+    """``when`` as an IMAP ``date`` (``5-Jan-2025``), month names independent of locale."""
+    return f"{when.day}-{_MONTHS[when.month - 1]}-{when.year}"
+
+
+def parse_internaldate(header: bytes) -> datetime | None:
+    """The ``INTERNALDATE`` of a FETCH response line, as an aware datetime."""
+    m = _INTERNALDATE.search(header)
+    if not m:
+        return None
+    day, mon, year, hh, mm, ss, sign, oh, om = (g.decode("ascii") for g in m.groups())
+    if mon.title() not in _MONTHS:
+        return None
+    offset = timedelta(hours=int(oh), minutes=int(om)) * (-1 if sign == "-" else 1)
+    try:
+        return datetime(
+            int(year),
+            _MONTHS.index(mon.title()) + 1,
+            int(day),
+            int(hh),
+            int(mm),
+            int(ss),
+            tzinfo=timezone(offset),
+        )
+    except ValueError:
+        return None
+
+
+def search_criteria(
+    since: datetime | None, hint: SearchHint | None
+) -> tuple[list[str], bytes | None]:
+    """IMAP SEARCH keys (ASCII tokens) and at most one UTF-8 literal, which goes last.
+
+    ``SINCE`` is a date without time zone on the server, so one day earlier is asked for
+    and the exact cut is made by the caller. Non-ASCII terms need a literal and ``imaplib``
+    sends only one per command, so only a single non-ASCII term is searched on the server;
+    other filters are left to the caller."""
+    keys: list[str] = []
+    literal: bytes | None = None
+    literal_field: str | None = None
+    if since is not None:
+        day = since.astimezone(UTC) - timedelta(days=1)
+        keys += ["SINCE", imap_date(day)]
+    if hint is not None:
+        for field, raw_terms in (("FROM", hint.sender_terms), ("SUBJECT", hint.subject_terms)):
+            terms = tuple(t for t in raw_terms if t)
+            if terms and all(_plain(t) for t in terms):
+                keys += _any_of(field, terms)
+            elif len(terms) == 1 and literal is None:
+                literal, literal_field = terms[0].encode("utf-8"), field
+    if literal is not None and literal_field is not None:
+        return ["CHARSET", "UTF-8", *keys, literal_field], literal
+    return keys or ["ALL"], None
+
+
+def _plain(term: str) -> bool:
+    return term.isascii() and all(0x20 <= ord(c) < 0x7F for c in term)
+
+
+def _any_of(field: str, terms: tuple[str, ...]) -> list[str]:
+    if len(terms) == 1:
+        return [field, quote_astring(terms[0])]
+    return ["OR", field, quote_astring(terms[0]), *_any_of(field, terms[1:])]
+
+
+def _unavailable(url: ImapUrl, reason: str, msg: Text, hint: Text, detail: str) -> ImapUnavailable:
+    return ImapUnavailable(msg.format(server=url.server), hint=hint, reason=reason, detail=detail)
+
+
+_HINT_NET = T(
+    "檢查主機名稱、埠號與網路連線;執行 nhicard env check 檢查環境。",
+    "Check the host name, port and network; run `nhicard env check`.",
+)
+_HINT_CA = T(
+    "伺服器憑證不受信任:確認主機名稱正確;自架或測試伺服器請以 CA 憑證檔指定信任的簽發機構。",
+    "The server's certificate is not trusted: check the host name; for a private or test "
+    "server give its CA certificate as the CA bundle.",
+)
+
+
+def classify_os_error(url: ImapUrl, exc: BaseException) -> ImapUnavailable:
+    """A typed, bilingual error for a socket or TLS failure talking to ``url``."""
+    detail = f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        code = exc.verify_code
+        if code in _EXPIRED:
+            return _unavailable(
+                url,
+                "tls-expired",
+                T(
+                    "IMAP 伺服器 {server} 的憑證已過期或尚未生效",
+                    "the certificate of the IMAP server {server} has expired or is not yet valid",
+                ),
+                T("請確認電腦的日期與時間正確。", "Check this computer's date and time."),
+                detail,
+            )
+        if code in _HOSTNAME:
+            return _unavailable(
+                url,
+                "tls-hostname",
+                T(
+                    "IMAP 伺服器 {server} 的憑證與主機名稱不符",
+                    "the certificate of the IMAP server {server} does not match its name",
+                ),
+                _HINT_CA,
+                detail,
+            )
+        return _unavailable(
+            url,
+            "tls-unknown-ca",
+            T(
+                "無法驗證 IMAP 伺服器 {server} 的憑證:簽發機構不受信任",
+                "cannot verify the certificate of the IMAP server {server}: unknown authority",
+            ),
+            _HINT_CA,
+            detail,
+        )
+    if isinstance(exc, ssl.SSLError):
+        return _unavailable(
+            url,
+            "tls-handshake",
+            T(
+                "與 IMAP 伺服器 {server} 的 TLS 交握失敗",
+                "the TLS handshake with the IMAP server {server} failed",
+            ),
+            _HINT_NET,
+            detail,
+        )
+    if isinstance(exc, socket.gaierror):
+        return _unavailable(
+            url,
+            "dns",
+            T("找不到 IMAP 伺服器 {server}(DNS)", "cannot resolve the IMAP server {server} (DNS)"),
+            _HINT_NET,
+            detail,
+        )
+    if isinstance(exc, TimeoutError):
+        return _unavailable(
+            url,
+            "timeout",
+            T("IMAP 伺服器 {server} 沒有回應(逾時)", "the IMAP server {server} timed out"),
+            _HINT_NET,
+            detail,
+        )
+    if isinstance(exc, ConnectionRefusedError):
+        return _unavailable(
+            url,
+            "connection-refused",
+            T("IMAP 伺服器 {server} 拒絕連線", "the IMAP server {server} refused the connection"),
+            _HINT_NET,
+            detail,
+        )
+    return _unavailable(
+        url,
+        "imap-connection",
+        T(
+            "與 IMAP 伺服器 {server} 的連線失敗",
+            "the connection to the IMAP server {server} failed",
+        ),
+        _HINT_NET,
+        detail,
+    )
+
+
+def imap_tls_context(ca_bundle: str | None) -> ssl.SSLContext:
+    """A verifying TLS context (TLS ≥ 1.2): ``ca_bundle`` when given, else the system store."""
+    try:
+        ctx = (
+            ssl.create_default_context(cafile=ca_bundle)
+            if ca_bundle
+            else (ssl.create_default_context())
+        )
+    except (OSError, ssl.SSLError) as exc:
+        raise ImapUnavailable(
+            T("無法載入 CA 憑證檔 {path}", "cannot load the CA bundle {path}").format(
+                path=ca_bundle
+            ),
+            hint=T(
+                "確認 CA 憑證檔的路徑與內容(PEM)。", "Check the CA bundle's path and PEM content."
+            ),
+            reason="ca-bundle",
+            detail=f"{type(exc).__name__}: {exc}",
+        ) from None
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    return ctx
+
+
+class ImapSource:
+    """Mails of one IMAP mailbox; each :meth:`messages` call is one connection (connect,
+    log in, ``EXAMINE``, ``UID SEARCH``, ``UID FETCH … BODY.PEEK[]``, log out), so a poll
+    loop survives server restarts and idle timeouts.
+
+    ``url``: ``imaps://user@host[:port]/MAILBOX`` (implicit TLS, port 993) or
+    ``imap://user@host[:port]/MAILBOX`` (STARTTLS required, port 143); the user name may be
+    percent-encoded (``%40`` for ``@``). ``ca_bundle``: PEM file of trusted CAs, else the
+    system store. At most ``max_messages`` of the newest search hits are fetched."""
+
+    def __init__(
+        self,
+        url: str,
+        password: str,
+        ca_bundle: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        *,
+        max_messages: int = DEFAULT_MAX_MESSAGES,
+    ) -> None:
+        self.url = parse_imap_url(url)
+        self._password = password
+        self.ca_bundle = ca_bundle
+        self.timeout = timeout
+        self.max_messages = max_messages
+        scheme = "imaps" if self.url.implicit_tls else "imap"
+        self.description = f"{scheme}://{self.url.server}/{self.url.mailbox}"
+
+    def __repr__(self) -> str:
+        return f"ImapSource({self.description!r}, user={self.url.user!r})"
+
+    def messages(
+        self, *, since: datetime | None = None, hint: SearchHint | None = None
+    ) -> Iterator[MailItem]:
+        """Candidate mails from the server (searched by ``since`` and ``hint``)."""
+        yield from self._fetch(since, hint)
+
+    # -- one session ------------------------------------------------------------------
+    def _fetch(self, since: datetime | None, hint: SearchHint | None) -> list[MailItem]:
+        conn = self._connect()
+        try:
+            self._login(conn)
+            self._examine(conn)
+            uids = self._search(conn, since, hint)
+            items = self._fetch_uids(conn, uids[-self.max_messages :] if uids else [])
+            _quietly_logout(conn)
+            return items
+        except (imaplib.IMAP4.abort, OSError) as exc:
+            raise self._protocol_failure(exc) from None
+        finally:
+            _quietly_close(conn)
+
+    def _connect(self) -> imaplib.IMAP4:
+        url = self.url
+        ctx = imap_tls_context(self.ca_bundle)
+        conn: imaplib.IMAP4 | None = None
+        try:
+            if url.implicit_tls:
+                return imaplib.IMAP4_SSL(url.host, url.port, ssl_context=ctx, timeout=self.timeout)
+            conn = imaplib.IMAP4(url.host, url.port, timeout=self.timeout)
+            if "STARTTLS" not in conn.capabilities:
+                raise _unavailable(
+                    url,
+                    "imap-no-starttls",
+                    T(
+                        "IMAP 伺服器 {server} 不支援 STARTTLS,拒絕以明文傳送密碼",
+                        "the IMAP server {server} does not offer STARTTLS; refusing to send "
+                        "the password in clear",
+                    ),
+                    T(
+                        "改用 imaps://(通常為埠 993),或請郵件管理者啟用 STARTTLS。",
+                        "Use imaps:// (usually port 993), or ask the mail administrator to "
+                        "enable STARTTLS.",
+                    ),
+                    "capabilities: " + " ".join(conn.capabilities),
+                )
+            conn.starttls(ctx)
+            return conn
+        except NhicardError:
+            if conn is not None:
+                _quietly_close(conn)
+            raise
+        except (imaplib.IMAP4.error, OSError) as exc:
+            if conn is not None:
+                _quietly_close(conn)
+            if isinstance(exc, OSError):
+                raise classify_os_error(url, exc) from None
+            raise self._protocol_failure(exc) from None
+
+    def _protocol_failure(self, exc: BaseException) -> ImapUnavailable:
+        if isinstance(exc, OSError):
+            return classify_os_error(self.url, exc)
+        return _unavailable(
+            self.url,
+            "imap-protocol",
+            T("IMAP 伺服器 {server} 的回應無法處理", "the IMAP server {server} answered unusably"),
+            _HINT_NET,
+            f"{type(exc).__name__}: {exc}",
+        )
+
+    def _login(self, conn: imaplib.IMAP4) -> None:
+        url = self.url
+        caps = set(conn.capabilities)
+        try:
+            if "AUTH=PLAIN" in caps:
+                token = f"\0{url.user}\0{self._password}".encode()
+                conn.authenticate("PLAIN", lambda _challenge: token)
+            elif "LOGINDISABLED" in caps:
+                raise _unavailable(
+                    url,
+                    "imap-login-disabled",
+                    T(
+                        "IMAP 伺服器 {server} 不接受密碼登入",
+                        "the IMAP server {server} does not accept password logins",
+                    ),
+                    T("請洽郵件管理者。", "Ask the mail administrator."),
+                    "LOGINDISABLED",
+                )
+            else:
+                conn.login(quote_astring(url.user), self._password)
+        except imaplib.IMAP4.abort:
+            raise
+        except imaplib.IMAP4.error as exc:
+            raise ImapLoginRefused(
+                T(
+                    "IMAP 伺服器 {server} 拒絕了信箱帳號 {user} 的登入",
+                    "the IMAP server {server} refused the login of mailbox user {user}",
+                ).format(server=url.server, user=url.user),
+                hint=T(
+                    "確認信箱的使用者名稱與密碼(--imap-password-file 或 NHICARD_IMAP_PASSWORD);"
+                    "有些信箱需要「應用程式密碼」。",
+                    "Check the mailbox user name and password (--imap-password-file or "
+                    "NHICARD_IMAP_PASSWORD); some providers require an app password.",
+                ),
+                reason="imap-login-refused",
+                detail=_server_text(exc),
+            ) from None
+        except UnicodeEncodeError:
+            raise ImapLoginRefused(
+                T(
+                    "IMAP 伺服器 {server} 只接受 ASCII 的帳號與密碼",
+                    "the IMAP server {server} accepts only ASCII user names and passwords",
+                ).format(server=url.server),
+                hint=T("請洽郵件管理者。", "Ask the mail administrator."),
+                reason="imap-login-ascii",
+            ) from None
+        finally:
+            _forget_command_log(conn)
+
+    def _examine(self, conn: imaplib.IMAP4) -> None:
+        name = quote_astring(encode_mailbox_name(self.url.mailbox))
+        try:
+            typ, data = conn.select(name, readonly=True)
+        except imaplib.IMAP4.abort:
+            raise
+        except imaplib.IMAP4.error as exc:
+            typ, data = "NO", [str(exc).encode()]
+        if typ != "OK":
+            raise ImapMailboxMissing(
+                T(
+                    "IMAP 伺服器 {server} 上沒有信箱資料夾 {mailbox}",
+                    "the IMAP server {server} has no mailbox {mailbox}",
+                ).format(server=self.url.server, mailbox=self.url.mailbox),
+                hint=T(
+                    "在網址最後寫正確的資料夾名稱,例如 /INBOX。",
+                    "Put the right folder at the end of the URL, e.g. /INBOX.",
+                ),
+                reason="imap-no-mailbox",
+                detail=_server_text(data),
+            )
+
+    def _search(
+        self, conn: imaplib.IMAP4, since: datetime | None, hint: SearchHint | None
+    ) -> list[int]:
+        attempts: list[tuple[list[str], bytes | None]] = [search_criteria(since, hint)]
+        if hint is not None:
+            attempts.append(search_criteria(since, None))
+        attempts.append((["ALL"], None))
+        for keys, literal in attempts:
+            try:
+                conn.literal = literal  # type: ignore[assignment]
+                typ, data = conn.uid("SEARCH", *keys)
+            except imaplib.IMAP4.abort:
+                raise
+            except imaplib.IMAP4.error:
+                continue
+            finally:
+                conn.literal = None
+            if typ == "OK":
+                return sorted(_uids(data))
+        raise _unavailable(
+            self.url,
+            "imap-search",
+            T("IMAP 伺服器 {server} 無法搜尋信件", "the IMAP server {server} cannot search"),
+            _HINT_NET,
+            "SEARCH failed",
+        )
+
+    def _fetch_uids(self, conn: imaplib.IMAP4, uids: list[int]) -> list[MailItem]:
+        items: list[MailItem] = []
+        for start in range(0, len(uids), FETCH_BATCH):
+            batch = ",".join(str(u) for u in uids[start : start + FETCH_BATCH])
+            try:
+                typ, data = conn.uid("FETCH", batch, "(UID INTERNALDATE BODY.PEEK[])")
+            except imaplib.IMAP4.abort:
+                raise
+            except imaplib.IMAP4.error:
+                continue
+            if typ != "OK":
+                continue
+            for entry in data:
+                if not isinstance(entry, tuple) or len(entry) < 2:
+                    continue
+                head, raw = entry[0], entry[1]
+                if not isinstance(head, bytes) or not isinstance(raw, bytes):
+                    continue
+                uid = _UID.search(head)
+                msg = parse_message(raw)
+                items.append(
+                    MailItem(
+                        message=msg,
+                        date=header_date(msg) or parse_internaldate(head),
+                        ref=f"{self.description} UID {uid.group(1).decode() if uid else '?'}",
+                    )
+                )
+        return items
+
+
+def _uids(data: list[object]) -> list[int]:
+    out: list[int] = []
+    for line in data:
+        if isinstance(line, bytes):
+            out.extend(int(tok) for tok in line.split() if tok.isdigit())
+    return out
+
+
+def _server_text(value: object) -> str:
+    if isinstance(value, imaplib.IMAP4.error):
+        value = str(value)
+    if isinstance(value, list):
+        value = b" ".join(v for v in value if isinstance(v, bytes))
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    return str(value)[:200]
+
+
+def _forget_command_log(conn: imaplib.IMAP4) -> None:
+    """imaplib keeps the last commands in memory for ``print_log``; LOGIN carries the
+    password, so that history is cleared after logging in."""
+    log = getattr(conn, "_cmd_log", None)
+    if isinstance(log, dict):
+        log.clear()
+
+
+def _quietly_logout(conn: imaplib.IMAP4) -> None:
+    with contextlib.suppress(imaplib.IMAP4.error, OSError):
+        conn.logout()
+
+
+def _quietly_close(conn: imaplib.IMAP4) -> None:
+    with contextlib.suppress(imaplib.IMAP4.error, OSError):
+        conn.shutdown()
