@@ -1,0 +1,354 @@
+"""A real Dovecot IMAP server for tests, run unprivileged-style on loopback.
+
+``DovecotServer(workdir, maildir=None)`` writes a Dovecot 2.3 configuration into ``workdir``
+(``base_dir``, ``state_dir``, logs, indexes all inside it), listens on 127.0.0.1 with an
+``imaps`` listener (implicit TLS) and an ``imap`` listener offering STARTTLS, each on a free
+port, and serves one Maildir as the INBOX of any user name with one static password.
+Mail processes run as the ``dovecot`` user, login processes as ``dovenull`` (Dovecot refuses
+root for both), so the Maildir is chowned to ``dovecot`` and the directories above it get the
+"search" bit for others (``o+x``, no read) so that user can reach it.
+
+Serving an existing Maildir (e.g. the sandbox's ``DIR/Maildir``) works the same way: pass it
+as ``maildir`` and the sandbox's certificate (``cert``/``key``, trusted through its CA).
+Without ``cert`` a test CA and a server certificate for 127.0.0.1/localhost are generated
+(``ca_pem`` is the bundle clients trust). ``tls=False`` starts a server without TLS at all
+(no STARTTLS), for the refusal tests.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import os
+import pwd
+import secrets
+import shutil
+import signal
+import socket
+import stat
+import subprocess
+import time
+from pathlib import Path
+
+DOVECOT = "/usr/sbin/dovecot"
+
+
+def dovecot_unavailable() -> str | None:
+    """None when a Dovecot test server can run here, else why not."""
+    if not os.path.exists(DOVECOT):
+        return "dovecot is not installed (apt-get install dovecot-imapd)"
+    if os.geteuid() != 0:
+        return "the Dovecot test server needs root (it switches to the dovecot user)"
+    for user in ("dovecot", "dovenull"):
+        try:
+            pwd.getpwnam(user)
+        except KeyError:
+            return f"the system user {user!r} is missing (it comes with dovecot-core)"
+    return None
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def write_test_ca(
+    directory: Path, names: tuple[str, ...] = ("localhost",)
+) -> tuple[Path, Path, Path]:
+    """A throw-away CA and a server certificate for 127.0.0.1 + ``names``.
+
+    Returns ``(ca_pem, server_pem, server_key_pem)``."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    directory.mkdir(parents=True, exist_ok=True)
+    now = dt.datetime.now(dt.UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "nhicard test mail CA")])
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=2))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(
+            x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    sans: list[x509.GeneralName] = [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+    sans += [x509.DNSName(n) for n in names]
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName(sans), critical=False)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
+            critical=False,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    ca_pem, cert_pem, key_pem = (
+        directory / "ca.pem",
+        directory / "server.pem",
+        directory / "server-key.pem",
+    )
+    ca_pem.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    cert_pem.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_pem.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    key_pem.chmod(0o600)
+    return ca_pem, cert_pem, key_pem
+
+
+def _grant_search(path: Path) -> None:
+    """Add o+x to ``path`` and every directory above it, so the dovecot user can reach it."""
+    for d in [path, *path.parents]:
+        mode = d.stat().st_mode
+        if not mode & stat.S_IXOTH:
+            d.chmod(stat.S_IMODE(mode) | stat.S_IXOTH)
+
+
+def _chown_tree(path: Path, uid: int, gid: int) -> None:
+    os.chown(path, uid, gid)
+    for root, dirs, files in os.walk(path):
+        for name in dirs + files:
+            os.chown(os.path.join(root, name), uid, gid, follow_symlinks=False)
+
+
+class DovecotServer:
+    """One Dovecot instance serving ``maildir`` as INBOX on 127.0.0.1 (see module doc)."""
+
+    def __init__(
+        self,
+        workdir: Path,
+        maildir: Path | None = None,
+        *,
+        password: str | None = None,
+        cert: Path | None = None,
+        key: Path | None = None,
+        ca_pem: Path | None = None,
+        tls: bool = True,
+    ) -> None:
+        self.workdir = Path(workdir)
+        self.maildir = Path(maildir) if maildir else self.workdir / "Maildir"
+        self.password = password or secrets.token_urlsafe(12)
+        self.tls = tls
+        if tls and cert is None:
+            ca_pem, cert, key = write_test_ca(self.workdir / "tls")
+        self.ca_pem = ca_pem
+        self.cert = cert
+        self.key = key
+        self.imaps_port = free_port() if tls else 0
+        self.imap_port = free_port()
+        self.base_dir = self.workdir / "run"
+        self.config = self.workdir / "dovecot.conf"
+        self.log = self.workdir / "dovecot.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    # -- addresses -------------------------------------------------------------------------
+    def url(
+        self,
+        user: str = "nhi.tester%40example.test",
+        *,
+        starttls: bool = False,
+        mailbox: str = "INBOX",
+    ) -> str:
+        """An IMAP URL of this server (``imaps://`` unless ``starttls``)."""
+        if starttls or not self.tls:
+            return f"imap://{user}@127.0.0.1:{self.imap_port}/{mailbox}"
+        return f"imaps://{user}@127.0.0.1:{self.imaps_port}/{mailbox}"
+
+    # -- mail ----------------------------------------------------------------------------
+    def deliver(self, raw: bytes) -> Path:
+        """Drop one message into the Maildir's ``new/`` as a delivery agent would."""
+        name = f"{int(time.time())}.M{time.time_ns() % 10**9}P{os.getpid()}.test"
+        tmp = self.maildir / "tmp" / name
+        tmp.write_bytes(raw)
+        dw = pwd.getpwnam("dovecot")
+        os.chown(tmp, dw.pw_uid, dw.pw_gid)
+        final = self.maildir / "new" / name
+        os.rename(tmp, final)
+        return final
+
+    # -- life cycle ------------------------------------------------------------------------
+    def _write_config(self) -> None:
+        dw = pwd.getpwnam("dovecot")
+        for sub in ("new", "cur", "tmp"):
+            (self.maildir / sub).mkdir(parents=True, exist_ok=True)
+        index = self.workdir / "index"
+        home = self.workdir / "home"
+        for d in (index, home, self.base_dir):
+            d.mkdir(parents=True, exist_ok=True)
+        for d in (index, home):
+            _chown_tree(d, dw.pw_uid, dw.pw_gid)
+        _chown_tree(self.maildir, dw.pw_uid, dw.pw_gid)
+        _grant_search(self.maildir)
+        _grant_search(index)
+        _grant_search(home)
+        _grant_search(self.base_dir)
+        if self.tls:
+            ssl_lines = (
+                "ssl = yes\n"
+                f"ssl_cert = <{self.cert}\n"
+                f"ssl_key = <{self.key}\n"
+                "ssl_min_protocol = TLSv1.2\n"
+            )
+        else:
+            ssl_lines = "ssl = no\n"
+        self.config.write_text(
+            f"""# nhicard test server (written by tests/dovecot.py)
+protocols = imap
+listen = 127.0.0.1
+base_dir = {self.base_dir}
+state_dir = {self.workdir / "state"}
+log_path = {self.log}
+info_log_path = {self.log}
+instance_name = nhicard-test-{self.imap_port}
+default_login_user = dovenull
+default_internal_user = dovecot
+first_valid_uid = 1
+auth_mechanisms = plain login
+auth_failure_delay = 0
+disable_plaintext_auth = yes
+mail_location = maildir:{self.maildir}:LAYOUT=fs:INDEX={index}:CONTROL={index}
+mail_fsync = never
+shutdown_clients = yes
+{ssl_lines}
+passdb {{
+  driver = static
+  args = password={self.password}
+}}
+userdb {{
+  driver = static
+  args = uid={dw.pw_uid} gid={dw.pw_gid} home={home}
+}}
+service imap-login {{
+  inet_listener imap {{
+    address = 127.0.0.1
+    port = {self.imap_port}
+  }}
+  inet_listener imaps {{
+    address = 127.0.0.1
+    port = {self.imaps_port}
+    ssl = yes
+  }}
+}}
+service anvil {{
+  chroot =
+}}
+"""
+        )
+        (self.workdir / "state").mkdir(exist_ok=True)
+
+    def start(self, timeout: float = 15.0) -> DovecotServer:
+        self._write_config()
+        self.proc = subprocess.Popen(
+            [DOVECOT, "-F", "-c", str(self.config)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        ports = [p for p in (self.imap_port, self.imaps_port) if p]
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.proc.poll() is not None:
+                out = self.proc.stdout.read().decode("utf-8", "replace") if self.proc.stdout else ""
+                raise RuntimeError(f"dovecot exited ({self.proc.returncode}): {out}\n{self._log()}")
+            if all(self._answers(p) for p in ports):
+                return self
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"dovecot did not listen in {timeout}s\n{self._log()}")
+            time.sleep(0.05)
+
+    @staticmethod
+    def _answers(port: int) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return True
+        except OSError:
+            return False
+
+    def _log(self) -> str:
+        try:
+            return self.log.read_text(errors="replace")[-4000:]
+        except OSError:
+            return ""
+
+    def log_text(self) -> str:
+        """Everything Dovecot logged so far."""
+        try:
+            return self.log.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def master_pid(self) -> int | None:
+        try:
+            return int((self.base_dir / "master.pid").read_text().strip())
+        except (OSError, ValueError):
+            return None
+
+    def stop(self) -> None:
+        """Stop this instance by the pid in ``base_dir/master.pid`` (our own process)."""
+        if self.proc is None:
+            return
+        pid = self.master_pid()
+        if pid != self.proc.pid:
+            pid = self.proc.pid  # the file is missing or stale: stop the child we started
+        if self.proc.poll() is None:
+            try:
+                os.kill(pid, signal.SIGTERM)
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+            except ProcessLookupError:
+                pass
+        if self.proc.stdout:
+            self.proc.stdout.close()
+        self.proc = None
+
+    def __enter__(self) -> DovecotServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def copy_maildir(src: Path, dst: Path) -> Path:
+    """Copy a Maildir (for tests that must not disturb the original)."""
+    shutil.copytree(src, dst)
+    return dst
