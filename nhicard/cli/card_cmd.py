@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from nhicard.apdu import Tracer
+from nhicard.cli.card_verify_cmd import verify
 from nhicard.cli.context import AppContext, get_app
 from nhicard.cli.output import emit, output_options, pick_format
 from nhicard.i18n import T
@@ -80,3 +81,6 @@ def read(wait: float | None, mask: bool, fmt: str | None, as_json: bool) -> None
         )
         reading = read_card(conn, tracer)
     emit(reading.to_record(app.lang, mask=mask), pick_format(fmt, as_json), columns=CARD_COLUMNS)
+
+
+card.add_command(verify)

@@ -1,0 +1,426 @@
+"""Verifying a stream of cards (``card verify --watch``) and the report file.
+
+:func:`watch_cards` waits on PC/SC card events (a :class:`~nhicard.pcsc.monitor.CardMonitor`,
+no polling), verifies each card the moment it is inserted, appends it to the report, and
+tells a :class:`BatchListener` what happened; the CLI turns that into lines and messages.
+It stops after ``count`` cards, after ``idle_timeout`` seconds without a card event, or when
+``stop`` is set (Ctrl-C), and survives readers being unplugged and the PC/SC service
+restarting (for at most ``service_grace`` seconds at a stretch).
+
+:class:`ReportFile` appends one record per card to a CSV or JSON Lines file, flushed and
+fsynced at once, so an interruption loses nothing already verified.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import os
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, Protocol
+
+from nhicard.card.verification import (
+    OK,
+    REPORT_FIELDS,
+    Reason,
+    Verification,
+    failed_without_card,
+)
+from nhicard.errors import CardAbsent, PcscUnavailable, UsageError
+from nhicard.i18n import T, Text
+
+REPORT_FORMATS = {".csv": "csv", ".jsonl": "jsonl"}
+
+STOPPED_COUNT = "count"
+STOPPED_IDLE = "idle"
+STOPPED_INTERRUPTED = "interrupted"
+
+# the monitor's event kinds (nhicard.pcsc.monitor), repeated to keep pyscard out of imports
+INSERTED = "inserted"
+REMOVED = "removed"
+READER_ADDED = "reader-added"
+READER_REMOVED = "reader-removed"
+
+SEEN_IN_RUN = "run"
+SEEN_IN_REPORT = "report"
+
+
+# -- the report file ---------------------------------------------------------------------
+
+
+def report_format(path: str | Path) -> str:
+    """``"csv"`` or ``"jsonl"`` from the file name's extension; UsageError otherwise."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in REPORT_FORMATS:
+        raise UsageError(
+            T(
+                "報告檔「{path}」的副檔名須為 .csv 或 .jsonl",
+                "the report file “{path}” must end in .csv or .jsonl",
+            ).format(path=str(path)),
+            hint=T(
+                "例如 --report verified.csv 或 --report verified.jsonl",
+                "For example --report verified.csv or --report verified.jsonl.",
+            ),
+            reason="report-format",
+        )
+    return REPORT_FORMATS[suffix]
+
+
+def _not_a_report(path: Path, what: str) -> UsageError:
+    return UsageError(
+        T(
+            "「{path}」不是 card verify 的報告檔({what})",
+            "“{path}” is not a card verify report ({what})",
+        ).format(path=str(path), what=what),
+        hint=T("請指定另一個報告檔。", "Choose another report file."),
+        reason="report-foreign",
+    )
+
+
+def read_report(path: str | Path) -> list[dict[str, Any]]:
+    """The records already in a report (none when the file does not exist). A last line
+    cut short by a crash is skipped; a file with other columns is a UsageError."""
+    p = Path(path)
+    fmt = report_format(p)
+    if not p.exists():
+        return []
+    text = p.read_text(encoding="utf-8", errors="replace")
+    if not text.strip():
+        return []
+    if fmt == "csv":
+        rows = list(csv.reader(io.StringIO(text)))
+        if tuple(rows[0]) != REPORT_FIELDS:
+            raise _not_a_report(p, "header " + ",".join(rows[0]))
+        return [
+            dict(zip(REPORT_FIELDS, row, strict=True))
+            for row in rows[1:]
+            if len(row) == len(REPORT_FIELDS)
+        ]
+    records = []
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # a line cut short
+        if not isinstance(record, dict) or set(record) != set(REPORT_FIELDS):
+            raise _not_a_report(p, "keys " + ",".join(sorted(record)))
+        records.append(record)
+    return records
+
+
+def verified_ok_numbers(records: list[dict[str, Any]]) -> dict[str, str]:
+    """Card numbers that a report lists as verified ok → when (``verified_at``)."""
+    return {
+        str(r["card_number"]): str(r.get("verified_at") or "")
+        for r in records
+        if r.get("result") == OK and r.get("card_number")
+    }
+
+
+class ReportFile:
+    """A report opened for appending: one record per :meth:`append`, flushed and fsynced.
+
+    The CSV header is written only into a new (or empty) file."""
+
+    def __init__(self, path: str | Path, *, show_pii: bool = False) -> None:
+        self.path = Path(path)
+        self.format = report_format(self.path)
+        self.show_pii = show_pii
+        self.existing = read_report(self.path)
+        created = not self.path.exists()
+        self._file: IO[str] = open(self.path, "a", encoding="utf-8", newline="")  # noqa: SIM115
+        if created:
+            _fsync_dir(self.path.parent)
+        if self._file.tell() == 0:
+            if self.format == "csv":
+                self._write_line(_csv_line(list(REPORT_FIELDS)))
+        elif not self.path.read_bytes().endswith(b"\n"):
+            self._write_line("")  # finish a line cut short by an earlier crash
+
+    def _write_line(self, line: str) -> None:
+        self._file.write(line + "\n")
+        self._file.flush()
+        os.fsync(self._file.fileno())
+
+    def append(self, verification: Verification) -> None:
+        """Write one card's record and make sure it is on disk before returning."""
+        record = verification.to_record(show_pii=self.show_pii)
+        if self.format == "csv":
+            self._write_line(_csv_line(["" if v is None else str(v) for v in record.values()]))
+        else:
+            self._write_line(json.dumps(record, ensure_ascii=False))
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self) -> ReportFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _csv_line(values: list[str]) -> str:
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="").writerow(values)
+    return buf.getvalue()
+
+
+def _fsync_dir(directory: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+# -- the watch loop ----------------------------------------------------------------------
+
+
+class EventLike(Protocol):
+    kind: str
+    reader: str
+    atr: bytes | None
+
+
+class MonitorLike(Protocol):
+    def events(
+        self,
+        *,
+        idle_timeout: float | None = ...,
+        include_present: bool = ...,
+        stop: threading.Event | None = ...,
+    ) -> Iterator[Any]: ...
+
+    def close(self) -> None: ...
+
+
+VerifyFn = Callable[[str, "bytes | None"], Verification]
+
+
+class BatchListener:
+    """What :func:`watch_cards` reports as it goes. Every method does nothing here;
+    the CLI overrides what it shows."""
+
+    def verified(self, verification: Verification, number: int) -> None:
+        """A card was verified (and written to the report); ``number`` counts the cards."""
+
+    def ignored(self, verification: Verification, where: str, earlier: str) -> None:
+        """A card already verified was inserted again: ``where`` is ``run`` (earlier in
+        this run, ``earlier`` its result) or ``report`` (``earlier`` its verified_at)."""
+
+    def card_removed(self, reader: str) -> None:
+        """The card left ``reader``."""
+
+    def reader_changed(self, kind: str, reader: str) -> None:
+        """A reader was plugged in (``reader-added``) or unplugged (``reader-removed``)."""
+
+    def service_lost(self, error: PcscUnavailable, retry_in: float) -> None:
+        """The PC/SC service went away; the next attempt is in ``retry_in`` seconds."""
+
+    def service_back(self) -> None:
+        """The PC/SC service answers again."""
+
+
+@dataclass
+class BatchSummary:
+    """Counts of one run: ``ok``, ``failed`` by reason code, ``ignored`` re-insertions."""
+
+    ok: int = 0
+    failed: Counter[str] = field(default_factory=Counter)
+    ignored: int = 0
+    stopped_by: str = ""
+
+    @property
+    def verified(self) -> int:
+        return self.ok + sum(self.failed.values())
+
+    @property
+    def any_failed(self) -> bool:
+        return bool(self.failed)
+
+    def add(self, verification: Verification) -> None:
+        if verification.reason is None:
+            self.ok += 1
+        else:
+            self.failed[verification.reason.code] += 1
+
+
+@dataclass
+class WatchOptions:
+    """What to watch and when to stop.
+
+    ``reader``: the one reader's name, or None for every reader. ``count``: stop after this
+    many cards counted (a card pulled out too early, held by another program or mute is
+    shown but not counted: insert it again). ``idle_timeout``: stop after this many seconds
+    without a card event. ``already_ok``: card numbers to skip (verified ok in the report,
+    mapped to when). ``service_grace``: how long the PC/SC service may stay away."""
+
+    reader: str | None = None
+    count: int | None = None
+    idle_timeout: float | None = None
+    already_ok: dict[str, str] = field(default_factory=dict)
+    service_grace: float = 30.0
+    first_retry: float = 0.25
+    max_retry: float = 2.0
+
+
+def _default_probe() -> None:
+    from nhicard.pcsc.readers import list_reader_names
+
+    list_reader_names()
+
+
+class _Watch:
+    def __init__(
+        self,
+        verify: VerifyFn,
+        options: WatchOptions,
+        listener: BatchListener,
+        stop: threading.Event,
+        record: Callable[[Verification], None] | None,
+        clock: Callable[[], float],
+    ) -> None:
+        self.verify = verify
+        self.options = options
+        self.listener = listener
+        self.stop = stop
+        self.record = record
+        self.clock = clock
+        self.summary = BatchSummary()
+        self.seen: dict[str, str] = {}  # card number → its result this run
+        self.counted = 0
+        self.last_activity = clock()
+
+    def idle_left(self) -> float | None:
+        if self.options.idle_timeout is None:
+            return None
+        return self.options.idle_timeout - (self.clock() - self.last_activity)
+
+    def handle(self, event: EventLike) -> bool:
+        """Deal with one event; True when the run is complete (``count`` reached)."""
+        watched = self.options.reader
+        if event.kind in (READER_ADDED, READER_REMOVED):
+            if watched is None or event.reader == watched:
+                self.listener.reader_changed(event.kind, event.reader)
+            return False
+        if watched is not None and event.reader != watched:
+            return False
+        self.last_activity = self.clock()
+        if event.kind == REMOVED:
+            self.listener.card_removed(event.reader)
+            return False
+        if event.kind != INSERTED:
+            return False
+        try:
+            verification = self.verify(event.reader, event.atr or None)
+        except CardAbsent as err:  # gone before we could even connect
+            verification = failed_without_card(event.reader, event.atr, Reason.REMOVED, err.message)
+        self.last_activity = self.clock()
+        return self.settle(verification)
+
+    def settle(self, verification: Verification) -> bool:
+        number = verification.card_number
+        if number and number in self.seen:
+            self.summary.ignored += 1
+            self.listener.ignored(verification, SEEN_IN_RUN, self.seen[number])
+            return False
+        if number and number in self.options.already_ok and verification.ok:
+            self.summary.ignored += 1
+            self.listener.ignored(verification, SEEN_IN_REPORT, self.options.already_ok[number])
+            return False
+        if self.record is not None:
+            self.record(verification)
+        self.summary.add(verification)
+        transient = verification.reason is not None and verification.reason.transient
+        if not transient:
+            self.counted += 1
+            if number:
+                self.seen[number] = verification.reason.code if verification.reason else OK
+        self.listener.verified(verification, self.summary.verified)
+        return self.options.count is not None and self.counted >= self.options.count
+
+
+def watch_cards(
+    verify: VerifyFn,
+    options: WatchOptions,
+    *,
+    listener: BatchListener | None = None,
+    stop: threading.Event | None = None,
+    record: Callable[[Verification], None] | None = None,
+    monitor_factory: Callable[[], MonitorLike] | None = None,
+    probe: Callable[[], None] = _default_probe,
+    clock: Callable[[], float] = time.monotonic,
+) -> BatchSummary:
+    """Verify cards as they are inserted until ``count``, idleness or ``stop``.
+
+    ``verify(reader, atr)`` verifies the card in a reader (see
+    :func:`nhicard.card.verification.verify_in_reader`); ``record`` (the report's append)
+    is called with each result before the listener hears of it. Cards present at the start
+    (and after a PC/SC restart) count as inserted. Raises PcscUnavailable when the service
+    stays away longer than ``options.service_grace``."""
+    listener = listener or BatchListener()
+    stop = stop or threading.Event()
+    factory = monitor_factory or _default_monitor
+    run = _Watch(verify, options, listener, stop, record, clock)
+    lost_since: float | None = None
+    delay = options.first_retry
+    while True:
+        if stop.is_set():
+            run.summary.stopped_by = STOPPED_INTERRUPTED
+            return run.summary
+        try:
+            if lost_since is not None:
+                probe()
+                listener.service_back()
+                lost_since, delay = None, options.first_retry
+            idle = run.idle_left()
+            if idle is not None and idle <= 0:
+                run.summary.stopped_by = STOPPED_IDLE
+                return run.summary
+            monitor = factory()
+            try:
+                for event in monitor.events(idle_timeout=idle, include_present=True, stop=stop):
+                    if run.handle(event):
+                        run.summary.stopped_by = STOPPED_COUNT
+                        return run.summary
+            finally:
+                monitor.close()
+            run.summary.stopped_by = STOPPED_INTERRUPTED if stop.is_set() else STOPPED_IDLE
+            return run.summary
+        except PcscUnavailable as err:
+            now = clock()
+            if lost_since is None:
+                lost_since = now
+            if now - lost_since >= options.service_grace:
+                raise
+            listener.service_lost(err, delay)
+            stop.wait(delay)
+            delay = min(delay * 2, options.max_retry)
+
+
+def _default_monitor() -> MonitorLike:
+    from nhicard.pcsc.monitor import CardMonitor
+
+    return CardMonitor(None)
+
+
+def reason_text(verification: Verification) -> Text | None:
+    """The reason's description followed by the detail, for messages."""
+    if verification.reason is None:
+        return None
+    description = verification.reason.description
+    detail = verification.detail
+    if detail is None:
+        return description
+    return Text(f"{description.zh}:{detail.zh}", f"{description.en}: {detail.en}")

@@ -1,0 +1,472 @@
+"""``nhicard card verify``: is this card (or this box of cards) readable?"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from nhicard.card.batch import BatchListener
+from nhicard.cli.context import AppContext, get_app
+from nhicard.cli.output import emit, output_options, pick_format
+from nhicard.i18n import T, Text
+
+if TYPE_CHECKING:
+    from nhicard.card.batch import BatchSummary, ReportFile
+    from nhicard.card.verification import Verification
+    from nhicard.errors import PcscUnavailable
+
+EXIT_FAILED = 6
+EXIT_INTERRUPTED = 130
+
+
+def _reason_lines() -> str:
+    from nhicard.card.verification import Reason
+
+    width = max(len(r.code) for r in Reason) + 2
+    return "\n".join(f"  {r.code.ljust(width)}{r.description.en}" for r in Reason)
+
+
+VERIFY_EPILOG = (
+    """\
+\b
+A verification: ATR identified, SELECT, READ PROFILE, profile parsed, ID check digit,
+dates plausible (birth date <= issue date <= today), READ CARD DATA, termination flag not
+set. Result ok, or failed with one of these reason codes:
+\b
+"""
+    + _reason_lines()
+    + """
+\b
+Records (stdout, one line per card with --watch; --report): verified_at, reader, atr,
+card_type, card_number, id_number (masked unless --show-pii), result, reason, apdu_ms.
+With --watch, json means one JSON object per line (like jsonl). A card pulled out, held by
+another program, mute, or failing to communicate is shown and reported but not counted by
+--count: insert it again. A card inserted again is ignored (said on stderr); so is a card
+the report already lists as ok, unless --recheck.
+\b
+Exit codes: 0 every card verified ok; 6 at least one card failed verification;
+5 (without --watch) no card; 130 interrupted (Ctrl-C) with no card failed; 2 usage
+(e.g. a report name not ending in .csv or .jsonl); 3 PC/SC service unavailable (with
+--watch: for more than 30 s); 4 no reader, reader not found, or several readers
+without -r / --all-readers.
+"""
+)
+
+
+def _check_report(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is None:
+        return None
+    from nhicard.card.batch import report_format
+    from nhicard.errors import UsageError
+
+    try:
+        report_format(value)
+    except UsageError as err:
+        raise click.BadParameter(err.message.render(get_app(ctx).lang)) from None
+    return value
+
+
+@click.command("verify", epilog=VERIFY_EPILOG)
+@click.option("--watch", is_flag=True, help="Verify cards one after another as they are inserted.")
+@click.option(
+    "--all-readers", is_flag=True, help="With --watch: watch every reader (default: the -r one)."
+)
+@click.option(
+    "--count",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="With --watch: stop after N cards.",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    metavar="SECONDS",
+    help="With --watch: stop after SECONDS without a card; without: wait up to SECONDS for one.",
+)
+@click.option(
+    "--report",
+    type=click.Path(dir_okay=False),
+    callback=_check_report,
+    metavar="FILE",
+    help="Append each card's record to FILE (.csv or .jsonl); cards it lists as ok are skipped.",
+)
+@click.option("--show-pii", is_flag=True, help="Show the ID number unmasked (output and report).")
+@click.option("--recheck", is_flag=True, help="Verify cards the report already lists as ok.")
+@output_options
+def verify(
+    watch: bool,
+    all_readers: bool,
+    count: int | None,
+    timeout: float | None,
+    report: str | None,
+    show_pii: bool,
+    recheck: bool,
+    fmt: str | None,
+    as_json: bool,
+) -> None:
+    """Check that a card reads correctly, or (--watch) a stream of cards.
+
+    An office checking a box of NHI cards: run with --watch --report FILE, insert the cards
+    one after another, and take each out when told to. Ctrl-C stops; the report keeps every
+    card verified so far, and a rerun with the same report skips the cards already ok."""
+    from nhicard.card.batch import verified_ok_numbers
+
+    app = get_app()
+    ctx = click.get_current_context()
+    if not watch and (all_readers or count is not None):
+        raise click.UsageError("--all-readers and --count need --watch")
+    if all_readers and app.reader is not None:
+        raise click.UsageError("-r/--reader and --all-readers exclude each other")
+    output = pick_format(fmt, as_json)
+    with _maybe_report(report, show_pii) as report_file:
+        already_ok = (
+            {} if recheck or report_file is None else verified_ok_numbers(report_file.existing)
+        )
+        if watch:
+            summary = _run_watch(
+                app, all_readers, count, timeout, report_file, already_ok, show_pii, output
+            )
+            _print_summary(app, summary)
+            if summary.any_failed:
+                ctx.exit(EXIT_FAILED)
+            if summary.stopped_by == "interrupted":
+                ctx.exit(EXIT_INTERRUPTED)
+            return
+        code = _run_single(app, timeout, report_file, already_ok, show_pii, output)
+    if code:
+        ctx.exit(code)
+
+
+@contextmanager
+def _maybe_report(path: str | None, show_pii: bool) -> Iterator[ReportFile | None]:
+    if path is None:
+        yield None
+        return
+    from nhicard.card.batch import ReportFile
+
+    with ReportFile(path, show_pii=show_pii) as report_file:
+        yield report_file
+
+
+def _tracer(app: AppContext) -> Any:
+    from nhicard.cli.card_cmd import apdu_tracer
+
+    return apdu_tracer(app)
+
+
+def _card_name(v: Verification) -> str:
+    return v.card_number or f"“{v.reader}”"
+
+
+def _timing(app: AppContext, v: Verification) -> None:
+    app.debug(
+        "{card}: total {total:.1f} ms, APDU {apdu:.1f} ms ({n} APDUs), connect {connect:.1f} ms, "
+        "software {software:.1f} ms",
+        card=_card_name(v),
+        total=v.total_ms,
+        apdu=v.apdu_ms,
+        n=v.apdu_count,
+        connect=v.connect_ms,
+        software=v.software_ms,
+    )
+
+
+def _failure_text(app: AppContext, v: Verification) -> str:
+    from nhicard.card.batch import reason_text
+
+    text = reason_text(v)
+    return app.tr(text) if text else ""
+
+
+# -- one card ----------------------------------------------------------------------------
+
+
+def _run_single(
+    app: AppContext,
+    timeout: float | None,
+    report_file: ReportFile | None,
+    already_ok: dict[str, str],
+    show_pii: bool,
+    output: str,
+) -> int:
+    from nhicard.card.verification import REPORT_FIELDS, verify_in_reader
+    from nhicard.pcsc.readers import choose_card_reader
+
+    if timeout and app.stderr_is_tty:
+        app.info(
+            T("等待插入卡片(最多 {s} 秒)…", "Waiting up to {s} s for a card…"), s=f"{timeout:g}"
+        )
+    reader = choose_card_reader(app.reader, wait=timeout)
+    v = verify_in_reader(reader, tracer=_tracer(app))
+    _timing(app, v)
+    if v.ok and v.card_number in already_ok:
+        app.info(
+            T(
+                "卡片 {card} 已在報告中記錄為通過({when}),略過(要重新驗證請加 --recheck)。",
+                "Card {card} is already in the report as ok ({when}); skipped "
+                "(add --recheck to verify it again).",
+            ),
+            card=v.card_number,
+            when=already_ok[v.card_number or ""],
+        )
+        return 0
+    if report_file is not None:
+        report_file.append(v)
+    emit(v.to_record(show_pii=show_pii), output, columns=REPORT_FIELDS)
+    if v.ok:
+        return 0
+    app.warn(
+        T("卡片 {card} 驗證失敗:{why}", "Card {card} failed verification: {why}"),
+        card=_card_name(v),
+        why=_failure_text(app, v),
+    )
+    return EXIT_FAILED
+
+
+# -- a stream of cards -------------------------------------------------------------------
+
+
+def _watched_reader(app: AppContext, all_readers: bool) -> str | None:
+    from nhicard.errors import ReaderError
+    from nhicard.pcsc import codes
+    from nhicard.pcsc.readers import list_reader_names, resolve_reader
+
+    names = list_reader_names()
+    if all_readers:
+        return None
+    if app.reader is not None:
+        return resolve_reader(app.reader, names)
+    if not names:
+        raise codes.no_readers()
+    if len(names) == 1:
+        return names[0]
+    raise ReaderError(
+        T("有多台讀卡機:{names}", "there are several readers: {names}").format(
+            names="; ".join(f"{i}: {n}" for i, n in enumerate(names))
+        ),
+        hint=T(
+            "請用 -r 指定要監看的讀卡機,或加上 --all-readers 同時監看全部。",
+            "Choose the reader to watch with -r, or watch them all with --all-readers.",
+        ),
+        reason="reader-ambiguous",
+    )
+
+
+class _LineWriter:
+    """One line per card on stdout, in the chosen format (header once for csv / table)."""
+
+    TABLE = (("verified_at", 25), ("result", 7), ("reason", 21), ("card_number", 13),
+             ("id_number", 11), ("apdu_ms", 8), ("reader", 0))  # fmt: skip
+
+    def __init__(self, output: str, show_pii: bool) -> None:
+        self.output = output
+        self.show_pii = show_pii
+        self.started = False
+
+    def _header(self) -> str | None:
+        from nhicard.card.verification import REPORT_FIELDS
+
+        if self.output == "csv":
+            return ",".join(REPORT_FIELDS)
+        if self.output == "table":
+            return self._table_row({name: name for name, _ in self.TABLE})
+        return None
+
+    def _table_row(self, record: dict[str, Any]) -> str:
+        cells = []
+        for name, width in self.TABLE:
+            value = record.get(name)
+            text = "-" if value is None else str(value)
+            cells.append(text.ljust(width) if width else text)
+        return " ".join(cells).rstrip()
+
+    def write(self, v: Verification) -> None:
+        from nhicard.card.batch import _csv_line
+
+        if not self.started:
+            self.started = True
+            header = self._header()
+            if header:
+                click.echo(header)
+        record = v.to_record(show_pii=self.show_pii)
+        if self.output == "csv":
+            line = _csv_line(["" if x is None else str(x) for x in record.values()])
+        elif self.output == "table":
+            line = self._table_row(record)
+        else:
+            line = json.dumps(record, ensure_ascii=False)
+        click.echo(line)
+        sys.stdout.flush()
+
+
+class _CliListener(BatchListener):
+    """Turns the watch loop's news into stdout lines and stderr messages."""
+
+    def __init__(self, app: AppContext, lines: _LineWriter) -> None:
+        self.app = app
+        self.lines = lines
+
+    def verified(self, v: Verification, number: int) -> None:
+        self.lines.write(v)
+        _timing(self.app, v)
+        if v.ok:
+            self.app.info(
+                T(
+                    "第 {n} 張:卡片 {card} 驗證通過。請取出卡片。",
+                    "Card {n}: {card} verified ok. Remove the card.",
+                ),
+                n=number,
+                card=_card_name(v),
+            )
+            return
+        if v.reason is not None and v.reason.transient:
+            remove = T(
+                "請取出卡片,稍後再插入一次。", "Remove the card and insert it again afterwards."
+            )
+        else:
+            remove = T("請取出卡片,另行處理。", "Remove the card and set it aside.")
+        self.app.info(
+            T(
+                "第 {n} 張:卡片 {card} 驗證失敗({code}):{why}。{remove}",
+                "Card {n}: {card} FAILED ({code}): {why}. {remove}",
+            ),
+            n=number,
+            card=_card_name(v),
+            code=v.reason.code if v.reason else "",
+            why=_failure_text(self.app, v),
+            remove=self.app.tr(remove),
+        )
+
+    def ignored(self, v: Verification, where: str, earlier: str) -> None:
+        from nhicard.card.batch import SEEN_IN_RUN
+
+        _timing(self.app, v)
+        if where == SEEN_IN_RUN:
+            text = T(
+                "卡片 {card} 本次已驗證過(結果:{earlier}),略過。請取出卡片。",
+                "Card {card} was already verified in this run ({earlier}); ignored. "
+                "Remove the card.",
+            )
+        else:
+            text = T(
+                "卡片 {card} 已在報告中記錄為通過({earlier}),略過(要重新驗證請加 --recheck)。"
+                "請取出卡片。",
+                "Card {card} is already in the report as ok ({earlier}); skipped "
+                "(add --recheck to verify it again). Remove the card.",
+            )
+        self.app.info(text, card=_card_name(v), earlier=earlier)
+
+    def card_removed(self, reader: str) -> None:
+        self.app.debug(T("卡片已自「{reader}」取出", "card removed from “{reader}”"), reader=reader)
+
+    def reader_changed(self, kind: str, reader: str) -> None:
+        from nhicard.card.batch import READER_ADDED
+
+        if kind == READER_ADDED:
+            text = T("讀卡機「{reader}」已接上", "Reader “{reader}” plugged in")
+        else:
+            text = T(
+                "讀卡機「{reader}」已拔除,等待重新接上…",
+                "Reader “{reader}” unplugged; waiting for it to come back…",
+            )
+        self.app.info(text, reader=reader)
+
+    def service_lost(self, error: PcscUnavailable, retry_in: float) -> None:
+        self.app.warn(
+            T(
+                "PC/SC 服務無法使用({err}),{s} 秒後重試…",
+                "PC/SC service unavailable ({err}); retrying in {s} s…",
+            ),
+            err=error.render(self.app.lang),
+            s=f"{retry_in:g}",
+        )
+
+    def service_back(self) -> None:
+        self.app.info(T("PC/SC 服務已恢復。", "The PC/SC service is back."))
+
+
+@contextmanager
+def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
+    """First Ctrl-C (or SIGTERM): finish the card at hand, then stop; a second Ctrl-C
+    interrupts at once."""
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        if stop.is_set() and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        stop.set()
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, previous in old.items():
+            signal.signal(sig, previous)
+
+
+def _run_watch(
+    app: AppContext,
+    all_readers: bool,
+    count: int | None,
+    timeout: float | None,
+    report_file: ReportFile | None,
+    already_ok: dict[str, str],
+    show_pii: bool,
+    output: str,
+) -> BatchSummary:
+    from functools import partial
+
+    from nhicard.card.batch import WatchOptions, watch_cards
+    from nhicard.card.verification import verify_in_reader
+
+    reader = _watched_reader(app, all_readers)
+    options = WatchOptions(reader=reader, count=count, idle_timeout=timeout, already_ok=already_ok)
+    listener = _CliListener(app, _LineWriter(output, show_pii))
+    if app.stderr_is_tty:
+        where = reader or app.tr(T("所有讀卡機", "every reader"))
+        app.info(
+            T(
+                "監看 {where}:請逐張插入卡片,按 Ctrl-C 結束。",
+                "Watching {where}: insert the cards one after another; Ctrl-C stops.",
+            ),
+            where=where,
+        )
+    stop = threading.Event()
+    with _stop_on_signals(stop):
+        return watch_cards(
+            partial(verify_in_reader, tracer=_tracer(app)),
+            options,
+            listener=listener,
+            stop=stop,
+            record=report_file.append if report_file is not None else None,
+        )
+
+
+STOP_TEXTS = {
+    "count": T("已達指定張數", "count reached"),
+    "idle": T("閒置逾時", "idle timeout"),
+    "interrupted": T("已中斷", "interrupted"),
+}
+
+
+def _print_summary(app: AppContext, summary: BatchSummary) -> None:
+    """The summary table on stderr: ok, failed by reason, ignored."""
+    rows: list[tuple[str, int]] = [("ok", summary.ok), ("failed", sum(summary.failed.values()))]
+    rows += [(f"  {code}", n) for code, n in sorted(summary.failed.items())]
+    rows.append((app.tr(T("略過(重複插入)", "ignored (again)")), summary.ignored))
+    title: Text = T("摘要(結束原因:{why})", "Summary (stopped: {why})")
+    why = STOP_TEXTS.get(summary.stopped_by)
+    click.echo(app.tr(title, why=app.tr(why) if why else summary.stopped_by), err=True)
+    width = max(len(label) for label, _ in rows) + 2
+    for label, n in rows:
+        click.echo(f"  {label.ljust(width)}{n}", err=True)
