@@ -182,3 +182,47 @@ def virtual_cards(pcsc: PcscStack) -> Iterator[VirtualCardSlots]:
     slots = VirtualCardSlots(pcsc)
     yield slots
     slots.remove_all()
+
+
+@pytest.fixture(scope="session")
+def _dovecot_stopping() -> Iterator[list[object]]:
+    """Dovecot servers told to stop (each takes ~1 s to exit); reaped at session end."""
+    stopping: list[object] = []
+    yield stopping
+    for server in stopping:
+        server.reap()  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def dovecot_factory(
+    tmp_path_factory: pytest.TempPathFactory, _dovecot_stopping: list[object]
+) -> Iterator[object]:
+    """``dovecot_factory(maildir=None, **kw)`` → a started ``tests.dovecot.DovecotServer``
+    (a real Dovecot on 127.0.0.1, free ports); every server is stopped after the test.
+    Pass an existing Maildir (e.g. the sandbox's ``DIR/Maildir``) and ``cert``/``key``/
+    ``ca_pem`` to serve it with the sandbox's certificate."""
+    from tests.dovecot import DovecotServer, dovecot_unavailable
+
+    why = dovecot_unavailable()
+    if why:
+        if os.environ.get("CI"):
+            pytest.fail(f"Dovecot is required in CI: {why}")
+        pytest.skip(why)
+    servers: list[DovecotServer] = []
+
+    def start(maildir: Path | None = None, **kw: object) -> DovecotServer:
+        server = DovecotServer(tmp_path_factory.mktemp("dovecot"), maildir, **kw)  # type: ignore[arg-type]
+        servers.append(server)
+        return server.start()
+
+    yield start
+    for server in servers:
+        server.stop(wait=False)
+        _dovecot_stopping.append(server)
+
+
+@pytest.fixture
+def dovecot(dovecot_factory: object) -> object:
+    """A started Dovecot serving a fresh, empty Maildir (``.maildir``) over imaps and
+    STARTTLS; ``.url()``, ``.password``, ``.ca_pem``, ``.deliver(raw)``."""
+    return dovecot_factory()  # type: ignore[operator]

@@ -17,12 +17,12 @@ Without ``cert`` a test CA and a server certificate for 127.0.0.1/localhost are 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import ipaddress
 import os
 import pwd
 import secrets
-import shutil
 import signal
 import socket
 import stat
@@ -315,28 +315,45 @@ service anvil {{
         except OSError:
             return ""
 
+    def wait_log(self, text: str, timeout: float = 5.0) -> str:
+        """The log once it contains ``text`` (Dovecot writes it asynchronously)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            log = self.log_text()
+            if text in log or time.monotonic() > deadline:
+                return log
+            time.sleep(0.02)
+
     def master_pid(self) -> int | None:
         try:
             return int((self.base_dir / "master.pid").read_text().strip())
         except (OSError, ValueError):
             return None
 
-    def stop(self) -> None:
-        """Stop this instance by the pid in ``base_dir/master.pid`` (our own process)."""
+    def stop(self, *, wait: bool = True) -> None:
+        """Stop this instance: SIGTERM to the pid in ``base_dir/master.pid`` (the process we
+        started). Dovecot takes about a second to wind down its children; with
+        ``wait=False`` this returns at once and :meth:`reap` collects the process later."""
         if self.proc is None:
             return
         pid = self.master_pid()
         if pid != self.proc.pid:
-            pid = self.proc.pid  # the file is missing or stale: stop the child we started
+            pid = self.proc.pid  # the file is missing or stale: signal the child we started
         if self.proc.poll() is None:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-            except ProcessLookupError:
-                pass
+        if wait:
+            self.reap()
+
+    def reap(self, timeout: float = 10.0) -> None:
+        """Wait for a stopped instance to exit (killed after ``timeout``)."""
+        if self.proc is None:
+            return
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(5)
         if self.proc.stdout:
             self.proc.stdout.close()
         self.proc = None
@@ -346,9 +363,3 @@ service anvil {{
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-
-
-def copy_maildir(src: Path, dst: Path) -> Path:
-    """Copy a Maildir (for tests that must not disturb the original)."""
-    shutil.copytree(src, dst)
-    return dst

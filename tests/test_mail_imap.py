@@ -1,0 +1,303 @@
+"""The IMAP source against a real Dovecot (imaps and STARTTLS), plus its URL and search
+helpers. Dovecot runs from ``tests/dovecot.py`` on free loopback ports."""
+
+from __future__ import annotations
+
+import imaplib
+import ssl
+import threading
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from nhicard.mail import (
+    ImapLoginRefused,
+    ImapMailboxMissing,
+    ImapSource,
+    ImapUnavailable,
+    ImapUrlInvalid,
+    SearchHint,
+    find_verification_mail,
+    wait_for_verification_mail,
+)
+from nhicard.mail.imap import imap_date, parse_internaldate, search_criteria
+from nhicard.mail.imapurl import ImapUrl, encode_mailbox_name, parse_imap_url
+from tests.dovecot import DovecotServer, free_port, write_test_ca
+from tests.mail_samples import BASE_TIME, LINK, SANDBOX_MARKERS, sample_mail
+
+USER = "nhi.tester@example.test"
+
+
+# -- URL, mailbox names, search keys (no server) -------------------------------------------
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        (
+            "imaps://nhi.tester%40example.test@imap.example.test/INBOX",
+            ImapUrl(USER, "imap.example.test", 993, "INBOX", True),
+        ),
+        ("imap://bob@127.0.0.1:1143/", ImapUrl("bob", "127.0.0.1", 1143, "INBOX", False)),
+        ("IMAPS://bob@[::1]:9993", ImapUrl("bob", "::1", 9993, "INBOX", True)),
+        (
+            "imaps://bob@mail.example/%E6%94%B6%E4%BB%B6%E5%8C%A3/%E5%81%A5%E4%BF%9D",
+            ImapUrl("bob", "mail.example", 993, "收件匣/健保", True),
+        ),
+    ],
+)
+def test_parse_imap_url(url: str, expected: ImapUrl) -> None:
+    assert parse_imap_url(url) == expected
+
+
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        ("https://bob@mail.example/INBOX", "only imaps:// and imap://"),
+        ("imaps://bob:secret@mail.example/INBOX", "contains a password"),
+        ("imaps://mail.example/INBOX", "no user name"),
+        ("imaps://bob@:993/INBOX", "no host"),
+        ("imaps://bob@mail.example:99999/INBOX", "bad host or port"),
+        ("imaps://bob@mail.example/INBOX?x=1", "? and # parts"),
+        ("imaps://b%FFob@mail.example/INBOX", "not UTF-8"),
+        ("imaps://b%0Aob@mail.example/INBOX", "control characters"),
+    ],
+)
+def test_bad_imap_urls(url: str, why: str) -> None:
+    with pytest.raises(ImapUrlInvalid) as info:
+        parse_imap_url(url)
+    assert info.value.exit_code == 2
+    assert why in info.value.message.en
+    assert "secret" not in str(info.value)
+
+
+def test_imap_source_repr_has_no_password() -> None:
+    source = ImapSource("imaps://bob@mail.example/INBOX", "s3cret-pw")
+    assert "s3cret" not in repr(source) and "s3cret" not in source.description
+    assert source.description == "imaps://mail.example:993/INBOX"
+
+
+def test_modified_utf7_mailbox_names() -> None:
+    assert encode_mailbox_name("INBOX") == "INBOX"
+    assert encode_mailbox_name("~peter/mail/台北/日本語") == "~peter/mail/&U,BTFw-/&ZeVnLIqe-"
+    assert encode_mailbox_name("A&B") == "A&-B"
+
+
+def test_search_criteria() -> None:
+    since = datetime(2025, 3, 1, 0, 30, tzinfo=UTC)
+    assert search_criteria(None, None) == (["ALL"], None)
+    assert search_criteria(since, None) == (["SINCE", "28-Feb-2025"], None)
+    hint = SearchHint(subject_terms=("認證",), sender_terms=("nhi.gov.tw",))
+    assert search_criteria(since, hint) == (
+        ["CHARSET", "UTF-8", "SINCE", "28-Feb-2025", "FROM", '"nhi.gov.tw"', "SUBJECT"],
+        "認證".encode(),
+    )
+    two = SearchHint(subject_terms=("a", 'b"c'), sender_terms=())
+    assert search_criteria(None, two) == (["OR", "SUBJECT", '"a"', "SUBJECT", '"b\\"c"'], None)
+    many = SearchHint(subject_terms=("認證", "驗證"), sender_terms=("甲",))
+    assert search_criteria(None, many) == (["CHARSET", "UTF-8", "FROM"], "甲".encode())
+
+
+def test_imap_dates() -> None:
+    assert imap_date(datetime(2025, 1, 5)) == "5-Jan-2025"
+    assert parse_internaldate(b'1 (UID 7 INTERNALDATE "17-Jul-1996 02:44:25 -0700")') == (
+        datetime(1996, 7, 17, 9, 44, 25, tzinfo=UTC)
+    )
+    assert parse_internaldate(b'INTERNALDATE " 1-Foo-2020 00:00:00 +0000"') is None
+    assert parse_internaldate(b'INTERNALDATE "31-Feb-2020 00:00:00 +0000"') is None
+    assert parse_internaldate(b"no date") is None
+
+
+# -- against Dovecot --------------------------------------------------------------------------
+
+
+def _source(server: DovecotServer, **kw: object) -> ImapSource:
+    url = kw.pop("url", None) or server.url()
+    password = kw.pop("password", server.password)
+    ca = kw.pop("ca_bundle", str(server.ca_pem))
+    return ImapSource(str(url), str(password), ca_bundle=ca, timeout=10, **kw)  # type: ignore[arg-type]
+
+
+def _flags(server: DovecotServer) -> list[bytes]:
+    ctx = ssl.create_default_context(cafile=str(server.ca_pem))
+    with imaplib.IMAP4_SSL("127.0.0.1", server.imaps_port, ssl_context=ctx) as conn:
+        conn.login("checker", server.password)
+        conn.select("INBOX", readonly=True)
+        typ, data = conn.fetch("1:*", "(FLAGS)")
+        assert typ == "OK"
+        return [d for d in data if isinstance(d, bytes)]
+
+
+@pytest.mark.imap
+def test_imaps_newest_mail_and_nothing_marked_read(dovecot: DovecotServer) -> None:
+    dovecot.deliver(bytes(sample_mail(LINK + "&n=1", date=BASE_TIME)))
+    dovecot.deliver(bytes(sample_mail(LINK + "&n=3", date=BASE_TIME + timedelta(minutes=3))))
+    dovecot.deliver(bytes(sample_mail(subject="電子報", date=BASE_TIME + timedelta(minutes=9))))
+    dovecot.deliver(bytes(sample_mail(LINK + "&n=2", date=BASE_TIME + timedelta(minutes=2))))
+    got = find_verification_mail(_source(dovecot), SANDBOX_MARKERS, BASE_TIME)
+    assert got.link == LINK + "&n=3"
+    assert got.subject == "健保卡網路服務註冊認證通知信"
+    flags = _flags(dovecot)
+    assert len(flags) == 4 and not any(b"\\Seen" in f for f in flags), flags
+    assert f"user=<{USER}>, method=PLAIN" in dovecot.log_text()  # %40 decoded, SASL PLAIN
+
+
+@pytest.mark.imap
+def test_starttls_url(dovecot: DovecotServer) -> None:
+    dovecot.deliver(bytes(sample_mail()))
+    got = find_verification_mail(
+        _source(dovecot, url=dovecot.url(starttls=True)), SANDBOX_MARKERS, None
+    )
+    assert got.link == LINK
+    assert "TLS" in dovecot.log_text().split("Login: ")[-1].split("\n")[0]
+
+
+@pytest.mark.imap
+def test_server_side_search_by_chinese_subject_and_date(dovecot: DovecotServer) -> None:
+    now = datetime.now(UTC)
+    dovecot.deliver(bytes(sample_mail(LINK + "&n=match", date=now)))
+    dovecot.deliver(bytes(sample_mail(subject="電子報 第 12 期", date=now)))
+    old = sample_mail(LINK + "&n=old", date=now - timedelta(days=30))
+    dovecot.deliver(bytes(old))
+    source = _source(dovecot)
+    everything = list(source.messages())
+    assert len(everything) == 3
+    hits = list(source.messages(since=now - timedelta(minutes=5), hint=SANDBOX_MARKERS.hint()))
+    # SINCE is by arrival date on the server: the old mail (delivered today) stays; the
+    # subject filter on the server dropped the newsletter.
+    subjects = sorted(str(i.message["Subject"]) for i in hits)
+    assert subjects == ["健保卡網路服務註冊認證通知信", "健保卡網路服務註冊認證通知信"]
+    assert all(i.ref.startswith(f"{source.description} UID ") for i in hits)
+
+
+@pytest.mark.imap
+def test_max_messages_fetches_the_newest_uids(dovecot: DovecotServer) -> None:
+    for n in range(5):
+        dovecot.deliver(bytes(sample_mail(LINK + f"&n={n}", date=BASE_TIME)))
+    items = list(_source(dovecot, max_messages=2).messages())
+    assert [i.ref.rsplit(" ", 1)[1] for i in items] == ["4", "5"]
+
+
+@pytest.mark.imap
+def test_wrong_password_is_exit_9_naming_the_server(dovecot: DovecotServer) -> None:
+    with pytest.raises(ImapLoginRefused) as info:
+        list(_source(dovecot, password="wrong-Secret-42").messages())
+    err = info.value
+    server = f"127.0.0.1:{dovecot.imaps_port}"
+    assert err.exit_code == 9 and err.reason == "imap-login-refused"
+    assert err.message.en == f"the IMAP server {server} refused the login of mailbox user {USER}"
+    assert err.message.zh == f"IMAP 伺服器 {server} 拒絕了信箱帳號 {USER} 的登入"
+    assert "AUTHENTICATIONFAILED" in (err.detail or "")
+    for text in (str(err), err.detail or "", str(err.hint), repr(err.data)):
+        assert "wrong-Secret-42" not in text
+
+
+@pytest.mark.imap
+def test_non_ascii_password_over_sasl_plain(dovecot_factory) -> None:  # noqa: ANN001
+    server = dovecot_factory(password="健保-pass-密碼")
+    server.deliver(bytes(sample_mail()))
+    assert find_verification_mail(_source(server), SANDBOX_MARKERS).link == LINK
+
+
+@pytest.mark.imap
+def test_untrusted_certificate_is_a_network_error(dovecot: DovecotServer, tmp_path: Path) -> None:
+    other_ca, _cert, _key = write_test_ca(tmp_path / "other")
+    for bundle in (str(other_ca), None):  # another CA, and the system store
+        with pytest.raises(ImapUnavailable) as info:
+            list(_source(dovecot, ca_bundle=bundle).messages())
+        assert info.value.exit_code == 7
+        assert info.value.reason == "tls-unknown-ca"
+        assert f"127.0.0.1:{dovecot.imaps_port}" in info.value.message.en
+    with pytest.raises(ImapUnavailable) as info:
+        list(_source(dovecot, url=dovecot.url(starttls=True), ca_bundle=str(other_ca)).messages())
+    assert info.value.reason == "tls-unknown-ca"
+    assert "Login: " not in dovecot.log_text()
+
+
+@pytest.mark.imap
+def test_hostname_mismatch(dovecot_factory, tmp_path: Path) -> None:  # noqa: ANN001
+    ca, cert, key = write_test_ca(tmp_path / "tls", names=("mail.example.test",))
+    # the certificate names 127.0.0.1 too; connect as "localhost", which it does not name
+    server = dovecot_factory(cert=cert, key=key, ca_pem=ca)
+    url = f"imaps://bob@localhost:{server.imaps_port}/INBOX"
+    with pytest.raises(ImapUnavailable) as info:
+        list(ImapSource(url, server.password, ca_bundle=str(ca), timeout=10).messages())
+    assert info.value.reason == "tls-hostname"
+
+
+@pytest.mark.imap
+def test_server_without_starttls_gets_no_password(dovecot_factory) -> None:  # noqa: ANN001
+    server = dovecot_factory(tls=False)
+    with pytest.raises(ImapUnavailable) as info:
+        list(ImapSource(server.url(), server.password, timeout=10).messages())
+    err = info.value
+    assert err.exit_code == 7 and err.reason == "imap-no-starttls"
+    assert err.message.en == (
+        f"the IMAP server 127.0.0.1:{server.imap_port} does not offer STARTTLS; refusing to "
+        "send the password in clear"
+    )
+    assert "AUTH=PLAIN" in (err.detail or "")  # the server would have taken it
+    log = server.wait_log("no auth attempts")
+    assert "no auth attempts" in log and "Login: " not in log
+
+
+@pytest.mark.imap
+def test_missing_mailbox_is_a_usage_error(dovecot: DovecotServer) -> None:
+    with pytest.raises(ImapMailboxMissing) as info:
+        list(_source(dovecot, url=dovecot.url(mailbox="%E5%81%A5%E4%BF%9D")).messages())
+    assert info.value.exit_code == 2
+    assert "has no mailbox 健保" in info.value.message.en
+
+
+def test_connection_refused_is_a_network_error() -> None:
+    port = free_port()
+    with pytest.raises(ImapUnavailable) as info:
+        list(ImapSource(f"imaps://bob@127.0.0.1:{port}/INBOX", "pw", timeout=5).messages())
+    assert (info.value.exit_code, info.value.reason) == (7, "connection-refused")
+
+
+def test_unreadable_ca_bundle(tmp_path: Path) -> None:
+    with pytest.raises(ImapUnavailable) as info:
+        list(
+            ImapSource(
+                "imaps://bob@127.0.0.1:1/INBOX", "pw", ca_bundle=str(tmp_path / "none.pem")
+            ).messages()
+        )
+    assert info.value.reason == "ca-bundle"
+
+
+@pytest.mark.imap
+def test_wait_over_imap_until_the_mail_arrives(dovecot: DovecotServer) -> None:
+    since = datetime.now(UTC) - timedelta(seconds=5)
+    timer = threading.Timer(
+        0.5, lambda: dovecot.deliver(bytes(sample_mail(date=datetime.now(UTC))))
+    )
+    ticks = []
+    timer.start()
+    try:
+        got = wait_for_verification_mail(
+            lambda: _source(dovecot),
+            SANDBOX_MARKERS,
+            since,
+            timeout=15,
+            poll_interval=0.1,
+            on_tick=ticks.append,
+        )
+    finally:
+        timer.cancel()
+    assert got.link == LINK
+    assert ticks and ticks[0].examined == 0
+
+
+@pytest.mark.imap
+def test_serves_an_existing_maildir_with_given_certificate(
+    dovecot_factory,
+    tmp_path: Path,  # noqa: ANN001
+) -> None:
+    maildir = tmp_path / "sandbox" / "Maildir"
+    for sub in ("new", "cur", "tmp"):
+        (maildir / sub).mkdir(parents=True)
+    (maildir / "new" / "1700000000.M1P1.sink").write_bytes(bytes(sample_mail()))
+    ca, cert, key = write_test_ca(tmp_path / "sandbox-tls")
+    server = dovecot_factory(maildir, cert=cert, key=key, ca_pem=ca)
+    assert find_verification_mail(_source(server), SANDBOX_MARKERS).link == LINK
+    assert not (maildir / "dovecot-uidlist").exists()  # indexes live in the server's dir
