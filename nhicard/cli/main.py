@@ -56,14 +56,11 @@ class LazyGroup(click.Group):
 
 
 def _version_text() -> str:
-    lines = [f"nhicard {__version__}"]
-    try:
-        from importlib.metadata import version
+    from nhicard.pcsc.library import installed_version, pcsc_library_description
 
-        lines.append(f"pyscard {version('pyscard')}")
-    except Exception:  # noqa: BLE001 - absent pyscard is a fact to report, not an error
-        lines.append("pyscard not installed")
-    from nhicard.pcsc.library import pcsc_library_description
+    lines = [f"nhicard {__version__}"]
+    pyscard = installed_version("pyscard")
+    lines.append(f"pyscard {pyscard}" if pyscard else "pyscard not installed")
 
     lines.append(f"PC/SC {pcsc_library_description()}")
     lines.append(f"Python {sys.version.split()[0]}")
