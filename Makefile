@@ -36,8 +36,8 @@ test: venv
 	$(BIN)/pytest -q -ra
 
 lint: venv
-	$(BIN)/ruff check nhicard tests benchmarks
-	$(BIN)/ruff format --check nhicard tests benchmarks
+	$(BIN)/ruff check nhicard tests $(wildcard benchmarks/*.py)
+	$(BIN)/ruff format --check nhicard tests $(wildcard benchmarks/*.py)
 
 typecheck: venv
 	$(BIN)/mypy
