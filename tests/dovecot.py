@@ -203,6 +203,14 @@ class DovecotServer:
         os.rename(tmp, final)
         return final
 
+    def adopt_maildir(self) -> None:
+        """Give the Maildir (and every file in it) to the ``dovecot`` user and make it
+        reachable. Call again after another program (e.g. the sandbox's SMTP sink running
+        as root with a strict umask) has delivered files Dovecot could not read."""
+        dw = pwd.getpwnam("dovecot")
+        _chown_tree(self.maildir, dw.pw_uid, dw.pw_gid)
+        _grant_search(self.maildir)
+
     # -- life cycle ------------------------------------------------------------------------
     def _write_config(self) -> None:
         dw = pwd.getpwnam("dovecot")
@@ -214,8 +222,7 @@ class DovecotServer:
             d.mkdir(parents=True, exist_ok=True)
         for d in (index, home):
             _chown_tree(d, dw.pw_uid, dw.pw_gid)
-        _chown_tree(self.maildir, dw.pw_uid, dw.pw_gid)
-        _grant_search(self.maildir)
+        self.adopt_maildir()
         _grant_search(index)
         _grant_search(home)
         _grant_search(self.base_dir)

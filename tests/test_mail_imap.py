@@ -301,3 +301,78 @@ def test_serves_an_existing_maildir_with_given_certificate(
     server = dovecot_factory(maildir, cert=cert, key=key, ca_pem=ca)
     assert find_verification_mail(_source(server), SANDBOX_MARKERS).link == LINK
     assert not (maildir / "dovecot-uidlist").exists()  # indexes live in the server's dir
+
+
+class OneShotServer:
+    """A loopback TCP server that answers each connection with ``greeting`` (or nothing)."""
+
+    def __init__(self, greeting: bytes | None) -> None:
+        import socket
+
+        self.greeting = greeting
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen()
+        self.port = self.sock.getsockname()[1]
+        self.conns: list[object] = []
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        try:
+            while True:
+                conn, _ = self.sock.accept()
+                self.conns.append(conn)
+                if self.greeting is not None:
+                    conn.sendall(self.greeting)
+        except OSError:
+            return
+
+    def close(self) -> None:
+        self.sock.close()
+        for conn in self.conns:
+            conn.close()  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("scheme", ["imaps", "imap"])
+def test_silent_server_times_out(scheme: str) -> None:
+    server = OneShotServer(None)
+    try:
+        with pytest.raises(ImapUnavailable) as info:
+            list(
+                ImapSource(f"{scheme}://bob@127.0.0.1:{server.port}/", "pw", timeout=0.3).messages()
+            )
+    finally:
+        server.close()
+    assert (info.value.exit_code, info.value.reason) == (7, "timeout")
+    assert info.value.message.en == f"the IMAP server 127.0.0.1:{server.port} timed out"
+
+
+def test_server_speaking_something_else() -> None:
+    server = OneShotServer(b"HTTP/1.1 400 Bad Request\r\n\r\n")
+    try:
+        with pytest.raises(ImapUnavailable) as info:
+            list(ImapSource(f"imap://bob@127.0.0.1:{server.port}/", "pw", timeout=2).messages())
+    finally:
+        server.close()
+    assert (info.value.exit_code, info.value.reason) == (7, "imap-protocol")
+
+
+def test_dns_failure() -> None:
+    with pytest.raises(ImapUnavailable) as info:
+        list(ImapSource("imaps://bob@no-such-host.invalid/INBOX", "pw", timeout=5).messages())
+    assert (info.value.exit_code, info.value.reason) == (7, "dns")
+
+
+@pytest.mark.imap
+def test_adopt_files_another_program_delivered(dovecot: DovecotServer) -> None:
+    # a root-owned 0600 file, as a sink with umask 077 writes it: Dovecot cannot read it
+    path = dovecot.maildir / "new" / "1700000001.M9P9.sink"
+    path.write_bytes(bytes(sample_mail()))
+    path.chmod(0o600)
+    with pytest.raises(ImapUnavailable) as info:
+        list(_source(dovecot).messages())
+    assert info.value.reason == "imap-protocol"  # Dovecot: FETCH failed, connection closed
+    assert "missing +r perm" in dovecot.log_text()
+    dovecot.adopt_maildir()
+    assert find_verification_mail(_source(dovecot), SANDBOX_MARKERS).link == LINK

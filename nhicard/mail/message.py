@@ -87,6 +87,8 @@ def header_date(msg: EmailMessage) -> datetime | None:
 
 _BIG5_LABELS = frozenset({"big5", "big-5", "x-big5", "cn-big5", "csbig5", "big5-hkscs", "cp950"})
 _BIG5_CHAIN = ("cp950", "big5hkscs")
+# Python codecs that are no mail charset (a label naming one is treated as unknown)
+_NOT_CHARSETS = frozenset({"unicode-escape", "raw-unicode-escape", "punycode", "idna", "undefined"})
 
 
 def _codec(charset: str | None) -> str | None:
@@ -100,8 +102,8 @@ def _codec(charset: str | None) -> str | None:
         info = codecs.lookup(label)
     except (LookupError, ValueError):
         return None
-    if not getattr(info, "_is_text_encoding", True):  # base64, rot13, …: not charsets
-        return None
+    if not getattr(info, "_is_text_encoding", True) or info.name in _NOT_CHARSETS:
+        return None  # base64, rot13, unicode-escape, …: not charsets
     return info.name
 
 
