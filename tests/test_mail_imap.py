@@ -376,3 +376,30 @@ def test_adopt_files_another_program_delivered(dovecot: DovecotServer) -> None:
     assert "missing +r perm" in dovecot.log_text()
     dovecot.adopt_maildir()
     assert find_verification_mail(_source(dovecot), SANDBOX_MARKERS).link == LINK
+
+
+@pytest.mark.imap
+def test_sandbox_mail_over_smtp_then_maildir_and_imap(dovecot_factory, tmp_path: Path) -> None:  # noqa: ANN001
+    """The sandbox's own path: mailer → SMTP sink → Maildir, read directly and over IMAP."""
+    from nhicard.mail import MaildirSource
+    from nhicard.sandbox.mailer import build_verification_mail, send_mail
+    from nhicard.sandbox.smtp_sink import SmtpSink
+
+    maildir = tmp_path / "sandbox" / "Maildir"
+    maildir.parent.mkdir()
+    now = datetime.now(UTC).replace(microsecond=0)
+    msg = build_verification_mail(
+        to=USER,
+        name="王小明",
+        link=LINK,
+        sender="noreply@cloudic.sandbox",
+        now=now,
+        expires_at=now + timedelta(days=1),
+    )
+    with SmtpSink(maildir).serve_in_thread() as sink:
+        send_mail(msg, sink.host, sink.port)
+    direct = find_verification_mail(MaildirSource(maildir), SANDBOX_MARKERS, now)
+    server = dovecot_factory(maildir)
+    over_imap = find_verification_mail(_source(server), SANDBOX_MARKERS, now)
+    assert direct == over_imap
+    assert (direct.link, direct.date, direct.subject) == (LINK, now, "健保卡網路服務註冊認證通知信")
