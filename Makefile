@@ -60,7 +60,8 @@ check: lint typecheck check-completions test
 # then the commands a user runs, each printed before it runs.
 demo: venv
 	@pgrep -x pcscd >/dev/null || { echo "+ pcscd (starting the PC/SC daemon)"; pcscd; sleep 1; }
-	@NHICARD_SANDBOX_DIR=$(DEMO_DIR) BIN=$(BIN) bash tests/demo.sh
+	@rm -rf $(DEMO_DIR)
+	@NHICARD_STATE_DIR=$(DEMO_DIR) BIN=$(BIN) bash tests/demo.sh
 
 bench: venv
 	@pgrep -x pcscd >/dev/null || { pcscd; sleep 1; }
