@@ -505,3 +505,24 @@ def test_wait_with_zero_timeout_polls_once() -> None:
             lambda: ListSource([]), SANDBOX_MARKERS, None, timeout=0, clock=clock, sleep=clock.sleep
         )
     assert clock.sleeps == []
+
+
+# -- markers from the site profiles ----------------------------------------------------------
+def test_markers_from_the_real_profile() -> None:
+    from nhicard.web.profile import resolve_profile
+
+    markers = MailMarkers.from_profile(resolve_profile("real").mail)
+    assert markers == REAL_MARKERS
+    real_link = "https://cloudicweb.nhi.gov.tw/cloudic/system/Verify.aspx?id=9"
+    got = find(sample_mail(real_link, sender="cloudic@nhi.gov.tw"), markers=markers)
+    assert got.link == real_link
+    with pytest.raises(ForeignLink):  # a sandbox link in a "real" mail
+        find(sample_mail(sender="cloudic@nhi.gov.tw"), markers=markers)
+
+
+def test_bad_link_pattern_is_a_usage_error() -> None:
+    from nhicard.errors import UsageError
+
+    with pytest.raises(UsageError) as info:
+        MailMarkers(None, ("認證",), LABEL, "^https://(", ("x",))
+    assert info.value.reason == "bad-link-pattern"

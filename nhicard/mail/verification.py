@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from nhicard.errors import NetworkError
+from nhicard.errors import NetworkError, UsageError
 from nhicard.i18n import T
 from nhicard.mail.body import message_bodies
 from nhicard.mail.errors import ForeignLink, MailNotFound
@@ -45,7 +45,21 @@ class MailMarkers:
     _pattern: re.Pattern[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "_pattern", re.compile(self.link_pattern))
+        try:
+            pattern = re.compile(self.link_pattern)
+        except re.error as exc:
+            raise UsageError(
+                T(
+                    "認證連結的網址樣式不是有效的正規表示式:{error}",
+                    "the verification link pattern is not a valid regex: {error}",
+                ).format(error=str(exc)),
+                hint=T(
+                    "修正網站設定檔 [mail] 的 link_url_pattern。",
+                    "Fix link_url_pattern in the site profile's [mail] table.",
+                ),
+                reason="bad-link-pattern",
+            ) from None
+        object.__setattr__(self, "_pattern", pattern)
 
     @classmethod
     def from_profile(cls, spec: Any) -> MailMarkers:
