@@ -1,0 +1,117 @@
+"""``nhicard ecpa login``: step 7 of the manual — sign in to eCPA with the card + password."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from nhicard.cli.context import AppContext, get_app
+from nhicard.cli.output import emit, output_options, pick_format
+from nhicard.cli.secrets import password_options, read_password
+from nhicard.i18n import T, Text
+
+if TYPE_CHECKING:
+    from nhicard.flows.base import FlowSettings
+
+PASSWORD_ENV = "NHICARD_PASSWORD"
+
+LOGIN_EPILOG = """\
+Output: {"status": "logged-in", "name": <as the landing page shows it>, "url": <where it
+landed>}. With --return-url the sign-on continues into that application (as a browser would:
+the hidden APReqEncodedData form is posted there) and name/url are the application's.
+
+The password is sent once: a refused password is never retried (three wrong passwords lock
+the card's online service for 10 minutes; three locks revoke it).
+
+Exit codes: 2 usage (no password source, password not 6-12 characters); 3/4/5/6 PC/SC,
+reader, card absent, card error; 7 network/TLS, site unreachable or in maintenance; 8 the site
+refused otherwise (card not registered, return URL not accepted, challenge expired); 9
+authentication refused: wrong password (the site's message says how many attempts are left),
+locked (until when), revoked, signature or card data refused, the application refused the
+sign-on; 11 the page is not what the profile describes (saved, path printed).
+"""
+
+
+def flow_settings(app: AppContext) -> FlowSettings:
+    """The :class:`~nhicard.flows.base.FlowSettings` of this invocation: the root options,
+    progress lines on a terminal (or with -v), HTTP traces with -vv."""
+    from nhicard.flows.base import FlowSettings
+
+    def log(text: Text) -> None:
+        if app.stderr_is_tty or app.verbose >= 1:
+            app.info(text)
+
+    def trace(line: str) -> None:
+        app.debug(line, level=2)
+
+    return FlowSettings(
+        profile=app.profile,
+        agent_kind=app.agent,
+        agent_url=app.agent_url,
+        reader=app.reader,
+        trace=trace if app.verbose >= 2 else None,
+        log=log,
+    )
+
+
+@click.group()
+def ecpa() -> None:
+    """eCPA 人事服務網: the civil service's sign-on hub (step 7)."""
+
+
+@ecpa.command("login", epilog=LOGIN_EPILOG)
+@click.option(
+    "--return-url",
+    metavar="URL",
+    default=None,
+    help="Continue the single sign-on into this application (its sign-on address, e.g. "
+    "https://elearn.hrd.gov.tw/sso_verify.php).",
+)
+@click.option(
+    "--cookie-jar",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    metavar="FILE",
+    help="Write all sites' cookies to FILE (Netscape format, mode 0600; curl --cookie FILE).",
+)
+@password_options(PASSWORD_ENV)
+@output_options
+def login(
+    return_url: str | None,
+    cookie_jar: Path | None,
+    password_file: Path | None,
+    password_stdin: bool,
+    fmt: str | None,
+    as_json: bool,
+) -> None:
+    """Sign in to eCPA with the NHI card and its password (NHI-card column).
+
+    The password comes from --password-file, --password-stdin, $NHICARD_PASSWORD or a hidden
+    prompt."""
+    from nhicard.flows.base import open_flow
+    from nhicard.flows.cookie_jar import write_cookie_jar
+    from nhicard.flows.ecpa import ecpa_login
+
+    app = get_app()
+    chosen = pick_format(fmt, as_json)
+    password = read_password(
+        app,
+        password_file=password_file,
+        password_stdin=password_stdin,
+        envvar=PASSWORD_ENV,
+        confirm=False,
+        prompt=T("健保卡註冊密碼", "NHI card registration password"),
+    )
+    settings = flow_settings(app)
+    with open_flow(settings, secrets=((password, "password"),)) as env:
+        result = ecpa_login(env, password, return_url)
+        if cookie_jar is not None:
+            count = write_cookie_jar(cookie_jar, env.browser.cookies.jar)
+            app.debug(
+                T("已寫入 {n} 個 cookie 到 {path}", "wrote {n} cookie(s) to {path}"),
+                n=count,
+                path=str(cookie_jar),
+            )
+    emit(result.to_dict(), chosen)

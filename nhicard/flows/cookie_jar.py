@@ -1,0 +1,91 @@
+"""Writing a browser's cookies as a Netscape cookie file (``curl --cookie FILE``, wget, …).
+
+The file holds live sessions, so it is written like a secret: created with mode 0600 through
+``os.open`` (never readable by others, not even for a moment), then renamed over the target
+atomically. One line per cookie, tab-separated:
+``domain  include-subdomains  path  secure  expires  name  value``; an HttpOnly cookie's domain
+is prefixed with ``#HttpOnly_`` (as curl writes and reads it); a session cookie has expiry 0.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterable
+from http.cookiejar import Cookie
+from pathlib import Path
+
+from nhicard.errors import UsageError
+from nhicard.i18n import T
+
+HEADER = (
+    "# Netscape HTTP Cookie File\n"
+    "# Written by nhicard. It holds live sessions: keep it private (mode 0600).\n\n"
+)
+HTTPONLY_PREFIX = "#HttpOnly_"
+
+
+def _is_httponly(cookie: Cookie) -> bool:
+    return any(key.lower() == "httponly" for key in getattr(cookie, "_rest", {}))
+
+
+def _clean(value: str) -> str:
+    return value.replace("\t", " ").replace("\r", "").replace("\n", "")
+
+
+def cookie_line(cookie: Cookie) -> str:
+    """One cookie in Netscape format (without the newline)."""
+    domain = cookie.domain
+    subdomains = "TRUE" if cookie.domain_specified and domain.startswith(".") else "FALSE"
+    if _is_httponly(cookie):
+        domain = HTTPONLY_PREFIX + domain
+    expires = str(int(cookie.expires)) if cookie.expires is not None else "0"
+    return "\t".join(
+        (
+            _clean(domain),
+            subdomains,
+            _clean(cookie.path or "/"),
+            "TRUE" if cookie.secure else "FALSE",
+            expires,
+            _clean(cookie.name),
+            _clean(cookie.value or ""),
+        )
+    )
+
+
+def netscape_text(cookies: Iterable[Cookie]) -> str:
+    """The whole cookie file's text."""
+    lines = [cookie_line(c) for c in cookies]
+    return HEADER + "".join(line + "\n" for line in lines)
+
+
+def write_cookie_jar(path: Path, cookies: Iterable[Cookie]) -> int:
+    """Write ``cookies`` to ``path`` (mode 0600, atomic replace); returns how many.
+
+    An unwritable place is a :class:`UsageError` (exit 2) naming the path."""
+    items = list(cookies)
+    data = netscape_text(items).encode("utf-8")
+    target = Path(path)
+    tmp = target.with_name(f".{target.name}.{secrets.token_hex(6)}.tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        os.replace(tmp, target)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise UsageError(
+            T("無法寫入 cookie 檔 {path}", "cannot write the cookie file {path}").format(
+                path=str(target)
+            ),
+            hint=T("請確認目錄存在且可寫入。", "Check that the directory exists and is writable."),
+            reason="cookie-jar",
+            detail=type(exc).__name__,
+        ) from exc
+    return len(items)

@@ -1,0 +1,206 @@
+"""``nhicard ecpa login`` as a subprocess against the running sandbox: the virtual card on the
+private pcscd's vpcd, the direct agent, the sandbox SAM, eCPA and the e-learning relying party
+over HTTPS. Registrations are put into the sandbox store directly (the register and
+verify-email commands have their own tests and the whole job is in test_job_e2e.py)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import stat
+import subprocess
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from nhicard.sandbox.store import STORE_FILE, RegistrationStore
+from tests.conftest import run_nhicard
+from tests.sandbox_fixture import SandboxServer, sandbox, sandbox_server  # noqa: F401
+
+PASSWORD = "Pw-246810"
+CARD = "000012345678"
+
+
+def register(sb: SandboxServer, password: str = PASSWORD, card: str = CARD) -> None:
+    """A verified registration of the built-in card with ``password``."""
+    store = RegistrationStore.open(sb.dir)
+    try:
+        store.apply(
+            card_number=card,
+            id_number="A123456789",
+            name="王小明",
+            password=password,
+            email="ming@example.com",
+            phone="0223456789",
+            mobile="0912345678",
+            now=datetime.now(UTC),
+        )
+    finally:
+        store.close()
+    sb.verify(card)
+
+
+def login(
+    sb: SandboxServer, *args: str, password: str | None = PASSWORD, lang: str = "en"
+) -> subprocess.CompletedProcess[str]:
+    env = sb.env()
+    if password is not None:
+        env["NHICARD_PASSWORD"] = password
+    return run_nhicard(
+        "--profile", "sandbox", "--agent", "direct", "--lang", lang, "ecpa", "login", "--json",
+        *args, env=env,
+    )  # fmt: skip
+
+
+def login_row(sb: SandboxServer, card: str = CARD) -> tuple[int, int, Any, int] | None:
+    with sqlite3.connect(sb.dir / STORE_FILE, timeout=10) as db:
+        row = db.execute(
+            "SELECT failures, locks, locked_until, revoked FROM logins WHERE card_number = ?",
+            (card,),
+        ).fetchone()
+    return tuple(row) if row else None  # type: ignore[return-value]
+
+
+def test_login_lands_on_ecpa_home(sandbox: SandboxServer) -> None:  # noqa: F811
+    register(sandbox)
+    done = login(sandbox)
+    assert done.returncode == 0, done.stderr
+    ecpa = sandbox.endpoints["ecpa_url"].rstrip("/")
+    assert json.loads(done.stdout) == {
+        "status": "logged-in",
+        "name": "王小明",
+        "url": f"{ecpa}/webform/home.aspx",
+    }
+    assert PASSWORD not in done.stdout + done.stderr
+    assert login_row(sandbox) == (0, 0, None, 0)
+
+
+def test_return_url_continues_into_elearning(sandbox: SandboxServer) -> None:  # noqa: F811
+    register(sandbox)
+    elearn = sandbox.endpoints["elearn_url"].rstrip("/")
+    done = login(sandbox, "--return-url", f"{elearn}/sso_verify.php")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {
+        "status": "logged-in",
+        "name": "王小明",
+        "url": f"{elearn}/sso_verify.php",
+    }
+
+
+def test_unregistered_return_url_is_refused_before_the_card(sandbox: SandboxServer) -> None:  # noqa: F811
+    register(sandbox)
+    done = login(sandbox, "--return-url", "https://127.0.0.1:1/sso_verify.php")
+    assert done.returncode == 8, done.stderr
+    assert "does not accept the return URL" in done.stderr
+    assert "not a registered application" in done.stderr
+    assert done.stdout == ""
+    assert login_row(sandbox) is None  # no password was sent
+
+
+def test_wrong_password_is_sent_once_and_exits_9(sandbox: SandboxServer) -> None:  # noqa: F811
+    register(sandbox)
+    done = login(sandbox, password="Wrong-999")
+    assert done.returncode == 9, done.stderr
+    assert "Wrong NHI card password; 2 attempt(s) left." in done.stderr
+    assert "never retries" in done.stderr
+    assert done.stdout == ""
+    assert login_row(sandbox) == (1, 0, None, 0)  # one POST, one failure counted
+    zh = login(sandbox, password="Wrong-999", lang="zh-TW")
+    assert zh.returncode == 9
+    assert "健保卡密碼錯誤,您還可以再嘗試 1 次" in zh.stderr
+    assert login_row(sandbox) == (2, 0, None, 0)
+
+
+def test_three_wrong_runs_lock_and_the_lock_says_until_when(sandbox: SandboxServer) -> None:  # noqa: F811
+    register(sandbox)
+    codes = [login(sandbox, password="Wrong-999").returncode for _ in range(3)]
+    assert codes == [9, 9, 9]
+    failures, locks, locked_until, revoked = login_row(sandbox) or (0, 0, None, 0)
+    assert (failures, locks, revoked) == (3, 1, 0) and locked_until is not None
+    until = datetime.fromtimestamp(locked_until, UTC).astimezone()
+    locked = login(sandbox)  # even the right password is refused while locked
+    assert locked.returncode == 9
+    assert "locked until" in locked.stderr
+    taipei = until.astimezone(__import__("zoneinfo").ZoneInfo("Asia/Taipei"))
+    assert taipei.strftime("%Y-%m-%d %H:%M:%S") in locked.stderr
+    assert "Wait until the lock ends" in locked.stderr
+
+
+def test_unregistered_card_exits_8(sandbox: SandboxServer) -> None:  # noqa: F811
+    done = login(sandbox)
+    assert done.returncode == 8, done.stderr
+    assert "not registered for online services" in done.stderr
+    assert "nhicard register" in done.stderr
+
+
+def test_password_length_checked_before_anything(sandbox: SandboxServer) -> None:  # noqa: F811
+    register(sandbox)
+    done = login(sandbox, password="short")
+    assert done.returncode == 2, done.stderr
+    assert "8009" in done.stderr
+    assert login_row(sandbox) is None
+
+
+def test_no_password_source_is_a_usage_error(sandbox: SandboxServer) -> None:  # noqa: F811
+    done = login(sandbox, password=None)
+    assert done.returncode == 2
+    assert "NHICARD_PASSWORD" in done.stderr
+
+
+def test_cookie_jar_is_private_and_works_with_curl(
+    sandbox: SandboxServer,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    register(sandbox)
+    jar = tmp_path / "cookies.txt"
+    jar.write_text("old content")
+    os.chmod(jar, 0o644)
+    elearn = sandbox.endpoints["elearn_url"].rstrip("/")
+    done = login(sandbox, "--return-url", f"{elearn}/sso_verify.php", "--cookie-jar", str(jar))
+    assert done.returncode == 0, done.stderr
+    assert stat.S_IMODE(jar.stat().st_mode) == 0o600
+    text = jar.read_text()
+    assert text.startswith("# Netscape HTTP Cookie File")
+    names = {line.split("\t")[5] for line in text.splitlines() if "\t" in line}
+    assert names == {"ECPA_SessionId", "ELEARN_PHPSESSID"}
+    assert not list(tmp_path.glob(".cookies.txt.*"))  # no temp file left behind
+    ca = sandbox.endpoints["ca_bundle"]
+    ecpa = sandbox.endpoints["ecpa_url"].rstrip("/")
+    for url, shown in ((f"{ecpa}/webform/home.aspx", "王小明 您好"), (f"{elearn}/", "已登入")):
+        page = subprocess.run(
+            ["curl", "-sS", "--cacert", ca, "--cookie", str(jar), "-w", "\n%{http_code}", url],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        body, _, code = page.stdout.rpartition("\n")
+        assert code == "200", page.stderr
+        assert shown in " ".join(body.replace("</span>", "").split()), body[:300]
+    without = subprocess.run(
+        ["curl", "-sS", "--cacert", ca, "-o", "/dev/null", "-w", "%{http_code}",
+         f"{ecpa}/webform/home.aspx"],
+        capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert without.stdout == "302"  # the jar is what signs curl in
+
+
+def test_cookie_jar_not_written_when_login_fails(sandbox: SandboxServer, tmp_path: Path) -> None:  # noqa: F811
+    register(sandbox)
+    jar = tmp_path / "cookies.txt"
+    done = login(sandbox, "--cookie-jar", str(jar), password="Wrong-999")
+    assert done.returncode == 9
+    assert not jar.exists()
+
+
+@pytest.mark.parametrize("profile", ["real"])
+def test_real_profile_says_the_chain_is_not_public(profile: str) -> None:
+    done = run_nhicard(
+        "--profile", profile, "--lang", "en", "ecpa", "login", "--json",
+        env={"NHICARD_PASSWORD": PASSWORD},
+    )  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    assert "chain is not public" in done.stderr
+    assert "--profile sandbox" in done.stderr
