@@ -44,11 +44,18 @@ class BenchOptions:
     verify_cards: int = 100  # card insertions timed through vpcd
     leak_cards: int = 1000  # insertions for the memory-growth figure
     idle_seconds: float = 5.0  # idle CPU observed for this long
+    idle_settle: float = 1.5  # seconds for start-up before the idle CPU is observed
 
     @classmethod
     def quick_options(cls) -> BenchOptions:
         return cls(
-            runs=QUICK_RUNS, warmup=0, quick=True, verify_cards=5, leak_cards=50, idle_seconds=1.0
+            runs=QUICK_RUNS,
+            warmup=0,
+            quick=True,
+            verify_cards=3,
+            leak_cards=50,
+            idle_seconds=1.0,
+            idle_settle=1.0,
         )
 
 

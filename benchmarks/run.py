@@ -11,6 +11,7 @@ missed or could not be taken, 2 when the benchmark itself could not run.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import platform
 import subprocess
@@ -95,14 +96,7 @@ def options_from(args: argparse.Namespace) -> BenchOptions:
     base = BenchOptions.quick_options() if args.quick else BenchOptions()
     if args.runs is None:
         return base
-    return BenchOptions(
-        runs=args.runs,
-        warmup=base.warmup,
-        quick=base.quick,
-        verify_cards=base.verify_cards,
-        leak_cards=base.leak_cards,
-        idle_seconds=base.idle_seconds,
-    )
+    return dataclasses.replace(base, runs=args.runs)
 
 
 def git_commit() -> str:
