@@ -10,15 +10,17 @@ A test that needs faults calls ``sandbox.use(extra_toml)``: the server is restar
 built-in data plus those TOML tables (``[faults.nhi]`` …), in the same directory; the next
 test that asks for ``sandbox`` gets the default data back.
 
-Import the fixtures into a test module with
-``from tests.sandbox_fixture import sandbox, sandbox_server  # noqa: F401``.
+Use the fixtures in a test module by naming them there (no import shadowing for ruff)::
+
+    from tests import sandbox_fixture
+    sandbox_server = sandbox_fixture.sandbox_server
+    sandbox = sandbox_fixture.sandbox
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import sqlite3
 from collections.abc import Iterator
 from importlib import resources
@@ -83,7 +85,9 @@ class SandboxServer:
             db.execute("DELETE FROM registrations")
             db.execute("DELETE FROM links")
             db.execute("DELETE FROM logins")
-        shutil.rmtree(self.maildir, ignore_errors=True)
+        for sub in ("new", "cur", "tmp"):
+            for path in (self.maildir / sub).glob("*"):
+                path.unlink(missing_ok=True)
 
     @property
     def maildir(self) -> Path:

@@ -1,0 +1,544 @@
+"""Steps 1–4 of the manual: apply for the NHI card online service (健保卡網路服務註冊).
+
+The walk, page by page (every detail from the site profile's ``nhi`` pages):
+
+1. the login page → 「首次登入請先申請」;
+2. the terms page → 「我已閱讀完畢,並瞭解相關規定」;
+3. the apply page: 讀取 (the card agent fills hidBasic/hidVersion/hidRandom/hidSign exactly as
+   the page's script does, then posts back), the 姓名 shown is checked against the card,
+   戶號 typed, 縣市 → 鄉鎮市區 → 村里 chosen by posting back in turn (the user's words matched
+   to the options: 台/臺, with or without 市/區/里), 鄰 typed, 下一步;
+4. the password/contact page: password twice, e-mail, phone, mobile, 確認申請 → the site
+   says the verification mail (認證通知信) was sent.
+
+Inputs are checked locally before any request (:func:`parse_request`). ``dry_run`` walks
+every page up to the final submit and stops there. A page that is not what the profile
+describes ends the run with exit 11 and the page saved (see :mod:`nhicard.flows.base`).
+
+Resuming and never applying twice
+---------------------------------
+Every page before the final 確認申請 only reads or prepares: walking them again is harmless,
+and ASP.NET state cannot be reused across runs anyway, so a rerun always walks from the
+login page. What must not repeat blindly is the final POST, which makes the site store the
+application and send a mail. The run journal (:mod:`nhicard.flows.journal`, keyed by the card
+number, known once the card was read) guards it:
+
+- ``submitting`` is recorded *before* the final POST, ``submitted`` (with the e-mail) when the
+  site confirmed that the mail was sent; a site refusal of the final POST removes
+  ``submitting`` again.
+- On a rerun, after the card was read (the site reports an already *completed* registration
+  at that point → ``already-registered``): if the journal says ``submitted``, nothing is sent
+  again and the result is ``submitted`` (``resumed``: true) with the journal's e-mail; pass
+  ``resend`` to apply again on purpose (mail lost, link expired).
+- ``submitting`` without ``submitted`` means the last run lost the answer of the final POST
+  (network failure or timeout): whether the site stored it is unknown. The site replaces a
+  pending application by a new one (the older mail's link stops working), so the rerun
+  applies again and says so; the newest mail is the one to follow.
+
+A session that expires mid-walk (the site's 「逾時」 page) restarts the walk from the login
+page once; a second expiry fails with :class:`~nhicard.flows.errors.SessionExpired` (exit 7).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from nhicard.agent.base import BasicData
+from nhicard.errors import NhicardError, SiteRejected, UsageError
+from nhicard.flows.base import FlowEnv, fill_agent_fields, site_rejected
+from nhicard.flows.errors import SessionExpired
+from nhicard.flows.journal import Journal
+from nhicard.i18n import T, Text
+from nhicard.masking import mask_name
+from nhicard.web.aspnet import change_postback, postback
+from nhicard.web.form import Form
+from nhicard.web.matching import match_option
+from nhicard.web.page import Page
+from nhicard.web.profile import PageSpec
+
+FLOW = "register"
+PASSWORD_MIN, PASSWORD_MAX = 6, 12
+NEIGHBORHOOD_MAX = 999
+
+STATUS_SUBMITTED = "submitted"
+STATUS_ALREADY = "already-registered"
+STATUS_DRY_RUN = "dry-run"
+
+_HOUSEHOLD_RE = re.compile(r"[A-Z0-9]{8}")
+_EMAIL_RE = re.compile(r"[^@\s]+@[^@\s.]+(\.[^@\s.]+)+")
+_MOBILE_RE = re.compile(r"09\d{8}")
+_PHONE_MAIN_RE = re.compile(r"(0\d{1,3}-?)?\d{5,8}")
+_PHONE_EXT_RE = re.compile(r"^(.*?)(?:#|ext\.?|x|分機|轉)(\d{1,6})$", re.I)
+
+
+# -- the request ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class RegistrationRequest:
+    """What the apply and contact pages ask for (checked and normalised; no password)."""
+
+    household_id: str
+    city: str
+    district: str
+    village: str
+    neighborhood: int
+    email: str
+    phone: str
+    mobile: str
+
+
+def _bad(message: Text, hint: Text | None = None, *, reason: str) -> UsageError:
+    return UsageError(message, hint=hint, reason=reason)
+
+
+def normalize_household_id(value: str) -> str:
+    """戶號 as typed → 8 upper-case letters or digits (spaces removed); else exit 2."""
+    canon = "".join(unicodedata.normalize("NFKC", value).split()).upper()
+    if not _HOUSEHOLD_RE.fullmatch(canon):
+        raise _bad(
+            T(
+                "戶號應為 8 個英文字母或數字(例:F1234567),收到「{value}」",
+                "the household ID number must be 8 letters or digits (e.g. F1234567), "
+                "got '{value}'",
+            ).format(value=value),
+            T(
+                "戶號印在戶口名簿封面左上角。",
+                "It is printed top left on the household certificate.",
+            ),
+            reason="bad-household-id",
+        )
+    return canon
+
+
+def normalize_phone(value: str) -> str:
+    """A Taiwan phone number: optional area code, dash, optional extension (``#123``,
+    ``ext 123``, ``分機123``) → ``02-23456789#123``; else exit 2."""
+    text = re.sub(r"[\s()()]", "", unicodedata.normalize("NFKC", value))
+    ext = ""
+    found = _PHONE_EXT_RE.match(text)
+    if found:
+        text, ext = found.group(1), found.group(2)
+    if "-" in text:
+        head, rest = text.split("-", 1)
+        text = f"{head}-{rest.replace('-', '')}"
+    if not _PHONE_MAIN_RE.fullmatch(text):
+        raise _bad(
+            T(
+                "聯絡電話格式錯誤:「{value}」(例:02-23456789 或 02-23456789#123)",
+                "the phone number '{value}' is not valid (e.g. 02-23456789 or 02-23456789#123)",
+            ).format(value=value),
+            reason="bad-phone",
+        )
+    return text + (f"#{ext}" if ext else "")
+
+
+def normalize_mobile(value: str) -> str:
+    """A Taiwan mobile number → ``09xxxxxxxx`` (spaces and dashes removed); else exit 2."""
+    digits = re.sub(r"[\s\-]", "", unicodedata.normalize("NFKC", value))
+    if digits.startswith("+886"):
+        digits = "0" + digits[4:]
+    if not _MOBILE_RE.fullmatch(digits):
+        raise _bad(
+            T(
+                "手機號碼格式錯誤:「{value}」(應為 09 開頭的 10 碼數字,例:0912345678)",
+                "the mobile number '{value}' is not valid (10 digits starting with 09, "
+                "e.g. 0912345678)",
+            ).format(value=value),
+            reason="bad-mobile",
+        )
+    return digits
+
+
+def check_email(value: str) -> str:
+    email = value.strip()
+    if len(email) > 254 or not _EMAIL_RE.fullmatch(email):
+        raise _bad(
+            T(
+                "電子郵件格式錯誤:「{value}」",
+                "the e-mail address '{value}' is not valid",
+            ).format(value=value),
+            T("認證通知信會寄到這個地址。", "The verification mail goes to this address."),
+            reason="bad-email",
+        )
+    return email
+
+
+def check_neighborhood(value: str | int) -> int:
+    text = unicodedata.normalize("NFKC", str(value)).strip()
+    if not text.isdigit() or not 1 <= int(text) <= NEIGHBORHOOD_MAX:
+        raise _bad(
+            T(
+                "鄰應為 1 至 999 的整數,收到「{value}」",
+                "the neighborhood (鄰) must be a whole number from 1 to 999, got '{value}'",
+            ).format(value=value),
+            reason="bad-neighborhood",
+        )
+    return int(text)
+
+
+def check_password(password: str) -> None:
+    """6–12 characters (the site's rule); the message never shows the password."""
+    if not PASSWORD_MIN <= len(password) <= PASSWORD_MAX:
+        raise _bad(
+            T(
+                "註冊密碼長度須為 6 至 12 個字元(目前 {n} 個)",
+                "the registration password must have 6 to 12 characters (it has {n})",
+            ).format(n=len(password)),
+            reason="bad-password",
+        )
+
+
+def _place(value: str, what: Text) -> str:
+    text = " ".join(value.split())
+    if not text:
+        raise _bad(
+            T("{zh}不可空白", "{en} must not be empty").format(zh=what.zh, en=what.en),
+            reason="empty-address",
+        )
+    return text
+
+
+CITY = T("縣市", "city/county")
+DISTRICT = T("鄉鎮市區", "district/township")
+VILLAGE = T("村里", "village")
+
+
+def parse_request(
+    *,
+    household_id: str,
+    city: str,
+    district: str,
+    village: str,
+    neighborhood: str | int,
+    email: str,
+    phone: str,
+    mobile: str,
+) -> RegistrationRequest:
+    """Check every input locally (exit 2 with a clear message) and normalise it."""
+    return RegistrationRequest(
+        household_id=normalize_household_id(household_id),
+        city=_place(city, CITY),
+        district=_place(district, DISTRICT),
+        village=_place(village, VILLAGE),
+        neighborhood=check_neighborhood(neighborhood),
+        email=check_email(email),
+        phone=normalize_phone(phone),
+        mobile=normalize_mobile(mobile),
+    )
+
+
+# -- the result ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class RegisterOutcome:
+    """What ``register`` did: ``status`` is ``submitted``, ``already-registered`` or
+    ``dry-run``; ``resumed`` when an earlier run's journal decided it."""
+
+    status: str
+    email: str
+    resumed: bool = False
+    requests: int = 0
+
+    def to_record(self) -> dict[str, object]:
+        return {"status": self.status, "email": self.email, "resumed": self.resumed}
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What is about to be submitted (shown before the final confirmation)."""
+
+    name_masked: str
+    request: RegistrationRequest
+    address: str
+
+
+Confirm = Callable[[Summary], bool]
+
+
+class _AlreadyRegistered(Exception):
+    def __init__(self, card_number: str) -> None:
+        super().__init__("already registered")
+        self.card_number = card_number
+
+
+# -- the walk ------------------------------------------------------------------------------
+class _Walk:
+    def __init__(
+        self,
+        env: FlowEnv,
+        request: RegistrationRequest,
+        password: str,
+        *,
+        dry_run: bool,
+        resend: bool,
+        confirm: Confirm | None,
+    ) -> None:
+        self.env = env
+        self.request = request
+        self.password = password
+        self.dry_run = dry_run
+        self.resend = resend
+        self.confirm = confirm
+        self.nhi = env.profile.nhi
+        self.journal: Journal | None = None
+        self.resumed = False
+
+    # pages ---------------------------------------------------------------------------------
+    def spec(self, name: str) -> PageSpec:
+        return self.nhi.page(name)
+
+    def to_apply(self) -> Page:
+        env, login, terms = self.env, self.spec("login"), self.spec("terms")
+        env.log(T("開啟登入頁", "opening the login page"))
+        page = env.expect(env.open(self.nhi.url("login"), "login"), login, "login")
+        env.log(T("點選「首次登入請先申請」", "following 「首次登入請先申請」 (register)"))
+        page = env.click(page, login.control("register_link"), "terms")
+        page = env.expect(page, terms, "terms")
+        env.log(T("同意註冊管理作業要點", "accepting the terms"))
+        apply = self.spec("apply")
+        page = env.click(page, terms.control("agree"), "apply")
+        return env.expect(page, apply, "apply")
+
+    def read_card(self, page: Page) -> tuple[Page, BasicData]:
+        env, apply = self.env, self.spec("apply")
+        env.log(T("讀取健保卡", "reading the NHI card"))
+        form = page.form()
+        basic = fill_agent_fields(form, apply, env.agent)
+        for value, kind in (
+            (basic.name, "name"),
+            (basic.id_number, "id"),
+            (basic.card_number, "card"),
+            (basic.birth_date_roc, "date"),
+        ):
+            env.add_secret(value, kind)
+        button = form.find(apply.control("read_card"), buttons=True)[0]
+        target = str(button.get("name") or button.get("id") or "")
+        page = env.submit(postback(form, target), "apply-read")
+        page = env.expect(page, apply, "apply-read")
+        if self.already_registered(page):
+            raise _AlreadyRegistered(basic.card_number)
+        self.check_name(page, basic)
+        return page, basic
+
+    def already_registered(self, page: Page) -> bool:
+        markers = self.nhi.markers.already_registered
+        if not markers:
+            return False
+        shown = " ".join(self.env.messages(page))
+        probe = Page(page.url, page.status, f"<p>{_escape(shown)}</p>")
+        return probe.find_marker(markers) is not None
+
+    def check_name(self, page: Page, basic: BasicData) -> None:
+        apply = self.spec("apply")
+        form = page.form()
+        shown = ""
+        if "name" in apply.controls and form.has(apply.control("name")):
+            value = form[apply.control("name")]
+            shown = value if isinstance(value, str) else ""
+        elif _norm(basic.name) in _norm(page.visible_text):
+            shown = basic.name
+        if _norm(shown) == _norm(basic.name) and shown:
+            self.env.log(T("姓名:{name}", "name: {name}").format(name=mask_name(basic.name) or ""))
+            return
+        messages = self.env.messages(page)
+        if messages and not shown:
+            raise site_rejected(messages, step="apply-read")
+        if not shown:
+            raise self.env.site_changed(
+                page,
+                "apply-read",
+                T("讀卡後頁面沒有顯示姓名", "the page shows no name after reading the card"),
+            )
+        raise UsageError(
+            T(
+                "網站顯示的姓名({shown})與健保卡上的姓名({card})不同",
+                "the name the site shows ({shown}) is not the name on the card ({card})",
+            ).format(shown=mask_name(shown) or "", card=mask_name(basic.name) or ""),
+            hint=T("請確認讀卡機中是本人的健保卡。", "Check that the card in the reader is yours."),
+            reason="name-mismatch",
+        )
+
+    def choose(self, page: Page, key: str, words: str, what: Text, step: str) -> Page:
+        apply = self.spec("apply")
+        form = page.form()
+        control = apply.control(key)
+        option = match_option(words, form.options(control), what=what)
+        self.env.log(T("選擇{zh}:{opt}", "choosing the {en}: {opt}").format(
+            zh=what.zh, en=what.en, opt=option.text))  # fmt: skip
+        form[control] = option.value
+        page = self.env.submit(change_postback(form, control), step)
+        return self.env.expect(page, apply, step)
+
+    def fill_apply(self, page: Page) -> Page:
+        env, apply, req = self.env, self.spec("apply"), self.request
+        form = page.form()
+        form[apply.control("household_id")] = req.household_id
+        page = self.choose(page, "city", req.city, CITY, "apply-city")
+        page = self.choose(page, "district", req.district, DISTRICT, "apply-district")
+        page = self.choose(page, "village", req.village, VILLAGE, "apply-village")
+        form = page.form()
+        form[apply.control("household_id")] = req.household_id
+        form[apply.control("neighborhood")] = str(req.neighborhood)
+        env.log(T("送出戶號與戶籍地址(下一步)", "sending the household ID and address (Next)"))
+        page = env.submit(form.submission(apply.control("next")), "contact")
+        return env.expect(page, self.spec("contact"), "contact")
+
+    def fill_contact(self, page: Page) -> Form:
+        contact, req = self.spec("contact"), self.request
+        form = page.form()
+        form[contact.control("password")] = self.password
+        if "password_confirm" in contact.controls and form.has(contact.control("password_confirm")):
+            form[contact.control("password_confirm")] = self.password
+        form[contact.control("email")] = req.email
+        form[contact.control("phone")] = req.phone
+        form[contact.control("mobile")] = req.mobile
+        return form
+
+    def submit(self, form: Form, basic: BasicData) -> RegisterOutcome:
+        env, contact = self.env, self.spec("contact")
+        assert self.journal is not None
+        self.journal.record("submitting")
+        env.log(T("確認申請(送出)", "submitting the application (確認申請)"))
+        page = env.submit(form.submission(contact.control("submit")), "sent")
+        if page.find_marker(self.nhi.markers.success):
+            self.journal.record(STATUS_SUBMITTED, email=self.request.email)
+            env.log(
+                T("認證通知信已寄到 {email}", "the verification mail was sent to {email}").format(
+                    email=self.request.email
+                )
+            )
+            return RegisterOutcome(STATUS_SUBMITTED, self.request.email, self.resumed)
+        try:
+            env.check_session(page, self.nhi, "sent")
+            if self.already_registered(page):
+                self.journal.record(STATUS_ALREADY)
+                return RegisterOutcome(STATUS_ALREADY, self.request.email, self.resumed)
+            messages = env.messages(page)
+            if messages:
+                raise site_rejected(messages, step="sent")
+        except (SessionExpired, SiteRejected):
+            self.journal.forget("submitting")  # the site answered: it did not store it
+            raise
+        raise env.site_changed(
+            page,
+            "sent",
+            T("找不到「{m}」", "none of '{m}' is on the page").format(
+                m=" / ".join(self.nhi.markers.success)
+            ),
+        )
+
+    # the whole walk -------------------------------------------------------------------------
+
+    def run(self) -> RegisterOutcome:
+        env, req = self.env, self.request
+        page = self.to_apply()
+        try:
+            page, basic = self.read_card(page)
+        except _AlreadyRegistered as found:
+            env.log(T("此健保卡已完成註冊", "this NHI card is already registered"))
+            if not self.dry_run:
+                self.open_journal(found.card_number).record(STATUS_ALREADY)
+            return RegisterOutcome(STATUS_ALREADY, req.email, False)
+        self.journal = self.open_journal(basic.card_number)
+        if not self.dry_run:
+            early = self.from_journal()
+            if early is not None:
+                return early
+        page = self.fill_apply(page)
+        form = self.fill_contact(page)
+        summary = Summary(
+            name_masked=mask_name(basic.name) or "",
+            request=req,
+            address=f"{req.city} {req.district} {req.village} {req.neighborhood}鄰",
+        )
+        if self.dry_run:
+            env.log(T("試跑:不送出最後的申請", "dry run: the final submit is not sent"))
+            return RegisterOutcome(STATUS_DRY_RUN, req.email, False)
+        if self.confirm is not None and not self.confirm(summary):
+            raise NhicardError(
+                T("已取消,未送出申請", "cancelled; nothing was submitted"), reason="cancelled"
+            )
+        return self.submit(form, basic)
+
+    def open_journal(self, card_number: str) -> Journal:
+        settings = self.env.settings
+        return Journal.open(FLOW, card_number, state_dir=settings.state_dir, clock=settings.clock)
+
+    def from_journal(self) -> RegisterOutcome | None:
+        journal = self.journal
+        assert journal is not None
+        if journal.done(STATUS_SUBMITTED) and not self.resend:
+            email = str(journal.facts.get("email") or self.request.email)
+            self.env.log(
+                T(
+                    "此卡的申請已於 {when} 送出,認證通知信寄到 {email};不再重複送出"
+                    "(要重新送出請加 --resend)",
+                    "this card's application was already submitted at {when} and the "
+                    "verification mail went to {email}; not sending it again (add --resend "
+                    "to apply again)",
+                ).format(when=journal.when(STATUS_SUBMITTED), email=email)
+            )
+            return RegisterOutcome(STATUS_SUBMITTED, email, True)
+        if journal.done(STATUS_SUBMITTED) and self.resend:
+            journal.forget(STATUS_SUBMITTED, "submitting")
+            return None
+        if journal.done("submitting"):
+            self.resumed = True
+            self.env.log(
+                T(
+                    "上次在 {when} 送出申請時連線中斷,無法得知是否成功;將重新送出"
+                    "(若收到兩封認證通知信,請使用最新的一封)",
+                    "the last run lost the answer to its final submit at {when}, so whether "
+                    "the site stored it is unknown; submitting again (if two verification "
+                    "mails arrive, use the newest)",
+                ).format(when=journal.when("submitting"))
+            )
+        return None
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _norm(text: str) -> str:
+    return "".join(unicodedata.normalize("NFKC", text).split())
+
+
+def register(
+    env: FlowEnv,
+    request: RegistrationRequest,
+    password: str,
+    *,
+    dry_run: bool = False,
+    resend: bool = False,
+    confirm: Confirm | None = None,
+) -> RegisterOutcome:
+    """Run steps 1–4 (see the module docstring). Restarts once after a session expiry."""
+    check_password(password)
+    env.add_secret(password, "password")
+    for value, kind in (
+        (request.email, "email"),
+        (request.phone, "phone"),
+        (request.mobile, "phone"),
+        (request.household_id, "other"),
+    ):
+        env.add_secret(value, kind)
+    for attempt in (1, 2):
+        walk = _Walk(env, request, password, dry_run=dry_run, resend=resend, confirm=confirm)
+        try:
+            outcome = walk.run()
+        except SessionExpired:
+            if attempt == 2:
+                raise
+            env.log(
+                T(
+                    "網站的連線階段逾時,從登入頁重新開始",
+                    "the site's session expired; starting again from the login page",
+                )
+            )
+            continue
+        return RegisterOutcome(
+            outcome.status, outcome.email, outcome.resumed, env.browser.requests_made
+        )
+    raise AssertionError("unreachable")

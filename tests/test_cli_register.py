@@ -1,0 +1,199 @@
+"""``nhicard --profile sandbox register`` as a subprocess against the sandbox server process
+(HTTPS sites, SAM, SMTP sink) with the virtual card on the private pcscd's vpcd slot 0, read
+by the ``direct`` agent (and by ``nhiicc`` through ``nhicard agent serve``)."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests import sandbox_fixture
+from tests.conftest import nhicard_executable, run_nhicard
+from tests.sandbox_fixture import SandboxServer
+
+sandbox_server = sandbox_fixture.sandbox_server
+sandbox = sandbox_fixture.sandbox
+
+pytestmark = pytest.mark.pcsc
+
+PASSWORD = "Pw-246810"
+CARD = "000012345678"
+ARGS = (
+    "--household-id", "f123 4567",
+    "--city", "台北市",
+    "--district", "大安",
+    "--village", "龍門里",
+    "--neighborhood", "5",
+    "--email", "ming@example.com",
+    "--phone", "02-2345-6789",
+    "--mobile", "0912-345-678",
+)  # fmt: skip
+
+
+def with_arg(name: str, value: str) -> tuple[str, ...]:
+    args = list(ARGS)
+    args[args.index(name) + 1] = value
+    return tuple(args)
+
+
+@pytest.fixture
+def state(tmp_path: Path) -> Path:
+    return tmp_path / "state"
+
+
+def register(
+    sb: SandboxServer,
+    state: Path,
+    *extra: str,
+    args: tuple[str, ...] = ARGS,
+    agent: tuple[str, ...] = ("--agent", "direct"),
+    password: str | None = PASSWORD,
+    input: str | None = None,
+) -> subprocess.CompletedProcess[str]:
+    env = {**sb.env(), "NHICARD_STATE_DIR": str(state)}
+    if password is not None:
+        env["NHICARD_PASSWORD"] = password
+    return run_nhicard(
+        "--profile", "sandbox", *agent, "register", *args, "--json", *extra,
+        env=env, input=input,
+    )  # fmt: skip
+
+
+def result(proc: subprocess.CompletedProcess[str]) -> Any:
+    assert proc.stdout, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def journal_files(state: Path) -> list[Path]:
+    return sorted((state / "journal").glob("register-*.json"))
+
+
+# -- the happy path ---------------------------------------------------------------------------
+def test_register_submits_and_the_site_stores_it(sandbox: SandboxServer, state: Path) -> None:
+    proc = register(sandbox, state, "--yes")
+    assert proc.returncode == 0, proc.stderr
+    assert result(proc) == {"status": "submitted", "email": "ming@example.com", "resumed": False}
+    stored = sandbox.application(CARD)
+    assert stored is not None and not stored.verified
+    assert (stored.email, stored.phone, stored.mobile) == (
+        "ming@example.com",
+        "02-23456789",
+        "0912345678",
+    )
+    assert len(sandbox.mails()) == 1
+    assert "讀取健保卡" in proc.stderr and "direct" in proc.stderr
+    assert PASSWORD not in proc.stderr + proc.stdout
+    (journal,) = journal_files(state)
+    text = journal.read_text("utf-8")
+    assert PASSWORD not in text and CARD not in text
+    assert set(json.loads(text)["steps"]) == {"submitting", "submitted"}
+    assert oct(journal.stat().st_mode & 0o777) == "0o600"
+
+
+def test_second_run_does_not_submit_again_and_verified_is_already_registered(
+    sandbox: SandboxServer, state: Path
+) -> None:
+    assert register(sandbox, state, "--yes").returncode == 0
+    again = register(sandbox, state, "--yes")
+    assert again.returncode == 0, again.stderr
+    assert result(again) == {"status": "submitted", "email": "ming@example.com", "resumed": True}
+    assert len(sandbox.mails()) == 1  # nothing sent twice
+    assert "--resend" in again.stderr
+    sandbox.verify(CARD)
+    third = register(sandbox, state, "--yes")
+    assert third.returncode == 0, third.stderr
+    assert result(third) == {
+        "status": "already-registered",
+        "email": "ming@example.com",
+        "resumed": False,
+    }
+    fresh = register(sandbox, state.parent / "other-state", "--yes")
+    assert result(fresh)["status"] == "already-registered"
+
+
+def test_resend_applies_again(sandbox: SandboxServer, state: Path) -> None:
+    assert register(sandbox, state, "--yes").returncode == 0
+    proc = register(sandbox, state, "--yes", "--resend")
+    assert proc.returncode == 0, proc.stderr
+    assert result(proc)["status"] == "submitted"
+    assert len(sandbox.mails()) == 2
+
+
+def test_dry_run_sends_no_final_post(sandbox: SandboxServer, state: Path, tmp_path: Path) -> None:
+    pages = tmp_path / "pages"
+    proc = register(sandbox, state, "--dry-run", "--save-pages", str(pages))
+    assert proc.returncode == 0, proc.stderr
+    assert result(proc) == {"status": "dry-run", "email": "ming@example.com", "resumed": False}
+    assert sandbox.application(CARD) is None and sandbox.mails() == []
+    assert journal_files(state) == []
+    names = [p.name for p in sorted(pages.iterdir())]
+    assert names == [
+        "01-login.html",
+        "02-terms.html",
+        "03-apply.html",
+        "04-apply-read.html",
+        "05-apply-city.html",
+        "06-apply-district.html",
+        "07-apply-village.html",
+        "08-contact.html",
+    ]
+    for page in pages.iterdir():
+        text = page.read_text("utf-8")
+        for secret in (PASSWORD, "王小明", "A123456789", CARD, "ming@example.com"):
+            assert secret not in text, (page.name, secret)
+        assert oct(page.stat().st_mode & 0o777) == "0o600"
+    assert "王*明" in (pages / "04-apply-read.html").read_text("utf-8")
+
+
+# -- the nhiicc backend -------------------------------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def agent_service(sandbox: SandboxServer) -> Iterator[str]:
+    """``nhicard --profile sandbox agent serve`` on a free port (the sandbox CA's certificate,
+    so the profile's CA bundle trusts it); yields its wss:// URL."""
+    port = free_port()
+    env = {**os.environ, **sandbox.env(), "LANG": "C.UTF-8"}
+    proc = subprocess.Popen(
+        [nhicard_executable(), "--profile", "sandbox", "-r", "Virtual PCD 00 00",
+         "agent", "serve", "--port", str(port)],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(proc.stderr.read() if proc.stderr else "agent serve died")
+            time.sleep(0.05)
+        yield f"wss://127.0.0.1:{port}/echo"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_register_through_the_nhiicc_agent_service(
+    sandbox: SandboxServer, state: Path, agent_service: str
+) -> None:
+    proc = register(
+        sandbox, state, "--yes", agent=("--agent", "nhiicc", "--agent-url", agent_service)
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert result(proc)["status"] == "submitted"
+    assert "nhiicc" in proc.stderr
+    stored = sandbox.application(CARD)
+    assert stored is not None and stored.email == "ming@example.com"
