@@ -116,7 +116,7 @@ def test_apdus_sent_in_order_and_wrong_cards_get_none() -> None:
         0.0,
         "3BF91800008131FE4550565F4A3244303831B6",
     )
-    assert v.detail is not None and v.detail.en == "Health Professional Card"
+    assert v.detail is not None and v.detail.en == "named by its ATR"
 
 
 def test_timing_is_measured_per_apdu_on_the_connection() -> None:

@@ -142,7 +142,7 @@ class ReportFile:
             _fsync_dir(self.path.parent)
         if self._file.tell() == 0:
             if self.format == "csv":
-                self._write_line(_csv_line(list(REPORT_FIELDS)))
+                self._write_line(csv_line(list(REPORT_FIELDS)))
         elif not self.path.read_bytes().endswith(b"\n"):
             self._write_line("")  # finish a line cut short by an earlier crash
 
@@ -155,7 +155,7 @@ class ReportFile:
         """Write one card's record and make sure it is on disk before returning."""
         record = verification.to_record(show_pii=self.show_pii)
         if self.format == "csv":
-            self._write_line(_csv_line(["" if v is None else str(v) for v in record.values()]))
+            self._write_line(csv_line(["" if v is None else str(v) for v in record.values()]))
         else:
             self._write_line(json.dumps(record, ensure_ascii=False))
 
@@ -169,7 +169,8 @@ class ReportFile:
         self.close()
 
 
-def _csv_line(values: list[str]) -> str:
+def csv_line(values: list[str]) -> str:
+    """One CSV row (quoted where needed), without the line end."""
     buf = io.StringIO()
     csv.writer(buf, lineterminator="").writerow(values)
     return buf.getvalue()

@@ -273,9 +273,9 @@ class _Steps:
 
     def identify_atr(self) -> None:
         if self.card_type == atrs.HPC:
-            raise _Failed(Reason.HPC, atrs.HPC_LABEL)
+            raise _Failed(Reason.HPC, T("依 ATR 判定", "named by its ATR"))
         if self.card_type == atrs.MOICA:
-            raise _Failed(Reason.MOICA, atrs.MOICA_LABEL)
+            raise _Failed(Reason.MOICA, T("依 ATR 判定", "named by its ATR"))
 
     def select(self) -> None:
         try:

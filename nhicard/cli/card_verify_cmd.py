@@ -162,15 +162,17 @@ def _tracer(app: AppContext) -> Any:
     return apdu_tracer(app)
 
 
-def _card_name(v: Verification) -> str:
-    return v.card_number or f"“{v.reader}”"
+def _card_name(v: Verification) -> Text:
+    if v.card_number:
+        return T("卡片 {number}", "Card {number}").format(number=v.card_number)
+    return T("「{reader}」中的卡片", "The card in “{reader}”").format(reader=v.reader)
 
 
 def _timing(app: AppContext, v: Verification) -> None:
     app.debug(
         "{card}: total {total:.1f} ms, APDU {apdu:.1f} ms ({n} APDUs), connect {connect:.1f} ms, "
         "software {software:.1f} ms",
-        card=_card_name(v),
+        card=app.tr(_card_name(v)),
         total=v.total_ms,
         apdu=v.apdu_ms,
         n=v.apdu_count,
@@ -224,8 +226,8 @@ def _run_single(
     if v.ok:
         return 0
     app.warn(
-        T("卡片 {card} 驗證失敗:{why}", "Card {card} failed verification: {why}"),
-        card=_card_name(v),
+        T("{card} 驗證失敗:{why}", "{card} failed verification: {why}"),
+        card=app.tr(_card_name(v)),
         why=_failure_text(app, v),
     )
     return EXIT_FAILED
@@ -269,7 +271,6 @@ class _LineWriter:
     def __init__(self, output: str, show_pii: bool) -> None:
         self.output = output
         self.show_pii = show_pii
-        self.started = False
 
     def _header(self) -> str | None:
         from nhicard.card.verification import REPORT_FIELDS
@@ -288,17 +289,19 @@ class _LineWriter:
             cells.append(text.ljust(width) if width else text)
         return " ".join(cells).rstrip()
 
-    def write(self, v: Verification) -> None:
-        from nhicard.card.batch import _csv_line
+    def begin(self) -> None:
+        """The header line (csv, table), printed before the first card."""
+        header = self._header()
+        if header:
+            click.echo(header)
+            sys.stdout.flush()
 
-        if not self.started:
-            self.started = True
-            header = self._header()
-            if header:
-                click.echo(header)
+    def write(self, v: Verification) -> None:
+        from nhicard.card.batch import csv_line
+
         record = v.to_record(show_pii=self.show_pii)
         if self.output == "csv":
-            line = _csv_line(["" if x is None else str(x) for x in record.values()])
+            line = csv_line(["" if x is None else str(x) for x in record.values()])
         elif self.output == "table":
             line = self._table_row(record)
         else:
@@ -320,11 +323,11 @@ class _CliListener(BatchListener):
         if v.ok:
             self.app.info(
                 T(
-                    "第 {n} 張:卡片 {card} 驗證通過。請取出卡片。",
-                    "Card {n}: {card} verified ok. Remove the card.",
+                    "第 {n} 張 {card}:驗證通過。請取出卡片。",
+                    "#{n} {card}: verified ok. Remove the card.",
                 ),
                 n=number,
-                card=_card_name(v),
+                card=self.app.tr(_card_name(v)),
             )
             return
         if v.reason is not None and v.reason.transient:
@@ -335,11 +338,11 @@ class _CliListener(BatchListener):
             remove = T("請取出卡片,另行處理。", "Remove the card and set it aside.")
         self.app.info(
             T(
-                "第 {n} 張:卡片 {card} 驗證失敗({code}):{why}。{remove}",
-                "Card {n}: {card} FAILED ({code}): {why}. {remove}",
+                "第 {n} 張 {card}:驗證失敗({code}):{why}。{remove}",
+                "#{n} {card}: FAILED ({code}): {why}. {remove}",
             ),
             n=number,
-            card=_card_name(v),
+            card=self.app.tr(_card_name(v)),
             code=v.reason.code if v.reason else "",
             why=_failure_text(self.app, v),
             remove=self.app.tr(remove),
@@ -351,18 +354,17 @@ class _CliListener(BatchListener):
         _timing(self.app, v)
         if where == SEEN_IN_RUN:
             text = T(
-                "卡片 {card} 本次已驗證過(結果:{earlier}),略過。請取出卡片。",
-                "Card {card} was already verified in this run ({earlier}); ignored. "
-                "Remove the card.",
+                "{card} 本次已驗證過(結果:{earlier}),略過。請取出卡片。",
+                "{card} was already verified in this run ({earlier}); ignored. Remove the card.",
             )
         else:
             text = T(
-                "卡片 {card} 已在報告中記錄為通過({earlier}),略過(要重新驗證請加 --recheck)。"
+                "{card} 已在報告中記錄為通過({earlier}),略過(要重新驗證請加 --recheck)。"
                 "請取出卡片。",
-                "Card {card} is already in the report as ok ({earlier}); skipped "
+                "{card} is already in the report as ok ({earlier}); skipped "
                 "(add --recheck to verify it again). Remove the card.",
             )
-        self.app.info(text, card=_card_name(v), earlier=earlier)
+        self.app.info(text, card=self.app.tr(_card_name(v)), earlier=earlier)
 
     def card_removed(self, reader: str) -> None:
         self.app.debug(T("卡片已自「{reader}」取出", "card removed from “{reader}”"), reader=reader)
@@ -431,7 +433,8 @@ def _run_watch(
 
     reader = _watched_reader(app, all_readers)
     options = WatchOptions(reader=reader, count=count, idle_timeout=timeout, already_ok=already_ok)
-    listener = _CliListener(app, _LineWriter(output, show_pii))
+    lines = _LineWriter(output, show_pii)
+    listener = _CliListener(app, lines)
     if app.stderr_is_tty:
         where = reader or app.tr(T("所有讀卡機", "every reader"))
         app.info(
@@ -441,6 +444,7 @@ def _run_watch(
             ),
             where=where,
         )
+    lines.begin()
     stop = threading.Event()
     with _stop_on_signals(stop):
         return watch_cards(
