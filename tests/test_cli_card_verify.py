@@ -254,9 +254,47 @@ def test_single_card_failed_exit_6_and_no_card_exit_5(
         f"Card {LIN} failed verification: the card is cancelled (termination flag set): "
         "termination flag is 1"
     ]
+    proc = run_nhicard("card", "verify", "--json")  # messages in Chinese by default
+    assert proc.returncode == 6
+    assert proc.stderr.splitlines() == [
+        f"卡片 {LIN} 驗證失敗:卡片已註銷(註銷註記已設定):註銷註記為 1"
+    ]
     rows = list(csv.DictReader(report.open()))
     assert [stable(r) | {} for r in [{**rows[0], "apdu_ms": float(rows[0]["apdu_ms"])}]] == [
         {**record(SLOT0, ATR_LIN, "nhi", LIN, "F12****341", "terminated")}
+    ]
+
+
+@pytest.mark.pcsc
+def test_single_card_waits_with_timeout(virtual_cards: VirtualCardSlots, watches: Any) -> None:
+    w = watches("-r", "0", "card", "verify", "--timeout", "20", "--format", "jsonl")
+    time.sleep(0.3)
+    assert w.proc.poll() is None  # waiting for a card
+    virtual_cards.insert(ANNA, slot=0)
+    assert stable(w.next_record()) == record(SLOT0, ATR_ANNA, "nhi", ANNA, "A90****007")
+    code, rest, err = w.finish()
+    assert (code, rest, err) == (0, [], [])
+
+
+def test_table_lines_in_watch_mode(capsys: pytest.CaptureFixture[str]) -> None:
+    from datetime import datetime, timedelta, timezone
+
+    from nhicard.card.verification import Reason, Verification
+    from nhicard.cli.card_verify_cmd import _LineWriter
+
+    at = datetime(2026, 11, 27, 9, 30, tzinfo=timezone(timedelta(hours=8)))
+    lines = _LineWriter("table", show_pii=False)
+    lines.begin()
+    lines.write(Verification(SLOT0, b"\x3b", "nhi", WANG, "A123456789", None, None, at,
+                             apdu_ms=12.34))  # fmt: skip
+    lines.write(Verification(SLOT1, b"\x3b", "hpc", None, None, Reason.HPC, None, at))
+    assert capsys.readouterr().out.splitlines() == [
+        "verified_at               result  reason                card_number   id_number   "
+        "apdu_ms  reader",
+        "2026-11-27T09:30:00+08:00 ok      -                     000012345678  A12****789  "
+        "12.3     Virtual PCD 00 00",
+        "2026-11-27T09:30:00+08:00 failed  hpc                   -             -           "
+        "0.0      Virtual PCD 00 01",
     ]
 
 
@@ -441,6 +479,9 @@ def test_watch_survives_a_pcscd_restart(
     assert stable(w.next_record(timeout=30)) == record(SLOT1, ATR_LIN, "nhi", LIN, "F12****341")
     code, rest, err = w.finish()
     assert (code, rest) == (0, []), err
+    # pcscd was down for a moment (start() waits for its socket and vpcd): retried, recovered
+    lost = [i for i, line in enumerate(err) if line.startswith("PC/SC service unavailable (")]
+    assert lost and err[lost[-1] + 1] == "The PC/SC service is back.", err
     assert summary_lines(err)[:3] == [
         "Summary (stopped: count reached)",
         "  ok               2",
