@@ -213,6 +213,26 @@ def test_foreign_report_file_exit_2(tmp_path: Path) -> None:
     assert path.read_text() == "name,phone\n"
 
 
+def test_unwritable_report_exit_2(tmp_path: Path) -> None:
+    path = tmp_path / "missing" / "box.jsonl"
+    proc = run_nhicard("--lang", "en", "card", "verify", "--report", str(path))
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines() == [
+        f"Error: cannot write the report file “{path}” (No such file or directory)",
+        "Hint: Check that the folder exists and is writable.",
+    ]
+
+
+@pytest.mark.parametrize("watch", [(), ("--watch", "--all-readers")])
+def test_pcscd_not_running_exit_3(watch: tuple[str, ...]) -> None:
+    env = {"PCSCLITE_CSOCK_NAME": "/nonexistent/pcscd.comm"}
+    proc = run_nhicard("--lang", "en", "card", "verify", *watch, env=env)
+    assert (proc.returncode, proc.stdout) == (3, "")
+    assert proc.stderr.splitlines()[0].startswith(
+        "Error: the PC/SC service is not running; readers are unreachable"
+    )
+
+
 # -- one card ---------------------------------------------------------------------------------
 
 
@@ -234,6 +254,31 @@ def test_single_card_masked_show_pii_and_timing(virtual_cards: VirtualCardSlots)
     assert proc.returncode == 0, proc.stderr
     assert len(proc.stdout.splitlines()) == 1
     assert stable(json.loads(proc.stdout)) == record(SLOT1, ATR_WANG, "nhi", WANG, "A123456789")
+
+
+@pytest.mark.pcsc
+def test_single_card_report_skip_and_recheck(
+    virtual_cards: VirtualCardSlots, tmp_path: Path
+) -> None:
+    report = tmp_path / "one.jsonl"
+    virtual_cards.insert(ANNA, slot=0)
+    args = ("--lang", "en", "card", "verify", "--json", "--report", str(report))
+    first = run_nhicard(*args)
+    assert first.returncode == 0, first.stderr
+    assert [json.loads(line) for line in report.read_text().splitlines()] == [
+        json.loads(first.stdout)
+    ]
+    again = run_nhicard(*args)
+    assert (again.returncode, again.stdout) == (0, "")
+    when = json.loads(first.stdout)["verified_at"]
+    assert again.stderr.splitlines() == [
+        f"Card {ANNA} is already in the report as ok ({when}); skipped "
+        "(add --recheck to verify it again)."
+    ]
+    recheck = run_nhicard(*args, "--recheck")
+    assert recheck.returncode == 0, recheck.stderr
+    assert stable(json.loads(recheck.stdout)) == record(SLOT0, ATR_ANNA, "nhi", ANNA, "A90****007")
+    assert len(report.read_text().splitlines()) == 2
 
 
 @pytest.mark.pcsc

@@ -137,7 +137,19 @@ class ReportFile:
         self.show_pii = show_pii
         self.existing = read_report(self.path)
         created = not self.path.exists()
-        self._file: IO[str] = open(self.path, "a", encoding="utf-8", newline="")  # noqa: SIM115
+        try:
+            self._file: IO[str] = open(self.path, "a", encoding="utf-8", newline="")  # noqa: SIM115
+        except OSError as err:
+            raise UsageError(
+                T("無法寫入報告檔「{path}」", "cannot write the report file “{path}”").format(
+                    path=str(self.path)
+                ),
+                hint=T(
+                    "請確認資料夾存在且可寫入。", "Check that the folder exists and is writable."
+                ),
+                reason="report-unwritable",
+                detail=err.strerror or type(err).__name__,
+            ) from None
         if created:
             _fsync_dir(self.path.parent)
         if self._file.tell() == 0:
