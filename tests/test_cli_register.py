@@ -61,10 +61,26 @@ def register(
     env = {**sb.env(), "NHICARD_STATE_DIR": str(state)}
     if password is not None:
         env["NHICARD_PASSWORD"] = password
+    lead, extra = global_options(extra)
     return run_nhicard(
-        "--profile", "sandbox", *agent, "register", *args, "--json", *extra,
+        "--profile", "sandbox", *agent, *lead, "register", *args, "--json", *extra,
         env=env, input=input,
     )  # fmt: skip
+
+
+def global_options(extra: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """``--lang X`` and ``-q`` are options of the root command: move them before it."""
+    lead: list[str] = []
+    rest: list[str] = []
+    items = iter(extra)
+    for item in items:
+        if item == "--lang":
+            lead += [item, next(items)]
+        elif item == "-q":
+            lead.append(item)
+        else:
+            rest.append(item)
+    return tuple(lead), tuple(rest)
 
 
 def result(proc: subprocess.CompletedProcess[str]) -> Any:
