@@ -352,6 +352,32 @@ def test_service_away_too_long_is_raised() -> None:
     assert clock.now == 3
 
 
+def test_summary_passed_in_keeps_the_counts_when_the_service_stays_away() -> None:
+    clock = Clock()
+
+    class Stop(threading.Event):
+        def wait(self, timeout: float | None = None) -> bool:
+            clock.now += timeout or 0
+            return False
+
+    def probe() -> None:
+        raise codes.service_unavailable()
+
+    summary = batch.BatchSummary()
+    log: list[dict[str, Any]] = []
+    with pytest.raises(PcscUnavailable):
+        watch_cards(
+            lambda reader, atr: result("1", Reason.TERMINATED),
+            WatchOptions(service_grace=2, first_retry=1),
+            stop=Stop(),
+            monitor_factory=lambda: ScriptedMonitor([ins(), codes.service_unavailable()], log),
+            probe=probe,
+            clock=clock,
+            summary=summary,
+        )
+    assert (dict(summary.failed), summary.stopped_by) == ({"terminated": 1}, "pcsc-unavailable")
+
+
 def test_idle_time_left_is_passed_on_after_a_restart() -> None:
     clock = Clock()
 

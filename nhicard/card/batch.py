@@ -41,6 +41,7 @@ REPORT_FORMATS = {".csv": "csv", ".jsonl": "jsonl"}
 STOPPED_COUNT = "count"
 STOPPED_IDLE = "idle"
 STOPPED_INTERRUPTED = "interrupted"
+STOPPED_SERVICE_LOST = "pcsc-unavailable"
 
 # the monitor's event kinds (nhicard.pcsc.monitor), repeated to keep pyscard out of imports
 INSERTED = "inserted"
@@ -303,6 +304,7 @@ class _Watch:
         stop: threading.Event,
         record: Callable[[Verification], None] | None,
         clock: Callable[[], float],
+        summary: BatchSummary,
     ) -> None:
         self.verify = verify
         self.options = options
@@ -310,7 +312,7 @@ class _Watch:
         self.stop = stop
         self.record = record
         self.clock = clock
-        self.summary = BatchSummary()
+        self.summary = summary
         self.seen: dict[str, str] = {}  # card number → its result this run
         self.counted = 0
         self.last_activity = clock()
@@ -374,6 +376,7 @@ def watch_cards(
     monitor_factory: Callable[[], MonitorLike] | None = None,
     probe: Callable[[], None] = _default_probe,
     clock: Callable[[], float] = time.monotonic,
+    summary: BatchSummary | None = None,
 ) -> BatchSummary:
     """Verify cards as they are inserted until ``count``, idleness or ``stop``.
 
@@ -381,11 +384,12 @@ def watch_cards(
     :func:`nhicard.card.verification.verify_in_reader`); ``record`` (the report's append)
     is called with each result before the listener hears of it. Cards present at the start
     (and after a PC/SC restart) count as inserted. Raises PcscUnavailable when the service
-    stays away longer than ``options.service_grace``."""
+    stays away longer than ``options.service_grace``. Pass ``summary`` to keep the counts
+    of a run that ends in an exception."""
     listener = listener or BatchListener()
     stop = stop or threading.Event()
     factory = monitor_factory or _default_monitor
-    run = _Watch(verify, options, listener, stop, record, clock)
+    run = _Watch(verify, options, listener, stop, record, clock, summary or BatchSummary())
     lost_since: float | None = None
     delay = options.first_retry
     while True:
@@ -416,6 +420,7 @@ def watch_cards(
             if lost_since is None:
                 lost_since = now
             if now - lost_since >= options.service_grace:
+                run.summary.stopped_by = STOPPED_SERVICE_LOST
                 raise
             listener.service_lost(err, delay)
             stop.wait(delay)

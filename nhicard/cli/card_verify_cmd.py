@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from nhicard.card.batch import BatchListener
+from nhicard.card.batch import STOPPED_INTERRUPTED, BatchListener, BatchSummary
 from nhicard.cli.context import AppContext, get_app
 from nhicard.cli.output import emit, output_options, pick_format
 from nhicard.i18n import T, Text
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 EXIT_FAILED = 6
 EXIT_INTERRUPTED = 130
+STOPPED_NOT_STARTED = "not-started"  # the summary's state until the cards are watched
 
 
 def _reason_lines() -> str:
@@ -131,13 +132,23 @@ def verify(
             {} if recheck or report_file is None else verified_ok_numbers(report_file.existing)
         )
         if watch:
-            summary = _run_watch(
-                app, all_readers, count, timeout, report_file, already_ok, show_pii, output
-            )
-            _print_summary(app, summary)
+            summary = BatchSummary(stopped_by=STOPPED_INTERRUPTED)
+            try:
+                _run_watch(
+                    app,
+                    summary,
+                    (all_readers, count, timeout),
+                    report_file,
+                    already_ok,
+                    show_pii,
+                    output,
+                )
+            finally:
+                if summary.stopped_by != STOPPED_NOT_STARTED:
+                    _print_summary(app, summary)
             if summary.any_failed:
                 ctx.exit(EXIT_FAILED)
-            if summary.stopped_by == "interrupted":
+            if summary.stopped_by == STOPPED_INTERRUPTED:
                 ctx.exit(EXIT_INTERRUPTED)
             return
         code = _run_single(app, timeout, report_file, already_ok, show_pii, output)
@@ -418,19 +429,21 @@ def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
 
 def _run_watch(
     app: AppContext,
-    all_readers: bool,
-    count: int | None,
-    timeout: float | None,
+    summary: BatchSummary,
+    limits: tuple[bool, int | None, float | None],
     report_file: ReportFile | None,
     already_ok: dict[str, str],
     show_pii: bool,
     output: str,
-) -> BatchSummary:
+) -> None:
+    """Watch per ``limits`` (all readers, count, idle timeout), filling in ``summary``."""
     from functools import partial
 
     from nhicard.card.batch import WatchOptions, watch_cards
     from nhicard.card.verification import verify_in_reader
 
+    all_readers, count, timeout = limits
+    summary.stopped_by = STOPPED_NOT_STARTED
     reader = _watched_reader(app, all_readers)
     options = WatchOptions(reader=reader, count=count, idle_timeout=timeout, already_ok=already_ok)
     lines = _LineWriter(output, show_pii)
@@ -446,13 +459,15 @@ def _run_watch(
         )
     lines.begin()
     stop = threading.Event()
+    summary.stopped_by = STOPPED_INTERRUPTED  # until the loop says otherwise
     with _stop_on_signals(stop):
-        return watch_cards(
+        watch_cards(
             partial(verify_in_reader, tracer=_tracer(app)),
             options,
             listener=listener,
             stop=stop,
             record=report_file.append if report_file is not None else None,
+            summary=summary,
         )
 
 
@@ -460,6 +475,7 @@ STOP_TEXTS = {
     "count": T("已達指定張數", "count reached"),
     "idle": T("閒置逾時", "idle timeout"),
     "interrupted": T("已中斷", "interrupted"),
+    "pcsc-unavailable": T("PC/SC 服務無法使用", "PC/SC service unavailable"),
 }
 
 
