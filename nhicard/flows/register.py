@@ -115,7 +115,9 @@ def normalize_household_id(value: str) -> str:
 def normalize_phone(value: str) -> str:
     """A Taiwan phone number: optional area code, dash, optional extension (``#123``,
     ``ext 123``, ``分機123``) → ``02-23456789#123``; else exit 2."""
-    text = re.sub(r"[\s()()]", "", unicodedata.normalize("NFKC", value))
+    text = unicodedata.normalize("NFKC", value).strip()
+    text = re.sub(r"^\((0\d{1,3})\)\s*", r"\1-", text)  # (02) 2345… → 02-2345…
+    text = re.sub(r"[\s()]", "", text)
     ext = ""
     found = _PHONE_EXT_RE.match(text)
     if found:
