@@ -85,10 +85,16 @@ class EcpaLoginResult:
 
 def origin_of(url: str) -> str:
     """``scheme://host[:port]`` of ``url`` (lower-cased scheme and host; default ports
-    dropped)."""
-    parts = urlsplit(url)
+    dropped); "" for text that is not a URL."""
+    try:
+        parts = urlsplit(url)
+        hostname = parts.hostname
+    except ValueError:
+        return ""
     scheme = parts.scheme.lower()
-    host = (parts.hostname or "").lower()
+    host = (hostname or "").lower()
+    if not scheme or not host:
+        return ""
     if ":" in host:
         host = f"[{host}]"
     try:

@@ -107,14 +107,16 @@ def mail_markers(profile: SiteProfile) -> MailMarkers:
 
 
 def _origin(url: str) -> tuple[str, str, int | None]:
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
+    """(scheme, host, port) of ``url``; an unparsable URL gives empty parts and port -1."""
     try:
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
         port = parts.port
     except ValueError:
-        port = -1
+        return "", "", -1
+    scheme = parts.scheme.lower()
     default = {"https": 443, "http": 80}.get(scheme)
-    return scheme, (parts.hostname or "").lower(), port if port is not None else default
+    return scheme, host, port if port is not None else default
 
 
 def check_link(profile: SiteProfile, link: str) -> str:
@@ -150,7 +152,10 @@ def check_link(profile: SiteProfile, link: str) -> str:
 
 def _short(link: str) -> str:
     """The link without its query (the token is a secret of the user's)."""
-    parts = urlsplit(link)
+    try:
+        parts = urlsplit(link)
+    except ValueError:
+        return "(?)"
     return f"{parts.scheme}://{parts.netloc}{parts.path}" + ("?…" if parts.query else "")
 
 
