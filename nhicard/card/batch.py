@@ -222,9 +222,19 @@ class MonitorLike(Protocol):
 VerifyFn = Callable[[str, "bytes | None"], Verification]
 
 
+class BatchEvents(Protocol):
+    """What :func:`watch_cards` reports as it goes (see :class:`BatchListener`)."""
+
+    def verified(self, verification: Verification, number: int) -> None: ...
+    def ignored(self, verification: Verification, where: str, earlier: str) -> None: ...
+    def card_removed(self, reader: str) -> None: ...
+    def reader_changed(self, kind: str, reader: str) -> None: ...
+    def service_lost(self, error: PcscUnavailable, retry_in: float) -> None: ...
+    def service_back(self) -> None: ...
+
+
 class BatchListener:
-    """What :func:`watch_cards` reports as it goes. Every method does nothing here;
-    the CLI overrides what it shows."""
+    """A :class:`BatchEvents` whose every method does nothing; subclass what you show."""
 
     def verified(self, verification: Verification, number: int) -> None:
         """A card was verified (and written to the report); ``number`` counts the cards."""
@@ -300,7 +310,7 @@ class _Watch:
         self,
         verify: VerifyFn,
         options: WatchOptions,
-        listener: BatchListener,
+        listener: BatchEvents,
         stop: threading.Event,
         record: Callable[[Verification], None] | None,
         clock: Callable[[], float],
@@ -370,7 +380,7 @@ def watch_cards(
     verify: VerifyFn,
     options: WatchOptions,
     *,
-    listener: BatchListener | None = None,
+    listener: BatchEvents | None = None,
     stop: threading.Event | None = None,
     record: Callable[[Verification], None] | None = None,
     monitor_factory: Callable[[], MonitorLike] | None = None,

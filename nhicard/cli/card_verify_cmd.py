@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from nhicard.card.batch import STOPPED_INTERRUPTED, BatchListener, BatchSummary
 from nhicard.cli.context import AppContext, get_app
 from nhicard.cli.output import emit, output_options, pick_format
 from nhicard.i18n import T, Text
@@ -26,6 +25,7 @@ if TYPE_CHECKING:
 EXIT_FAILED = 6
 EXIT_INTERRUPTED = 130
 STOPPED_NOT_STARTED = "not-started"  # the summary's state until the cards are watched
+STOPPED_INTERRUPTED = "interrupted"  # nhicard.card.batch.STOPPED_INTERRUPTED
 
 
 def _reason_lines() -> str:
@@ -35,16 +35,17 @@ def _reason_lines() -> str:
     return "\n".join(f"  {r.code.ljust(width)}{r.description.en}" for r in Reason)
 
 
-VERIFY_EPILOG = (
-    """\
+def _verify_epilog() -> str:
+    return (
+        """\
 \b
 A verification: ATR identified, SELECT, READ PROFILE, profile parsed, ID check digit,
 dates plausible (birth date <= issue date <= today), READ CARD DATA, termination flag not
 set. Result ok, or failed with one of these reason codes:
 \b
 """
-    + _reason_lines()
-    + """
+        + _reason_lines()
+        + """
 \b
 Records (stdout, one line per card with --watch; --report): verified_at, reader, atr,
 card_type, card_number, id_number (masked unless --show-pii), result, reason, apdu_ms.
@@ -59,7 +60,17 @@ Exit codes: 0 every card verified ok; 6 at least one card failed verification;
 --watch: for more than 30 s); 4 no reader, reader not found, or several readers
 without -r / --all-readers.
 """
-)
+    )
+
+
+class _VerifyCommand(click.Command):
+    """Builds its epilog (the reason codes) only when help is shown, so that importing the
+    ``card`` group stays cheap for ``card read``."""
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        if self.epilog is None:
+            self.epilog = _verify_epilog()
+        super().format_epilog(ctx, formatter)
 
 
 def _check_report(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
@@ -75,7 +86,7 @@ def _check_report(ctx: click.Context, param: click.Parameter, value: str | None)
     return value
 
 
-@click.command("verify", epilog=VERIFY_EPILOG)
+@click.command("verify", cls=_VerifyCommand)
 @click.option("--watch", is_flag=True, help="Verify cards one after another as they are inserted.")
 @click.option(
     "--all-readers", is_flag=True, help="With --watch: watch every reader (default: the -r one)."
@@ -118,7 +129,7 @@ def verify(
     An office checking a box of NHI cards: run with --watch --report FILE, insert the cards
     one after another, and take each out when told to. Ctrl-C stops; the report keeps every
     card verified so far, and a rerun with the same report skips the cards already ok."""
-    from nhicard.card.batch import verified_ok_numbers
+    from nhicard.card.batch import BatchSummary, verified_ok_numbers
 
     app = get_app()
     ctx = click.get_current_context()
@@ -321,7 +332,7 @@ class _LineWriter:
         sys.stdout.flush()
 
 
-class _CliListener(BatchListener):
+class _CliListener:
     """Turns the watch loop's news into stdout lines and stderr messages."""
 
     def __init__(self, app: AppContext, lines: _LineWriter) -> None:
