@@ -66,9 +66,14 @@ def _status(expected: str) -> Any:
 
 
 def one_job(bench: Bench, index: int) -> JobRun:
-    """Start a fresh sandbox, run the three steps, stop the sandbox."""
+    """Start a fresh sandbox, run the three steps with a fresh user state, stop the sandbox."""
     sandbox_dir = bench.stack.workdir / f"sandbox-{index}"
-    env = bench.env | {"NHICARD_SANDBOX_DIR": str(sandbox_dir), "NHICARD_PASSWORD": PASSWORD}
+    env = bench.env | {
+        "NHICARD_SANDBOX_DIR": str(sandbox_dir),
+        # a fresh state dir: register's journal would otherwise resume the earlier job
+        "NHICARD_STATE_DIR": str(bench.stack.workdir / f"state-{index}"),
+        "NHICARD_PASSWORD": PASSWORD,
+    }
     nhicard = nhicard_executable()
 
     def command(*args: str) -> Command:
