@@ -213,3 +213,45 @@ def test_register_through_the_nhiicc_agent_service(
     assert "nhiicc" in proc.stderr
     stored = sandbox.application(CARD)
     assert stored is not None and stored.email == "ming@example.com"
+
+
+def test_on_a_terminal_the_password_is_asked_twice_and_the_submit_confirmed(
+    sandbox: SandboxServer, state: Path
+) -> None:
+    """stdin and stderr on a pseudo-terminal, as a person runs it: hidden prompt with
+    confirmation, the summary, then 'y'."""
+    import pty
+    import select
+
+    master, slave = pty.openpty()
+    env = {**os.environ, **sandbox.env(), "NHICARD_STATE_DIR": str(state), "LANG": "C.UTF-8"}
+    env.pop("NHICARD_PASSWORD", None)
+    proc = subprocess.Popen(
+        [nhicard_executable(), "--profile", "sandbox", "--agent", "direct", "--lang", "en",
+         "register", *ARGS, "--json"],
+        stdin=slave, stdout=subprocess.PIPE, stderr=slave, env=env,
+    )  # fmt: skip
+    os.close(slave)
+    seen = b""
+    answers = [(b"Registration password", PASSWORD), (b"Repeat for confirmation", PASSWORD),
+               (b"Submit?", "y")]  # fmt: skip
+    deadline = time.monotonic() + 60
+    while proc.poll() is None and time.monotonic() < deadline:
+        ready, _, _ = select.select([master], [], [], 0.2)
+        if ready:
+            try:
+                seen += os.read(master, 4096)
+            except OSError:
+                break
+        if answers and answers[0][0] in seen:
+            seen = seen.replace(answers[0][0], b"<asked>", 1)
+            os.write(master, (answers.pop(0)[1] + "\n").encode())
+    out = proc.stdout.read() if proc.stdout else b""
+    proc.wait(timeout=10)
+    os.close(master)
+    assert proc.returncode == 0, seen.decode(errors="replace")
+    assert answers == []
+    assert json.loads(out)["status"] == "submitted"
+    text = seen.decode(errors="replace")
+    assert "Household ID: F1234567" in text and "Name: 王*明" in text
+    assert PASSWORD not in text
