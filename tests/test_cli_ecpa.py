@@ -7,40 +7,20 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import stat
 import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from nhicard.sandbox.store import STORE_FILE, RegistrationStore
 from tests.conftest import run_nhicard
+from tests.flow_kit import PASSWORD, login_row, register_verified
 from tests.sandbox_fixture import SandboxServer, sandbox, sandbox_server  # noqa: F401
 
-PASSWORD = "Pw-246810"
-CARD = "000012345678"
 
-
-def register(sb: SandboxServer, password: str = PASSWORD, card: str = CARD) -> None:
-    """A verified registration of the built-in card with ``password``."""
-    store = RegistrationStore.open(sb.dir)
-    try:
-        store.apply(
-            card_number=card,
-            id_number="A123456789",
-            name="王小明",
-            password=password,
-            email="ming@example.com",
-            phone="0223456789",
-            mobile="0912345678",
-            now=datetime.now(UTC),
-        )
-    finally:
-        store.close()
-    sb.verify(card)
+def register(sb: SandboxServer, password: str = PASSWORD) -> None:
+    register_verified(sb, password)
 
 
 def login(
@@ -53,15 +33,6 @@ def login(
         "--profile", "sandbox", "--agent", "direct", "--lang", lang, "ecpa", "login", "--json",
         *args, env=env,
     )  # fmt: skip
-
-
-def login_row(sb: SandboxServer, card: str = CARD) -> tuple[int, int, Any, int] | None:
-    with sqlite3.connect(sb.dir / STORE_FILE, timeout=10) as db:
-        row = db.execute(
-            "SELECT failures, locks, locked_until, revoked FROM logins WHERE card_number = ?",
-            (card,),
-        ).fetchone()
-    return tuple(row) if row else None  # type: ignore[return-value]
 
 
 def test_login_lands_on_ecpa_home(sandbox: SandboxServer) -> None:  # noqa: F811
@@ -204,3 +175,25 @@ def test_real_profile_says_the_chain_is_not_public(profile: str) -> None:
     assert done.returncode == 1, done.stderr
     assert "chain is not public" in done.stderr
     assert "--profile sandbox" in done.stderr
+
+
+def test_saved_pages_are_redacted_and_requests_counted(
+    sandbox: SandboxServer,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    register(sandbox)
+    pages = tmp_path / "pages"
+    done = run_nhicard(
+        "--profile", "sandbox", "--agent", "direct", "--lang", "en", "-v", "ecpa", "login",
+        "--json", "--save-pages", str(pages),
+        env=sandbox.env() | {"NHICARD_PASSWORD": PASSWORD},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "HTTP requests: 4" in done.stderr  # login page, challenge, login, home
+    saved = sorted(p.name for p in pages.iterdir())
+    assert saved == ["01-ecpa-login.html", "02-ecpa-home.html"]
+    home = (pages / "02-ecpa-home.html").read_text("utf-8")
+    assert "王*明" in home and "王小明" not in home
+    for path in pages.iterdir():
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        assert PASSWORD not in path.read_text("utf-8")

@@ -34,9 +34,9 @@ sign-on; 11 the page is not what the profile describes (saved, path printed).
 """
 
 
-def flow_settings(app: AppContext) -> FlowSettings:
+def flow_settings(app: AppContext, save_pages: Path | None = None) -> FlowSettings:
     """The :class:`~nhicard.flows.base.FlowSettings` of this invocation: the root options,
-    progress lines on a terminal (or with -v), HTTP traces with -vv."""
+    progress lines on a terminal (or with -v), HTTP traces with -vv, ``--save-pages``."""
     from nhicard.flows.base import FlowSettings
 
     def log(text: Text) -> None:
@@ -53,7 +53,17 @@ def flow_settings(app: AppContext) -> FlowSettings:
         reader=app.reader,
         trace=trace if app.verbose >= 2 else None,
         log=log,
+        save_pages=save_pages,
     )
+
+
+save_pages_option = click.option(
+    "--save-pages",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    metavar="DIR",
+    help="Save every page fetched (redacted) into DIR.",
+)
 
 
 @click.group()
@@ -76,11 +86,13 @@ def ecpa() -> None:
     metavar="FILE",
     help="Write all sites' cookies to FILE (Netscape format, mode 0600; curl --cookie FILE).",
 )
+@save_pages_option
 @password_options(PASSWORD_ENV)
 @output_options
 def login(
     return_url: str | None,
     cookie_jar: Path | None,
+    save_pages: Path | None,
     password_file: Path | None,
     password_stdin: bool,
     fmt: str | None,
@@ -104,7 +116,7 @@ def login(
         confirm=False,
         prompt=T("健保卡註冊密碼", "NHI card registration password"),
     )
-    settings = flow_settings(app)
+    settings = flow_settings(app, save_pages)
     with open_flow(settings, secrets=((password, "password"),)) as env:
         result = ecpa_login(env, password, return_url)
         if cookie_jar is not None:
@@ -114,4 +126,5 @@ def login(
                 n=count,
                 path=str(cookie_jar),
             )
+        app.debug(T("HTTP 請求數:{n}", "HTTP requests: {n}"), n=env.browser.requests_made)
     emit(result.to_dict(), chosen)

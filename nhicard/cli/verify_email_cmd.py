@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from nhicard.cli.context import AppContext, get_app
-from nhicard.cli.ecpa_cmd import flow_settings
+from nhicard.cli.ecpa_cmd import flow_settings, save_pages_option
 from nhicard.cli.output import emit, output_options, pick_format
 from nhicard.cli.secrets import read_password
 from nhicard.errors import UsageError
@@ -108,6 +108,7 @@ def _on_tick(app: AppContext):  # type: ignore[no-untyped-def]
     default=None,
     help="PEM file of CAs to trust for the IMAP server [default: the system's].",
 )
+@save_pages_option
 @output_options
 def verify_email(
     eml: str | None,
@@ -119,6 +120,7 @@ def verify_email(
     since: str | None,
     imap_password_file: Path | None,
     imap_ca_bundle: Path | None,
+    save_pages: Path | None,
     fmt: str | None,
     as_json: bool,
 ) -> None:
@@ -147,7 +149,7 @@ def verify_email(
             reason="mail-source",
         )
     when = parse_since(since) if since else None
-    settings = flow_settings(app)
+    settings = flow_settings(app, save_pages)
     profile = resolve_profile(settings.profile, sandbox_dir=settings.sandbox_dir)
     if kind != "link":
         password = None
@@ -180,4 +182,5 @@ def verify_email(
         value = mail.link
     with open_flow(settings, profile=profile) as env:
         result = verify_link(env, value)
+        app.debug(T("HTTP 請求數:{n}", "HTTP requests: {n}"), n=env.browser.requests_made)
     emit(result.to_dict(), chosen)
