@@ -55,6 +55,7 @@ class CardMonitor:
         self.clock = clock
         self.context = PcscContext()
         self._pnp_supported = True
+        self._target: str | None = None
         self._pnp_state = 0
 
     def close(self) -> None:
@@ -88,6 +89,8 @@ class CardMonitor:
         present: dict[str, bool] = {}
         current: dict[str, int] = {}
         readers = self._watched_readers()
+        # the one reader a spec names, kept by name while it is unplugged and plugged again
+        self._target = readers[0] if self.reader_spec is not None and readers else None
         first_round = True
         last_event = self.clock()
         while True:
@@ -146,7 +149,13 @@ class CardMonitor:
         current: dict[str, int],
         events: list[CardEvent],
     ) -> list[str]:
-        new = self._watched_readers() if self.reader_spec is None else readers
+        if self.reader_spec is None:
+            new = self._watched_readers()
+        else:
+            # an unplugged named reader leaves only the PnP notification to wait on (which
+            # blocks), instead of asking again at once for a reader PC/SC no longer knows
+            names = list_reader_names(self.context)
+            new = [self._target] if self._target in names else []
         for gone in [r for r in readers if r not in new]:
             if present.pop(gone, False):
                 events.append(CardEvent(REMOVED, gone, None, self.clock()))
