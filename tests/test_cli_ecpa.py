@@ -17,6 +17,7 @@ import pytest
 from tests.conftest import run_nhicard
 from tests.flow_kit import PASSWORD, login_row, register_verified
 from tests.sandbox_fixture import SandboxServer, sandbox, sandbox_server  # noqa: F401
+from tests.test_cli_register import agent_service  # noqa: F401
 
 
 def register(sb: SandboxServer, password: str = PASSWORD) -> None:
@@ -197,3 +198,61 @@ def test_saved_pages_are_redacted_and_requests_counted(
     for path in pages.iterdir():
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
         assert PASSWORD not in path.read_text("utf-8")
+
+
+def test_login_through_the_nhiicc_agent_service(
+    sandbox: SandboxServer,  # noqa: F811
+    agent_service: str,  # noqa: F811
+) -> None:
+    """The official component's commands (GetBasic, GetVersion, H_Sign, EnCrypt) over WSS, as
+    `nhicard agent serve` answers them with the virtual card."""
+    register(sandbox)
+    done = run_nhicard(
+        "--profile", "sandbox", "--agent", "nhiicc", "--agent-url", agent_service, "-v",
+        "--lang", "en", "ecpa", "login", "--json",
+        env=sandbox.env() | {"NHICARD_PASSWORD": PASSWORD},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["name"] == "王小明"
+    assert "card agent: nhiicc" in done.stderr
+
+
+def test_password_prompt_on_a_terminal(sandbox: SandboxServer) -> None:  # noqa: F811
+    """stdin and stderr on a pseudo-terminal: one hidden prompt (no confirmation)."""
+    import pty
+    import select
+    import time
+
+    from tests.conftest import nhicard_executable
+
+    register(sandbox)
+    master, slave = pty.openpty()
+    env = {**os.environ, **sandbox.env(), "LANG": "C.UTF-8"}
+    env.pop("NHICARD_PASSWORD", None)
+    proc = subprocess.Popen(
+        [nhicard_executable(), "--profile", "sandbox", "--agent", "direct", "--lang", "en",
+         "ecpa", "login", "--json"],
+        stdin=slave, stdout=subprocess.PIPE, stderr=slave, env=env,
+    )  # fmt: skip
+    os.close(slave)
+    seen = b""
+    asked = False
+    deadline = time.monotonic() + 60
+    while proc.poll() is None and time.monotonic() < deadline:
+        ready, _, _ = select.select([master], [], [], 0.2)
+        if ready:
+            try:
+                seen += os.read(master, 4096)
+            except OSError:
+                break
+        if not asked and b"NHI card registration password" in seen:
+            asked = True
+            os.write(master, (PASSWORD + "\n").encode())
+    out = proc.stdout.read() if proc.stdout else b""
+    proc.wait(timeout=10)
+    os.close(master)
+    text = seen.decode(errors="replace")
+    assert proc.returncode == 0, text
+    assert asked and "Repeat" not in text and PASSWORD not in text
+    assert json.loads(out)["status"] == "logged-in"
+    assert "Signing in to eCPA" in text  # progress on a terminal
