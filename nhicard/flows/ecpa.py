@@ -20,6 +20,7 @@ left, the lock says until when.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -185,8 +186,6 @@ def refusal_error(reply: Mapping[str, Any], ecpa: SiteSpec, step: str) -> Nhicar
     code = str(reply.get("result") or "")
     attempts = _int_or_none(reply.get("attempts_left"))
     if attempts is None and ecpa.markers.attempts_left_pattern:
-        import re
-
         found = re.search(ecpa.markers.attempts_left_pattern, message.zh + " " + message.en)
         attempts = int(found.group(1)) if found and found.group(1).isdigit() else None
     locked_until = reply.get("locked_until") if isinstance(reply.get("locked_until"), str) else None
@@ -304,7 +303,9 @@ class EcpaLogin:
     def check_return_accepted(self, page: Page) -> None:
         """A login page that dropped the return URL (not a registered relying party) shows
         a message: stop before the card and password are used."""
-        field = self.ecpa.options.get("return_url_field", "hidReturnUrl")
+        field = self.ecpa.options.get("return_url_field")
+        if not field:
+            return
         kept = page.soup.find("input", attrs={"name": field})
         value = str(kept.get("value") or "") if kept is not None else None
         if value is None or value:
