@@ -150,7 +150,7 @@ def test_tai_and_suffixes_match_the_official_options(
 def test_ambiguous_village_lists_the_candidates(sandbox: SandboxServer, tmp_path: Path) -> None:
     proc = register(sandbox, tmp_path, "--yes", "--lang", "en", args=with_arg("--village", "龍門"))
     assert proc.returncode == 8, proc.stderr
-    assert "'龍門' matches several village: 龍門里, 龍門村" in proc.stderr
+    assert "'龍門' matches several options for village: 龍門里, 龍門村" in proc.stderr
 
 
 @pytest.mark.pcsc
@@ -158,4 +158,4 @@ def test_unknown_village_lists_the_closest(sandbox: SandboxServer, tmp_path: Pat
     proc = register(sandbox, tmp_path, "--yes", "--lang", "en",
                     args=with_arg("--village", "龍山里"))  # fmt: skip
     assert proc.returncode == 8, proc.stderr
-    assert "no village matches '龍山里'; closest: 龍門村, 龍安里" in proc.stderr
+    assert "no village matches '龍山里'; closest: 龍門里, 龍門村, 龍安里" in proc.stderr

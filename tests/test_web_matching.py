@@ -60,7 +60,7 @@ def test_several_matches_are_ambiguous_with_candidates() -> None:
     assert err.value.reason == "ambiguous"
     assert err.value.candidates == ["新竹市", "新竹縣"]
     assert "新竹市, 新竹縣" in err.value.message.zh
-    assert "matches several city/county" in err.value.message.en
+    assert "matches several options for city/county" in err.value.message.en
 
 
 def test_no_match_lists_the_closest_options() -> None:

@@ -120,7 +120,7 @@ def match_option(words: str, options: Sequence[Option], *, what: Text) -> Option
             raise ChoiceRejected(
                 T(
                     "「{words}」符合多個{what_zh}:{list};請輸入完整名稱",
-                    "'{words}' matches several {what_en}: {list}; type the full name",
+                    "'{words}' matches several options for {what_en}: {list}; type the full name",
                 ).format(words=words, what_zh=what.zh, what_en=what.en, list=", ".join(listed)),
                 candidates=listed,
                 reason="ambiguous",
@@ -143,13 +143,18 @@ def match_option(words: str, options: Sequence[Option], *, what: Text) -> Option
 
 
 def _closest(words: str, options: Sequence[Option], n: int = 5) -> list[str]:
+    # several options may share a key (龍門里 and 龍門村 both key to 龍門): keep them all
+    keyed: dict[str, list[str]] = {}
     if has_cjk(words):
         key = strip_zh_suffix(zh_key(words))
-        keyed = {strip_zh_suffix(zh_key(o.text)): o.text for o in options}
+        for o in options:
+            keyed.setdefault(strip_zh_suffix(zh_key(o.text)), []).append(o.text)
     else:
         key = en_key(words)
-        keyed = {name: o.text for o in options for name in _english_names(o)}
+        for o in options:
+            for name in _english_names(o):
+                keyed.setdefault(name, []).append(o.text)
     near = difflib.get_close_matches(key, list(keyed), n=n, cutoff=0.3)
     contains = [k for k in keyed if key and (key in k or k in key)]
     ordered = list(dict.fromkeys([*contains, *near]))
-    return list(dict.fromkeys(keyed[k] for k in ordered))[:n]
+    return list(dict.fromkeys(text for k in ordered for text in keyed[k]))[:n]
