@@ -317,3 +317,20 @@ def _profile_for_properties() -> SiteProfile:
 
 
 PROFILE = _profile_for_properties()
+
+
+def test_the_links_token_stays_out_of_traces_and_saved_pages(
+    profile: SiteProfile, site: FakeNhi, agent: FakeAgent, tmp_path: Path
+) -> None:
+    trace: list[str] = []
+    flow = FlowSettings(
+        transport=httpx.MockTransport(site),
+        agent_factory=lambda s, p: agent,  # type: ignore[arg-type,return-value]
+        trace=trace.append,
+        save_pages=tmp_path / "pages",
+    )
+    with open_flow(flow, profile=profile) as env:
+        verify_link(env, LINK)
+    saved = [p.read_text("utf-8") for p in (tmp_path / "pages").iterdir()]
+    assert len(saved) == 3 and trace
+    assert all("Tok-123" not in text for text in [*saved, *trace])

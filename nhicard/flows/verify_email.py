@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from nhicard.errors import AuthRefused, SiteRejected
 from nhicard.flows.base import FlowEnv, fill_agent_fields, site_message_text, site_rejected
@@ -257,6 +257,8 @@ def verify_link(env: FlowEnv, link: str) -> VerifyResult:
     nhi = profile.nhi
     spec = nhi.page("verify")
     check_link(profile, link)
+    for _name, value in parse_qsl(urlsplit(link).query):
+        env.add_secret(value, "other")  # the link's token: not in traces or saved pages
     env.log(T("開啟認證連結…", "Opening the verification link…"))
     page = env.open(link, "verify")
     env.check_session(page, nhi, "verify")
