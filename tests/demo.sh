@@ -38,6 +38,6 @@ step "Steps 1-4: register on the NHI site / 註冊" \
 step "Steps 5-6: the verification mail, then 讀取 + 確定 / 收信認證" \
   nhicard verify-email --maildir "$maildir" --wait 15 --format table
 step "Step 7: log in to eCPA with card + password, single sign-on into e-learning / 登入人事服務網" \
-  nhicard ecpa login --return-url "${elearn}sso_verify.php" --format table
+  nhicard ecpa login --return-url "${elearn%/}/sso_verify.php" --format table
 
 printf '\n%sDone: the card password is set and eCPA accepts it. / 完成。%s\n' "$bold" "$plain"

@@ -93,6 +93,27 @@ def test_busy_port_is_named(tmp_path: Path) -> None:
     assert "--port-base" in info.value.hint.en
 
 
+def test_port_left_in_time_wait_by_the_last_down_counts_as_free() -> None:
+    """`down` then `up` at once: the closed server's port sits in TIME_WAIT, not in use."""
+    server = socket.socket()
+    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    port = server.getsockname()[1]
+    client = socket.create_connection(("127.0.0.1", port))
+    conn, _ = server.accept()
+    conn.close()  # the server side closes first: its end of the connection enters TIME_WAIT
+    server.close()
+    client.close()
+    for other in range(port + 1, port + supervisor.PART_COUNT):
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", other))
+            except OSError:
+                pytest.skip(f"port {other} is taken by another program")
+    supervisor.check_ports_free(port)  # must not raise
+
+
 def test_status_of_stopped_sandbox(tmp_path: Path) -> None:
     current = supervisor.status(tmp_path)
     assert not current.running and not current.all_up

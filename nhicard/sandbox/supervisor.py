@@ -231,6 +231,8 @@ def check_ports_free(port_base: int, host: str = "127.0.0.1") -> None:
     """Every port the sandbox needs can be bound, else NetworkError naming the busy one."""
     for port in range(port_base, port_base + PART_COUNT):
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            # as the servers themselves do: a port left in TIME_WAIT by the last `down` is free
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 sock.bind((host, port))
             except OSError:
