@@ -15,10 +15,7 @@ from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from nhicard import certs
 
 
 @dataclass(frozen=True)
@@ -35,72 +32,35 @@ class TestCA:
     def __init__(self, directory: Path, name: str = "envcheck test CA") -> None:
         self.dir = directory
         self.dir.mkdir(parents=True, exist_ok=True)
-        self.key = ec.generate_private_key(ec.SECP256R1())
-        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+        self.key = certs.new_key()
         now = dt.datetime.now(dt.UTC)
-        self.cert = (
-            x509.CertificateBuilder()
-            .subject_name(subject)
-            .issuer_name(subject)
-            .public_key(self.key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(days=1))
-            .not_valid_after(now + dt.timedelta(days=30))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .add_extension(
-                x509.KeyUsage(
-                    digital_signature=True,
-                    content_commitment=False,
-                    key_encipherment=False,
-                    data_encipherment=False,
-                    key_agreement=False,
-                    key_cert_sign=True,
-                    crl_sign=True,
-                    encipher_only=False,
-                    decipher_only=False,
-                ),
-                critical=True,
-            )
-            .sign(self.key, hashes.SHA256())
+        self.cert = certs.make_ca(
+            self.key,
+            certs.name(name),
+            valid_from=now - dt.timedelta(days=1),
+            valid_until=now + dt.timedelta(days=30),
         )
         self.pem = self.dir / "ca.pem"
-        self.pem.write_bytes(self.cert.public_bytes(serialization.Encoding.PEM))
+        self.pem.write_bytes(certs.certificate_pem(self.cert))
 
     def issue(
         self, name: str = "server", hosts: tuple[str, ...] = ("127.0.0.1", "localhost")
     ) -> ServerCert:
-        import ipaddress
-
-        key = ec.generate_private_key(ec.SECP256R1())
+        key = certs.new_key()
         now = dt.datetime.now(dt.UTC)
-        alt: list[x509.GeneralName] = []
-        for h in hosts:
-            try:
-                alt.append(x509.IPAddress(ipaddress.ip_address(h)))
-            except ValueError:
-                alt.append(x509.DNSName(h))
-        cert = (
-            x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hosts[0])]))
-            .issuer_name(self.cert.subject)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(days=1))
-            .not_valid_after(now + dt.timedelta(days=30))
-            .add_extension(x509.SubjectAlternativeName(alt), critical=False)
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .sign(self.key, hashes.SHA256())
+        cert = certs.issue_server_cert(
+            self.cert,
+            self.key,
+            key,
+            common_name=hosts[0],
+            hosts=hosts,
+            valid_from=now - dt.timedelta(days=1),
+            valid_until=now + dt.timedelta(days=30),
         )
         cert_path = self.dir / f"{name}.pem"
         key_path = self.dir / f"{name}.key"
-        cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-        key_path.write_bytes(
-            key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            )
-        )
+        cert_path.write_bytes(certs.certificate_pem(cert))
+        key_path.write_bytes(certs.private_key_pem(key))
         return ServerCert(cert_path, key_path)
 
 

@@ -7,16 +7,14 @@ secret that signs WebForms state and SSO tokens, the settings, and the household
 
 from __future__ import annotations
 
-import contextlib
-import os
 import secrets
-import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from nhicard.atomicfile import create_file_once
 from nhicard.errors import UsageError
 from nhicard.i18n import T
 from nhicard.sandbox.data import SandboxData, load_data
@@ -77,16 +75,7 @@ def load_state_secret(directory: Path) -> bytes:
     """The directory's 32-byte secret (created once, mode 0600)."""
     path = Path(directory) / STATE_SECRET_FILE
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
-        try:
-            os.chmod(tmp, 0o600)
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(secrets.token_bytes(32))
-            with contextlib.suppress(FileExistsError):
-                os.link(tmp, path)
-        finally:
-            os.unlink(tmp)
+        create_file_once(path, secrets.token_bytes(32))
     secret = path.read_bytes()
     if len(secret) != 32:
         raise UsageError(

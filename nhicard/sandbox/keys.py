@@ -8,10 +8,7 @@ processes starting at once end up with the same keys.
 
 from __future__ import annotations
 
-import contextlib
-import os
 import secrets
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,6 +16,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+from nhicard.atomicfile import create_file_once
+from nhicard.certs import private_key_pem
 from nhicard.errors import UsageError
 from nhicard.i18n import T
 from nhicard.sandbox.algorithms import h_sign_message
@@ -26,20 +25,6 @@ from nhicard.sandbox.algorithms import h_sign_message
 PRIVATE_KEY_FILE = "sam_private_key.pem"
 PUBLIC_KEY_FILE = "sam_public_key.pem"
 WRAP_KEY_FILE = "sam_wrap_key.hex"
-
-
-def _write_once(path: Path, content: bytes) -> None:
-    """Create ``path`` with ``content`` (mode 0600) unless it already exists."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
-    try:
-        os.chmod(tmp, 0o600)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(content)
-        with contextlib.suppress(FileExistsError):
-            os.link(tmp, path)
-    finally:
-        os.unlink(tmp)
 
 
 def _bad_keys(path: Path, why: str) -> UsageError:
@@ -97,23 +82,20 @@ class SandboxKeys:
         priv = d / PRIVATE_KEY_FILE
         if not priv.exists():
             key = rsa.generate_private_key(public_exponent=65537, key_size=1024)
-            pem = key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            )
-            _write_once(priv, pem)
+            create_file_once(priv, private_key_pem(key))
         private_key = _load_private(priv)
         pub = d / PUBLIC_KEY_FILE
         if not pub.exists():
-            _write_once(
+            create_file_once(
                 pub,
                 private_key.public_key().public_bytes(
                     serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
                 ),
             )
         if not (d / WRAP_KEY_FILE).exists():
-            _write_once(d / WRAP_KEY_FILE, secrets.token_bytes(24).hex().encode("ascii") + b"\n")
+            create_file_once(
+                d / WRAP_KEY_FILE, secrets.token_bytes(24).hex().encode("ascii") + b"\n"
+            )
         return cls(private_key, load_wrap_key(d))
 
     @classmethod

@@ -9,21 +9,18 @@ within 30 days, or was not issued by the CA in the directory. Files are created 
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import ipaddress
-import os
 import ssl
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from nhicard import certs
+from nhicard.atomicfile import PUBLIC, create_file_once, replace_file
 from nhicard.errors import UsageError
 from nhicard.i18n import T
 
@@ -34,6 +31,7 @@ SERVER_KEY_FILE = "server-key.pem"
 CA_LIFETIME = dt.timedelta(days=3650)
 SERVER_LIFETIME = dt.timedelta(days=365)
 RENEW_BEFORE = dt.timedelta(days=30)
+BACKDATE = dt.timedelta(days=1)
 SERVER_NAMES = ("localhost",)
 SERVER_IPS = ("127.0.0.1",)
 
@@ -57,39 +55,6 @@ class TlsFiles:
     def client_context(self) -> ssl.SSLContext:
         """An SSL context that trusts only the sandbox CA (verification on)."""
         return ssl.create_default_context(cafile=str(self.ca_cert))
-
-
-def _write_once(path: Path, content: bytes, *, secret: bool) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
-    try:
-        os.chmod(tmp, 0o600 if secret else 0o644)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(content)
-        with contextlib.suppress(FileExistsError):
-            os.link(tmp, path)
-    finally:
-        os.unlink(tmp)
-
-
-def _replace(path: Path, content: bytes, *, secret: bool) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
-    try:
-        os.chmod(tmp, 0o600 if secret else 0o644)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(content)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
-def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
-    return key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
 
 
 def _bad(path: Path, why: str) -> UsageError:
@@ -122,47 +87,22 @@ def _load_cert(path: Path) -> x509.Certificate:
         raise _bad(path, type(exc).__name__) from None
 
 
+def _ensure_key(path: Path) -> ec.EllipticCurvePrivateKey:
+    if not path.exists():
+        create_file_once(path, certs.private_key_pem(certs.new_key()))
+    return _load_key(path)
+
+
 def _ensure_ca(d: Path, now: dt.datetime) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
-    key_path, cert_path = d / CA_KEY_FILE, d / CA_CERT_FILE
-    if not key_path.exists():
-        _write_once(key_path, _key_pem(ec.generate_private_key(ec.SECP256R1())), secret=True)
-    key = _load_key(key_path)
+    key, cert_path = _ensure_key(d / CA_KEY_FILE), d / CA_CERT_FILE
     if not cert_path.exists():
-        name = x509.Name(
-            [
-                x509.NameAttribute(NameOID.ORGANIZATION_NAME, "nhicard sandbox"),
-                x509.NameAttribute(NameOID.COMMON_NAME, "nhicard sandbox local CA"),
-            ]
+        cert = certs.make_ca(
+            key,
+            certs.name("nhicard sandbox local CA", organization="nhicard sandbox"),
+            valid_from=now - BACKDATE,
+            valid_until=now + CA_LIFETIME,
         )
-        cert = (
-            x509.CertificateBuilder()
-            .subject_name(name)
-            .issuer_name(name)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(days=1))
-            .not_valid_after(now + CA_LIFETIME)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-            .add_extension(
-                x509.KeyUsage(
-                    digital_signature=True,
-                    content_commitment=False,
-                    key_encipherment=False,
-                    data_encipherment=False,
-                    key_agreement=False,
-                    key_cert_sign=True,
-                    crl_sign=True,
-                    encipher_only=False,
-                    decipher_only=False,
-                ),
-                critical=True,
-            )
-            .add_extension(
-                x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False
-            )
-            .sign(key, hashes.SHA256())
-        )
-        _write_once(cert_path, cert.public_bytes(serialization.Encoding.PEM), secret=False)
+        create_file_once(cert_path, certs.certificate_pem(cert), mode=PUBLIC)
     return _load_cert(cert_path), key
 
 
@@ -172,7 +112,7 @@ def _server_cert_usable(
     if not path.exists():
         return False
     cert = _load_cert(path)
-    if cert.issuer != ca.subject or cert.not_valid_after_utc - RENEW_BEFORE < now:
+    if cert.issuer != ca.subject or certs.expires_within(cert, RENEW_BEFORE, now):
         return False
     try:
         cert.verify_directly_issued_by(ca)
@@ -187,33 +127,6 @@ def _server_cert_usable(
     return own == theirs
 
 
-def _issue_server_cert(
-    ca: x509.Certificate,
-    ca_key: ec.EllipticCurvePrivateKey,
-    key: ec.EllipticCurvePrivateKey,
-    now: dt.datetime,
-) -> x509.Certificate:
-    alt_names: list[x509.GeneralName] = [x509.DNSName(n) for n in SERVER_NAMES]
-    alt_names += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in SERVER_IPS]
-    return (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
-        .issuer_name(ca.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + SERVER_LIFETIME)
-        .add_extension(x509.SubjectAlternativeName(alt_names), critical=False)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
-            critical=False,
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
-
-
 def ensure_tls(directory: Path, *, now: dt.datetime | None = None) -> TlsFiles:
     """Create (or reuse) the sandbox CA and server certificate in ``directory``."""
     d = Path(directory)
@@ -221,12 +134,18 @@ def ensure_tls(directory: Path, *, now: dt.datetime | None = None) -> TlsFiles:
     moment = now or dt.datetime.now(dt.UTC)
     ca, ca_key = _ensure_ca(d, moment)
     key_path, cert_path = d / SERVER_KEY_FILE, d / SERVER_CERT_FILE
-    if not key_path.exists():
-        _write_once(key_path, _key_pem(ec.generate_private_key(ec.SECP256R1())), secret=True)
-    key = _load_key(key_path)
+    key = _ensure_key(key_path)
     if not _server_cert_usable(cert_path, ca, key, moment):
-        cert = _issue_server_cert(ca, ca_key, key, moment)
-        _replace(cert_path, cert.public_bytes(serialization.Encoding.PEM), secret=False)
+        cert = certs.issue_server_cert(
+            ca,
+            ca_key,
+            key,
+            common_name="127.0.0.1",
+            hosts=(*SERVER_NAMES, *SERVER_IPS),
+            valid_from=moment - BACKDATE,
+            valid_until=moment + SERVER_LIFETIME,
+        )
+        replace_file(cert_path, certs.certificate_pem(cert), mode=PUBLIC)
     return TlsFiles(
         ca_cert=d / CA_CERT_FILE, ca_key=d / CA_KEY_FILE, server_cert=cert_path, server_key=key_path
     )

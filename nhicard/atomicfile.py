@@ -1,0 +1,43 @@
+"""Writing small files atomically: a temp file in the same directory, given its mode before
+any byte is written, then moved into place. A reader never sees half a file, and a secret
+never exists with a wider mode than it ends with."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+PRIVATE = 0o600
+PUBLIC = 0o644
+
+
+@contextlib.contextmanager
+def _staged(path: Path, data: bytes, mode: int) -> Iterator[str]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+    try:
+        os.chmod(tmp, mode)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        yield tmp
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+
+
+def replace_file(path: Path, data: bytes, *, mode: int = PRIVATE) -> None:
+    """Write ``data`` to ``path`` (mode ``mode``), replacing any file that is there."""
+    with _staged(path, data, mode) as tmp:
+        os.replace(tmp, path)
+
+
+def create_file_once(path: Path, data: bytes, *, mode: int = PRIVATE) -> None:
+    """Create ``path`` with ``data`` (mode ``mode``) unless it already exists.
+
+    The file appears by a hard link, so when several processes create it at once exactly one
+    of them wins and all of them then read the same content."""
+    with _staged(path, data, mode) as tmp, contextlib.suppress(FileExistsError):
+        os.link(tmp, path)
