@@ -26,6 +26,7 @@ from nhicard.mail.errors import (
 from nhicard.mail.imapurl import ImapUrl, encode_mailbox_name, parse_imap_url, quote_astring
 from nhicard.mail.message import MailItem, header_date, parse_message
 from nhicard.mail.sources import SearchHint
+from nhicard.tlsclient import verifying_context
 
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_MAX_MESSAGES = 200
@@ -206,25 +207,11 @@ def classify_os_error(url: ImapUrl, exc: BaseException) -> ImapUnavailable:
 
 def imap_tls_context(ca_bundle: str | None) -> ssl.SSLContext:
     """A verifying TLS context (TLS ≥ 1.2): ``ca_bundle`` when given, else the system store."""
-    try:
-        ctx = (
-            ssl.create_default_context(cafile=ca_bundle)
-            if ca_bundle
-            else (ssl.create_default_context())
-        )
-    except (OSError, ssl.SSLError) as exc:
-        raise ImapUnavailable(
-            T("無法載入 CA 憑證檔 {path}", "cannot load the CA bundle {path}").format(
-                path=ca_bundle
-            ),
-            hint=T(
-                "確認 CA 憑證檔的路徑與內容(PEM)。", "Check the CA bundle's path and PEM content."
-            ),
-            reason="ca-bundle",
-            detail=f"{type(exc).__name__}: {exc}",
-        ) from None
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    return ctx
+    return verifying_context(
+        ca_bundle,
+        hint=T("確認 CA 憑證檔的路徑與內容(PEM)。", "Check the CA bundle's path and PEM content."),
+        error=ImapUnavailable,
+    )
 
 
 class ImapSource:

@@ -16,6 +16,7 @@ import httpx
 from nhicard import __version__
 from nhicard.errors import NetworkError
 from nhicard.i18n import T, Text
+from nhicard.tlsclient import verifying_context
 from nhicard.web.aspnet import page_messages, postback
 from nhicard.web.encoding import FORM_CONTENT_TYPE, urlencode_pairs
 from nhicard.web.errors import StaleForm
@@ -49,26 +50,13 @@ class BrowserPolicy:
 def tls_context(ca_bundle: str | None) -> ssl.SSLContext:
     """A verifying TLS context (TLS ≥ 1.2): the profile's CA bundle when given, else the
     system's trusted roots."""
-    try:
-        ctx = (
-            ssl.create_default_context(cafile=ca_bundle)
-            if ca_bundle
-            else (ssl.create_default_context())
-        )
-    except (OSError, ssl.SSLError) as exc:
-        raise NetworkError(
-            T("無法載入 CA 憑證檔 {path}", "cannot load the CA bundle {path}").format(
-                path=ca_bundle
-            ),
-            hint=T(
-                "檢查網站設定檔的 ca_bundle;沙箱請先執行 nhicard sandbox up。",
-                "Check the profile's ca_bundle; for the sandbox run `nhicard sandbox up`.",
-            ),
-            reason="ca-bundle",
-            detail=str(exc),
-        ) from exc
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    return ctx
+    return verifying_context(
+        ca_bundle,
+        hint=T(
+            "檢查網站設定檔的 ca_bundle;沙箱請先執行 nhicard sandbox up。",
+            "Check the profile's ca_bundle; for the sandbox run `nhicard sandbox up`.",
+        ),
+    )
 
 
 def _chain(exc: BaseException) -> Iterable[BaseException]:
