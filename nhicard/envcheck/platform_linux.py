@@ -6,7 +6,7 @@ import socket
 from collections.abc import Mapping
 from pathlib import Path
 
-from nhicard.envcheck.platforms import RUNNING, STOPPED, UNKNOWN, ServiceState
+from nhicard.envcheck.platforms import RUNNING, STOPPED, UNKNOWN, ServiceState, hosts_line_fix
 from nhicard.i18n import T, Text
 
 NAME = "linux"
@@ -80,12 +80,7 @@ def hosts_file_path(environ: Mapping[str, str]) -> Path:
 
 
 def hosts_fix(environ: Mapping[str, str]) -> Text:
-    return T(
-        "官方元件安裝時會在 /etc/hosts 加入「127.0.0.1 iccert.nhi.gov.tw」;"
-        "需要官方元件時請重新安裝,或以 sudo 編輯 /etc/hosts 加入這一行。",
-        "The official component's installer adds '127.0.0.1 iccert.nhi.gov.tw' to /etc/hosts; "
-        "if you need the component, reinstall it or add that line with sudo.",
-    )
+    return hosts_line_fix(hosts_file_path(environ), "以 sudo 編輯 /etc/hosts ", "sudo")
 
 
 def component_download_url() -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from nhicard.envcheck.platforms import RUNNING, ServiceState
+from nhicard.envcheck.platforms import RUNNING, ServiceState, hosts_line_fix
 from nhicard.i18n import T, Text
 
 NAME = "macos"
@@ -52,11 +52,8 @@ def hosts_file_path(environ: Mapping[str, str]) -> Path:
 
 
 def hosts_fix(environ: Mapping[str, str]) -> Text:
-    return T(
-        "官方元件安裝時會在 /etc/hosts 加入「127.0.0.1 iccert.nhi.gov.tw」;需要官方元件時"
-        "請重新安裝,或執行 sudo nano /etc/hosts 加入這一行。",
-        "The official component's installer adds '127.0.0.1 iccert.nhi.gov.tw' to /etc/hosts; "
-        "if you need the component, reinstall it or add that line with sudo nano /etc/hosts.",
+    return hosts_line_fix(
+        hosts_file_path(environ), "執行 sudo nano /etc/hosts ", "sudo nano /etc/hosts"
     )
 
 

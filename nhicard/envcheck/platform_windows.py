@@ -8,7 +8,7 @@ import subprocess
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import PureWindowsPath
 
-from nhicard.envcheck.platforms import RUNNING, STOPPED, UNKNOWN, ServiceState
+from nhicard.envcheck.platforms import RUNNING, STOPPED, UNKNOWN, ServiceState, hosts_line_fix
 from nhicard.i18n import T, Text
 
 NAME = "windows"
@@ -92,13 +92,8 @@ def hosts_file_path(environ: Mapping[str, str]) -> PureWindowsPath:
 
 
 def hosts_fix(environ: Mapping[str, str]) -> Text:
-    path = hosts_file_path(environ)
-    return T(
-        f"官方元件安裝時會在 {path} 加入「127.0.0.1 iccert.nhi.gov.tw」;需要官方元件時"
-        "請重新安裝,或以系統管理員身分用記事本加入這一行。",
-        f"The official component's installer adds '127.0.0.1 iccert.nhi.gov.tw' to {path}; "
-        "if you need the component, reinstall it or add that line with Notepad run as "
-        "administrator.",
+    return hosts_line_fix(
+        hosts_file_path(environ), "以系統管理員身分用記事本", "Notepad run as administrator"
     )
 
 

@@ -15,7 +15,7 @@ from pathlib import Path, PurePath
 from types import ModuleType
 from typing import Protocol, cast
 
-from nhicard.i18n import Text
+from nhicard.i18n import T, Text
 
 RUNNING = "running"
 STOPPED = "stopped"
@@ -54,6 +54,17 @@ class PlatformSupport(Protocol):
     def trusted_roots_note(self) -> Text: ...
 
     def hosts_fix(self, environ: Mapping[str, str]) -> Text: ...
+
+
+def hosts_line_fix(path: PurePath, how_zh: str, how_en: str) -> Text:
+    """The fix when the hosts file at ``path`` lacks the official component's line;
+    ``how_zh`` / ``how_en`` say how to add that line by hand on this OS."""
+    return T(
+        f"官方元件安裝時會在 {path} 加入「127.0.0.1 iccert.nhi.gov.tw」;需要官方元件時"
+        f"請重新安裝,或{how_zh}加入這一行。",
+        f"The official component's installer adds '127.0.0.1 iccert.nhi.gov.tw' to {path}; "
+        f"if you need the component, reinstall it or add that line with {how_en}.",
+    )
 
 
 def module_for(system: str) -> ModuleType:
