@@ -63,7 +63,7 @@ def register(
         env["NHICARD_PASSWORD"] = password
     lead, extra = global_options(extra)
     return run_nhicard(
-        "--profile", "sandbox", *agent, *lead, "register", *args, "--json", *extra,
+        "--profile", "sandbox", "-v", *agent, *lead, "register", *args, "--json", *extra,
         env=env, input=input,
     )  # fmt: skip
 
@@ -90,6 +90,18 @@ def result(proc: subprocess.CompletedProcess[str]) -> Any:
 
 def journal_files(state: Path) -> list[Path]:
     return sorted((state / "journal").glob("register-*.json"))
+
+
+def test_step_progress_stays_off_stderr_in_a_pipe(sandbox: SandboxServer, state: Path) -> None:
+    """cli-contract.md: a flow's steps show on stderr on a terminal (or with -v), never in pipes."""
+    env = {**sandbox.env(), "NHICARD_STATE_DIR": str(state), "NHICARD_PASSWORD": PASSWORD}
+    proc = run_nhicard(
+        "--profile", "sandbox", "--agent", "direct", "--lang", "en",
+        "register", *ARGS, "--json", "--dry-run", env=env,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["status"] == "dry-run"
+    assert "opening the login page" not in proc.stderr
 
 
 # -- the happy path ---------------------------------------------------------------------------

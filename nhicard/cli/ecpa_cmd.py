@@ -7,13 +7,14 @@ from typing import TYPE_CHECKING
 
 import click
 
-from nhicard.cli.context import AppContext, get_app
+from nhicard.cli.context import get_app
+from nhicard.cli.flow_options import flow_settings, save_pages_option
 from nhicard.cli.output import emit, output_options, pick_format
 from nhicard.cli.secrets import password_options, read_password
-from nhicard.i18n import T, Text
+from nhicard.i18n import T
 
 if TYPE_CHECKING:
-    from nhicard.flows.base import FlowSettings
+    pass
 
 PASSWORD_ENV = "NHICARD_PASSWORD"
 
@@ -32,38 +33,6 @@ authentication refused: wrong password (the site's message says how many attempt
 locked (until when), revoked, signature or card data refused, the application refused the
 sign-on; 11 the page is not what the profile describes (saved, path printed).
 """
-
-
-def flow_settings(app: AppContext, save_pages: Path | None = None) -> FlowSettings:
-    """The :class:`~nhicard.flows.base.FlowSettings` of this invocation: the root options,
-    progress lines on a terminal (or with -v), HTTP traces with -vv, ``--save-pages``."""
-    from nhicard.flows.base import FlowSettings
-
-    def log(text: Text) -> None:
-        if app.stderr_is_tty or app.verbose >= 1:
-            app.info(text)
-
-    def trace(line: str) -> None:
-        app.debug(line, level=2)
-
-    return FlowSettings(
-        profile=app.profile,
-        agent_kind=app.agent,
-        agent_url=app.agent_url,
-        reader=app.reader,
-        trace=trace if app.verbose >= 2 else None,
-        log=log,
-        save_pages=save_pages,
-    )
-
-
-save_pages_option = click.option(
-    "--save-pages",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    metavar="DIR",
-    help="Save every page fetched (redacted) into DIR.",
-)
 
 
 @click.group()

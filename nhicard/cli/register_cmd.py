@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from nhicard.cli.context import AppContext, get_app
+from nhicard.cli.flow_options import flow_settings, save_pages_option
 from nhicard.cli.output import emit, output_options, pick_format
 from nhicard.cli.secrets import password_options, read_password
 from nhicard.errors import UsageError
@@ -53,13 +54,7 @@ def _confirm_on_terminal(app: AppContext):  # type: ignore[no-untyped-def]
     is_flag=True,
     help="Apply again although an earlier run already submitted (mail lost, link expired).",
 )
-@click.option(
-    "--save-pages",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    metavar="DIR",
-    help="Save every page fetched (redacted) into DIR.",
-)
+@save_pages_option
 @click.option(
     "--timeout",
     type=click.FloatRange(min=0.1),
@@ -102,7 +97,7 @@ def register(
     Exit codes: 2 bad input, 5/6 card, 7 network (rerun continues safely), 8 the site
     refused the input, 11 the site's page changed (the page is saved).
     """
-    from nhicard.flows.base import FlowSettings, open_flow
+    from nhicard.flows.base import open_flow
     from nhicard.flows.register import check_password, parse_request
     from nhicard.flows.register import register as run_register
 
@@ -141,16 +136,7 @@ def register(
                 reason="confirmation-needed",
             )
         confirm = _confirm_on_terminal(app)
-    settings = FlowSettings(
-        profile=app.profile,
-        agent_kind=app.agent,
-        agent_url=app.agent_url,
-        reader=app.reader,
-        trace=(lambda line: app.debug(line, 2)) if app.verbose >= 2 else None,
-        log=lambda text: app.info(text),
-        save_pages=save_pages,
-        read_timeout=timeout,
-    )
+    settings = flow_settings(app, save_pages, read_timeout=timeout)
     with open_flow(settings) as env:
         outcome = run_register(
             env, request, password, dry_run=dry_run, resend=resend, confirm=confirm

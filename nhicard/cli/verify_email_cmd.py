@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from nhicard.cli.context import AppContext, get_app
-from nhicard.cli.ecpa_cmd import flow_settings, save_pages_option
+from nhicard.cli.flow_options import flow_settings, save_pages_option
 from nhicard.cli.output import emit, output_options, pick_format
 from nhicard.cli.secrets import read_password
 from nhicard.errors import UsageError

@@ -1,0 +1,49 @@
+"""What the web-flow commands (register, verify-email, ecpa login) share on the CLI side:
+the ``--save-pages`` option and the flow settings built from the root options."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from nhicard.cli.context import AppContext
+from nhicard.i18n import Text
+
+if TYPE_CHECKING:
+    from nhicard.flows.base import FlowSettings
+
+save_pages_option = click.option(
+    "--save-pages",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    metavar="DIR",
+    help="Save every page fetched (redacted) into DIR.",
+)
+
+
+def flow_settings(
+    app: AppContext, save_pages: Path | None = None, *, read_timeout: float | None = None
+) -> FlowSettings:
+    """The :class:`~nhicard.flows.base.FlowSettings` of this invocation: the root options,
+    step progress on a terminal (or with -v), HTTP traces with -vv, ``--save-pages``."""
+    from nhicard.flows.base import FlowSettings
+
+    def log(text: Text) -> None:
+        if app.stderr_is_tty or app.verbose >= 1:
+            app.info(text)
+
+    def trace(line: str) -> None:
+        app.debug(line, level=2)
+
+    return FlowSettings(
+        profile=app.profile,
+        agent_kind=app.agent,
+        agent_url=app.agent_url,
+        reader=app.reader,
+        trace=trace if app.verbose >= 2 else None,
+        log=log,
+        save_pages=save_pages,
+        read_timeout=read_timeout,
+    )
