@@ -15,7 +15,6 @@ import secrets
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from datetime import date
-from types import TracebackType
 from typing import TYPE_CHECKING
 
 from nhicard.agent import encrypt
@@ -28,6 +27,7 @@ from nhicard.agent.base import (
 from nhicard.agent.clock import Clock, taipei_date, utc_now
 from nhicard.agent.errors import AgentError, agent_error
 from nhicard.agent.sam import SamClient, SamEndpoint
+from nhicard.closing import ClosesOnExit
 from nhicard.errors import CardAbsent, CardFailure, NhicardError, PcscUnavailable, ReaderError
 from nhicard.i18n import T
 
@@ -58,7 +58,7 @@ def random_digits(rng: Rng, count: int = 16) -> str:
             return f"{n % 10**count:0{count}d}"
 
 
-class DirectAgent:
+class DirectAgent(ClosesOnExit):
     """:class:`~nhicard.agent.base.CardAgent` over our card layer and SAM client."""
 
     def __init__(
@@ -133,17 +133,6 @@ class DirectAgent:
 
     def close(self) -> None:
         """Nothing is held between operations."""
-
-    def __enter__(self) -> DirectAgent:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # -- helpers ---------------------------------------------------------------------------
     def _today(self) -> date:

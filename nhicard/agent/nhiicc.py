@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import re
 import ssl
-from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -28,6 +27,7 @@ from nhicard.agent.base import (
     check_version_plus_random,
 )
 from nhicard.agent.errors import AgentError, agent_error, component_error
+from nhicard.closing import ClosesOnExit
 from nhicard.i18n import T
 
 DEFAULT_AGENT_URL = "wss://iccert.nhi.gov.tw:7777/echo"
@@ -118,7 +118,7 @@ def _ssl_context(url: str, ca_bundle: str | None) -> ssl.SSLContext | None:
         ) from None
 
 
-class NhiiccAgent:
+class NhiiccAgent(ClosesOnExit):
     """:class:`~nhicard.agent.base.CardAgent` talking to the official component.
 
     One WebSocket is opened on first use and kept until :meth:`close`."""
@@ -171,17 +171,6 @@ class NhiiccAgent:
         if ws is not None:
             with contextlib.suppress(Exception):  # closing a broken socket must not fail
                 ws.close()
-
-    def __enter__(self) -> NhiiccAgent:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # -- transport -----------------------------------------------------------------------
     def _connect(self) -> Any:

@@ -12,13 +12,13 @@ import secrets
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from types import TracebackType
 
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from nhicard.agent import samwire
 from nhicard.agent.errors import agent_error
 from nhicard.agent.samwire import SamMessage, SamProtocolError
+from nhicard.closing import ClosesOnExit
 
 PUBLISHED_L_KEY = b"2725268641815652" + bytes(8)
 """The static wrapping key published by the interoperability analysis of the official
@@ -59,7 +59,7 @@ def _default_connector(address: tuple[str, int], timeout: float) -> socket.socke
     return socket.create_connection(address, timeout=timeout)
 
 
-class SamClient:
+class SamClient(ClosesOnExit):
     """One SAM session: :meth:`open` (connect, handshake, liveness), then
     :meth:`exchange_challenge` and :meth:`exchange_signature`, then :meth:`close`."""
 
@@ -80,17 +80,6 @@ class SamClient:
         self._session_key: bytes | None = None
 
     # -- life cycle ---------------------------------------------------------------------
-    def __enter__(self) -> SamClient:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
     def close(self) -> None:
         if self._sock is not None:
             try:

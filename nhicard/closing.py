@@ -1,0 +1,26 @@
+"""A mixin for objects that hold something until :meth:`close`: ``with obj:`` gives ``obj``
+and closes it on leaving, whether the block ends normally or by an exception."""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Self
+
+
+class ClosesOnExit:
+    """``__enter__`` returns the object itself; ``__exit__`` calls :meth:`close`."""
+
+    def close(self) -> None:
+        """Release what the object holds (subclasses define it)."""
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
