@@ -8,15 +8,13 @@ over ``wss://…/echo`` → which backend ``--agent`` would pick. The component 
 from __future__ import annotations
 
 import ipaddress
-import os
 import ssl
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from nhicard.envcheck import SKIP, Check, CheckEnv, Finding, passed, probes, skipped, warned
-from nhicard.envcheck.platforms import PlatformSupport
+from nhicard.envcheck.platforms import environ_of, platform_of
 from nhicard.envcheck.probes import ProbeError
 from nhicard.i18n import T, Text
 
@@ -62,16 +60,6 @@ def _settings(env: CheckEnv) -> AgentSettings:
     return settings
 
 
-def _platform(env: CheckEnv) -> PlatformSupport:
-    plat: PlatformSupport = env.get("platform")
-    return plat
-
-
-def _environ(env: CheckEnv) -> Mapping[str, str]:
-    environ: Mapping[str, str] = env.get("environ", os.environ)
-    return environ
-
-
 def with_optional(fix: Text) -> Text:
     return Text(f"{fix.zh}{OPTIONAL.zh}", f"{fix.en} {OPTIONAL.en}")
 
@@ -97,7 +85,7 @@ def _is_loopback(address: str) -> bool:
 
 
 def check_hosts(env: CheckEnv) -> Finding:
-    plat, environ = _platform(env), _environ(env)
+    plat, environ = platform_of(env), environ_of(env)
     path = env.get("hosts_file") or plat.hosts_file_path(environ)
     fix = with_optional(plat.hosts_fix(environ))
     try:
@@ -137,7 +125,7 @@ def check_hosts(env: CheckEnv) -> Finding:
 
 
 def check_installed(env: CheckEnv) -> Finding:
-    plat, environ = _platform(env), _environ(env)
+    plat, environ = platform_of(env), environ_of(env)
     where = plat.component_install_dir(environ)
     if where is None:
         return skipped(
@@ -165,7 +153,7 @@ def check_installed(env: CheckEnv) -> Finding:
 
 
 def check_port(env: CheckEnv) -> Finding:
-    s, plat = _settings(env), _platform(env)
+    s, plat = _settings(env), platform_of(env)
     try:
         ms = probes.tcp_connect(s.connect_host, s.port, env.timeout)
     except ProbeError as err:
@@ -198,7 +186,7 @@ def agent_tls_context(ca_bundle: str | None) -> ssl.SSLContext:
 
 
 def check_tls(env: CheckEnv) -> Finding:
-    s, plat = _settings(env), _platform(env)
+    s, plat = _settings(env), platform_of(env)
     if urlsplit(s.url).scheme == "ws":
         return Finding(
             SKIP,

@@ -5,12 +5,10 @@ that touches pyscard); the service check is per OS (``platform_*``)."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from nhicard.envcheck import Check, CheckEnv, Finding, failed, passed, warned
-from nhicard.envcheck.platforms import RUNNING, STOPPED, PlatformSupport
+from nhicard.envcheck.platforms import RUNNING, STOPPED, environ_of, platform_of
 from nhicard.errors import NhicardError
 from nhicard.i18n import T, Text
 
@@ -18,16 +16,6 @@ if TYPE_CHECKING:
     from nhicard.pcsc.readers import ReaderInfo
 
 GROUP = "pcsc"
-
-
-def _platform(env: CheckEnv) -> PlatformSupport:
-    plat: PlatformSupport = env.get("platform")
-    return plat
-
-
-def _environ(env: CheckEnv) -> Mapping[str, str]:
-    environ: Mapping[str, str] = env.get("environ", os.environ)
-    return environ
 
 
 def reader_names(env: CheckEnv) -> list[str]:
@@ -51,8 +39,8 @@ def error_finding(err: NhicardError, fallback_fix: Text | None = None) -> Findin
 
 
 def check_service(env: CheckEnv) -> Finding:
-    plat = _platform(env)
-    state = plat.pcsc_service_state(_environ(env))
+    plat = platform_of(env)
+    state = plat.pcsc_service_state(environ_of(env))
     if state.state == RUNNING:
         return passed(T("PC/SC 服務執行中", "the PC/SC service is running"), state.detail)
     if state.state == STOPPED:
@@ -75,7 +63,7 @@ def check_context(env: CheckEnv) -> Finding:
         with PcscContext() as ctx:
             _ = ctx.handle
     except NhicardError as err:
-        return error_finding(err, _platform(env).pcsc_service_fix())
+        return error_finding(err, platform_of(env).pcsc_service_fix())
     return passed(T("已建立 PC/SC 連線環境", "PC/SC context established"))
 
 
@@ -83,11 +71,11 @@ def check_readers(env: CheckEnv) -> Finding:
     try:
         names = reader_names(env)
     except NhicardError as err:
-        return error_finding(err, _platform(env).reader_driver_fix())
+        return error_finding(err, platform_of(env).reader_driver_fix())
     if not names:
         return failed(
             T("找不到讀卡機", "no card reader found"),
-            _platform(env).reader_driver_fix(),
+            platform_of(env).reader_driver_fix(),
         )
     return passed(
         T("{n} 台讀卡機", "{n} reader(s)").format(n=len(names)),

@@ -8,14 +8,18 @@ of them is unit-tested on any OS.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 from types import ModuleType
-from typing import Protocol, cast
+from typing import TYPE_CHECKING, Protocol, cast
 
 from nhicard.i18n import T, Text
+
+if TYPE_CHECKING:
+    from nhicard.envcheck import CheckEnv
 
 RUNNING = "running"
 STOPPED = "stopped"
@@ -83,3 +87,15 @@ def module_for(system: str) -> ModuleType:
 def current(system: str | None = None) -> PlatformSupport:
     """The platform support of this computer (or of ``system``, a ``sys.platform`` value)."""
     return cast(PlatformSupport, module_for(system or sys.platform))
+
+
+def platform_of(env: CheckEnv) -> PlatformSupport:
+    """The platform support a check run was given (setting ``platform``)."""
+    plat: PlatformSupport = env.get("platform")
+    return plat
+
+
+def environ_of(env: CheckEnv) -> Mapping[str, str]:
+    """The environment variables a check run looks at (setting ``environ``, else ours)."""
+    environ: Mapping[str, str] = env.get("environ", os.environ)
+    return environ

@@ -8,16 +8,11 @@ from collections.abc import Callable
 
 from nhicard import __version__
 from nhicard.envcheck import Check, CheckEnv, Finding, failed, passed, warned
-from nhicard.envcheck.platforms import PlatformSupport
+from nhicard.envcheck.platforms import platform_of
 from nhicard.i18n import T
 
 GROUP = "system"
 MIN_PYTHON = (3, 11)
-
-
-def _platform(env: CheckEnv) -> PlatformSupport:
-    plat: PlatformSupport = env.get("platform")
-    return plat
 
 
 def check_os(env: CheckEnv) -> Finding:
@@ -69,7 +64,7 @@ def check_pyscard(env: CheckEnv) -> Finding:
         return passed(T("pyscard {v}", "pyscard {v}").format(v=found))
     return failed(
         T("未安裝 pyscard(無法使用讀卡機)", "pyscard is not installed (readers cannot be used)"),
-        _platform(env).pyscard_fix(),
+        platform_of(env).pyscard_fix(),
     )
 
 
@@ -86,7 +81,7 @@ def check_pcsc_library(env: CheckEnv) -> Finding:
         return passed(T("PC/SC 函式庫:{d}", "PC/SC library: {d}").format(d=desc), name)
     return failed(
         T("找不到 PC/SC 函式庫", "the PC/SC library was not found"),
-        _platform(env).pcsc_library_fix(),
+        platform_of(env).pcsc_library_fix(),
         desc,
     )
 
