@@ -5,8 +5,8 @@ from __future__ import annotations
 import click
 
 from nhicard.apdu import Tracer
-from nhicard.cli.card_verify_cmd import verify
 from nhicard.cli.context import AppContext, get_app
+from nhicard.cli.lazy import LazyGroup
 from nhicard.cli.output import emit, output_options, pick_format
 from nhicard.i18n import T
 
@@ -46,7 +46,7 @@ def apdu_tracer(app: AppContext) -> Tracer | None:
     return trace
 
 
-@click.group()
+@click.group(cls=LazyGroup, lazy_commands={"verify": "nhicard.cli.card_verify_cmd:verify"})
 def card() -> None:
     """The NHI card (健保卡) in a reader."""
 
@@ -81,6 +81,3 @@ def read(wait: float | None, mask: bool, fmt: str | None, as_json: bool) -> None
         )
         reading = read_card(conn, tracer)
     emit(reading.to_record(app.lang, mask=mask), pick_format(fmt, as_json), columns=CARD_COLUMNS)
-
-
-card.add_command(verify)

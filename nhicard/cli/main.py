@@ -4,8 +4,6 @@ become messages and exit codes (cli-contract.md)."""
 from __future__ import annotations
 
 import contextlib
-import importlib
-import importlib.util
 import os
 import sys
 from typing import Any
@@ -14,6 +12,7 @@ import click
 
 from nhicard import __version__
 from nhicard.cli.context import AppContext
+from nhicard.cli.lazy import LazyGroup
 from nhicard.errors import NhicardError
 from nhicard.i18n import LANGS, T, default_lang
 
@@ -31,28 +30,6 @@ COMMANDS: dict[str, str] = {
     "agent": "nhicard.cli.agent_cmd:agent",
     "completion": "nhicard.cli.completion_cmd:completion",
 }
-
-
-def _module_present(target: str) -> bool:
-    module = target.split(":")[0]
-    try:
-        return importlib.util.find_spec(module) is not None
-    except ModuleNotFoundError:
-        return False
-
-
-class LazyGroup(click.Group):
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(name for name, target in COMMANDS.items() if _module_present(target))
-
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        target = COMMANDS.get(cmd_name)
-        if target is None or not _module_present(target):
-            return None
-        module, attr = target.split(":")
-        cmd = getattr(importlib.import_module(module), attr)
-        assert isinstance(cmd, click.Command)
-        return cmd
 
 
 def _version_text() -> str:
@@ -92,6 +69,7 @@ def _complete_reader(ctx: click.Context, param: click.Parameter, incomplete: str
 
 @click.group(
     cls=LazyGroup,
+    lazy_commands=COMMANDS,
     context_settings={"auto_envvar_prefix": "NHICARD", "help_option_names": ["-h", "--help"]},
 )
 @click.option(
