@@ -3,16 +3,17 @@ and closes it on leaving, whether the block ends normally or by an exception."""
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from types import TracebackType
 from typing import Self
 
 
-class ClosesOnExit:
+class ClosesOnExit(ABC):
     """``__enter__`` returns the object itself; ``__exit__`` calls :meth:`close`."""
 
+    @abstractmethod
     def close(self) -> None:
-        """Release what the object holds (subclasses define it)."""
-        raise NotImplementedError
+        """Release what the object holds (each subclass defines it)."""
 
     def __enter__(self) -> Self:
         return self
