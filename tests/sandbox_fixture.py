@@ -1,7 +1,8 @@
-"""A running sandbox server process for the whole test session, shared by the flow tests.
+"""A running sandbox server process for a test module, shared by its flow tests.
 
-``sandbox_server`` (session scope) starts ``python -m nhicard.sandbox.server`` through the
-supervisor, with its virtual card on the private pcscd's vpcd slot 0 (the session's
+``sandbox_server`` (module scope: its virtual card holds vpcd slot 0, which other modules use
+for their own cards, so it must be gone before the next module starts) starts
+``python -m nhicard.sandbox.server`` through the supervisor, with its virtual card on the private pcscd's vpcd slot 0 (the session's
 ``pcsc_stack`` exports ``NHICARD_VPCD_PORT``, which the server reads), on free ports, with the
 built-in people plus :data:`BASE_EXTRA`. ``sandbox`` (per test) gives that server back with
 the default data and an empty registration store and Maildir.
@@ -122,11 +123,11 @@ class SandboxServer:
         return {"NHICARD_SANDBOX_DIR": str(self.dir)}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def sandbox_server(
     pcsc_stack: Any, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[SandboxServer]:
-    """The session's sandbox server (see the module docstring)."""
+    """The module's sandbox server (see the module docstring)."""
     server = SandboxServer(tmp_path_factory.mktemp("sandbox") / "sb")
     old = os.environ.get("NHICARD_SANDBOX_DIR")
     os.environ["NHICARD_SANDBOX_DIR"] = str(server.dir)
