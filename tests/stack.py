@@ -47,6 +47,8 @@ def have_real_pcsc() -> str | None:
         return "vpcd is not installed (apt-get install vsmartcard-vpcd)"
     if not shutil.which("unshare"):
         return "unshare is missing (util-linux)"
+    if hasattr(os, "geteuid") and os.geteuid() != 0:
+        return "a private pcscd needs its own mount namespace: run the tests as root"
     return None
 
 
