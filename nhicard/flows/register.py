@@ -352,13 +352,14 @@ class _Walk:
                 "apply-read",
                 T("讀卡後頁面沒有顯示姓名", "the page shows no name after reading the card"),
             )
-        raise UsageError(
+        # the site put a name other than the card's into 姓名: not the page the flow knows
+        raise self.env.site_changed(
+            page,
+            "apply-read",
             T(
                 "網站顯示的姓名({shown})與健保卡上的姓名({card})不同",
                 "the name the site shows ({shown}) is not the name on the card ({card})",
             ).format(shown=mask_name(shown) or "", card=mask_name(basic.name) or ""),
-            hint=T("請確認讀卡機中是本人的健保卡。", "Check that the card in the reader is yours."),
-            reason="name-mismatch",
         )
 
     def choose(self, page: Page, key: str, words: str, what: Text, step: str) -> Page:
