@@ -90,7 +90,7 @@ def test_healthy_virtual_card(virtual_cards: VirtualCardSlots) -> None:
     assert statuses(doc) == dict.fromkeys(PCSC_IDS + CARD_IDS, "pass")
     checks = by_id(doc)
     assert checks["card.present"]["summary"] == f"a card is in {SLOT0}"
-    assert checks["card.atr"]["summary"] == "NHI card (NHI card)"
+    assert checks["card.atr"]["summary"] == "ATR: NHI card"
     assert (
         checks["card.profile"]["summary"] == "profile read (王*明, A12****789, card 0000****5678)"
     )

@@ -122,7 +122,8 @@ def check_atr(env: CheckEnv) -> Finding:
     label = info.card_label or T("未知卡片", "unknown card")
     kind = info.card_type
     if kind == "nhi":
-        return passed(Text(f"健保卡({label.zh})", f"NHI card ({label.en})"), atr)
+        # the label is "健保卡" itself, or says more (e.g. "健保卡(可能)")
+        return passed(Text(f"ATR:{label.zh}", f"ATR: {label.en}"), atr)
     if kind == "nhi-unlisted":
         return passed(
             Text(
