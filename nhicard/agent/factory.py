@@ -103,10 +103,12 @@ def open_agent(
         except AgentError as exc:
             probe.close()
             agent = direct(
-                T(
-                    "讀卡機元件({url})沒有回應 GetVersion:{err};改用內建 direct",
-                    "the component ({url}) did not answer GetVersion: {err}; using direct",
-                ).format(url=agent_url, err=_short(exc))
+                Text(
+                    f"讀卡機元件({agent_url})沒有回應 GetVersion:{_short(exc, 'zh')};"
+                    "改用內建 direct",
+                    f"the component ({agent_url}) did not answer GetVersion: "
+                    f"{_short(exc, 'en')}; using direct",
+                )
             )
         else:
             probe.read_timeout = READ_TIMEOUT
@@ -131,6 +133,6 @@ def selection_text(sel: AgentSelection) -> Text:
     )
 
 
-def _short(exc: AgentError) -> str:
-    text = exc.message.en
+def _short(exc: AgentError, lang: str) -> str:
+    text = exc.message.zh if lang == "zh" else exc.message.en
     return f"{text} ({exc.detail})" if exc.detail else text
