@@ -123,3 +123,29 @@ def test_a_changed_caption_is_exit_11_with_the_page_saved_and_redacted(
     for secret in SECRETS:
         assert secret not in text, secret
     assert sandbox.application(CARD) is None
+
+
+def test_a_refused_page_state_is_exit_8_nothing_pending_and_the_rerun_completes(
+    sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    """ASP.NET's 500 page for a stale or altered __VIEWSTATE says so (exit 8, not a 5xx exit 7):
+    the site refused the submit before processing it, so the journal keeps nothing pending."""
+    sandbox.use('[faults.nhi]\nreject_state_at = "contact"\nreject_state_times = 2\n')
+    failed = register(sandbox, tmp_path, "--yes", "--lang", "en")
+    assert failed.returncode == 8, failed.stderr
+    assert failed.stdout == ""
+    assert (
+        "refused the page state: the form was stale or tampered with, and the site did not"
+        " process this submission (HTTP 500: Validation of viewstate MAC failed)"
+    ) in failed.stderr
+    assert "Run the command again" in failed.stderr and "server error" not in failed.stderr
+    assert steps_of(tmp_path) == set() and sandbox.application(CARD) is None
+    in_chinese = register(sandbox, tmp_path, "--yes", "--lang", "zh-TW")
+    assert in_chinese.returncode == 8, in_chinese.stderr
+    assert "拒絕了這一頁的表單狀態:表單已過期或被改動,網站沒有處理這次送出" in in_chinese.stderr
+    assert "請重新執行一次指令" in in_chinese.stderr
+    assert steps_of(tmp_path) == set()
+    again = register(sandbox, tmp_path, "--yes", "--lang", "en")
+    assert again.returncode == 0, again.stderr
+    assert result(again) == {"status": "submitted", "email": "ming@example.com", "resumed": False}
+    assert sandbox.application(CARD) is not None and len(sandbox.mails()) == 1

@@ -72,6 +72,8 @@ def test_renamed_control_and_caption(tmp_path: Path) -> None:
         {"faults": {"nhi": {"error_status": 404}}},
         {"faults": {"nhi": {"bogus": 1}}},
         {"faults": {"nhi": {"rename_controls": {"btnSubmit": 3}}}},
+        {"faults": {"nhi": {"reject_state_at": "nowhere"}}},
+        {"faults": {"nhi": {"reject_state_at": "apply", "reject_state_times": "often"}}},
         {"faults": {"card": "no-such-fault"}},
         {"faults": {"card": 5}},
     ],
@@ -88,3 +90,13 @@ def test_card_faults_per_card_or_for_all() -> None:
     assert faults.card_faults("000023456789").t0 is False
     every = SandboxFaults.from_data({"faults": {"card": "bad-auth"}})
     assert every.card_faults("000023456789").bad_auth is True
+
+
+def test_page_state_rejection_counts_down() -> None:
+    nhi = SandboxFaults.from_data(
+        {"faults": {"nhi": {"reject_state_at": "apply", "reject_state_times": 2}}}
+    ).nhi
+    assert [nhi.rejects_state("apply") for _ in range(3)] == [True, True, False]
+    assert nhi.rejects_state("contact") is False
+    always = SandboxFaults.from_data({"faults": {"nhi": {"reject_state_at": "login"}}}).nhi
+    assert all(always.rejects_state("login") for _ in range(4))

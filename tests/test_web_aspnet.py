@@ -14,6 +14,7 @@ from nhicard.web.aspnet import (
     parse_postback,
     postback,
     state_fields,
+    state_rejection,
 )
 from nhicard.web.errors import ControlNotFound, FormNotFound
 from nhicard.web.page import Page
@@ -173,3 +174,20 @@ def test_postback_parser_never_raises(script: str) -> None:
 def test_messages_of_arbitrary_html_are_strings(pieces: list[str]) -> None:
     p = Page(URL, 200, "".join(pieces))
     assert all(isinstance(m, str) for m in page_messages(p.soup, ["td"]))
+
+
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        ("<h2><i>Validation of viewstate MAC failed. If this application is hosted by a Web"
+         " Farm…</i></h2>", "Validation of viewstate MAC failed"),
+        ("<i>Invalid postback or callback argument.  Event validation is enabled…</i>",
+         "Invalid postback or callback argument"),
+        ("The state information is invalid for this page and might be corrupted.",
+         "The state information is invalid for this page"),
+        ("<h1>Server Error in '/' Application.</h1> Object reference not set", None),
+        ("", None),
+    ],
+)  # fmt: skip
+def test_state_rejection_reads_the_aspnet_error_page(text: str, found: str | None) -> None:
+    assert state_rejection(text) == found

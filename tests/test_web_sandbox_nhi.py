@@ -18,7 +18,7 @@ from nhicard.i18n import T  # noqa: E402
 from nhicard.sandbox.data import load_data  # noqa: E402
 from nhicard.web.aspnet import change_postback, page_messages  # noqa: E402
 from nhicard.web.browser import Browser  # noqa: E402
-from nhicard.web.errors import ControlNotFound  # noqa: E402
+from nhicard.web.errors import ControlNotFound, PageStateRejected  # noqa: E402
 from nhicard.web.form import Form  # noqa: E402
 from nhicard.web.matching import match_option  # noqa: E402
 from nhicard.web.page import Page  # noqa: E402
@@ -205,3 +205,46 @@ def test_a_changed_caption_is_a_site_change(sandbox) -> None:  # type: ignore[no
         with pytest.raises(ControlNotFound) as err:
             form.submitter(apply.control("next"))
         assert err.value.exit_code == 11 and "下一步" in err.value.message.zh
+
+
+def test_a_replayed_viewstate_is_a_page_state_rejection(sandbox) -> None:  # type: ignore[no-untyped-def]
+    _, profile = sandbox
+    nhi = profile.nhi
+    with Browser(profile.browser_policy(nhi)) as b:
+        terms = b.click(b.open(nhi.url("login")), nhi.page("login").control("register_link"))
+        replay = terms.form().submission(nhi.page("terms").control("agree"))
+        b.click(terms, nhi.page("terms").control("agree"))
+        with pytest.raises(PageStateRejected) as err:
+            b.submit(replay, allow_stale=True)  # the old page's __VIEWSTATE, out of step
+        assert b.requests_made == 4  # a refused POST is never retried
+    assert err.value.exit_code == 8 and err.value.reason == "page-state-rejected"
+    assert err.value.detail == "HTTP 500: Validation of viewstate MAC failed"
+    assert err.value.render("en") == (
+        "127.0.0.1 refused the page state: the form was stale or tampered with, and the site did"
+        " not process this submission (HTTP 500: Validation of viewstate MAC failed)"
+    )
+    assert err.value.message.zh.startswith("127.0.0.1 拒絕了這一頁的表單狀態")
+    assert err.value.hint is not None
+    assert "重新執行" in err.value.hint.zh and "Run the command again" in err.value.hint.en
+
+
+def test_a_postback_the_page_did_not_offer_is_a_page_state_rejection(sandbox) -> None:  # type: ignore[no-untyped-def]
+    _, profile = sandbox
+    with Browser(profile.browser_policy(profile.nhi)) as b:
+        form = to_apply_page(b, profile).form()
+        with pytest.raises(PageStateRejected) as err:
+            b.postback(form, "ctl00$NotOnThePage")  # outside __EVENTVALIDATION
+    assert err.value.exit_code == 8
+    assert err.value.detail == "HTTP 500: Invalid postback or callback argument"
+
+
+@pytest.mark.parametrize(
+    "sandbox", ['[faults.nhi]\nerror_step = "apply"\nerror_status = 500\n'], indirect=True
+)
+def test_a_plain_500_stays_a_server_error(sandbox) -> None:  # type: ignore[no-untyped-def]
+    _, profile = sandbox
+    policy = profile.browser_policy(profile.nhi)
+    with Browser(policy, sleep=lambda _: None) as b, pytest.raises(NetworkError) as err:
+        to_apply_page(b, profile)
+    assert not isinstance(err.value, PageStateRejected)
+    assert err.value.exit_code == 7 and err.value.reason == "server-error"

@@ -54,6 +54,7 @@ from nhicard.flows.journal import Journal
 from nhicard.i18n import T, Text
 from nhicard.masking import mask_name
 from nhicard.web.aspnet import change_postback, postback
+from nhicard.web.errors import PageStateRejected
 from nhicard.web.form import Form
 from nhicard.web.matching import match_option
 from nhicard.web.page import Page
@@ -403,7 +404,11 @@ class _Walk:
         assert self.journal is not None
         self.journal.record("submitting")
         env.log(T("確認申請(送出)", "submitting the application (確認申請)"))
-        page = env.submit(form.submission(contact.control("submit")), "sent")
+        try:
+            page = env.submit(form.submission(contact.control("submit")), "sent")
+        except PageStateRejected:
+            self.journal.forget("submitting")  # refused before it was processed: not stored
+            raise
         if page.find_marker(self.nhi.markers.success):
             self.journal.record(STATUS_SUBMITTED, email=self.request.email)
             env.log(

@@ -13,6 +13,8 @@ slow_step = "contact"                # answer this step's page late ...
 slow_seconds = 3.0                   # ... by this long
 maintenance = true                   # every page is the maintenance notice
 expire_session_at = "contact"        # the session expires when this step is posted
+reject_state_at = "contact"          # ASP.NET refuses this step's posted __VIEWSTATE (500)
+reject_state_times = 1               # only the first N times (default: every time)
 rename_controls = { btnSubmit = "btnGoOn" }      # a control renamed on every page
 relabel = { "下一步 Next" = "繼續 Continue" }     # a visible caption changed
 ```
@@ -69,9 +71,12 @@ class SiteFaults:
     slow_seconds: float = 0.0
     maintenance: bool = False
     expire_session_at: str | None = None
+    reject_state_at: str | None = None
+    reject_state_times: int | None = None
     rename_controls: dict[str, str] = field(default_factory=dict)
     relabel: dict[str, str] = field(default_factory=dict)
     _errors_given: int = 0
+    _rejections_given: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
@@ -82,7 +87,8 @@ class SiteFaults:
             raise _bad("faults.nhi must be a table")
         unknown = set(table) - {
             "error_step", "error_status", "error_times", "slow_step", "slow_seconds",
-            "maintenance", "expire_session_at", "rename_controls", "relabel",
+            "maintenance", "expire_session_at", "reject_state_at", "reject_state_times",
+            "rename_controls", "relabel",
         }  # fmt: skip
         if unknown:
             raise _bad("unknown key(s) " + ", ".join(sorted(unknown)))
@@ -91,6 +97,8 @@ class SiteFaults:
             times = table.get("error_times")
             times = None if times is None else int(times)
             slow = float(table.get("slow_seconds", 0.0))
+            rejections = table.get("reject_state_times")
+            rejections = None if rejections is None else int(rejections)
         except (TypeError, ValueError) as exc:
             raise _bad(str(exc)) from None
         if not 500 <= status <= 599:
@@ -103,6 +111,8 @@ class SiteFaults:
             slow_seconds=max(0.0, slow),
             maintenance=bool(table.get("maintenance", False)),
             expire_session_at=_step(table.get("expire_session_at"), "expire_session_at"),
+            reject_state_at=_step(table.get("reject_state_at"), "reject_state_at"),
+            reject_state_times=rejections,
             rename_controls=_str_map(table.get("rename_controls"), "rename_controls"),
             relabel=_str_map(table.get("relabel"), "relabel"),
         )
@@ -122,6 +132,17 @@ class SiteFaults:
 
     def expires_at(self, step: str) -> bool:
         return self.expire_session_at == step
+
+    def rejects_state(self, step: str) -> bool:
+        """Whether the posted page state of ``step`` is refused (the ASP.NET error page)."""
+        if self.reject_state_at != step:
+            return False
+        with self._lock:
+            limit = self.reject_state_times
+            if limit is not None and self._rejections_given >= limit:
+                return False
+            self._rejections_given += 1
+        return True
 
     def control(self, name: str) -> str:
         """The name a control carries on the pages (renamed by a fault, else unchanged)."""

@@ -40,6 +40,7 @@ from nhicard.sandbox.webforms import (
     EVENT_TARGET,
     EventValidationCodec,
     ViewStateCodec,
+    ViewStateError,
     WebFormsStateError,
     server_error_page,
     viewstate_generator,
@@ -223,6 +224,8 @@ class NhiSite:
             raise PostbackRefused(self.expired())
         form = await self.read_form(request)
         try:
+            if self.faults.rejects_state(step):
+                raise ViewStateError("fault: reject_state_at")
             self.viewstate.check(
                 form.get("__VIEWSTATE", ""), page=page, session_id=session.sid, step=step
             )

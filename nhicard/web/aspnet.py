@@ -38,6 +38,16 @@ _WITH_OPTIONS_RE = re.compile(
 )
 _ALERT_RE = re.compile(r"alert\(\s*(['\"])((?:\\.|(?!\1).)*)\1\s*\)", re.S)
 
+# ASP.NET's own texts when it refuses a posted page state (its "Server Error in '/'
+# Application." page, HTTP 500): a __VIEWSTATE that fails its MAC or cannot be read, and a
+# posted value outside __EVENTVALIDATION.
+STATE_REJECTION_TEXTS = (
+    "Validation of viewstate MAC failed",
+    "The state information is invalid for this page",
+    "Invalid postback or callback argument",
+    "Invalid viewstate",
+)
+
 
 @dataclass(frozen=True)
 class PostBack:
@@ -165,3 +175,12 @@ def page_messages(root: Tag, selectors: Iterable[str], *, alerts: bool = True) -
     for message in out:
         unique.setdefault(normalize(message), message)
     return list(unique.values())
+
+
+def state_rejection(text: str) -> str | None:
+    """ASP.NET's reason when ``text`` (an error page) says it refused the posted page state
+    (``__VIEWSTATE`` / ``__EVENTVALIDATION``), else None."""
+    for marker in STATE_REJECTION_TEXTS:
+        if marker in text:
+            return marker
+    return None

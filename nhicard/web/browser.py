@@ -17,9 +17,9 @@ from nhicard import __version__
 from nhicard.errors import NetworkError
 from nhicard.i18n import T, Text
 from nhicard.tlsclient import verifying_context
-from nhicard.web.aspnet import page_messages, postback
+from nhicard.web.aspnet import page_messages, postback, state_rejection
 from nhicard.web.encoding import FORM_CONTENT_TYPE, urlencode_pairs
-from nhicard.web.errors import StaleForm
+from nhicard.web.errors import PageStateRejected, StaleForm
 from nhicard.web.form import Form, Key, Submission
 from nhicard.web.page import Page
 from nhicard.web.redact import Redactor
@@ -342,6 +342,8 @@ class Browser:
             serial=serial,
         )
         self._check_maintenance(page)
+        if response.status_code == 500:
+            self._check_state_rejection(page, response.url.host)
         if response.status_code >= 500:
             raise NetworkError(
                 T(
@@ -359,6 +361,29 @@ class Browser:
             self._serial = serial
             self.current = page
         return page
+
+    def _check_state_rejection(self, page: Page, host: str) -> None:
+        """ASP.NET's error page refusing the posted ``__VIEWSTATE`` / ``__EVENTVALIDATION``
+        → :class:`PageStateRejected` (exit 8): the site refused this request on purpose."""
+        found = state_rejection(page.text)
+        if found is None:
+            return
+        raise PageStateRejected(
+            T(
+                "{host} 拒絕了這一頁的表單狀態:表單已過期或被改動,網站沒有處理這次送出",
+                "{host} refused the page state: the form was stale or tampered with, and the"
+                " site did not process this submission",
+            ).format(host=host),
+            hint=T(
+                "請重新執行一次指令(會從新的頁面開始);若一再發生,網站可能已改版:"
+                "加上 --save-pages 目錄 重新執行並回報。",
+                "Run the command again (it starts from fresh pages); if it keeps happening the"
+                " site may have changed: run it again with --save-pages DIR and report it.",
+            ),
+            reason="page-state-rejected",
+            detail=f"HTTP 500: {found}",
+            data={"status": 500},
+        )
 
     def _check_maintenance(self, page: Page) -> None:
         if not self.policy.maintenance_markers or "html" not in page.headers.get(

@@ -41,6 +41,16 @@ class ChoiceRejected(SiteRejected):
         self.candidates = candidates
 
 
+class PageStateRejected(SiteRejected):
+    """ASP.NET refused the posted page state (``__VIEWSTATE`` MAC or ``__EVENTVALIDATION``),
+    answering its HTTP 500 error page (exit 8).
+
+    The site checked our request and refused it before acting on it: nothing was submitted.
+    It is exit 8 rather than the 5xx exit 7 because the site is working and refused this
+    request on purpose; a fresh run (fresh pages, fresh state) is what helps, not waiting.
+    """
+
+
 class ProfileError(UsageError):
     """A site profile is missing, malformed or incomplete (exit 2)."""
 
