@@ -53,10 +53,12 @@ def have_real_pcsc() -> str | None:
 
 
 class PcscStack:
-    """A private pcscd with vpcd slots 0 and 1 on ``port`` and ``port + 1``."""
+    """A private pcscd with vpcd slots 0 and 1 on ``port`` and ``port + 1``; with
+    ``readers=False`` a pcscd that has no reader at all (the "no reader" case)."""
 
-    def __init__(self, workdir: Path, port: int | None = None) -> None:
+    def __init__(self, workdir: Path, port: int | None = None, *, readers: bool = True) -> None:
         self.workdir = Path(workdir)
+        self.readers = readers
         self.port = port or free_port_pair()
         self.run_dir = self.workdir / "run"
         self.conf_dir = self.workdir / "reader.conf.d"
@@ -74,12 +76,16 @@ class PcscStack:
     def start(self, timeout: float = 10.0) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.conf_dir.mkdir(parents=True, exist_ok=True)
-        (self.conf_dir / "vpcd").write_text(
-            'FRIENDLYNAME "Virtual PCD"\n'
-            f"DEVICENAME   /dev/null:0x{self.port:04X}\n"
-            f"LIBPATH      {VPCD_DRIVER}\n"
-            f"CHANNELID    0x{self.port:04X}\n"
-        )
+        vpcd_conf = self.conf_dir / "vpcd"
+        if self.readers:
+            vpcd_conf.write_text(
+                'FRIENDLYNAME "Virtual PCD"\n'
+                f"DEVICENAME   /dev/null:0x{self.port:04X}\n"
+                f"LIBPATH      {VPCD_DRIVER}\n"
+                f"CHANNELID    0x{self.port:04X}\n"
+            )
+        else:
+            vpcd_conf.unlink(missing_ok=True)
         for stale in (self.socket, self.run_dir / "pcscd.pid"):
             stale.unlink(missing_ok=True)
         script = (
@@ -99,7 +105,7 @@ class PcscStack:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"pcscd exited: {self.log.read_text(errors='replace')}")
-            if self.socket.exists() and self._vpcd_listening():
+            if self.socket.exists() and (not self.readers or self._vpcd_listening()):
                 return
             time.sleep(0.05)
         raise RuntimeError(f"pcscd did not come up: {self.log.read_text(errors='replace')}")
