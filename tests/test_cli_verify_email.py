@@ -99,6 +99,28 @@ def test_since_skips_older_mails(sandbox: SandboxServer) -> None:  # noqa: F811
     assert not is_verified(sandbox)
 
 
+def test_several_mails_the_newest_after_since_wins(sandbox: SandboxServer) -> None:  # noqa: F811
+    now = datetime.now(UTC)
+    apply_pending(sandbox, issued=now - timedelta(hours=3))  # before --since, voided
+    apply_pending(sandbox, issued=now - timedelta(minutes=30))  # after --since, voided
+    apply_pending(sandbox, issued=now - timedelta(minutes=1))  # the newest: the live link
+    assert len(sandbox.mails()) == 3
+    done = verify(sandbox, "--maildir", str(sandbox.maildir), "--since", "1h")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == VERIFIED
+    assert is_verified(sandbox)
+
+
+def test_no_mail_after_since_in_chinese(sandbox: SandboxServer) -> None:  # noqa: F811
+    apply_pending(sandbox, issued=datetime.now(UTC) - timedelta(hours=2))
+    done = verify(sandbox, "--maildir", str(sandbox.maildir), "--since", "1h", lang="zh-TW")
+    assert (done.returncode, done.stdout) == (8, ""), done.stderr
+    assert done.stderr.startswith("錯誤: 找不到認證通知信:"), done.stderr
+    assert "看過 1 封信,其中 1 封早於" in done.stderr, done.stderr
+    assert "建議: " in done.stderr and "--since 可放寬時間範圍" in done.stderr, done.stderr
+    assert not is_verified(sandbox)
+
+
 def test_wait_until_the_mail_arrives(sandbox: SandboxServer) -> None:  # noqa: F811
     link = apply_pending(sandbox, send=False)
     timer = threading.Timer(1.5, lambda: inject(sandbox, sample_mail(link, date=datetime.now(UTC))))

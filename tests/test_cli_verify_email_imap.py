@@ -74,6 +74,16 @@ def test_wrong_imap_password_is_exit_9(sandbox: SandboxServer, imap: Any) -> Non
     assert done.returncode == 9, done.stderr
     assert "not-the-password" not in done.stderr
     assert not is_verified(sandbox)
+    assert done.stderr.startswith("Error: the IMAP server 127.0.0.1:"), done.stderr
+    assert "refused the login of mailbox user" in done.stderr
+    zh = nhicard_sandbox(
+        sandbox, "verify-email", "--imap", imap.url(), "--imap-ca-bundle", imap.ca_bundle,
+        env={"NHICARD_IMAP_PASSWORD": "not-the-password"}, lang="zh-TW",
+    )  # fmt: skip
+    assert zh.returncode == 9, zh.stderr
+    assert zh.stderr.startswith("錯誤: IMAP 伺服器 127.0.0.1:"), zh.stderr
+    assert "拒絕了信箱帳號" in zh.stderr and "not-the-password" not in zh.stderr
+    assert zh.stderr.splitlines()[-1].startswith("建議: "), zh.stderr
 
 
 def test_untrusted_imap_certificate_is_exit_7(sandbox: SandboxServer, imap: Any) -> None:  # noqa: F811
