@@ -91,6 +91,14 @@ def test_injected_mail_charsets(sandbox: SandboxServer, charset: str, cte: str) 
     assert is_verified(sandbox)
 
 
+def test_html_only_mail(sandbox: SandboxServer) -> None:  # noqa: F811
+    link = apply_pending(sandbox, send=False)
+    inject(sandbox, sample_mail(link, date=datetime.now(UTC), parts=("html",), charset="big5"))
+    done = verify(sandbox, "--maildir", str(sandbox.maildir), "--since", "5m")
+    assert done.returncode == 0, done.stderr
+    assert is_verified(sandbox)
+
+
 def test_since_skips_older_mails(sandbox: SandboxServer) -> None:  # noqa: F811
     apply_pending(sandbox, issued=datetime.now(UTC) - timedelta(hours=2))
     done = verify(sandbox, "--maildir", str(sandbox.maildir), "--since", "1h")
