@@ -138,7 +138,9 @@ def test_imaps_newest_mail_and_nothing_marked_read(dovecot: DovecotServer) -> No
     assert got.subject == "健保卡網路服務註冊認證通知信"
     flags = _flags(dovecot)
     assert len(flags) == 4 and not any(b"\\Seen" in f for f in flags), flags
-    assert f"user=<{USER}>, method=PLAIN" in dovecot.log_text()  # %40 decoded, SASL PLAIN
+    assert f"user=<{USER}>, method=PLAIN" in dovecot.wait_log(
+        f"user=<{USER}>, method=PLAIN"
+    )  # %40 decoded, SASL PLAIN
 
 
 @pytest.mark.imap
@@ -148,7 +150,7 @@ def test_starttls_url(dovecot: DovecotServer) -> None:
         _source(dovecot, url=dovecot.url(starttls=True)), SANDBOX_MARKERS, None
     )
     assert got.link == LINK
-    assert "TLS" in dovecot.log_text().split("Login: ")[-1].split("\n")[0]
+    assert "TLS" in dovecot.wait_log("Login: ").split("Login: ")[-1].split("\n")[0]
 
 
 @pytest.mark.imap
@@ -373,7 +375,7 @@ def test_adopt_files_another_program_delivered(dovecot: DovecotServer) -> None:
     with pytest.raises(ImapUnavailable) as info:
         list(_source(dovecot).messages())
     assert info.value.reason == "imap-protocol"  # Dovecot: FETCH failed, connection closed
-    assert "missing +r perm" in dovecot.log_text()
+    assert "missing +r perm" in dovecot.wait_log("missing +r perm")  # written asynchronously
     dovecot.adopt_maildir()
     assert find_verification_mail(_source(dovecot), SANDBOX_MARKERS).link == LINK
 
