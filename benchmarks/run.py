@@ -27,6 +27,7 @@ if str(ROOT) not in sys.path:
 
 from benchmarks.figures import (  # noqa: E402 - needs ROOT on sys.path first
     CARD_READ,
+    CARD_READ_CLICK,
     DEFAULT_RUNS,
     READER_LIST,
     RSS,
@@ -49,7 +50,15 @@ from benchmarks.results import (  # noqa: E402
 from benchmarks.sandbox_job import SANDBOX_JOB  # noqa: E402
 from benchmarks.verify_watch import VERIFY_WATCH  # noqa: E402
 
-FIGURES: tuple[Figure, ...] = (CARD_READ, READER_LIST, STARTUP, RSS, VERIFY_WATCH, SANDBOX_JOB)
+FIGURES: tuple[Figure, ...] = (
+    CARD_READ,
+    CARD_READ_CLICK,
+    READER_LIST,
+    STARTUP,
+    RSS,
+    VERIFY_WATCH,
+    SANDBOX_JOB,
+)
 RESULTS = ROOT / "benchmarks" / "results" / "latest.json"
 README = ROOT / "benchmarks" / "README.md"
 

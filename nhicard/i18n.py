@@ -6,7 +6,6 @@ with ``--lang``. The core never decides the language, it only builds ``Text`` va
 
 from __future__ import annotations
 
-import locale
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -53,6 +52,8 @@ def default_lang() -> str:
                 else ("en" if value.lower().startswith("en") else "zh-TW")
             )
     try:
+        import locale  # only when no variable says: the rare case, kept off start-up
+
         loc = locale.getlocale()[0] or ""
     except ValueError:
         loc = ""

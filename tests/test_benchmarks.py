@@ -33,7 +33,15 @@ from benchmarks.verify_watch import parse_timing
 from tests.conftest import ROOT
 from tests.stack import have_real_pcsc
 
-FIGURE_IDS = {"card-read", "reader-list", "startup", "rss", "verify", "sandbox-job"}
+FIGURE_IDS = {
+    "card-read",
+    "card-read-click",
+    "reader-list",
+    "startup",
+    "rss",
+    "verify",
+    "sandbox-job",
+}
 META = {
     "generated_at": "2024-01-01 00:00 UTC",
     "commit": "abc1234",

@@ -5,7 +5,6 @@ Results go to stdout, messages to stderr, so ``nhicard … --json | jq`` always 
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import sys
@@ -79,6 +78,8 @@ def render(
     cols = list(columns) if columns else _columns(rows)
     if fmt == "csv":
         buf = io.StringIO()
+        import csv  # only the csv format needs it
+
         writer = csv.writer(buf, lineterminator="\n")
         writer.writerow(cols)
         for r in rows:
