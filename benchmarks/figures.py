@@ -242,37 +242,53 @@ def measure_card_read(bench: Bench) -> list[Row]:
     ]
 
 
-def measure_card_read_with_click(bench: Bench) -> list[Row]:
-    """The same comparison with a baseline that also imports Click (the design fixes Click,
-    and importing it alone costs more than the 1.25x the card-read target allows)."""
-    card_read_samples(bench)  # checks that baseline_read.py still sends nhicard's APDUs
-    script = BENCH_DIR / "baseline_read.py"
-    samples = bench.pair(
-        "card-read-click",
-        bench.nhicard("card", "read", "--json"),
-        bench.python(
-            "-c",
-            f"import click, runpy; runpy.run_path({str(script)!r}, run_name='__main__')",
-            label="import click + baseline_read.py",
+def click_baseline(bench: Bench, script: Path) -> Command:
+    """``script`` run after ``import click`` in the same process: what any Click program
+    costs at the least (the design fixes Click, and importing it alone costs more than the
+    1.25x the card-read and reader-list targets allow against the bare scripts)."""
+    return bench.python(
+        "-c",
+        f"import click, runpy; runpy.run_path({str(script)!r}, run_name='__main__')",
+        label=f"import click + {script.name}",
+    )
+
+
+def click_ratio_row(figure: Figure, samples: PairSamples) -> Row:
+    return ratio_row(
+        figure.name,
+        figure.title,
+        _wall(samples.subject),
+        _wall(samples.baseline),
+        1.25,
+        note=(
+            f"median of {len(samples.subject)} interleaved runs; the baseline script runs "
+            "after `import click` in its process: nhicard's own share apart from Click's"
         ),
+        data=_samples_data(samples, "wall_s"),
+    )
+
+
+def measure_card_read_with_click(bench: Bench) -> list[Row]:
+    card_read_samples(bench)  # checks that baseline_read.py still sends nhicard's APDUs
+    samples = bench.pair(
+        CARD_READ_CLICK.name,
+        bench.nhicard("card", "read", "--json"),
+        click_baseline(bench, BENCH_DIR / "baseline_read.py"),
         check_card_read,
         check_baseline_read,
     )
-    return [
-        ratio_row(
-            "card-read-click",
-            CARD_READ_CLICK.title,
-            _wall(samples.subject),
-            _wall(samples.baseline),
-            1.25,
-            note=(
-                f"median of {len(samples.subject)} interleaved runs; the baseline is "
-                "baseline_read.py run after `import click` in the same process: what a "
-                "Click program costs at the least"
-            ),
-            data=_samples_data(samples, "wall_s"),
-        )
-    ]
+    return [click_ratio_row(CARD_READ_CLICK, samples)]
+
+
+def measure_reader_list_with_click(bench: Bench) -> list[Row]:
+    samples = bench.pair(
+        READER_LIST_CLICK.name,
+        bench.nhicard("reader", "list", "--json"),
+        click_baseline(bench, BENCH_DIR / "baseline_list.py"),
+        check_reader_list,
+        check_baseline_list,
+    )
+    return [click_ratio_row(READER_LIST_CLICK, samples)]
 
 
 def peak_rss_pair(bench: Bench) -> tuple[list[int], list[int]]:
@@ -390,6 +406,12 @@ CARD_READ_CLICK = Figure(
     "card read --json vs import click + baseline_read.py",
     "≤ 1.25×",
     measure_card_read_with_click,
+)
+READER_LIST_CLICK = Figure(
+    "reader-list-click",
+    "reader list --json vs import click + baseline_list.py",
+    "≤ 1.25×",
+    measure_reader_list_with_click,
 )
 STARTUP = Figure("startup", "--version vs import click", "≤ 1.5×", measure_startup)
 RSS = Figure("rss", "peak RSS of card read vs baseline_read.py", "≤ 1.5×", measure_rss)

@@ -37,6 +37,7 @@ FIGURE_IDS = {
     "card-read",
     "card-read-click",
     "reader-list",
+    "reader-list-click",
     "startup",
     "rss",
     "verify",
