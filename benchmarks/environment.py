@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import sys
 import tempfile
 import threading
@@ -151,21 +150,3 @@ class BenchStack:
         finally:
             self.pcsc.stop()
             shutil.rmtree(self._tmp, ignore_errors=True)
-
-
-def free_port_range(count: int) -> int:
-    """A port P such that P … P+count-1 are all free on 127.0.0.1 (the sandbox's ports)."""
-    for _ in range(200):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            base = int(s.getsockname()[1])
-        if base + count > 65535:
-            continue
-        try:
-            for port in range(base, base + count):
-                with socket.socket() as probe:
-                    probe.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        return base
-    raise BenchError("no free range of ports for the sandbox")

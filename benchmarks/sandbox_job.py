@@ -15,10 +15,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from benchmarks.availability import missing_command
-from benchmarks.environment import free_port_range, nhicard_executable
+from benchmarks.environment import nhicard_executable
 from benchmarks.figures import Bench, Figure
 from benchmarks.measure import BenchError, Command, ProcessRun, checked_run, median, run_process
 from benchmarks.results import Row, limit_row, skip_row
+from tests.stack import free_port_range
 
 TITLE = "sandbox job: register → verify-email → ecpa login"
 TARGET = "< 3 s"

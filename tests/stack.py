@@ -9,34 +9,72 @@ can share one machine.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 VPCD_DRIVER = "/usr/lib/pcsc/drivers/serial/libifdvpcd.so"
 
 
-def free_port_pair() -> int:
-    """A port P such that P and P+1 are both free (vpcd opens two slots)."""
+def free_port_range(count: int, host: str = "127.0.0.1") -> int:
+    """A port P such that P … P+count-1 are all free on ``host``."""
     for _ in range(200):
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        if port >= 65535:
+            base = int(s.getsockname()[1])
+        if base + count > 65535:
             continue
         try:
-            with socket.socket() as s2:
-                s2.bind(("0.0.0.0", port + 1))
-            with socket.socket() as s1:
-                s1.bind(("0.0.0.0", port))
+            for port in range(base, base + count):
+                with socket.socket() as probe:
+                    probe.bind((host, port))
         except OSError:
             continue
-        return port
-    raise RuntimeError("no free port pair")
+        return base
+    raise RuntimeError(f"no range of {count} free ports")
+
+
+def free_port_pair() -> int:
+    """A port P such that P and P+1 are both free (vpcd opens two slots on all interfaces)."""
+    return free_port_range(2, host="0.0.0.0")
+
+
+# A second program holding a reader's card exclusively (a clinic's HIS software, say): it
+# prints the SCardConnect result, then holds the card until its stdin closes.
+HOLD_EXCLUSIVE = """
+import sys
+import smartcard.scard as s
+hr, ctx = s.SCardEstablishContext(s.SCARD_SCOPE_USER)
+hr, card, proto = s.SCardConnect(ctx, sys.argv[1], s.SCARD_SHARE_EXCLUSIVE,
+                                 s.SCARD_PROTOCOL_T0 | s.SCARD_PROTOCOL_T1)
+print(hex(hr), flush=True)
+sys.stdin.read()
+s.SCardDisconnect(card, s.SCARD_LEAVE_CARD)
+"""
+
+
+@contextlib.contextmanager
+def held_exclusively(reader: str) -> Iterator[None]:
+    """While inside, another process holds the card in ``reader`` with SCARD_SHARE_EXCLUSIVE."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_EXCLUSIVE, reader],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == "0x0"
+        yield
+    finally:
+        holder.communicate("", timeout=10)
 
 
 def have_real_pcsc() -> str | None:

@@ -4,13 +4,12 @@ subprocess, the private pcscd with vpcd, virtual cards (with faults) from this p
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from typing import Any
 
 import pytest
 
 from tests.conftest import VirtualCardSlots, run_nhicard
+from tests.stack import held_exclusively
 
 pytestmark = pytest.mark.pcsc
 
@@ -163,32 +162,10 @@ def test_select_6d00_is_a_warning(virtual_cards: VirtualCardSlots) -> None:
     assert statuses(doc)["card.profile"] == "pass"
 
 
-HOLD_EXCLUSIVE = """
-import sys
-import smartcard.scard as s
-hr, ctx = s.SCardEstablishContext(s.SCARD_SCOPE_USER)
-hr, card, proto = s.SCardConnect(ctx, sys.argv[1], s.SCARD_SHARE_EXCLUSIVE,
-                                 s.SCARD_PROTOCOL_T0 | s.SCARD_PROTOCOL_T1)
-print(hex(hr), flush=True)
-sys.stdin.read()
-s.SCardDisconnect(card, s.SCARD_LEAVE_CARD)
-"""
-
-
 def test_reader_held_exclusively_by_another_program(virtual_cards: VirtualCardSlots) -> None:
     virtual_cards.insert()
-    holder = subprocess.Popen(
-        [sys.executable, "-c", HOLD_EXCLUSIVE, SLOT0],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout is not None
-        assert holder.stdout.readline().strip() == "0x0"
+    with held_exclusively(SLOT0):
         code, doc = fix_in_both_languages((), "pcsc.exclusive", "HIS", "HIS")
-    finally:
-        holder.communicate("", timeout=10)
     assert code == 10
     checks = by_id(doc)
     assert checks["pcsc.exclusive"]["status"] == "warn"

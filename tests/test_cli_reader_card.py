@@ -6,12 +6,12 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 
 import pytest
 
 from tests.conftest import VirtualCardSlots, nhicard_executable, run_nhicard
+from tests.stack import held_exclusively
 
 pytestmark = pytest.mark.pcsc
 
@@ -389,15 +389,7 @@ def test_card_read_table_in_english(virtual_cards: VirtualCardSlots) -> None:
 
 def test_card_in_use_by_another_program_exit_6(virtual_cards: VirtualCardSlots) -> None:
     virtual_cards.insert()
-    holder = subprocess.Popen(
-        [sys.executable, "-c", HOLD_EXCLUSIVE, SLOT0],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout is not None
-        assert holder.stdout.readline().strip() == "0x0"
+    with held_exclusively(SLOT0):
         proc = run_nhicard("--lang", "en", "card", "read", "--json")
         assert (proc.returncode, proc.stdout) == (6, "")
         assert proc.stderr.splitlines() == [
@@ -409,22 +401,8 @@ def test_card_in_use_by_another_program_exit_6(virtual_cards: VirtualCardSlots) 
         listed = json.loads(run_nhicard("reader", "list", "--json").stdout)
         assert listed[0]["state"] == "in-use"
         assert listed[0]["card_type"] == "nhi"
-    finally:
-        holder.communicate("", timeout=10)
     code, data, err = read_json()
     assert (code, data) == (0, WANG), err
-
-
-HOLD_EXCLUSIVE = """
-import sys
-import smartcard.scard as s
-hr, ctx = s.SCardEstablishContext(s.SCARD_SCOPE_USER)
-hr, card, proto = s.SCardConnect(ctx, sys.argv[1], s.SCARD_SHARE_EXCLUSIVE,
-                                 s.SCARD_PROTOCOL_T0 | s.SCARD_PROTOCOL_T1)
-print(hex(hr), flush=True)
-sys.stdin.read()
-s.SCardDisconnect(card, s.SCARD_LEAVE_CARD)
-"""
 
 
 @pytest.mark.parametrize("command", [("reader", "list"), ("card", "read")])

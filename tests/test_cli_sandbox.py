@@ -21,6 +21,7 @@ from nhicard.agent.encrypt import encrypt_password
 from nhicard.sandbox.keys import SandboxKeys, sign_h_sign
 from nhicard.sandbox.store import RegistrationStore
 from tests.conftest import run_nhicard
+from tests.stack import free_port_range
 
 KEYS = ["nhi_url", "ecpa_url", "elearn_url", "smtp", "maildir", "ca_bundle", "sam", "readers",
         "agent_origin", "pid"]  # fmt: skip
@@ -29,21 +30,8 @@ TAIPEI = timezone(timedelta(hours=8))
 
 
 def free_port_base(count: int = 5) -> int:
-    """A port P such that P … P+count-1 are all free on 127.0.0.1."""
-    for _ in range(200):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            base = s.getsockname()[1]
-        if base + count > 65535:
-            continue
-        try:
-            for port in range(base, base + count):
-                with socket.socket() as probe:
-                    probe.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        return base
-    raise RuntimeError("no free port range")
+    """A port P such that P … P+count-1 are all free on 127.0.0.1 (the sandbox's ports)."""
+    return free_port_range(count)
 
 
 def port_free(port: int) -> bool:
