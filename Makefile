@@ -8,7 +8,8 @@ BIN    := $(VENV)/bin
 # pyscard, pcsc-tools (smartcard_list.txt), Dovecot for the IMAP tests, Chromium and CJK fonts
 # for the browser test, util-linux for `unshare` (private pcscd per test session).
 APT_PACKAGES := pcscd vsmartcard-vpcd libpcsclite-dev swig pcsc-tools dovecot-imapd \
-                chromium fonts-noto-cjk curl util-linux procps python3-venv
+                chromium fonts-noto-cjk curl util-linux procps python3-venv \
+                faketime libnss3-tools
 DEMO_DIR ?= $(CURDIR)/.demo
 
 .PHONY: all system venv test lint typecheck completions check-completions check demo bench clean
