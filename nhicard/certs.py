@@ -1,5 +1,7 @@
 """Local TLS certificates with ``cryptography``: P-256 keys, a CA, server certificates the CA
-issues for given host names and IP addresses, PEM encodings, and the near-expiry test.
+issues for given host names and IP addresses, PEM encodings, and the near-expiry test. A CA
+may be name-constrained (``permitted``): then it can sign for those names and addresses only,
+and browsers refuse anything else it signs.
 
 Used by ``agent serve`` (:mod:`nhicard.agent.servetls`) and the sandbox
 (:mod:`nhicard.sandbox.tls`); the files they live in are written with
@@ -20,6 +22,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 __all__ = [
     "certificate_pem",
+    "fingerprint",
     "expires_within",
     "issue_server_cert",
     "make_ca",
@@ -60,10 +63,23 @@ def make_ca(
     *,
     valid_from: dt.datetime,
     valid_until: dt.datetime,
+    permitted: Sequence[str] = (),
 ) -> x509.Certificate:
-    """A self-signed CA certificate that may sign server certificates (path length 0)."""
+    """A self-signed CA certificate that may sign server certificates (path length 0).
+
+    With ``permitted`` (host names and IP addresses), the CA carries a critical name
+    constraint: DNS names must be (below) one of the names, IP addresses one of the
+    addresses (a single-address subnet), and nothing else is permitted."""
+    builder = x509.CertificateBuilder()
+    if permitted:
+        builder = builder.add_extension(
+            x509.NameConstraints(
+                permitted_subtrees=[_constraint(h) for h in permitted], excluded_subtrees=None
+            ),
+            critical=True,
+        )
     return (
-        x509.CertificateBuilder()
+        builder
         .subject_name(subject)
         .issuer_name(subject)
         .public_key(key.public_key())
@@ -88,6 +104,14 @@ def make_ca(
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .sign(key, hashes.SHA256())
     )
+
+
+def _constraint(host: str) -> x509.GeneralName:
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return x509.DNSName(host)
+    return x509.IPAddress(ipaddress.ip_network(f"{address}/{address.max_prefixlen}"))
 
 
 def _alt_name(host: str) -> x509.GeneralName:
@@ -131,3 +155,8 @@ def issue_server_cert(
 def expires_within(cert: x509.Certificate, margin: dt.timedelta, now: dt.datetime) -> bool:
     """True when ``cert`` is no longer valid ``margin`` after ``now`` (time to renew it)."""
     return cert.not_valid_after_utc - now <= margin
+
+
+def fingerprint(cert: x509.Certificate) -> str:
+    """SHA-256 of the certificate (DER), as upper-case hex without separators."""
+    return cert.fingerprint(hashes.SHA256()).hex().upper()

@@ -120,7 +120,10 @@ def test_origin_patterns(tmp_path: Path) -> None:
     assert sandbox_origins(endpoints) == ["https://127.0.0.1:8440", "https://127.0.0.1:8441"]
     policy = OriginPolicy(["https://*.gov.tw"], sandbox_endpoints=endpoints)
     assert policy.allows("https://127.0.0.1:8441") and policy.allows(GOV)
-    assert policy.allows(None) and policy.allows("null") and policy.allows("file://")
+    assert policy.allows(None)  # a local program, not a web page
+    assert not policy.allows("null") and not policy.allows("file://")
+    opted_in = OriginPolicy(["https://*.gov.tw"], allow_null=True)
+    assert opted_in.allows("null") and opted_in.allows("file://")
     assert not policy.allows("https://example.com")
     assert sandbox_origins(tmp_path / "missing.json") == []
 
@@ -435,20 +438,70 @@ def test_agent_serve_usage_errors(tmp_path: Path) -> None:
 
 
 def test_local_agent_certificate(tmp_path: Path) -> None:
+    import ipaddress
     import stat
 
     from cryptography import x509
 
+    (tmp_path / "ca-key.pem").write_text("left by an older version")
     first = ensure_server_certificate(tmp_path)
-    for secret in (first.key_file, tmp_path / "ca-key.pem"):
-        assert stat.S_IMODE(secret.stat().st_mode) == 0o600
+    assert stat.S_IMODE(first.key_file.stat().st_mode) == 0o600
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ca.pem", "server-key.pem", "server.pem"]
     cert = x509.load_pem_x509_certificate(first.cert_file.read_bytes())
     san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert set(san.get_values_for_type(x509.DNSName)) == {"localhost", "iccert.nhi.gov.tw"}
     assert {str(ip) for ip in san.get_values_for_type(x509.IPAddress)} == {"127.0.0.1", "::1"}
-    before = first.cert_file.read_bytes()
+    ca = x509.load_pem_x509_certificate(first.ca_file.read_bytes())
+    constraints = ca.extensions.get_extension_for_class(x509.NameConstraints)
+    assert constraints.critical and constraints.value.excluded_subtrees is None
+    permitted = constraints.value.permitted_subtrees or []
+    assert {g.value for g in permitted if isinstance(g, x509.DNSName)} == {
+        "localhost",
+        "iccert.nhi.gov.tw",
+    }
+    assert {g.value for g in permitted if isinstance(g, x509.IPAddress)} == {
+        ipaddress.ip_network("127.0.0.1/32"),
+        ipaddress.ip_network("::1/128"),
+    }
+    before, ca_before = first.cert_file.read_bytes(), first.ca_file.read_bytes()
     assert ensure_server_certificate(tmp_path) == first
     assert first.cert_file.read_bytes() == before  # reused, not reissued
     expiring = cert.not_valid_after_utc - timedelta(days=10)
     ensure_server_certificate(tmp_path, now=expiring)
     assert first.cert_file.read_bytes() != before  # renewed near expiry
+    assert first.ca_file.read_bytes() != ca_before  # by a new CA: the old key is gone
+    assert not (tmp_path / "ca-key.pem").exists()
+
+
+def test_name_constrained_ca_signs_nothing_else(tmp_path: Path) -> None:
+    """A CA made like the agent's (same constraints) cannot vouch for another site: the
+    verifier of ``cryptography`` (like browsers) refuses a leaf for any other name."""
+    from cryptography.x509 import DNSName, load_pem_x509_certificate
+    from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
+
+    from nhicard import certs
+    from nhicard.agent.servetls import PERMITTED
+
+    now = datetime.now(UTC)
+    ca_key = certs.new_key()
+    ca = certs.make_ca(
+        ca_key,
+        certs.name("test"),
+        valid_from=now - timedelta(hours=1),
+        valid_until=now + timedelta(days=2),
+        permitted=PERMITTED,
+    )
+
+    def leaf(host: str):  # type: ignore[no-untyped-def]
+        return certs.issue_server_cert(
+            ca, ca_key, certs.new_key(), common_name=host, hosts=[host],
+            valid_from=now - timedelta(hours=1), valid_until=now + timedelta(days=1),
+        )  # fmt: skip
+
+    verifier = PolicyBuilder().store(Store([ca])).time(now)
+    good = verifier.build_server_verifier(DNSName("iccert.nhi.gov.tw"))
+    good.verify(leaf("iccert.nhi.gov.tw"), [])
+    bad = verifier.build_server_verifier(DNSName("www.google.com"))
+    with pytest.raises(VerificationError):
+        bad.verify(leaf("www.google.com"), [])
+    assert load_pem_x509_certificate(certs.certificate_pem(ca)) == ca

@@ -1,9 +1,15 @@
-"""The TLS certificate of ``nhicard agent serve``: a local CA and a server certificate for
-``127.0.0.1``, ``localhost``, ``::1`` and ``iccert.nhi.gov.tw`` (the names the official
-component answers to), kept in one directory. Private keys are written with mode 0600.
+"""The TLS certificate of ``nhicard agent serve``: a server certificate for ``localhost``,
+``iccert.nhi.gov.tw``, ``127.0.0.1`` and ``::1`` (the names the official component answers
+to), issued by a CA made for it alone, kept in one directory.
+
+The CA is name-constrained to exactly those names and addresses (a browser that trusts it
+still refuses it for any other site), and its private key only lives in memory while the
+server certificate is signed: it is never written, so nobody who reads the directory can
+issue anything. Renewing the server certificate therefore makes a new CA, which
+``nhicard agent install`` must put into the browsers again (``agent status`` says so).
 
 A browser trusts the server once ``ca.pem`` is imported as a root; our ``nhiicc`` backend
-trusts it through ``ca_bundle``.
+trusts it through ``ca_bundle``. The server key is written with mode 0600.
 """
 
 from __future__ import annotations
@@ -13,18 +19,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 
 from nhicard import certs
 from nhicard.atomicfile import PUBLIC, replace_file
 
 SERVER_NAMES = ("localhost", "iccert.nhi.gov.tw")
 SERVER_IPS = ("127.0.0.1", "::1")
-CA_DAYS = 3650
+PERMITTED = (*SERVER_NAMES, *SERVER_IPS)
 SERVER_DAYS = 397
+CA_DAYS = SERVER_DAYS + 1  # the CA signs one certificate; it needs to live no longer
 RENEW_BEFORE = dt.timedelta(days=30)
 BACKDATE = dt.timedelta(minutes=5)
+CA_NAME = "nhicard local agent CA"
 
 
 @dataclass(frozen=True)
@@ -42,49 +48,47 @@ def _still_valid(cert_file: Path, now: dt.datetime) -> bool:
     return not certs.expires_within(cert, RENEW_BEFORE, now)
 
 
-def _new_ca(d: Path, now: dt.datetime) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
-    key = certs.new_key()
-    cert = certs.make_ca(
-        key,
-        certs.name("nhicard local agent CA", organization="nhicard (this computer only)"),
-        valid_from=now - BACKDATE,
-        valid_until=now + dt.timedelta(days=CA_DAYS),
-    )
-    replace_file(d / "ca-key.pem", certs.private_key_pem(key))
-    replace_file(d / "ca.pem", certs.certificate_pem(cert), mode=PUBLIC)
-    return cert, key
-
-
-def _load_ca(d: Path) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey] | None:
+def load_ca(directory: Path) -> x509.Certificate | None:
+    """The CA certificate in ``directory`` (None when missing or unreadable)."""
     try:
-        cert = x509.load_pem_x509_certificate((d / "ca.pem").read_bytes())
-        key = serialization.load_pem_private_key((d / "ca-key.pem").read_bytes(), None)
-    except (OSError, ValueError, TypeError):
+        return x509.load_pem_x509_certificate((Path(directory) / "ca.pem").read_bytes())
+    except (OSError, ValueError):
         return None
-    if not isinstance(key, ec.EllipticCurvePrivateKey):
-        return None
-    return cert, key
 
 
 def ensure_server_certificate(directory: Path, now: dt.datetime | None = None) -> ServerCertificate:
-    """Create (or renew when near expiry) the CA and server certificate in ``directory``."""
+    """The server certificate in ``directory``; issued (with a new CA) when missing, unreadable
+    or near expiry. A key ``ca-key.pem`` left by an older version is removed."""
     d = Path(directory)
     now = now or dt.datetime.now(dt.UTC)
     result = ServerCertificate(d / "server.pem", d / "server-key.pem", d / "ca.pem")
-    loaded = _load_ca(d) if _still_valid(d / "ca.pem", now) else None
-    if loaded is not None and _still_valid(result.cert_file, now) and result.key_file.exists():
+    (d / "ca-key.pem").unlink(missing_ok=True)
+    if (
+        _still_valid(result.ca_file, now)
+        and _still_valid(result.cert_file, now)
+        and result.key_file.exists()
+    ):
         return result
-    ca_cert, ca_key = loaded or _new_ca(d, now)
+    ca_key = certs.new_key()
+    ca_cert = certs.make_ca(
+        ca_key,
+        certs.name(CA_NAME, organization="nhicard (this computer only)"),
+        valid_from=now - BACKDATE,
+        valid_until=now + dt.timedelta(days=CA_DAYS),
+        permitted=PERMITTED,
+    )
     key = certs.new_key()
     cert = certs.issue_server_cert(
         ca_cert,
         ca_key,
         key,
         common_name="iccert.nhi.gov.tw",
-        hosts=(*SERVER_NAMES, *SERVER_IPS),
+        hosts=PERMITTED,
         valid_from=now - BACKDATE,
         valid_until=now + dt.timedelta(days=SERVER_DAYS),
     )
+    del ca_key  # never written: the CA can sign nothing more
     replace_file(result.key_file, certs.private_key_pem(key))
     replace_file(result.cert_file, certs.certificate_pem(cert), mode=PUBLIC)
+    replace_file(result.ca_file, certs.certificate_pem(ca_cert), mode=PUBLIC)
     return result
