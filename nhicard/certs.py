@@ -79,8 +79,7 @@ def make_ca(
             critical=True,
         )
     return (
-        builder
-        .subject_name(subject)
+        builder.subject_name(subject)
         .issuer_name(subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())

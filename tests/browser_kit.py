@@ -105,7 +105,7 @@ def agent_serve(
     ends (SIGTERM, then SIGKILL of that one process)."""
     proc = subprocess.Popen(
         [nhicard_executable(), "--profile", "sandbox", "--reader", reader,
-         "agent", "serve", "--port", str(port)],
+         "agent", "serve", "--port", str(port), "--http-port", "0", "--https-port", "0"],
         env=dict(env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )  # fmt: skip
     try:

@@ -95,6 +95,7 @@ ORIGIN_REFUSED = "4041"
 DEADLINE_CODE = "8013"  # the card (or SAM) did not finish in time: cannot access the card
 MAX_REQUEST = 4096
 MAX_HEAD = 8192
+BACKLOG = 4096  # a short accept queue makes a flood of connections delay everyone
 CARD_COMMANDS = ("GetBasic", "H_Sign", "EnCrypt", "SecureGetBasicWithParam")
 
 Log = Callable[[str], None]
@@ -406,6 +407,7 @@ class AgentService:
                     functools.partial(self._client, listener),
                     sock=listener.sock,
                     limit=MAX_HEAD,
+                    backlog=BACKLOG,
                     ssl=listener.tls,
                     ssl_handshake_timeout=self.limits.handshake_timeout if listener.tls else None,
                 )
@@ -716,7 +718,7 @@ def _listen(host: str, port: int) -> socket.socket:
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
-        sock.listen(128)
+        sock.listen(BACKLOG)
         sock.setblocking(False)
     except OSError:
         sock.close()

@@ -3,6 +3,7 @@ component)."""
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import ssl
 import threading
@@ -51,19 +52,73 @@ def agent() -> None:
     help="Private key of --cert (PEM).",
 )
 @click.option("--no-tls", is_flag=True, help="Plain ws:// instead of wss:// (debugging only).")
+@click.option(
+    "--allow-null-origin",
+    is_flag=True,
+    help="Also answer pages whose Origin is 'null' or file:// (sandboxed iframes of ANY web "
+    "site send 'null'). Refused by default.",
+)
+@click.option(
+    "--http-port",
+    type=click.IntRange(0, 65535),
+    default=59001,
+    show_default=True,
+    help="Port of the Windows builds' HTTP API (http://127.0.0.1:PORT/api/); 0: off.",
+)
+@click.option(
+    "--https-port",
+    type=click.IntRange(0, 65535),
+    default=59002,
+    show_default=True,
+    help="Port of the HTTPS API (https://127.0.0.1:PORT/api/); 0: off.",
+)
+@click.option(
+    "--max-connections",
+    type=click.IntRange(2, 1000),
+    default=48,
+    show_default=True,
+    help="Connections held at once; beyond it the one idle longest is closed.",
+)
+@click.option(
+    "--idle-timeout",
+    type=click.FloatRange(1, 3600),
+    default=60.0,
+    show_default=True,
+    help="Seconds an open WebSocket may stay silent.",
+)
 def serve(
-    port: int, origins: tuple[str, ...], cert: str | None, key: str | None, no_tls: bool
+    port: int,
+    origins: tuple[str, ...],
+    cert: str | None,
+    key: str | None,
+    no_tls: bool,
+    allow_null_origin: bool,
+    http_port: int,
+    https_port: int,
+    max_connections: int,
+    idle_timeout: float,
 ) -> None:
     """Answer the official component's WebSocket commands on 127.0.0.1.
 
     Commands: GetVersion, GetRandom, GetBasic, H_Sign?Random=, EnCrypt?Pwd=,
-    SecureGetBasicWithParam?Pwd= (anything else: 9999), at wss://127.0.0.1:PORT/echo, using
-    the card in the reader chosen with -r and the SAM of --profile. Origins not allowed get
-    4041. Stop with Ctrl-C.
+    SecureGetBasicWithParam?Pwd= (anything else: 9999), at wss://127.0.0.1:PORT/echo, and the
+    Windows builds' HTTP API on --http-port / --https-port, using the card in the reader
+    chosen with -r and the SAM of --profile. Origins not allowed get 4041 (HTTP: 403) and
+    are disconnected; null and file:// origins only with --allow-null-origin. Stop with
+    Ctrl-C or SIGTERM.
     """
     from nhicard.agent.direct import DirectAgent
     from nhicard.agent.endpoints import sam_endpoint_for_profile
-    from nhicard.agent.service import DEFAULT_ORIGINS, AgentService, OriginPolicy
+    from nhicard.agent.service import (
+        DEFAULT_HTTP_PORT,
+        DEFAULT_HTTPS_PORT,
+        DEFAULT_ORIGINS,
+        AgentService,
+        BadOrigin,
+        Limits,
+        OriginPolicy,
+    )
+    from nhicard.errors import NetworkError
     from nhicard.paths import sandbox_endpoints_file, state_dir
 
     app = get_app()
@@ -71,18 +126,40 @@ def serve(
         raise UsageError(T("--cert 與 --key 必須一起使用", "--cert and --key go together"))
     if no_tls and cert:
         raise UsageError(T("--no-tls 不能與 --cert 同時使用", "--no-tls excludes --cert"))
+    try:
+        policy = (
+            OriginPolicy(origins, allow_null=allow_null_origin)
+            if origins
+            else OriginPolicy(
+                DEFAULT_ORIGINS,
+                sandbox_endpoints=sandbox_endpoints_file(),
+                allow_null=allow_null_origin,
+            )
+        )
+    except BadOrigin as exc:
+        raise UsageError(
+            T(
+                "--origin 格式錯誤(應為 scheme://主機[:埠],`*.` 只能在最左邊):{detail}",
+                "bad --origin (want scheme://host[:port], '*.' only as the leftmost label): "
+                "{detail}",
+            ).format(detail=str(exc))
+        ) from None
+    if allow_null_origin:
+        app.warn(
+            T(
+                "警告:--allow-null-origin 讓來源為 null 或 file:// 的網頁也能讀卡、取得簽章;"
+                "任何網站的沙箱 iframe 都會送出 Origin: null。",
+                "warning: --allow-null-origin lets pages whose origin is null or file:// read "
+                "the card and obtain signatures; a sandboxed iframe on ANY web site sends "
+                "Origin: null.",
+            )
+        )
     sam = sam_endpoint_for_profile(app.profile)
     card_agent = DirectAgent(
         reader=app.reader,
         sam=sam,
         tracer=(lambda line: app.debug(line, 2)) if app.verbose >= 2 else None,
     )
-    policy = (
-        OriginPolicy(origins)
-        if origins
-        else OriginPolicy(DEFAULT_ORIGINS, sandbox_endpoints=sandbox_endpoints_file())
-    )
-
     context: ssl.SSLContext | None = None
     ca_file: Path | None = None
     if not no_tls:
@@ -108,18 +185,44 @@ def serve(
                 detail=str(exc),
             ) from None
 
-    service = AgentService(
-        card_agent,
-        origins=policy,
-        port=port,
-        ssl_context=context,
-        log=(lambda line: app.debug(line)) if app.verbose else None,
-    )
+    _raise_open_file_limit()
+    limits = Limits(max_connections=max_connections, idle_timeout=idle_timeout)
+
+    def start(http: int | None, https: int | None) -> AgentService:
+        return AgentService(
+            card_agent,
+            origins=policy,
+            port=port,
+            ssl_context=context,
+            log=(lambda line: app.debug(line)) if app.verbose else None,
+            http_port=http,
+            https_port=https if context is not None else None,
+            limits=limits,
+        )
+
+    http_api = (http_port or None, https_port or None)
+    try:
+        service = start(*http_api)
+    except NetworkError:
+        defaults = (http_port, https_port) == (DEFAULT_HTTP_PORT, DEFAULT_HTTPS_PORT)
+        if not any(http_api) or not defaults:
+            raise
+        service = start(None, None)  # the WebSocket alone; pages fall back to it
+        app.warn(
+            T(
+                "HTTP API 的埠 {a}/{b} 已被使用,只提供 WebSocket。",
+                "the HTTP API ports {a}/{b} are in use; serving the WebSocket only.",
+            ),
+            a=http_port,
+            b=https_port,
+        )
     app.info(
         T("讀卡代理服務:{url}(SAM {sam})", "card agent service: {url} (SAM {sam})"),
         url=service.url,
         sam=sam.address,
     )
+    for api in service.api_urls:
+        app.info(T("HTTP API:{url}", "HTTP API: {url}"), url=api)
     if ca_file is not None:
         app.info(
             T("CA 憑證(瀏覽器需信任):{path}", "CA certificate (for browsers to trust): {path}"),
@@ -127,7 +230,8 @@ def serve(
         )
     app.info(
         T("允許的來源:{origins}", "allowed origins: {origins}"),
-        origins=", ".join(policy.current_patterns()) + " (+ null, file://)",
+        origins=", ".join(policy.current_patterns())
+        + (" (+ null, file://)" if allow_null_origin else ""),
     )
 
     stop = threading.Event()
@@ -135,14 +239,26 @@ def serve(
     def on_signal(signum: int, frame: FrameType | None) -> None:
         stop.set()
 
-    old = signal.signal(signal.SIGTERM, on_signal)
+    old_term = signal.signal(signal.SIGTERM, on_signal)
+    old_int = signal.signal(signal.SIGINT, on_signal)
     service.start_in_thread()
     try:
-        while not stop.wait(0.5):
+        while not stop.wait(0.2):
             pass
-    except KeyboardInterrupt:
-        pass
     finally:
-        signal.signal(signal.SIGTERM, old)
+        signal.signal(signal.SIGTERM, old_term)
+        signal.signal(signal.SIGINT, old_int)
         service.shutdown()
     app.info(T("已停止。", "Stopped."))
+
+
+def _raise_open_file_limit() -> None:
+    """Up to the hard limit: idle connections then cost file descriptors, not service."""
+    try:
+        import resource
+    except ImportError:  # Windows
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
