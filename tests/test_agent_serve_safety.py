@@ -131,11 +131,11 @@ def service(tls) -> Iterator[AgentService]:  # type: ignore[no-untyped-def]
         svc.shutdown()
 
 
-def ws(service: AgentService, tls, origin: str | None = GOV, **kw: object):  # type: ignore[no-untyped-def]
+def ws(service: AgentService, tls, origin: str | None = GOV):  # type: ignore[no-untyped-def]
     headers = {} if origin is None else {"Origin": origin}
     return connect(
-        service.url, ssl=client_context(tls), additional_headers=headers, open_timeout=10, **kw
-    )  # type: ignore[arg-type]
+        service.url, ssl=client_context(tls), additional_headers=headers, open_timeout=10
+    )
 
 
 # -- origins and hosts ---------------------------------------------------------------------------
