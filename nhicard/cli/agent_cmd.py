@@ -13,6 +13,7 @@ from types import FrameType
 import click
 
 from nhicard.cli.context import get_app
+from nhicard.cli.output import emit, output_options, pick_format
 from nhicard.errors import UsageError
 from nhicard.i18n import T
 
@@ -262,3 +263,176 @@ def _raise_open_file_limit() -> None:
     if soft != hard:
         with contextlib.suppress(ValueError, OSError):
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+# -- install / uninstall / status ------------------------------------------------------------
+
+hosts_file_option = click.option(
+    "--hosts-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Hosts file to change (default: the system's, /etc/hosts).",
+)
+nssdb_option = click.option(
+    "--nssdb",
+    "nssdbs",
+    multiple=True,
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    help="NSS database directory to use (repeatable); given: only these, no system store. "
+    "Default: ~/.pki/nssdb and every Firefox profile.",
+)
+
+
+def _machine(hosts_file: Path | None, nssdbs: tuple[Path, ...]):  # type: ignore[no-untyped-def]
+    from nhicard.agent.install import Machine
+    from nhicard.paths import state_dir
+
+    return Machine.current(state_dir(), hosts_file=hosts_file, nssdbs=nssdbs)
+
+
+@agent.command("install")
+@click.option("--dry-run", is_flag=True, help="Print every change it would make; change nothing.")
+@hosts_file_option
+@nssdb_option
+@click.option("--no-service", is_flag=True, help="Do not register the login service.")
+@output_options
+def install_cmd(
+    dry_run: bool,
+    hosts_file: Path | None,
+    nssdbs: tuple[Path, ...],
+    no_service: bool,
+    fmt: str | None,
+    as_json: bool,
+) -> None:
+    """Make the browsers use `agent serve` in place of the official component.
+
+    Issues the certificate, trusts its CA in the browsers' stores (Linux: NSS databases via
+    certutil and, as root, the system store; macOS: login keychain; Windows: the user's Root
+    store), adds `127.0.0.1 iccert.nhi.gov.tw` to the hosts file and registers a login
+    service running `nhicard agent serve`. A failed step undoes the earlier ones.
+    """
+    from nhicard.agent.install import install
+
+    app = get_app()
+    machine = _machine(hosts_file, nssdbs)
+    changes = install(machine, service=not no_service, dry_run=dry_run)
+    for change in changes:
+        app.info(
+            T("將會:{what}", "would: {what}") if dry_run else T("完成:{what}", "done: {what}"),
+            what=app.tr(change.describe),
+        )
+    if not dry_run and not any(c.kind not in ("certificate", "hosts", "service") for c in changes):
+        app.warn(
+            T(
+                "沒有找到瀏覽器的憑證庫;請先開啟 Chromium/Firefox 一次,再執行 agent install。",
+                "no browser certificate store was found; open Chromium/Firefox once, then run "
+                "agent install again.",
+            )
+        )
+    emit(
+        {
+            "status": "dry-run" if dry_run else "installed",
+            "changes": [c.to_dict() | {"description": app.tr(c.describe)} for c in changes],
+        },
+        pick_format(fmt, as_json),
+    )
+
+
+@agent.command("uninstall")
+@click.option("--dry-run", is_flag=True, help="Print what it would remove; change nothing.")
+@hosts_file_option
+@nssdb_option
+@output_options
+def uninstall_cmd(
+    dry_run: bool, hosts_file: Path | None, nssdbs: tuple[Path, ...], fmt: str | None, as_json: bool
+) -> None:
+    """Remove exactly what `agent install` added (CA, hosts line, login service)."""
+    from nhicard.agent.install import uninstall
+
+    app = get_app()
+    changes = uninstall(_machine(hosts_file, nssdbs), dry_run=dry_run)
+    for change in changes:
+        app.info(
+            T("將會:{what}", "would: {what}") if dry_run else T("完成:{what}", "done: {what}"),
+            what=app.tr(change.describe),
+        )
+    emit(
+        {
+            "status": "dry-run" if dry_run else "uninstalled",
+            "changes": [c.to_dict() | {"description": app.tr(c.describe)} for c in changes],
+        },
+        pick_format(fmt, as_json),
+    )
+
+
+@agent.command("status")
+@hosts_file_option
+@nssdb_option
+@output_options
+def status_cmd(
+    hosts_file: Path | None, nssdbs: tuple[Path, ...], fmt: str | None, as_json: bool
+) -> None:
+    """What `agent install` set up: certificate, trust per store, hosts entry, login service,
+    and whether the agent answers GetVersion at --agent-url."""
+    from nhicard.agent.factory import probe_component
+    from nhicard.agent.install import status
+
+    app = get_app()
+    machine = _machine(hosts_file, nssdbs)
+
+    def probe() -> tuple[bool, str | None, str | None]:
+        result = probe_component(
+            app.agent_url,
+            origin="https://cloudicweb.nhi.gov.tw",
+            ca_bundle=str(machine.ca_file) if machine.ca_file.exists() else None,
+            timeout=3,
+        )
+        error = result.error.render(app.lang) if result.error else None
+        return result.ok, result.version, error
+
+    doc = status(machine, probe=probe)
+    doc["answers"]["url"] = app.agent_url
+    chosen = pick_format(fmt, as_json)
+    if chosen == "json":
+        emit(doc, chosen)
+        return
+    emit(status_rows(doc), chosen, columns=("item", "ok", "detail"))
+
+
+def status_rows(doc: dict[str, object]) -> list[dict[str, object]]:
+    """``agent status`` as table rows: item, ok, detail."""
+    cert = doc["certificate"]
+    hosts = doc["hosts"]
+    service = doc["service"]
+    answers = doc["answers"]
+    assert isinstance(cert, dict) and isinstance(hosts, dict)
+    assert isinstance(service, dict) and isinstance(answers, dict)
+    rows: list[dict[str, object]] = [
+        {"item": "certificate", "ok": cert["exists"], "detail": cert.get("sha256") or cert["file"]}
+    ]
+    trust = doc["trust"]
+    assert isinstance(trust, list)
+    for t in trust:
+        rows.append({"item": f"trust ({t['store']})", "ok": t["current"], "detail": t["target"]})
+    rows.append(
+        {
+            "item": "hosts",
+            "ok": hosts["ok"],
+            "detail": f"{hosts['file']}: iccert.nhi.gov.tw → {', '.join(hosts['resolves_to']) or '-'}",
+        }
+    )
+    rows.append(
+        {
+            "item": f"service ({service['kind']})",
+            "ok": service["running"],
+            "detail": service["file"],
+        }
+    )
+    rows.append(
+        {
+            "item": "GetVersion",
+            "ok": answers["ok"],
+            "detail": answers.get("version") or answers.get("error") or "",
+        }
+    )
+    return rows
