@@ -704,8 +704,8 @@ def install(m: Machine, *, service: bool = True, dry_run: bool = False) -> list[
     done: list[Step] = []
     try:
         for step in steps:
+            done.append(step)  # a step that fails half-way is undone too (undo is tolerant)
             step.apply()
-            done.append(step)
     except BaseException:
         for step in reversed(done):
             with contextlib.suppress(Exception):

@@ -1,0 +1,429 @@
+"""``agent install`` / ``uninstall`` / ``status`` (issue 12, item 3).
+
+Linux through the real parts: NSS databases made and read with Debian's ``certutil``, a hosts
+file in a temp dir, the CLI as a subprocess. The systemd, launchd and Task Scheduler steps and
+the macOS keychain and Windows Root store with a scripted runner: the commands built, their
+outputs parsed, a failing step rolled back."""
+
+from __future__ import annotations
+
+import json
+import plistlib
+import shutil
+import subprocess
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import pytest
+
+from nhicard.agent import install as inst
+from nhicard.agent.install import HOSTS_LINE, NICKNAME, InstallFailed, Machine, Result
+from tests.conftest import run_nhicard
+
+needs_certutil = pytest.mark.skipif(
+    shutil.which("certutil") is None, reason="certutil (libnss3-tools) is not installed"
+)
+SERVE = ["/opt/nhicard/bin/nhicard", "agent", "serve"]
+
+
+def certutil(*args: str) -> str:
+    return subprocess.run(["certutil", *args], check=True, capture_output=True, text=True).stdout
+
+
+def new_nssdb(path: Path) -> Path:
+    path.mkdir(parents=True)
+    certutil("-N", "--empty-password", "-d", f"sql:{path}")
+    return path
+
+
+def listing(db: Path) -> str:
+    return certutil("-L", "-d", f"sql:{db}")
+
+
+class Script:
+    """A runner that records argv and answers from rules (first match by prefix); calls no
+    rule matches go to ``fallback`` (the real runner for certutil, say)."""
+
+    def __init__(self, fallback: Callable[[Sequence[str]], Result] | None = None) -> None:
+        self.calls: list[list[str]] = []
+        self.rules: list[tuple[list[str], Result]] = []
+        self.fallback = fallback
+
+    def on(self, prefix: Sequence[str], result: Result) -> Script:
+        self.rules.insert(0, (list(prefix), result))
+        return self
+
+    def __call__(self, argv: Sequence[str]) -> Result:
+        argv = list(argv)
+        self.calls.append(argv)
+        for prefix, result in self.rules:
+            if argv[: len(prefix)] == prefix:
+                return result
+        if self.fallback is not None:
+            return self.fallback(argv)
+        return Result(0, "")
+
+
+def machine(tmp_path: Path, system: str = "linux", **kw: object) -> Machine:
+    hosts = tmp_path / "hosts"
+    if not hosts.exists():
+        hosts.write_text("127.0.0.1 localhost\n::1 localhost ip6-localhost\n")
+    defaults: dict[str, object] = {
+        "system": system,
+        "home": tmp_path / "home",
+        "state_dir": tmp_path / "state",
+        "hosts_file": hosts,
+        "uid": 501,
+        "serve_command": SERVE,
+        "which": lambda tool: f"/usr/bin/{tool}",
+        "resolve": lambda host: ["127.0.0.1"],
+    }
+    return Machine(**{**defaults, **kw})  # type: ignore[arg-type]
+
+
+# -- Linux, real certutil ---------------------------------------------------------------------------
+
+
+@needs_certutil
+def test_linux_round_trip_with_real_nss_databases(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    chromium = new_nssdb(home / ".pki" / "nssdb")
+    firefox = new_nssdb(home / ".mozilla" / "firefox" / "abcd.default-release")
+    other = tmp_path / "other-ca.pem"  # something of the user's that must survive
+    other.write_bytes(_some_ca_pem())
+    certutil("-A", "-d", f"sql:{chromium}", "-n", "someone else", "-t", "C,,", "-i", str(other))
+    before = {db: listing(db) for db in (chromium, firefox)}
+    m = machine(tmp_path, home=home, run=inst.run_command, which=shutil.which)
+    hosts_before = m.hosts_file.read_bytes()
+
+    assert inst.find_nssdbs(home) == [chromium, firefox]
+    changes = inst.install(m, service=False)
+    assert [c.kind for c in changes] == ["certificate", "nssdb", "nssdb", "hosts"]
+    for db in (chromium, firefox):
+        assert NICKNAME in listing(db) and "C,," in listing(db)
+    assert m.hosts_file.read_text().splitlines()[-1] == HOSTS_LINE
+    assert (tmp_path / "hosts.nhicard-backup").read_bytes() == hosts_before
+    doc = inst.status(m, probe=lambda: (True, "0011", None))
+    assert doc["installed"] and doc["certificate"]["name_constrained"]
+    assert [(t["target"], t["trusted"], t["current"]) for t in doc["trust"]] == [
+        (str(chromium), True, True),
+        (str(firefox), True, True),
+    ]
+    assert doc["hosts"]["ours"] and doc["hosts"]["ok"]
+    assert doc["answers"] == {"ok": True, "version": "0011", "error": None}
+
+    inst.install(m, service=False)  # twice: harmless, nothing doubled
+    assert m.hosts_file.read_text().count("iccert.nhi.gov.tw") == 1
+    pem = certutil("-L", "-d", f"sql:{chromium}", "-n", NICKNAME, "-a")
+    assert pem.count("BEGIN CERTIFICATE") == 1
+
+    removed = inst.uninstall(m)
+    assert {c.kind for c in removed} == {"nssdb", "hosts"}
+    assert {db: listing(db) for db in (chromium, firefox)} == before
+    assert m.hosts_file.read_bytes() == hosts_before
+    assert not (tmp_path / "hosts.nhicard-backup").exists()
+    assert not (tmp_path / "state" / inst.STATE_FILE).exists()
+    inst.uninstall(m)  # twice: harmless
+    assert m.hosts_file.read_bytes() == hosts_before
+    doc = inst.status(m)
+    assert not doc["installed"] and not doc["hosts"]["ours"]
+    assert [t["trusted"] for t in doc["trust"]] == [False, False]
+
+
+def _some_ca_pem() -> bytes:
+    import datetime as dt
+
+    from nhicard import certs
+
+    now = dt.datetime.now(dt.UTC)
+    key = certs.new_key()
+    return certs.certificate_pem(
+        certs.make_ca(
+            key, certs.name("someone else"), valid_from=now, valid_until=now + dt.timedelta(days=1)
+        )  # fmt: skip
+    )
+
+
+@needs_certutil
+def test_renewed_certificate_replaces_the_old_ca(tmp_path: Path) -> None:
+    db = new_nssdb(tmp_path / "db")
+    m = machine(tmp_path, nssdbs=[db], run=inst.run_command, which=shutil.which)
+    inst.install(m, service=False)
+    first = certutil("-L", "-d", f"sql:{db}", "-n", NICKNAME, "-a")
+    (m.tls_dir / "server.pem").unlink()  # as when the certificate is renewed: a new CA
+    from nhicard.agent.servetls import ensure_server_certificate
+
+    ensure_server_certificate(m.tls_dir)
+    stale = inst.status(m)["trust"][0]
+    assert (stale["trusted"], stale["current"]) == (True, False)  # status says: install again
+    inst.install(m, service=False)
+    second = certutil("-L", "-d", f"sql:{db}", "-n", NICKNAME, "-a")
+    assert second != first and second.count("BEGIN CERTIFICATE") == 1
+    assert inst.status(m)["trust"][0]["current"] is True
+    inst.uninstall(m)
+    assert NICKNAME not in listing(db)
+
+
+@needs_certutil
+def test_failed_step_rolls_back(tmp_path: Path) -> None:
+    db = new_nssdb(tmp_path / "db")
+    before = listing(db)
+    (tmp_path / "hosts").write_text("10.1.2.3 iccert.nhi.gov.tw\n")
+    m = machine(tmp_path, nssdbs=[db], run=inst.run_command, which=shutil.which)
+    with pytest.raises(InstallFailed) as info:
+        inst.install(m, service=False)
+    assert info.value.reason == "hosts-conflict" and "10.1.2.3" in str(info.value)
+    assert listing(db) == before  # the CA added before the hosts step was taken out again
+    assert (tmp_path / "hosts").read_text() == "10.1.2.3 iccert.nhi.gov.tw\n"
+    assert not (tmp_path / "state" / inst.STATE_FILE).exists()
+
+    (tmp_path / "hosts").write_text("127.0.0.1 localhost\n")
+    script = Script(fallback=inst.run_command).on(
+        ["systemctl", "--user", "enable"], Result(1, "", "Failed to connect to bus")
+    )
+    m = machine(tmp_path, nssdbs=[db], run=script, which=shutil.which)
+    with pytest.raises(InstallFailed) as info:
+        inst.install(m, service=True)
+    assert "Failed to connect to bus" in (info.value.detail or "")
+    assert listing(db) == before
+    assert (tmp_path / "hosts").read_text() == "127.0.0.1 localhost\n"
+    assert not inst.systemd_unit_path(m.home).exists()
+
+
+def test_missing_certutil_is_a_clear_error(tmp_path: Path) -> None:
+    db = tmp_path / "db"
+    db.mkdir()
+    m = machine(tmp_path, nssdbs=[db], which=lambda tool: None)
+    with pytest.raises(InstallFailed) as info:
+        inst.install(m, service=False)
+    assert info.value.reason == "tool-missing"
+    assert info.value.hint is not None and "libnss3-tools" in info.value.hint.en
+    assert "libnss3-tools" in info.value.hint.zh
+
+
+def test_unwritable_hosts_file_says_it_needs_privileges(tmp_path: Path) -> None:
+    m = machine(tmp_path, nssdbs=[])
+    real_open = open
+
+    def denied(*a: object, **k: object):  # type: ignore[no-untyped-def]
+        if a and str(a[0]) == str(m.hosts_file) and "r+" in a[1:2]:
+            raise PermissionError(13, "Permission denied")
+        return real_open(*a, **k)  # type: ignore[call-overload]
+
+    import builtins
+
+    builtins_open = builtins.open
+    builtins.open = denied  # type: ignore[assignment]
+    try:
+        with pytest.raises(InstallFailed) as info:
+            inst.install(m, service=False)
+    finally:
+        builtins.open = builtins_open
+    assert info.value.reason == "needs-privileges"
+    assert info.value.hint is not None and "sudo" in info.value.hint.en
+    assert "系統管理員" in info.value.hint.zh
+
+
+@needs_certutil
+def test_cli_install_status_uninstall(tmp_path: Path) -> None:
+    db = new_nssdb(tmp_path / "db")
+    hosts = tmp_path / "hosts"
+    hosts.write_text("127.0.0.1 localhost\n")
+    env = {"NHICARD_STATE_DIR": str(tmp_path / "state"), "HOME": str(tmp_path / "home")}
+    where = ["--hosts-file", str(hosts), "--nssdb", str(db)]
+
+    dry = run_nhicard("--lang", "en", "agent", "install", "--dry-run", "--no-service", *where,
+                      "--json", env=env)  # fmt: skip
+    assert dry.returncode == 0, dry.stderr
+    assert json.loads(dry.stdout)["status"] == "dry-run"
+    assert "would: add '127.0.0.1 iccert.nhi.gov.tw" in dry.stderr
+    assert hosts.read_text() == "127.0.0.1 localhost\n" and NICKNAME not in listing(db)
+    assert not (tmp_path / "state").exists()
+
+    done = run_nhicard("agent", "install", "--no-service", *where, "--json", env=env)
+    assert done.returncode == 0, done.stderr
+    assert [c["kind"] for c in json.loads(done.stdout)["changes"]] == [
+        "certificate", "nssdb", "hosts",
+    ]  # fmt: skip
+    assert "完成" in done.stderr  # zh-TW by default
+
+    st = run_nhicard("--agent-url", "wss://127.0.0.1:1/echo", "agent", "status", *where,
+                     "--format", "json", env=env)  # fmt: skip
+    assert st.returncode == 0, st.stderr
+    doc = json.loads(st.stdout)
+    assert doc["installed"] and doc["trust"][0]["current"] and doc["hosts"]["ours"]
+    assert doc["answers"]["ok"] is False and doc["answers"]["url"] == "wss://127.0.0.1:1/echo"
+    table = run_nhicard("--lang", "en", "--agent-url", "wss://127.0.0.1:1/echo", "agent",
+                        "status", *where, "--format", "csv", env=env)  # fmt: skip
+    assert table.stdout.splitlines()[0] == "item,ok,detail"
+    assert "trust (nssdb)" in table.stdout
+
+    gone = run_nhicard("agent", "uninstall", *where, "--json", env=env)
+    assert gone.returncode == 0, gone.stderr
+    assert hosts.read_text() == "127.0.0.1 localhost\n" and NICKNAME not in listing(db)
+    again = run_nhicard("agent", "uninstall", *where, "--json", env=env)
+    assert again.returncode == 0, again.stderr
+
+
+def test_cli_conflict_message_in_both_languages(tmp_path: Path) -> None:
+    hosts = tmp_path / "hosts"
+    hosts.write_text("10.9.9.9 iccert.nhi.gov.tw\n")
+    env = {"NHICARD_STATE_DIR": str(tmp_path / "state"), "HOME": str(tmp_path / "home")}
+    args = ["agent", "install", "--no-service", "--hosts-file", str(hosts), "--nssdb",
+            str(tmp_path)]  # fmt: skip
+    en = run_nhicard("--lang", "en", *args, env=env)
+    assert en.returncode == 1 and "already maps iccert.nhi.gov.tw to 10.9.9.9" in en.stderr
+    zh = run_nhicard("--lang", "zh-TW", *args, env=env)
+    assert zh.returncode == 1 and "已把 iccert.nhi.gov.tw 指向 10.9.9.9" in zh.stderr
+    assert hosts.read_text() == "10.9.9.9 iccert.nhi.gov.tw\n"
+
+
+# -- Linux service, scripted ---------------------------------------------------------------------
+
+
+def test_linux_service_unit_and_commands(tmp_path: Path) -> None:
+    script = Script()
+    m = machine(tmp_path, nssdbs=[], run=script)
+    inst.install(m, service=True)
+    unit = inst.systemd_unit_path(m.home).read_text()
+    assert "ExecStart=/opt/nhicard/bin/nhicard agent serve\n" in unit
+    assert "WantedBy=default.target" in unit
+    assert ["systemctl", "--user", "daemon-reload"] in script.calls
+    assert ["systemctl", "--user", "enable", "--now", "nhicard-agent.service"] in script.calls
+    script.on(["systemctl", "--user", "is-active"], Result(0, "active\n"))
+    assert inst.status(m)["service"]["running"] is True
+    inst.uninstall(m)
+    assert ["systemctl", "--user", "disable", "--now", "nhicard-agent.service"] in script.calls
+    assert not inst.systemd_unit_path(m.home).exists()
+    assert inst.systemd_unit(["/a b/nhicard", "agent"]).count('"/a b/nhicard"') == 1
+
+
+# -- macOS, scripted -----------------------------------------------------------------------------
+
+FIND_CERT = """keychain: "/Users/wang/Library/Keychains/login.keychain-db"
+version: 512
+class: 0x80001000
+SHA-256 hash: 0C5D3E...
+SHA-1 hash: {sha1}
+attributes:
+    "labl"<blob>="nhicard local agent CA"
+"""
+LAUNCHCTL_PRINT = """gui/501/tw.nhicard.agent = {
+	active count = 1
+	path = /Users/wang/Library/LaunchAgents/tw.nhicard.agent.plist
+	state = running
+	program = /opt/nhicard/bin/nhicard
+}
+"""
+
+
+def test_macos_steps(tmp_path: Path) -> None:
+    script = Script()
+    m = machine(tmp_path, system="darwin", run=script)
+    changes = inst.install(m, service=True)
+    assert [c.kind for c in changes] == ["certificate", "keychain", "hosts", "service"]
+    keychain = str(tmp_path / "home" / "Library" / "Keychains" / "login.keychain-db")
+    assert ["security", "add-trusted-cert", "-r", "trustRoot", "-k", keychain,
+            str(m.ca_file)] in script.calls  # fmt: skip
+    plist_path = inst.launchd_plist_path(m.home)
+    plist = plistlib.loads(plist_path.read_bytes())
+    assert plist["Label"] == "tw.nhicard.agent" and plist["ProgramArguments"] == SERVE
+    assert plist["RunAtLoad"] is True
+    assert ["launchctl", "bootstrap", "gui/501", str(plist_path)] in script.calls
+
+    sha1 = inst.sha1_of(m.ca_file)
+    script.on(["security", "find-certificate"], Result(0, FIND_CERT.format(sha1=sha1)))
+    script.on(["launchctl", "print"], Result(0, LAUNCHCTL_PRINT))
+    doc = inst.status(m)
+    assert doc["trust"] == [
+        {"store": "keychain", "target": keychain, "trusted": True, "current": True}
+    ]
+    assert doc["service"]["running"] is True
+    assert inst.parse_keychain_hashes(FIND_CERT.format(sha1=sha1.lower())) == [sha1]
+    assert inst.parse_launchd_state("nothing") is None
+
+    inst.uninstall(m)
+    assert ["security", "delete-certificate", "-Z", sha1, keychain] in script.calls
+    assert ["launchctl", "bootout", "gui/501/tw.nhicard.agent"] in script.calls
+    assert not plist_path.exists()
+
+
+def test_macos_keychain_refusal_rolls_back(tmp_path: Path) -> None:
+    script = Script().on(
+        ["security", "add-trusted-cert"],
+        Result(1, "", "SecTrustSettingsSetTrustSettings: The authorization was denied"),
+    )
+    m = machine(tmp_path, system="darwin", run=script)
+    hosts_before = m.hosts_file.read_text()
+    with pytest.raises(InstallFailed):
+        inst.install(m, service=True)
+    assert m.hosts_file.read_text() == hosts_before
+    assert not inst.launchd_plist_path(m.home).exists()
+
+
+# -- Windows, scripted ---------------------------------------------------------------------------
+
+CERTUTIL_STORE = """Root "Trusted Root Certification Authorities"
+================ Certificate 0 ================
+Serial Number: 4f1b
+Issuer: CN=nhicard local agent CA, O=nhicard (this computer only)
+Subject: CN=nhicard local agent CA, O=nhicard (this computer only)
+Cert Hash(sha1): {spaced}
+CertUtil: -store command completed successfully.
+"""
+SCHTASKS_LIST = """
+Folder: \\
+HostName:      PC-WANG
+TaskName:      \\nhicard-agent
+Next Run Time: N/A
+Status:        Running
+Logon Mode:    Interactive only
+"""
+
+
+def test_windows_steps(tmp_path: Path) -> None:
+    script = Script()
+    exe = [r"C:\Program Files\nhicard\nhicard.exe", "agent", "serve"]
+    m = machine(tmp_path, system="win32", run=script, serve_command=exe)
+    changes = inst.install(m, service=True)
+    assert [c.kind for c in changes] == ["certificate", "windows-root", "hosts", "service"]
+    assert ["certutil", "-user", "-f", "-addstore", "Root", str(m.ca_file)] in script.calls
+    assert ["schtasks", "/Create", "/F", "/SC", "ONLOGON", "/RL", "LIMITED", "/TN",
+            "nhicard-agent", "/TR", '"C:\\Program Files\\nhicard\\nhicard.exe" agent serve'
+            ] in script.calls  # fmt: skip
+    assert ["schtasks", "/Run", "/TN", "nhicard-agent"] in script.calls
+
+    sha1 = inst.sha1_of(m.ca_file)
+    spaced = " ".join(sha1[i : i + 2].lower() for i in range(0, 40, 2))
+    assert inst.parse_windows_hashes(CERTUTIL_STORE.format(spaced=spaced)) == [sha1]
+    assert inst.parse_windows_hashes(CERTUTIL_STORE.format(spaced=sha1.lower())) == [sha1]
+    script.on(["certutil", "-user", "-store"], Result(0, CERTUTIL_STORE.format(spaced=spaced)))
+    script.on(["schtasks", "/Query"], Result(0, SCHTASKS_LIST))
+    doc = inst.status(m)
+    assert doc["trust"][0] == {
+        "store": "windows-root", "target": "CurrentUser\\Root", "trusted": True, "current": True,
+    }  # fmt: skip
+    assert doc["service"] == {
+        "kind": "task-scheduler", "file": "nhicard-agent", "installed": True, "running": True,
+    }  # fmt: skip
+    assert inst.parse_schtasks_status("狀態:        執行中\n") == "執行中"
+
+    inst.uninstall(m)
+    assert ["certutil", "-user", "-delstore", "Root", sha1] in script.calls
+    assert ["schtasks", "/End", "/TN", "nhicard-agent"] in script.calls
+    assert ["schtasks", "/Delete", "/F", "/TN", "nhicard-agent"] in script.calls
+    assert HOSTS_LINE not in m.hosts_file.read_text()
+
+
+def test_windows_access_denied_says_administrator(tmp_path: Path) -> None:
+    script = Script().on(["schtasks", "/Create"], Result(1, "", "ERROR: Access is denied."))
+    m = machine(tmp_path, system="win32", run=script)
+    with pytest.raises(InstallFailed) as info:
+        inst.install(m, service=True)
+    assert info.value.reason == "needs-privileges"
+    assert info.value.hint is not None and "administrator" in info.value.hint.en
+    assert ["certutil", "-user", "-delstore", "Root", inst.sha1_of(m.ca_file)] in script.calls or (
+        # rolled back: the CA step's undo queried the store first
+        ["certutil", "-user", "-store", "Root", inst.sha1_of(m.ca_file)] in script.calls
+    )
+    assert HOSTS_LINE not in m.hosts_file.read_text()
