@@ -131,6 +131,12 @@ class DirectAgent(ClosesOnExit):
             basic = self._basic(card)
         return encrypt.encrypt_secure_basic(basic.card_number, basic, pwd, self._today(), self._rng)
 
+    def check_card(self) -> None:
+        """Is an NHI card in the reader? (``GetCardStatus`` of the HTTP API: SELECT only, no
+        personal data read.) Raises the official error otherwise."""
+        with self._card() as card, _step("7004"):
+            card.select()
+
     def close(self) -> None:
         """Nothing is held between operations."""
 
