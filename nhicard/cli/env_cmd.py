@@ -20,6 +20,7 @@ Groups and check ids (stable; per-site ids use the site keys nhi and ecpa):
   pcsc       pcsc.service pcsc.context pcsc.readers pcsc.reader-state pcsc.exclusive
   card       card.present card.atr card.select card.profile card.id-check card.termination
   agent      agent.hosts agent.installed agent.port agent.tls agent.version agent.backend
+             agent.serve-trust agent.serve-service agent.exposed
   network    network.profile network.proxy network.dns.SITE network.https.SITE
              network.tls.SITE network.sam
   clock      clock.offset clock.timezone

@@ -11,6 +11,7 @@ from typing import Any
 
 from nhicard.envcheck import GROUPS, Check, CheckEnv, Finding, failed, passed
 from nhicard.envcheck import agent as agent_group
+from nhicard.envcheck import agent_serve as agent_serve_group
 from nhicard.envcheck import card as card_group
 from nhicard.envcheck import clock as clock_group
 from nhicard.envcheck import installer as installer_group
@@ -95,7 +96,7 @@ def plan_checks(options: CheckOptions, loaded: LoadedProfile) -> list[Check]:
         "system": system_group.checks(),
         "pcsc": pcsc_group.checks(),
         "card": card_group.checks(),
-        "agent": agent_group.checks(),
+        "agent": agent_group.checks() + agent_serve_group.checks(),
         "network": [_profile_check(options.profile, loaded)]
         + [
             replace(c, needs=(*c.needs, "network.profile"))
