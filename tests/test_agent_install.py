@@ -220,8 +220,26 @@ def test_unwritable_hosts_file_says_it_needs_privileges(tmp_path: Path) -> None:
     finally:
         builtins.open = builtins_open
     assert info.value.reason == "needs-privileges"
-    assert info.value.hint is not None and "sudo" in info.value.hint.en
-    assert "系統管理員" in info.value.hint.zh
+    assert info.value.hint is not None
+    assert f"echo '{HOSTS_LINE}' | sudo tee -a {m.hosts_file}" in info.value.hint.en
+    assert "自行加入" in info.value.hint.zh
+    assert HOSTS_LINE not in m.hosts_file.read_text()
+
+    # the person adds the line with sudo as told; install then recognises it
+    with m.hosts_file.open("a") as fh:
+        fh.write(HOSTS_LINE + "\n")
+    builtins.open = denied  # type: ignore[assignment]
+    try:
+        changes = inst.install(m, service=False)
+        assert [c.kind for c in changes] == ["certificate", "hosts"]
+        with pytest.raises(InstallFailed) as info:
+            inst.uninstall(m)
+    finally:
+        builtins.open = builtins_open
+    assert info.value.hint is not None and "sudo sed -i.bak" in info.value.hint.en
+    assert (tmp_path / "state" / inst.STATE_FILE).exists()  # not forgotten: rerun later
+    inst.uninstall(m)
+    assert HOSTS_LINE not in m.hosts_file.read_text()
 
 
 @needs_certutil

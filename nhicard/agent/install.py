@@ -474,7 +474,7 @@ def hosts_remove(m: Machine) -> bool:
     try:
         _write_in_place(m.hosts_file, kept)
     except OSError as exc:
-        raise _hosts_error(m, exc) from None
+        raise _hosts_error(m, exc, removing=True) from None
     backup = Path(str(m.hosts_file) + BACKUP_SUFFIX)
     with contextlib.suppress(OSError):
         if backup.read_text("utf-8", errors="surrogateescape") == kept:
@@ -482,12 +482,31 @@ def hosts_remove(m: Machine) -> bool:
     return True
 
 
-def _hosts_error(m: Machine, exc: OSError) -> InstallFailed:
+def hosts_privilege_hint(m: Machine, *, removing: bool = False) -> Text:
+    """How to make the hosts change by hand with administrator rights, then rerun."""
+    f = str(m.hosts_file)
+    if m.system == "win32":
+        return T(
+            "請以系統管理員身分開啟終端機再執行一次。",
+            "Run it again from a terminal opened as administrator.",
+        )
+    if removing:
+        cmd = f"sudo sed -i.bak '/{MARK[2:]}/d' {f}"
+        return T(f"請自行移除該行:{cmd}", f"Remove the line yourself: {cmd}")
+    cmd = f"echo '{HOSTS_LINE}' | sudo tee -a {f}"
+    return T(
+        f"請自行加入該行,再執行一次 nhicard agent install(它會認得這一行):{cmd}",
+        f"Add the line yourself, then run nhicard agent install again (it recognises the "
+        f"line): {cmd}",
+    )
+
+
+def _hosts_error(m: Machine, exc: OSError, *, removing: bool = False) -> InstallFailed:
     denied = isinstance(exc, PermissionError)
     return _fail(
         T("無法修改 hosts 檔 {f}", "cannot change the hosts file {f}").format(f=str(m.hosts_file)),
         detail=exc.strerror or str(exc),
-        hint=_PRIVILEGE_HINT if denied else None,
+        hint=hosts_privilege_hint(m, removing=removing) if denied else None,
         reason="needs-privileges" if denied else "store-write-failed",
     )
 
@@ -752,10 +771,18 @@ def uninstall(m: Machine, *, dry_run: bool = False) -> list[Change]:
     targets = [t for t in targets if t.kind != "certificate"]
     if dry_run:
         return targets
-    for t in targets:
-        _undo(m, t)
+    failures: list[InstallFailed] = []
+    done: list[Change] = []
+    for t in targets:  # each one even when another fails: remove as much as can be removed
+        try:
+            _undo(m, t)
+            done.append(t)
+        except InstallFailed as exc:
+            failures.append(exc)
+    if failures:
+        raise failures[0]
     _state_path(m).unlink(missing_ok=True)
-    return targets
+    return done
 
 
 def removal_text(kind: str, target: str) -> Text:
