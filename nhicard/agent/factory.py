@@ -1,13 +1,16 @@
 """Choosing a card-agent backend: ``direct``, ``nhiicc`` or ``auto`` (nhi-agent.md).
 
 ``auto`` asks the official component for ``GetVersion`` with a short timeout; if it answers,
-the component is used, else the ``direct`` backend. The chosen agent's ``selection`` says
+the component is used; if its WebSocket does not answer but the Windows builds' HTTP API
+does (``http://127.0.0.1:59001/api/``, ``https://127.0.0.1:59002/api/``), that is used; else
+the ``direct`` backend. ``nhiicc`` also falls back to the HTTP API when the WebSocket does not
+answer. The chosen agent's ``selection`` says
 which and why (for ``-v`` and ``env check``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from nhicard.agent.base import AgentSelection, CardAgent
@@ -15,6 +18,7 @@ from nhicard.agent.clock import Clock
 from nhicard.agent.direct import CardOpener, DirectAgent
 from nhicard.agent.errors import AgentError
 from nhicard.agent.nhiicc import NhiiccAgent
+from nhicard.agent.nhiicc_http import DEFAULT_API_URLS, NhiiccHttpAgent
 from nhicard.agent.sam import SamEndpoint
 from nhicard.errors import UsageError
 from nhicard.i18n import T, Text
@@ -52,6 +56,38 @@ def probe_component(
         agent.close()
 
 
+def probe_http_api(
+    urls: Sequence[str], *, origin: str, ca_bundle: str | None, timeout: float
+) -> tuple[str, str] | None:
+    """The first HTTP API base in ``urls`` that answers ``GetVersion``: (base, version)."""
+    for url in urls:
+        agent = NhiiccHttpAgent(url, origin=origin, ca_bundle=ca_bundle, timeout=timeout)
+        try:
+            return url, agent.get_version()
+        except AgentError:
+            continue
+        finally:
+            agent.close()
+    return None
+
+
+def _http_agent(url: str, version: str, origin: str, ca_bundle: str | None) -> NhiiccHttpAgent:
+    return NhiiccHttpAgent(
+        url,
+        origin=origin,
+        ca_bundle=ca_bundle,
+        timeout=READ_TIMEOUT,
+        selection=AgentSelection(
+            "nhiicc",
+            T(
+                "讀卡機元件的 WebSocket 沒有回應,HTTP API({url})回應 GetVersion {version}",
+                "the component's WebSocket did not answer; its HTTP API ({url}) answered "
+                "GetVersion {version}",
+            ).format(url=url, version=version),
+        ),
+    )
+
+
 def open_agent(
     kind: str,
     *,
@@ -64,6 +100,7 @@ def open_agent(
     log: Log | None = None,
     card_opener: CardOpener | None = None,
     probe_timeout: float = PROBE_TIMEOUT,
+    api_urls: Sequence[str] = DEFAULT_API_URLS,
 ) -> CardAgent:
     """A card agent of ``kind``; use it as a context manager (``with open_agent(...) as a``)."""
     if kind not in KINDS:
@@ -90,6 +127,17 @@ def open_agent(
                 "nhiicc", T("已指定 --agent nhiicc", "--agent nhiicc was chosen")
             ),
         )
+        if (
+            api_urls
+            and not probe_component(
+                agent_url, origin=origin, ca_bundle=ca_bundle, timeout=probe_timeout
+            ).ok
+        ):
+            found = probe_http_api(
+                api_urls, origin=origin, ca_bundle=ca_bundle, timeout=probe_timeout
+            )
+            if found is not None:
+                agent = _http_agent(*found, origin, ca_bundle)
     else:
         probe = NhiiccAgent(
             agent_url,
@@ -102,6 +150,16 @@ def open_agent(
             version = probe.get_version()
         except AgentError as exc:
             probe.close()
+            found = (
+                probe_http_api(api_urls, origin=origin, ca_bundle=ca_bundle, timeout=probe_timeout)
+                if api_urls
+                else None
+            )
+            if found is not None:
+                agent = _http_agent(*found, origin, ca_bundle)
+                if log is not None:
+                    log(selection_text(agent.selection))
+                return agent
             agent = direct(
                 Text(
                     f"讀卡機元件({agent_url})沒有回應 GetVersion:{_short(exc, 'zh')};"
