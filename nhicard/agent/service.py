@@ -477,7 +477,12 @@ class AgentService:
             pass
         finally:
             self._conns.pop(conn, None)
-            writer.transport.abort()
+            try:  # let what was written reach the peer, briefly; then drop the socket
+                writer.close()
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(writer.wait_closed(), 1)
+            finally:
+                writer.transport.abort()
 
     # -- answering ---------------------------------------------------------------------------
     async def _answer(self, conn: _Conn, request: str) -> str:
