@@ -9,7 +9,7 @@ BIN    := $(VENV)/bin
 # for the browser test, util-linux for `unshare` (private pcscd per test session).
 APT_PACKAGES := pcscd vsmartcard-vpcd libpcsclite-dev swig pcsc-tools dovecot-imapd \
                 chromium fonts-noto-cjk curl util-linux procps python3-venv \
-                faketime libnss3-tools
+                faketime libnss3-tools ca-certificates
 DEMO_DIR ?= $(CURDIR)/.demo
 
 .PHONY: all system venv test lint typecheck completions check-completions check demo bench clean

@@ -149,6 +149,18 @@ def sh(*argv: str) -> None:
     subprocess.run(argv, check=True)
 
 
+def loopback_up() -> None:
+    """``ip link set lo up`` without iproute2: the SIOCGIFFLAGS / SIOCSIFFLAGS ioctls."""
+    import fcntl
+    import struct
+
+    siocgifflags, siocsifflags, iff_up = 0x8913, 0x8914, 0x1
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        request = struct.pack("16sH14s", b"lo", 0, bytes(14))
+        flags = struct.unpack("16sH14s", fcntl.ioctl(s, siocgifflags, request))[1]
+        fcntl.ioctl(s, siocsifflags, struct.pack("16sH14s", b"lo", flags | iff_up, bytes(14)))
+
+
 def nss_listing(db: Path) -> str:
     return subprocess.run(
         ["certutil", "-L", "-d", f"sql:{db}"], check=True, capture_output=True, text=True
@@ -213,7 +225,7 @@ def wait_port(port: int, proc: subprocess.Popen[str], timeout: float = 30) -> No
 def main() -> None:
     cfg = json.loads(Path(sys.argv[1]).read_text())
     out: dict[str, Any] = {}
-    sh("ip", "link", "set", "lo", "up")
+    loopback_up()
     sh("mount", "--bind", cfg["hosts"], "/etc/hosts")
     sh("mount", "--bind", cfg["ssl_certs"], "/etc/ssl/certs")
     sh("mount", "--bind", cfg["local_cas"], "/usr/local/share/ca-certificates")
