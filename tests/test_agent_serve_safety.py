@@ -395,6 +395,22 @@ def test_http_api_calls(service: AgentService, tls) -> None:  # type: ignore[no-
     assert status == 200 and json.loads(body)["version"] == "0011"
     assert api(port, "Nothing")[0] == 404
     assert api(port, "GetBasic", method="GET")[0] == 405
+    assert api(port, "SignHC", body="x" * 5000)[0] == 413  # bounded body
+    chunked = "Transfer-Encoding: chunked\r\n"
+    assert api(port, "GetBasic", extra=chunked)[0] == 411
+
+
+def test_serve_port_in_use(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        taken = str(busy.getsockname()[1])
+        result = run_nhicard(
+            "--lang", "en", "agent", "serve", "--port", str(free_port()), "--http-port", taken,
+            env={"NHICARD_STATE_DIR": str(tmp_path)},
+        )  # fmt: skip
+    assert result.returncode == 7, result.stderr
+    assert f"cannot listen on 127.0.0.1:{taken}" in result.stderr
 
 
 @pytest.mark.parametrize("origin", ["https://evil.example.com", "null", "file://"])

@@ -631,6 +631,16 @@ class AgentService:
         if not known:
             return 404, "Not Found", b"Not found\n", []
         label = f"{origin or '-'} api/{call}"
+        body = b""
+        if head.method == "POST":  # read (and bound) the body first: closing with it unread
+            if head.get("transfer-encoding") is not None:  # would reset the connection
+                return 411, "Length Required", b"", cors
+            length_text = head.get("content-length") or "0"
+            if not length_text.isdigit() or int(length_text) > httpapi.MAX_BODY:
+                return 413, "Content Too Large", b"", cors
+            body = await asyncio.wait_for(
+                reader.readexactly(int(length_text)), self.limits.handshake_timeout
+            )
         if not allowed:
             self._note(f"{label} -> 403")
             return 403, "Forbidden", _json({"result": ORIGIN_REFUSED}), [_JSON_TYPE]
@@ -668,14 +678,6 @@ class AgentService:
             )
         if head.method != "POST":
             return 405, "Method Not Allowed", b"", [*cors, ("Allow", "POST")]
-        if head.get("transfer-encoding") is not None:
-            return 411, "Length Required", b"", cors
-        length_text = head.get("content-length") or "0"
-        if not length_text.isdigit() or int(length_text) > httpapi.MAX_BODY:
-            return 413, "Content Too Large", b"", cors
-        body = await asyncio.wait_for(
-            reader.readexactly(int(length_text)), self.limits.handshake_timeout
-        )
         assert call is not None
         command = httpapi.command_for(call, httpapi.parse_body(body))
         reply = UNKNOWN if command is None else await self._answer(conn, command)
