@@ -270,6 +270,7 @@ def test_cli_install_status_uninstall(tmp_path: Path) -> None:
     assert st.returncode == 0, st.stderr
     doc = json.loads(st.stdout)
     assert doc["installed"] and doc["trust"][0]["current"] and doc["hosts"]["ours"]
+    assert doc["hosts"]["ok"] and doc["hosts"]["resolves_to"] == ["127.0.0.1"]  # from the file
     assert doc["answers"]["ok"] is False and doc["answers"]["url"] == "wss://127.0.0.1:1/echo"
     table = run_nhicard("--lang", "en", "--agent-url", "wss://127.0.0.1:1/echo", "agent",
                         "status", *where, "--format", "csv", env=env)  # fmt: skip

@@ -106,6 +106,7 @@ class Machine:
     serve_command: list[str] = field(default_factory=list)
     system_ca_file: Path = SYSTEM_CA_FILE
     resolve: Callable[[str], list[str]] = field(default=lambda host: _resolve(host))
+    hosts_is_system: bool = True  # False: status reads the given hosts file, not the resolver
 
     @classmethod
     def current(
@@ -129,6 +130,7 @@ class Machine:
             home=Path.home(),
             state_dir=state_dir,
             hosts_file=hosts_file or default_hosts,
+            hosts_is_system=hosts_file is None or Path(hosts_file) == default_hosts,
             nssdbs=list(nssdbs) or None,
             is_root=geteuid is not None and geteuid() == 0,
             uid=os.getuid() if hasattr(os, "getuid") else 0,
@@ -856,7 +858,7 @@ def status(
         text = m.hosts_file.read_text("utf-8", errors="replace")
     except OSError:
         text = ""
-    addresses = m.resolve(COMPONENT_HOST)
+    addresses = m.resolve(COMPONENT_HOST) if m.hosts_is_system else hosts_addresses(text)[:1]
     hosts_doc = {
         "file": str(m.hosts_file),
         "ours": MARK in text,
