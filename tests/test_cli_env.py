@@ -57,7 +57,9 @@ def site(ca: TestCA) -> Iterator[str]:
 
 # -- contract ---------------------------------------------------------------------------
 def test_json_shape_and_the_documented_ids(tmp_path: Path) -> None:
-    code, doc, err = check_json("env", "check", "--offline", "--json", env=NO_PCSC)
+    code, doc, err = check_json(
+        "--agent", "direct", "env", "check", "--offline", "--json", env=NO_PCSC
+    )
     assert code == 10, err
     assert set(doc) == {"checks", "summary"}
     assert set(doc["summary"]) == {"pass", "warn", "fail", "skip"}
@@ -205,9 +207,11 @@ def test_network_and_clock_pass_against_a_trusted_site(
 ) -> None:
     with silent_listener() as sam_port:
         profile = write_profile(tmp_path, site, site, ca.pem, sam_port)
+        # --agent direct: nhicard's own EnCrypt, so the time zone can warn but never fail
         code, doc, err = check_json(
-            "--profile", str(profile), "env", "check", "--only", "network,clock", "--json"
-        )
+            "--profile", str(profile), "--agent", "direct", "env", "check", "--only",
+            "network,clock", "--json",
+        )  # fmt: skip
     checks = by_id(doc)
     statuses = {k: c["status"] for k, c in checks.items() if k != "clock.timezone"}
     assert statuses == dict.fromkeys(
@@ -227,8 +231,8 @@ def test_network_and_clock_pass_against_a_trusted_site(
     )
     assert checks["network.https.nhi"]["detail"].startswith(f"{site}mlogin.aspx: HTTP 200, TLSv1.3")
     assert checks["network.sam"]["summary"].startswith(f"SAM server 127.0.0.1:{sam_port} reachable")
-    # clock.timezone depends on this machine's zone and hour
-    assert code == (10 if checks["clock.timezone"]["status"] == "fail" else 0), err
+    assert checks["clock.timezone"]["status"] in ("pass", "warn")  # by zone and hour
+    assert code == 0, err
 
 
 def test_untrusted_site_and_skewed_clock_fail_with_fixes_in_both_languages(

@@ -271,3 +271,20 @@ def test_card_without_pcsc_fails_fast_with_hint(sandbox_dir: Path, tmp_path: Pat
     assert "--no-card" in result.stderr
     assert time.monotonic() - started < 15
     assert not (sandbox_dir / "server.pid").exists()
+
+
+def test_down_then_up_ten_times_in_a_row(pcsc: Any, sandbox_dir: Path) -> None:
+    """`sandbox down` returns only once the server has exited and its ports are free, so an
+    `up` right after it always works: ten rounds, with the virtual card on vpcd each time."""
+    base = free_port_base()
+    for round_no in range(10):
+        started = up(sandbox_dir, base)
+        assert started.returncode == 0, (round_no, started.stderr)
+        endpoints = json.loads(started.stdout)
+        assert endpoints["readers"] == ["Virtual PCD 00 00"]
+        down = run_nhicard("sandbox", "down", "--dir", str(sandbox_dir), "--json")
+        assert down.returncode == 0, (round_no, down.stderr)
+        assert json.loads(down.stdout)["pid"] == endpoints["pid"]
+        # asked the moment `down` returned: nothing may still be running or listening
+        assert not process_alive(endpoints["pid"]), round_no
+        assert all(port_free(p) for p in range(base, base + 5)), round_no
