@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -164,9 +163,7 @@ def agent() -> FakeAgent:
     return FakeAgent()
 
 
-def make_runner(
-    profile: SiteProfile, site: FakeEcpa, agent: FakeAgent, tmp_path: Path
-) -> Runner:
+def make_runner(profile: SiteProfile, site: FakeEcpa, agent: FakeAgent, tmp_path: Path) -> Runner:
     def run(
         password: str = PASSWORD, return_url: str | None = None, account: str | None = None
     ) -> EcpaLoginResult:
@@ -343,8 +340,10 @@ def test_home_without_the_name_is_a_site_change(login: Runner, site: FakeEcpa) -
 
 
 def test_login_page_without_the_nhi_column(login: Runner, site: FakeEcpa) -> None:
-    site.login_page = LOGIN_PAGE.format(ret="", message="").replace("colNhiCard", "x").replace(
-        "<h2>健保卡 <span>NHI Card</span></h2>", "<h2>其他</h2>"
+    site.login_page = (
+        LOGIN_PAGE.format(ret="", message="")
+        .replace("colNhiCard", "x")
+        .replace("<h2>健保卡 <span>NHI Card</span></h2>", "<h2>其他</h2>")
     )
     with pytest.raises(SiteChanged):
         login()

@@ -206,7 +206,7 @@ def test_profile_redactor_hides_agent_fields() -> None:
 @pytest.mark.parametrize(
     ("chain", "words"),
     [
-        ('calls = []', "calls"),
+        ("calls = []", "calls"),
         ('calls = [{ path = "Home/X", ok = "0", fields = [["a", "{nope}"]] }]', "{nope}"),
         ('calls = [{ path = "Home/X", ok = "0", fields = [["s", "{sign}"]] }]', "{sign}"),
         ('calls = [{ path = "Home/X", ok = "(", fields = [] }]', "regex"),
@@ -217,9 +217,7 @@ def test_profile_redactor_hides_agent_fields() -> None:
 )
 def test_a_broken_chain_is_refused_naming_the_key(tmp_path: Path, chain: str, words: str) -> None:
     path = tmp_path / "p.toml"
-    path.write_text(
-        f'extends = "real"\n[ecpa.chains.bad]\nsource = "test"\n{chain}\n', "utf-8"
-    )
+    path.write_text(f'extends = "real"\n[ecpa.chains.bad]\nsource = "test"\n{chain}\n', "utf-8")
     with pytest.raises(ProfileError) as caught:
         resolve_profile(str(path))
     assert "ecpa.chains.bad" in caught.value.message.en and words in caught.value.message.en

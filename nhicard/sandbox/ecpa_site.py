@@ -324,7 +324,10 @@ class EcpaSite:
         if origin is not None and origin != self.settings.origin:
             return PlainTextResponse(MSG_FOREIGN_ORIGIN.both(), status_code=403)
         kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if request.headers.get("x-requested-with") != "XMLHttpRequest" or kind != FORM_TYPE:
+        has_body = bool(await request.body())
+        if request.headers.get("x-requested-with") != "XMLHttpRequest" or (
+            has_body and kind != FORM_TYPE
+        ):
             return PlainTextResponse(MSG_NOT_XHR.both(), status_code=400)
         form = await request.form()
         return {k: v for k, v in form.items() if isinstance(v, str)}
