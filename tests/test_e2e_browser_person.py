@@ -214,7 +214,7 @@ def test_person_registers_and_signs_in_through_the_browser(pcsc: Any, tmp_path: 
                 nhi_column.get_by_label("密碼").fill(PASSWORD)
                 shots.take(page, "ecpa-login")
                 nhi_column.get_by_role("button", name=re.compile("^登入")).click()
-                page.wait_for_url("**/sso_verify.php", timeout=20_000)
+                page.wait_for_url("**/mooc/index.php", timeout=20_000)
                 expect(page.locator("#loginState")).to_contain_text(f"已登入:{NAME}")
                 expect(page.locator("#loginState")).to_contain_text(f"Logged in as {NAME}")
                 expect(page.get_by_role("button", name=re.compile("^登出"))).to_be_visible()
