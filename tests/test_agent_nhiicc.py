@@ -4,6 +4,7 @@ pcscd + vpcd stack with the sandbox SAM)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -183,10 +184,8 @@ def test_commands_over_wss(service: AgentService, tls, keys: SandboxKeys) -> Non
         today = taipei_date(datetime.now(UTC))
         hexstr = agent.encrypt_password("abc123")
         assert encrypt.decrypt_password(WANG.card_number, hexstr, today) == "abc123"
-        basic, pwd = encrypt.decrypt_secure_basic(
-            WANG.card_number, agent.secure_get_basic("abc123"), today
-        )
-        assert (basic.to_wire(), pwd) == (WANG_WIRE, "abc123")
+        basic = encrypt.decrypt_secure_basic(agent.secure_get_basic("abc123"), today)
+        assert basic.to_wire() == WANG_WIRE
         with pytest.raises(AgentUsageError) as info:
             agent.encrypt_password("123")
         assert info.value.official_code == "8009"
@@ -201,10 +200,19 @@ def test_raw_protocol(service: AgentService, tls) -> None:  # type: ignore[no-un
             ("Hello", "9999"),
             ("H_Sign?Random=short", "9999"),
             ("EnCrypt?Pwd=12345", "8009"),
-            ("SecureGetBasicWithParam?Pwd=1234567890123", "8009"),
         ]:
             ws.send(request)
             assert ws.recv(timeout=10) == reply, request
+        # as published, the password is not used: any length gives the encrypted basic data
+        before = taipei_date(datetime.now(UTC))
+        ws.send("SecureGetBasicWithParam?Pwd=1234567890123")
+        prefix, _, hexstr = str(ws.recv(timeout=10)).partition(":")
+        after = taipei_date(datetime.now(UTC))
+        assert prefix == "SecureGetBasicWithParam"
+        with contextlib.suppress(encrypt.EncryptedDataInvalid):  # a call across midnight
+            assert encrypt.decrypt_secure_basic(hexstr, before).to_wire() == WANG_WIRE
+            return
+        assert encrypt.decrypt_secure_basic(hexstr, after).to_wire() == WANG_WIRE
 
 
 def test_card_errors_travel_as_official_codes(service: AgentService, tls) -> None:  # type: ignore[no-untyped-def]
