@@ -395,3 +395,19 @@ def test_login_lockout_and_revocation(sb: NhiSandbox, client: httpx.Client) -> N
     assert third.message == text(msg.REVOKED)
     sb.clock.advance(days=1)
     assert login(sb, client, WANG, "Abc12345").message == text(msg.REVOKED)
+
+
+def test_download_section_offers_the_2024_component(client: httpx.Client) -> None:
+    """Besides the 2021 manual's installers: the 2024 Linux package, the update check and the
+    test page (nhi-agent.md)."""
+    page = open_apply(client)
+    links = {a.get("id"): a.get("href") for a in page.soup.select("#divSetup a")}
+    smc = "https://cloudicweb.nhi.gov.tw/cloudic/system/SMC/"
+    assert links["lnkLinux2024"] == smc + "CMS_mNHIICC_Setup.Linux.zip"
+    assert links["lnkEventesting"] == smc + "Eventesting.aspx"
+    assert (
+        links["lnkSampleY"]
+        == "https://cloudicweb.nhi.gov.tw/cloudic/system/webtesting/SampleY.aspx"
+    )
+    row = page.soup.select_one("#trSetup2024").get_text(" ")
+    assert "GetVersion:0011" in row and "nhi-localhost-ca" in row and "localhost" in row
