@@ -460,3 +460,64 @@ def test_local_agent_certificate(tmp_path: Path) -> None:
     expiring = cert.not_valid_after_utc - timedelta(days=10)
     ensure_server_certificate(tmp_path, now=expiring)
     assert first.cert_file.read_bytes() != before  # renewed near expiry
+
+
+# -- log: / connected: frames of the component ---------------------------------------------
+@contextmanager
+def chatty_component(tmp_path: Path, *, notices: int = 2) -> Iterator[tuple[str, Path]]:
+    """A WSS component that greets with ``connected:`` and sends ``log:`` frames before each
+    reply, as the official one may (the pages alert() them)."""
+    import threading
+
+    from websockets.sync.server import ServerConnection, serve
+
+    from tests.envcheck_servers import TestCA, server_context
+
+    ca = TestCA(tmp_path / "chatty-ca", "NHI SelfRoot CA (test)")
+    cert = ca.issue("chatty")
+
+    def handler(ws: ServerConnection) -> None:
+        with contextlib.suppress(Exception):
+            ws.send("connected:NHIICC")
+            for message in ws:
+                for n in range(notices):
+                    ws.send(f"log:step {n} of {message}")
+                ws.send("GetVersion:0011" if message == "GetVersion" else "9999")
+
+    server = serve(handler, "127.0.0.1", 0, ssl=server_context(cert))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"wss://127.0.0.1:{server.socket.getsockname()[1]}/echo", ca.pem
+    finally:
+        server.shutdown()
+        thread.join(5)
+
+
+def test_log_and_connected_frames_are_not_replies(tmp_path: Path) -> None:
+    with chatty_component(tmp_path) as (url, ca_pem):
+        agent = NhiiccAgent(url, ca_bundle=str(ca_pem), read_timeout=5)
+        try:
+            assert agent.get_version() == "0011"
+            with pytest.raises(AgentError) as unknown:
+                agent.get_random()  # the 9999 after the log frames is the reply
+            assert unknown.value.official_code == "9999"
+        finally:
+            agent.close()
+    assert agent.notices[0] == "connected:NHIICC"
+    assert "log:step 1 of GetVersion" in agent.notices
+    assert agent.notices[-1] == "log:step 1 of GetRandom"
+
+
+def test_endless_log_frames_still_end_at_the_deadline(tmp_path: Path) -> None:
+    with chatty_component(tmp_path, notices=100_000) as (url, ca_pem):
+        agent = NhiiccAgent(url, ca_bundle=str(ca_pem), read_timeout=1)
+        started = time.monotonic()
+        try:
+            with pytest.raises(AgentError) as late:
+                agent.get_version()
+        finally:
+            agent.close()
+    assert time.monotonic() - started < 4
+    assert "in time" in late.value.message.en
+    assert len(agent.notices) <= 32
