@@ -143,9 +143,7 @@ def free_port() -> int:
 
 
 @contextmanager
-def wss_component(
-    cert: ServerCert, *, answer: bool = True, version: str = "0011"
-) -> Iterator[str]:
+def wss_component(cert: ServerCert, *, answer: bool = True, version: str = "0011") -> Iterator[str]:
     """A WSS stand-in for the official component on ``/echo``; yields its URL.
 
     With ``answer`` it replies ``GetVersion:<version>`` (0011: a 2024 build); otherwise it
