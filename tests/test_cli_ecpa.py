@@ -330,3 +330,22 @@ def test_password_prompt_on_a_terminal(sandbox: SandboxServer) -> None:  # noqa:
     assert asked and "Repeat" not in text and PASSWORD not in text
     assert json.loads(out)["status"] == "logged-in"
     assert "Signing in to eCPA" in text  # progress on a terminal
+
+
+def test_account_password_never_in_the_trace_or_saved_pages(
+    sandbox: SandboxServer,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    pages = tmp_path / "pages"
+    done = run_nhicard(
+        "--profile", "sandbox", "--lang", "en", "-vv", "ecpa", "login", "--account", ACCOUNT,
+        "--save-pages", str(pages), "--json",
+        env=sandbox.env() | {"NHICARD_PASSWORD": ACCOUNT_PASSWORD},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "POST" in done.stderr and "/Home/GetApTicketV2" in done.stderr  # traced
+    assert ACCOUNT_PASSWORD not in done.stdout + done.stderr
+    assert "A123456789" not in done.stderr  # GetUID's answer is masked too
+    assert sorted(p.name for p in pages.iterdir()) == ["01-ecpa-login.html", "02-ecpa-home.html"]
+    for path in pages.iterdir():
+        assert ACCOUNT_PASSWORD not in path.read_text("utf-8")

@@ -428,3 +428,60 @@ def test_any_refusal_reply_becomes_exit_8_or_9(reply: str) -> None:
 @given(st.text(max_size=200))
 def test_origin_of_never_raises(text: str) -> None:
     assert isinstance(origin_of(text), str)
+
+
+def test_real_profile_account_chain_end_to_end_with_return_url(tmp_path: Path) -> None:
+    """The recorded chain as real.toml describes it, against a scripted ecpa.dgpa.gov.tw and
+    elearn.hrd.gov.tw: the same requests as the recorded session, in the same order."""
+    seen: list[httpx.Request] = []
+    replies = {
+        "/Home/GetUID": "A123456789",
+        "/Home/GetApTicketV2": TICKET,
+        "/Home/EnterTwoWayLog": "0",
+        "/Home/EnterApplicationTwoWay": "0",
+    }
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        html = {"content-type": "text/html; charset=utf-8"}
+        host, path = request.url.host, request.url.path
+        if host == "ecpa.dgpa.gov.tw" and path == "/webform/clogin.aspx":
+            return httpx.Response(200, text=LOGIN_PAGE.format(ret="", message=""), headers=html)
+        if host == "ecpa.dgpa.gov.tw" and path in replies:
+            return httpx.Response(200, text=replies[path], headers=html)
+        if host == "elearn.hrd.gov.tw" and path == "/sso_verify.php":
+            return httpx.Response(302, headers={"location": "sso_home.php?ssoid=42"})
+        if host == "elearn.hrd.gov.tw" and path == "/sso_home.php":
+            return httpx.Response(302, headers={"location": "/mooc/index.php"})
+        if host == "elearn.hrd.gov.tw" and path == "/mooc/index.php":
+            return httpx.Response(200, text="<html><body>e等公務園</body></html>", headers=html)
+        return httpx.Response(404)
+
+    flow = FlowSettings(
+        transport=httpx.MockTransport(handler),
+        agent_factory=lambda s, p: FakeAgent(),  # type: ignore[arg-type,return-value]
+        state_dir=tmp_path / "state",
+        sleep=lambda s: None,
+    )
+    sso = "https://elearn.hrd.gov.tw/sso_verify.php"
+    with open_flow(flow, profile=resolve_profile("real")) as env:
+        result = ecpa_login(env, "Ecpa-135790", sso, account=ACCOUNT)
+    assert result.url == "https://elearn.hrd.gov.tw/mooc/index.php"
+    assert result.name == ""  # the profile knows no name on that page; never the ID number
+    assert [f"{r.method} {r.url.host}{r.url.path}" for r in seen] == [
+        "GET ecpa.dgpa.gov.tw/webform/clogin.aspx",
+        "POST ecpa.dgpa.gov.tw/Home/GetUID",
+        "POST ecpa.dgpa.gov.tw/Home/GetApTicketV2",
+        "POST ecpa.dgpa.gov.tw/Home/EnterTwoWayLog",
+        "POST ecpa.dgpa.gov.tw/Home/EnterApplicationTwoWay",
+        "POST elearn.hrd.gov.tw/sso_verify.php",
+        "GET elearn.hrd.gov.tw/sso_home.php",
+        "GET elearn.hrd.gov.tw/mooc/index.php",
+    ]
+    assert seen[0].url.params["returnUrl"] == sso
+    assert seen[2].content == b"account=ming.wang&password=Ecpa-135790&ApID=CrossHRD"
+    assert seen[3].content == b"account=ming.wang&loginType=0&sn=&ticket=&appId=CrossHRD"
+    assert seen[5].content == f"loginType=0&APReqEncodedData={TICKET}".encode()
+    assert seen[5].headers["origin"] == "https://ecpa.dgpa.gov.tw"
+    for call in seen[1:5]:
+        assert call.headers["x-requested-with"] == "XMLHttpRequest"

@@ -400,7 +400,8 @@ class EcpaLogin:
         """Without a return URL: eCPA's home, when the profile names it."""
         env, ecpa = self.env, self.ecpa
         if "home" not in ecpa.pages or not ecpa.pages["home"].url:
-            return EcpaLoginResult(name=self.values.get("uid", ""), url=login_page.url)
+            # the profile names no page that shows the name (the real one: not recorded)
+            return EcpaLoginResult(name="", url=login_page.url)
         page = env.open(ecpa.url("home"), "ecpa-home")
         env.expect(page, ecpa.page("home"), "ecpa-home", site=ecpa)
         name = self.shown_name(page, ecpa, "ecpa-home")
@@ -432,7 +433,7 @@ class EcpaLogin:
                 reason="sso-refused",
                 data={"status": page.status},
             )
-        fallback = self.values.get("uid", "")
+        fallback = ""  # never the ID number GetUID answered: a name is shown, or nothing
         if site is None:
             return EcpaLoginResult(name=fallback, url=page.url, relying_party=relying)
         if site.markers.success and not page.find_marker(site.markers.success):
