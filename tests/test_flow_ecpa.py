@@ -485,3 +485,36 @@ def test_real_profile_account_chain_end_to_end_with_return_url(tmp_path: Path) -
     assert seen[5].headers["origin"] == "https://ecpa.dgpa.gov.tw"
     for call in seen[1:5]:
         assert call.headers["x-requested-with"] == "XMLHttpRequest"
+
+
+def test_a_chain_corrected_in_toml_is_followed_json_reply_included(
+    tmp_path: Path, site: FakeEcpa, agent: FakeAgent
+) -> None:
+    """A user who learns that a call answers JSON, or that the chain is shorter, edits TOML:
+    the flow does what the table says."""
+    sandbox_dir = write_sandbox(tmp_path / "sb")
+    path = tmp_path / "mine.toml"
+    path.write_text(
+        'extends = "sandbox"\n'
+        "[ecpa.chains.account]\n"
+        'source = "test"\nvars = { app_id = "OtherApp" }\n'
+        "[[ecpa.chains.account.calls]]\n"
+        'path = "Home/GetUID"\nfields = [["user", "{account}"]]\n'
+        'reply = "json:uid"\nok = "[A-Z][0-9]{9}"\nsave = "uid"\n'
+        "[[ecpa.chains.account.calls]]\n"
+        'path = "Home/GetApTicketV2"\nsave = "ticket"\nok = "[0-9A-F]+"\n'
+        'fields = [["uid", "{uid}"], ["pw", "{password}"], ["ApID", "{app_id}"]]\n',
+        "utf-8",
+    )
+    profile = resolve_profile(str(path), sandbox_dir=sandbox_dir)
+    site.replies["GetUID"] = (200, '{"uid": "A123456789"}')
+    result = make_runner(profile, site, agent, tmp_path)(password="x-y-z", account=ACCOUNT)
+    assert result.name == "王小明"
+    assert [p for p in site.paths() if "/Home/" in p] == [
+        "POST /Home/GetUID",
+        "POST /Home/GetApTicketV2",
+    ]
+    assert site.form("/Home/GetUID") == [("user", ACCOUNT)]
+    assert site.form("/Home/GetApTicketV2") == [
+        ("uid", "A123456789"), ("pw", "x-y-z"), ("ApID", "OtherApp"),
+    ]  # fmt: skip
