@@ -60,17 +60,22 @@ def make_ca(
     *,
     valid_from: dt.datetime,
     valid_until: dt.datetime,
+    path_length: int | None = 0,
+    issuer: tuple[x509.Certificate, ec.EllipticCurvePrivateKey] | None = None,
 ) -> x509.Certificate:
-    """A self-signed CA certificate that may sign server certificates (path length 0)."""
-    return (
+    """A CA certificate that may sign server certificates: self-signed, or with ``issuer``
+    (certificate, key) an intermediate signed by it. Path length 0 unless told (a root
+    above an intermediate needs 1)."""
+    signer = issuer[1] if issuer else key
+    builder = (
         x509.CertificateBuilder()
         .subject_name(subject)
-        .issuer_name(subject)
+        .issuer_name(issuer[0].subject if issuer else subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(valid_from)
         .not_valid_after(valid_until)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=path_length), critical=True)
         .add_extension(
             x509.KeyUsage(
                 digital_signature=True,
@@ -86,8 +91,13 @@ def make_ca(
             critical=True,
         )
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .sign(key, hashes.SHA256())
     )
+    if issuer:
+        builder = builder.add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(signer.public_key()),
+            critical=False,
+        )
+    return builder.sign(signer, hashes.SHA256())
 
 
 def _alt_name(host: str) -> x509.GeneralName:

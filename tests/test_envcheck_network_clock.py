@@ -113,10 +113,14 @@ def test_untrusted_certificate_fails_and_clock_is_skipped(tmp_path: Path, site_u
         "clock.offset": SKIP,
     }
     r = results["network.https.nhi"]
-    assert r.summary.en == "registration site: the server certificate is not trusted"
-    assert r.summary.zh == "註冊網站:伺服器憑證不受信任"
+    assert r.summary.en == (
+        "registration site: cannot verify the certificate of 127.0.0.1: issued by "
+        "CN=envcheck test CA, chaining to CN=envcheck test CA, which this computer does not trust"
+    )
+    assert r.summary.zh.startswith("註冊網站:無法驗證 127.0.0.1 的憑證:簽發者 CN=envcheck test CA")
     assert "tls-untrusted" in r.detail
-    both_fix(r, "根憑證", "root certificate")
+    assert "chain: CN=127.0.0.1 ← CN=envcheck test CA (not sent)" in r.detail
+    both_fix(r, "根憑證", "ca_bundle")
     assert results["clock.offset"].summary.en == "no site answered: the clock could not be compared"
     assert results["network.sam"].summary.en == "the profile names no SAM server"
 
