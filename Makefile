@@ -12,7 +12,7 @@ APT_PACKAGES := pcscd vsmartcard-vpcd libpcsclite-dev swig pcsc-tools dovecot-im
                 faketime libnss3-tools ca-certificates
 DEMO_DIR ?= $(CURDIR)/.demo
 
-.PHONY: all system venv test lint typecheck completions check-completions check demo bench clean
+.PHONY: all system venv pcscd test test-at demo-at lint typecheck completions check-completions check demo bench clean
 
 all: venv
 
@@ -36,6 +36,17 @@ venv: system $(BIN)/nhicard
 test: venv
 	$(BIN)/pytest -q -ra
 
+# The same at another hour: every process under libfaketime (tests/clocks.py), e.g.
+#   make test-at AT=2026-12-01T23:30:00 [TZ_AT=Asia/Taipei]
+AT    ?= 2026-12-01T23:30:00
+TZ_AT ?= UTC
+test-at: venv
+	$(BIN)/python -m tests.clocks $(AT) $(TZ_AT) -- $(BIN)/pytest -q -ra
+
+demo-at: venv pcscd
+	@rm -rf $(DEMO_DIR)
+	@NHICARD_STATE_DIR=$(DEMO_DIR) BIN=$(BIN) $(BIN)/python -m tests.clocks $(AT) $(TZ_AT) -- bash tests/demo.sh
+
 lint: venv
 	$(BIN)/ruff check nhicard tests $(wildcard benchmarks/*.py)
 	$(BIN)/ruff format --check nhicard tests $(wildcard benchmarks/*.py)
@@ -57,15 +68,28 @@ check-completions: venv
 
 check: lint typecheck check-completions test
 
-# The demo: a system pcscd (started if not running), the sandbox with its virtual card on vpcd,
+# A PC/SC service that answers: asked of the socket (a PC/SC client establishing a context, which
+# `nhicard reader list` does; exit 3 = no service), not of the process list, since a pcscd in
+# another mount namespace or container shows in `pgrep` while nothing answers here, and with
+# systemd socket activation no pcscd process exists until the first client connects.
+pcscd: venv
+	@$(BIN)/nhicard reader list --format json >/dev/null 2>&1; rc=$$?; \
+	if [ $$rc -eq 3 ]; then \
+	  echo "+ pcscd (no PC/SC service answers at its socket: starting the PC/SC daemon)"; \
+	  pcscd || true; \
+	  for i in $$(seq 50); do \
+	    $(BIN)/nhicard reader list --format json >/dev/null 2>&1; rc=$$?; [ $$rc -ne 3 ] && break; sleep 0.1; \
+	  done; \
+	  [ $$rc -ne 3 ] || { echo "pcscd did not start: see 'pcscd --foreground --debug'"; exit 3; }; \
+	fi
+
+# The demo: a PC/SC service (started if none answers), the sandbox with its virtual card on vpcd,
 # then the commands a user runs, each printed before it runs.
-demo: venv
-	@pgrep -x pcscd >/dev/null || { echo "+ pcscd (starting the PC/SC daemon)"; pcscd; sleep 1; }
+demo: venv pcscd
 	@rm -rf $(DEMO_DIR)
 	@NHICARD_STATE_DIR=$(DEMO_DIR) BIN=$(BIN) bash tests/demo.sh
 
-bench: venv
-	@pgrep -x pcscd >/dev/null || { pcscd; sleep 1; }
+bench: venv pcscd
 	$(BIN)/python benchmarks/run.py
 
 clean:

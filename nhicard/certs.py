@@ -63,29 +63,27 @@ def make_ca(
     *,
     valid_from: dt.datetime,
     valid_until: dt.datetime,
+    path_length: int | None = 0,
+    issuer: tuple[x509.Certificate, ec.EllipticCurvePrivateKey] | None = None,
     permitted: Sequence[str] = (),
 ) -> x509.Certificate:
-    """A self-signed CA certificate that may sign server certificates (path length 0).
+    """A CA certificate that may sign server certificates: self-signed, or with ``issuer``
+    (certificate, key) an intermediate signed by it. Path length 0 unless told (a root
+    above an intermediate needs 1).
 
     With ``permitted`` (host names and IP addresses), the CA carries a critical name
     constraint: DNS names must be (below) one of the names, IP addresses one of the
     addresses (a single-address subnet), and nothing else is permitted."""
-    builder = x509.CertificateBuilder()
-    if permitted:
-        builder = builder.add_extension(
-            x509.NameConstraints(
-                permitted_subtrees=[_constraint(h) for h in permitted], excluded_subtrees=None
-            ),
-            critical=True,
-        )
-    return (
-        builder.subject_name(subject)
-        .issuer_name(subject)
+    signer = issuer[1] if issuer else key
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer[0].subject if issuer else subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(valid_from)
         .not_valid_after(valid_until)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=path_length), critical=True)
         .add_extension(
             x509.KeyUsage(
                 digital_signature=True,
@@ -101,8 +99,20 @@ def make_ca(
             critical=True,
         )
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .sign(key, hashes.SHA256())
     )
+    if issuer:
+        builder = builder.add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(signer.public_key()),
+            critical=False,
+        )
+    if permitted:
+        builder = builder.add_extension(
+            x509.NameConstraints(
+                permitted_subtrees=[_constraint(h) for h in permitted], excluded_subtrees=None
+            ),
+            critical=True,
+        )
+    return builder.sign(signer, hashes.SHA256())
 
 
 def _constraint(host: str) -> x509.GeneralName:

@@ -29,14 +29,16 @@ class TestCA:
 
     __test__ = False  # not a test class
 
-    def __init__(self, directory: Path, name: str = "envcheck test CA") -> None:
+    def __init__(
+        self, directory: Path, name: str = "envcheck test CA", organization: str | None = None
+    ) -> None:
         self.dir = directory
         self.dir.mkdir(parents=True, exist_ok=True)
         self.key = certs.new_key()
         now = dt.datetime.now(dt.UTC)
         self.cert = certs.make_ca(
             self.key,
-            certs.name(name),
+            certs.name(name, organization),
             valid_from=now - dt.timedelta(days=1),
             valid_until=now + dt.timedelta(days=30),
         )
@@ -141,18 +143,18 @@ def free_port() -> int:
 
 
 @contextmanager
-def wss_component(cert: ServerCert, *, answer: bool = True) -> Iterator[str]:
+def wss_component(cert: ServerCert, *, answer: bool = True, version: str = "0011") -> Iterator[str]:
     """A WSS stand-in for the official component on ``/echo``; yields its URL.
 
-    With ``answer`` it replies ``GetVersion:0011``; otherwise it reads requests and never
-    replies (the timeout case)."""
+    With ``answer`` it replies ``GetVersion:<version>`` (0011: a 2024 build); otherwise it
+    reads requests and never replies (the timeout case)."""
     from websockets.sync.server import ServerConnection, serve
 
     def handler(ws: ServerConnection) -> None:
         try:
             for message in ws:
                 if answer and message == "GetVersion":
-                    ws.send("GetVersion:0011")
+                    ws.send(f"GetVersion:{version}")
                 elif answer:
                     ws.send("9999")
         except Exception:  # noqa: BLE001 - a client going away ends the handler

@@ -215,10 +215,14 @@ def test_encrypt_password_uses_card_number_and_taipei_date(
 
 def test_secure_get_basic(sam: SamServerThread, keys: SandboxKeys) -> None:
     hexstr = agent_for(sam, keys).secure_get_basic("abc123")
-    assert encrypt.decrypt_secure_basic(WANG.card_number, hexstr, date(2025, 3, 9)) == (
-        WANG_BASIC,
-        "abc123",
-    )
+    assert encrypt.decrypt_secure_basic(hexstr, date(2025, 3, 9)) == WANG_BASIC
+    # the password is not used (as published): any value, even an 8009 length, gives it
+    again = agent_for(sam, keys).secure_get_basic("x")
+    assert encrypt.decrypt_secure_basic(again, date(2025, 3, 9)) == WANG_BASIC
+    # keyed by the Asia/Taipei date: 16:30 UTC on 9 March is already 10 March there
+    late = datetime(2025, 3, 9, 16, 30, tzinfo=UTC)
+    shifted = agent_for(sam, keys, clock=lambda: late).secure_get_basic("abc123")
+    assert encrypt.decrypt_secure_basic(shifted, date(2025, 3, 10)) == WANG_BASIC
 
 
 # -- through the real pcscd + vpcd -------------------------------------------------------------

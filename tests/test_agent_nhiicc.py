@@ -4,6 +4,7 @@ pcscd + vpcd stack with the sandbox SAM)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -186,10 +187,8 @@ def test_commands_over_wss(service: AgentService, tls, keys: SandboxKeys) -> Non
         today = taipei_date(datetime.now(UTC))
         hexstr = agent.encrypt_password("abc123")
         assert encrypt.decrypt_password(WANG.card_number, hexstr, today) == "abc123"
-        basic, pwd = encrypt.decrypt_secure_basic(
-            WANG.card_number, agent.secure_get_basic("abc123"), today
-        )
-        assert (basic.to_wire(), pwd) == (WANG_WIRE, "abc123")
+        basic = encrypt.decrypt_secure_basic(agent.secure_get_basic("abc123"), today)
+        assert basic.to_wire() == WANG_WIRE
         with pytest.raises(AgentUsageError) as info:
             agent.encrypt_password("123")
         assert info.value.official_code == "8009"
@@ -204,10 +203,19 @@ def test_raw_protocol(service: AgentService, tls) -> None:  # type: ignore[no-un
             ("Hello", "9999"),
             ("H_Sign?Random=short", "9999"),
             ("EnCrypt?Pwd=12345", "8009"),
-            ("SecureGetBasicWithParam?Pwd=1234567890123", "8009"),
         ]:
             ws.send(request)
             assert ws.recv(timeout=10) == reply, request
+        # as published, the password is not used: any length gives the encrypted basic data
+        before = taipei_date(datetime.now(UTC))
+        ws.send("SecureGetBasicWithParam?Pwd=1234567890123")
+        prefix, _, hexstr = str(ws.recv(timeout=10)).partition(":")
+        after = taipei_date(datetime.now(UTC))
+        assert prefix == "SecureGetBasicWithParam"
+        with contextlib.suppress(encrypt.EncryptedDataInvalid):  # a call across midnight
+            assert encrypt.decrypt_secure_basic(hexstr, before).to_wire() == WANG_WIRE
+            return
+        assert encrypt.decrypt_secure_basic(hexstr, after).to_wire() == WANG_WIRE
 
 
 def test_card_errors_travel_as_official_codes(service: AgentService, tls) -> None:  # type: ignore[no-untyped-def]
@@ -509,3 +517,64 @@ def test_name_constrained_ca_signs_nothing_else(tmp_path: Path) -> None:
     with pytest.raises(VerificationError):
         bad.verify(leaf("www.google.com"), [])
     assert load_pem_x509_certificate(certs.certificate_pem(ca)) == ca
+
+
+# -- log: / connected: frames of the component ---------------------------------------------
+@contextmanager
+def chatty_component(tmp_path: Path, *, notices: int = 2) -> Iterator[tuple[str, Path]]:
+    """A WSS component that greets with ``connected:`` and sends ``log:`` frames before each
+    reply, as the official one may (the pages alert() them)."""
+    import threading
+
+    from websockets.sync.server import ServerConnection, serve
+
+    from tests.envcheck_servers import TestCA, server_context
+
+    ca = TestCA(tmp_path / "chatty-ca", "NHI SelfRoot CA (test)")
+    cert = ca.issue("chatty")
+
+    def handler(ws: ServerConnection) -> None:
+        with contextlib.suppress(Exception):
+            ws.send("connected:NHIICC")
+            for message in ws:
+                for n in range(notices):
+                    ws.send(f"log:step {n} of {message}")
+                ws.send("GetVersion:0011" if message == "GetVersion" else "9999")
+
+    server = serve(handler, "127.0.0.1", 0, ssl=server_context(cert))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"wss://127.0.0.1:{server.socket.getsockname()[1]}/echo", ca.pem
+    finally:
+        server.shutdown()
+        thread.join(5)
+
+
+def test_log_and_connected_frames_are_not_replies(tmp_path: Path) -> None:
+    with chatty_component(tmp_path) as (url, ca_pem):
+        agent = NhiiccAgent(url, ca_bundle=str(ca_pem), read_timeout=5)
+        try:
+            assert agent.get_version() == "0011"
+            with pytest.raises(AgentError) as unknown:
+                agent.get_random()  # the 9999 after the log frames is the reply
+            assert unknown.value.official_code == "9999"
+        finally:
+            agent.close()
+    assert agent.notices[0] == "connected:NHIICC"
+    assert "log:step 1 of GetVersion" in agent.notices
+    assert agent.notices[-1] == "log:step 1 of GetRandom"
+
+
+def test_endless_log_frames_still_end_at_the_deadline(tmp_path: Path) -> None:
+    with chatty_component(tmp_path, notices=100_000) as (url, ca_pem):
+        agent = NhiiccAgent(url, ca_bundle=str(ca_pem), read_timeout=1)
+        started = time.monotonic()
+        try:
+            with pytest.raises(AgentError) as late:
+                agent.get_version()
+        finally:
+            agent.close()
+    assert time.monotonic() - started < 4
+    assert "in time" in late.value.message.en
+    assert len(agent.notices) <= 32

@@ -58,7 +58,7 @@ def test_return_url_continues_into_elearning(sandbox: SandboxServer) -> None:  #
     assert json.loads(done.stdout) == {
         "status": "logged-in",
         "name": "王小明",
-        "url": f"{elearn}/sso_verify.php",
+        "url": f"{elearn}/mooc/index.php",  # sso_verify → sso_home.php?ssoid= → here
     }
 
 
@@ -173,9 +173,82 @@ def test_real_profile_says_the_chain_is_not_public(profile: str) -> None:
         "--profile", profile, "--lang", "en", "ecpa", "login", "--json",
         env={"NHICARD_PASSWORD": PASSWORD},
     )  # fmt: skip
-    assert done.returncode == 1, done.stderr
-    assert "chain is not public" in done.stderr
-    assert "--profile sandbox" in done.stderr
+    assert done.returncode == 11, done.stderr
+    assert "NHI-card chain is not public" in done.stderr
+    assert "--account" in done.stderr and "--profile sandbox" in done.stderr
+
+
+# -- the account/password column (the recorded chain) ------------------------------------
+ACCOUNT, ACCOUNT_PASSWORD = "ming.wang", "Ecpa-135790"  # nhicard/sandbox/default_data.toml
+
+
+def account_login(
+    sb: SandboxServer, *args: str, password: str = ACCOUNT_PASSWORD, lang: str = "en"
+) -> subprocess.CompletedProcess[str]:
+    """No card agent at all: the account column must not touch the card."""
+    return run_nhicard(
+        "--profile", "sandbox", "--agent", "nhiicc", "--agent-url", "wss://127.0.0.1:1/echo",
+        "--lang", lang, "ecpa", "login", "--json", "--account", ACCOUNT, *args,
+        env=sb.env() | {"NHICARD_PASSWORD": password},
+    )  # fmt: skip
+
+
+def test_account_column_lands_on_home_without_a_card(sandbox: SandboxServer) -> None:  # noqa: F811
+    done = account_login(sandbox)
+    assert done.returncode == 0, done.stderr
+    ecpa = sandbox.endpoints["ecpa_url"].rstrip("/")
+    assert json.loads(done.stdout) == {
+        "status": "logged-in",
+        "name": "王小明",
+        "url": f"{ecpa}/webform/home.aspx",
+    }
+    assert ACCOUNT_PASSWORD not in done.stdout + done.stderr
+
+
+def test_account_column_continues_into_elearning_with_cookie_jar(
+    sandbox: SandboxServer,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    elearn = sandbox.endpoints["elearn_url"].rstrip("/")
+    jar = tmp_path / "jar.txt"
+    done = account_login(
+        sandbox, "--return-url", f"{elearn}/sso_verify.php", "--cookie-jar", str(jar)
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {
+        "status": "logged-in",
+        "name": "王小明",
+        "url": f"{elearn}/mooc/index.php",
+    }
+    assert stat.S_IMODE(jar.stat().st_mode) == 0o600
+    names = {line.split("\t")[5] for line in jar.read_text().splitlines() if "\t" in line}
+    assert names == {"ECPA_SessionId", "ELEARN_PHPSESSID"}
+    assert ACCOUNT_PASSWORD not in done.stderr + jar.read_text()
+
+
+def test_account_wrong_password_sent_once_exits_9_then_locks(sandbox: SandboxServer) -> None:  # noqa: F811
+    sandbox.use("# a server of its own: the lock stays with it\n")
+    first = account_login(sandbox, password="Wrong-000")
+    assert first.returncode == 9, first.stderr
+    assert "Wrong password; 2 attempt(s) left." in first.stderr
+    assert "never retries" in first.stderr and first.stdout == ""
+    assert "Wrong-000" not in first.stderr
+    second = account_login(sandbox, password="Wrong-000", lang="zh-TW")
+    assert second.returncode == 9
+    assert "您還可以再嘗試 1 次" in second.stderr
+    third = account_login(sandbox, password="Wrong-000")
+    assert third.returncode == 9 and "locked until" in third.stderr
+    locked = account_login(sandbox)  # even the right password, while locked
+    assert locked.returncode == 9 and "Wait until the lock ends" in locked.stderr
+
+
+def test_unknown_account_exits_9(sandbox: SandboxServer) -> None:  # noqa: F811
+    done = run_nhicard(
+        "--profile", "sandbox", "--lang", "en", "ecpa", "login", "--account", "nobody",
+        env=sandbox.env() | {"NHICARD_PASSWORD": ACCOUNT_PASSWORD},
+    )  # fmt: skip
+    assert done.returncode == 9, done.stderr
+    assert "No such account" in done.stderr
 
 
 def test_saved_pages_are_redacted_and_requests_counted(
@@ -190,7 +263,8 @@ def test_saved_pages_are_redacted_and_requests_counted(
         env=sandbox.env() | {"NHICARD_PASSWORD": PASSWORD},
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
-    assert "HTTP requests: 4" in done.stderr  # login page, challenge, login, home
+    # login page, GetNHIRandom, GetApTicketNHI, EnterTwoWayLog, EnterApplicationTwoWay, home
+    assert "HTTP requests: 6" in done.stderr
     saved = sorted(p.name for p in pages.iterdir())
     assert saved == ["01-ecpa-login.html", "02-ecpa-home.html"]
     home = (pages / "02-ecpa-home.html").read_text("utf-8")
@@ -256,3 +330,22 @@ def test_password_prompt_on_a_terminal(sandbox: SandboxServer) -> None:  # noqa:
     assert asked and "Repeat" not in text and PASSWORD not in text
     assert json.loads(out)["status"] == "logged-in"
     assert "Signing in to eCPA" in text  # progress on a terminal
+
+
+def test_account_password_never_in_the_trace_or_saved_pages(
+    sandbox: SandboxServer,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    pages = tmp_path / "pages"
+    done = run_nhicard(
+        "--profile", "sandbox", "--lang", "en", "-vv", "ecpa", "login", "--account", ACCOUNT,
+        "--save-pages", str(pages), "--json",
+        env=sandbox.env() | {"NHICARD_PASSWORD": ACCOUNT_PASSWORD},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "POST" in done.stderr and "/Home/GetApTicketV2" in done.stderr  # traced
+    assert ACCOUNT_PASSWORD not in done.stdout + done.stderr
+    assert "A123456789" not in done.stderr  # GetUID's answer is masked too
+    assert sorted(p.name for p in pages.iterdir()) == ["01-ecpa-login.html", "02-ecpa-home.html"]
+    for path in pages.iterdir():
+        assert ACCOUNT_PASSWORD not in path.read_text("utf-8")

@@ -57,7 +57,9 @@ def site(ca: TestCA) -> Iterator[str]:
 
 # -- contract ---------------------------------------------------------------------------
 def test_json_shape_and_the_documented_ids(tmp_path: Path) -> None:
-    code, doc, err = check_json("env", "check", "--offline", "--json", env=NO_PCSC)
+    code, doc, err = check_json(
+        "--agent", "direct", "env", "check", "--offline", "--json", env=NO_PCSC
+    )
     assert code == 10, err
     assert set(doc) == {"checks", "summary"}
     assert set(doc["summary"]) == {"pass", "warn", "fail", "skip"}
@@ -205,9 +207,11 @@ def test_network_and_clock_pass_against_a_trusted_site(
 ) -> None:
     with silent_listener() as sam_port:
         profile = write_profile(tmp_path, site, site, ca.pem, sam_port)
+        # --agent direct: nhicard's own EnCrypt, so the time zone can warn but never fail
         code, doc, err = check_json(
-            "--profile", str(profile), "env", "check", "--only", "network,clock", "--json"
-        )
+            "--profile", str(profile), "--agent", "direct", "env", "check", "--only",
+            "network,clock", "--json",
+        )  # fmt: skip
     checks = by_id(doc)
     statuses = {k: c["status"] for k, c in checks.items() if k != "clock.timezone"}
     assert statuses == dict.fromkeys(
@@ -227,8 +231,8 @@ def test_network_and_clock_pass_against_a_trusted_site(
     )
     assert checks["network.https.nhi"]["detail"].startswith(f"{site}mlogin.aspx: HTTP 200, TLSv1.3")
     assert checks["network.sam"]["summary"].startswith(f"SAM server 127.0.0.1:{sam_port} reachable")
-    # clock.timezone depends on this machine's zone and hour
-    assert code == (10 if checks["clock.timezone"]["status"] == "fail" else 0), err
+    assert checks["clock.timezone"]["status"] in ("pass", "warn")  # by zone and hour
+    assert code == 0, err
 
 
 def test_untrusted_site_and_skewed_clock_fail_with_fixes_in_both_languages(
@@ -276,11 +280,12 @@ def test_untrusted_site_and_skewed_clock_fail_with_fixes_in_both_languages(
     assert "自動設定時間" in by_id(doc_zh)["clock.offset"]["fix"]
     assert by_id(doc)["network.sam"]["status"] == "fail"
     https = by_id(doc_u)["network.https.nhi"]
-    assert (https["status"], https["summary"]) == (
-        "fail",
-        "NHI card registration site: the server certificate is not trusted",
+    assert https["status"] == "fail"
+    assert https["summary"].startswith(
+        "NHI card registration site: cannot verify the certificate of 127.0.0.1: issued by "
+        "CN=envcheck test CA, chaining to CN=envcheck test CA"
     )
-    assert "root certificate" in https["fix"]
+    assert "ca_bundle" in https["fix"] and "proxy" in https["fix"]
     assert "根憑證" in by_id(doc_u_zh)["network.https.nhi"]["fix"]
     assert by_id(doc_u)["network.tls.nhi"]["status"] == "skip"
 
@@ -304,7 +309,9 @@ def test_agent_group_against_a_local_component(tmp_path: Path, ca: TestCA) -> No
     checks = by_id(doc)
     assert checks["agent.port"]["status"] == "pass"
     assert checks["agent.tls"]["status"] == "pass"
-    assert checks["agent.version"]["summary"] == "the component answers GetVersion: 0011"
+    assert checks["agent.version"]["summary"] == (
+        "the component answers GetVersion: 0011 (a 2024 build)"
+    )
     assert checks["agent.backend"]["summary"].startswith("--agent auto uses nhiicc: ")
     assert code == 0, err  # the agent group never fails
 

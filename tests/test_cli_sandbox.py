@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
+from bs4 import BeautifulSoup
 
 from nhicard.agent.encrypt import encrypt_password
 from nhicard.sandbox.keys import SandboxKeys, sign_h_sign
@@ -83,21 +84,28 @@ def register_directly(directory: Path) -> None:
         store.close()
 
 
-def ecpa_login(endpoints: dict[str, Any], directory: Path) -> dict[str, Any]:
-    """The eCPA NHI-card chain against the running server, signing as its SAM would."""
+def ecpa_login(endpoints: dict[str, Any], directory: Path) -> str:
+    """The eCPA NHI-card chain against the running server, signing as its SAM would; the
+    name eCPA's home shows."""
     keys = SandboxKeys.load(directory)
     verify = ssl.create_default_context(cafile=endpoints["ca_bundle"])
+    xhr = {"X-Requested-With": "XMLHttpRequest"}
     with httpx.Client(verify=verify, timeout=10, base_url=endpoints["ecpa_url"]) as client:
         client.get("/webform/clogin.aspx").raise_for_status()
-        random = client.post("/webform/api/GetNHIChallenge", json={}).json()["random"]
+        random = client.post("/Home/GetNHIRandom", headers=xhr).text
         body = {
             "basic": f"{CARD},{ID_NUMBER},{NAME},0640101,M,0",
             "version": "0001",
             "random": random,
             "sign": sign_h_sign(keys.sam_private_key, CARD, "0001" + random),
             "password": encrypt_password(CARD, PASSWORD, datetime.now(TAIPEI).date()),
+            "ApID": "CrossHRD",
+            "loginType": "3",
         }
-        return dict(client.post("/webform/api/NHICardLogin", json=body).json())
+        ticket = client.post("/Home/GetApTicketNHI", data=body, headers=xhr).text
+        assert ticket.isalnum() and ticket.isupper(), ticket
+        home = client.get("/webform/home.aspx")
+        return str(BeautifulSoup(home.text, "html.parser").select_one("#lblUserName").text)
 
 
 def test_up_status_down_up_keeps_users(sandbox_dir: Path) -> None:
@@ -139,7 +147,7 @@ def test_up_status_down_up_keeps_users(sandbox_dir: Path) -> None:
     assert "sandbox down" in again.stderr
 
     register_directly(sandbox_dir)
-    assert ecpa_login(endpoints, sandbox_dir)["result"] == "0000"
+    assert ecpa_login(endpoints, sandbox_dir) == NAME
 
     down = run_nhicard("sandbox", "down", "--dir", str(sandbox_dir), "--json")
     assert down.returncode == 0, down.stderr
@@ -162,7 +170,7 @@ def test_up_status_down_up_keeps_users(sandbox_dir: Path) -> None:
     assert restarted.returncode == 0, restarted.stderr
     endpoints = json.loads(restarted.stdout)
     assert endpoints["pid"] != pid
-    assert ecpa_login(endpoints, sandbox_dir)["name"] == NAME  # the user survived the restart
+    assert ecpa_login(endpoints, sandbox_dir) == NAME  # the user survived the restart
 
     final = run_nhicard("sandbox", "down", "--dir", str(sandbox_dir), "--json")
     assert json.loads(final.stdout)["status"] == "stopped"
@@ -271,3 +279,20 @@ def test_card_without_pcsc_fails_fast_with_hint(sandbox_dir: Path, tmp_path: Pat
     assert "--no-card" in result.stderr
     assert time.monotonic() - started < 15
     assert not (sandbox_dir / "server.pid").exists()
+
+
+def test_down_then_up_ten_times_in_a_row(pcsc: Any, sandbox_dir: Path) -> None:
+    """`sandbox down` returns only once the server has exited and its ports are free, so an
+    `up` right after it always works: ten rounds, with the virtual card on vpcd each time."""
+    base = free_port_base()
+    for round_no in range(10):
+        started = up(sandbox_dir, base)
+        assert started.returncode == 0, (round_no, started.stderr)
+        endpoints = json.loads(started.stdout)
+        assert endpoints["readers"] == ["Virtual PCD 00 00"]
+        down = run_nhicard("sandbox", "down", "--dir", str(sandbox_dir), "--json")
+        assert down.returncode == 0, (round_no, down.stderr)
+        assert json.loads(down.stdout)["pid"] == endpoints["pid"]
+        # asked the moment `down` returned: nothing may still be running or listening
+        assert not process_alive(endpoints["pid"]), round_no
+        assert all(port_free(p) for p in range(base, base + 5)), round_no

@@ -81,14 +81,22 @@ def choose(page: Any, title: str, option: str) -> None:
 
 
 def read_card(page: Any) -> None:
-    """Click 讀取: the page's script asks the agent, then posts back; if it cannot, it says
-    why in the message row instead (reported here rather than as a bare timeout)."""
+    """Click 讀取: the page's script asks the agent over the socket it opened on load and
+    fills the hidden fields and the name; as the real script, it does not post the form (the
+    person's next click does). If it cannot, it says why in the message row."""
+    page.get_by_role("button", name="讀取 Read").click()
     try:
-        with page.expect_navigation():
-            page.get_by_role("button", name="讀取 Read").click()
+        page.wait_for_function(
+            "document.getElementById('hidSign') && document.getElementById('hidSign').value.length"
+            " === 256 || /\\[\\d{4}\\]|請檢查元件/.test(document.getElementById('lblMessage')"
+            ".textContent)",
+            timeout=20_000,
+        )
     except Exception as exc:  # playwright's TimeoutError
         said = page.locator("#lblMessage").inner_text()
-        raise AssertionError(f"讀取 did not post back; the page says: {said!r}") from exc
+        raise AssertionError(f"讀取 did not fill the card fields; the page says: {said!r}") from exc
+    said = page.locator("#lblMessage").inner_text()
+    assert "健保卡讀取成功" in said, said
 
 
 def press(page: Any, button: str) -> str:
@@ -214,7 +222,7 @@ def test_person_registers_and_signs_in_through_the_browser(pcsc: Any, tmp_path: 
                 nhi_column.get_by_label("密碼").fill(PASSWORD)
                 shots.take(page, "ecpa-login")
                 nhi_column.get_by_role("button", name=re.compile("^登入")).click()
-                page.wait_for_url("**/sso_verify.php", timeout=20_000)
+                page.wait_for_url("**/mooc/index.php", timeout=20_000)
                 expect(page.locator("#loginState")).to_contain_text(f"已登入:{NAME}")
                 expect(page.locator("#loginState")).to_contain_text(f"Logged in as {NAME}")
                 expect(page.get_by_role("button", name=re.compile("^登出"))).to_be_visible()

@@ -109,13 +109,27 @@ def test_iv_pad_layout() -> None:
     assert encrypt.iv_unpad(padded) == data
 
 
-def test_secure_get_basic_round_trip() -> None:
-    basic = BasicData(CARD, "A123456789", "王小明", "0640101", "M", "0")
-    hexstr = encrypt.encrypt_secure_basic(CARD, basic, "pw,a,b,cd", DAY)
-    assert encrypt.decrypt_secure_basic(CARD, hexstr, DAY) == (basic, "pw,a,b,cd")
-    # the plain password EnCrypt value is not a SecureGetBasic value
+def test_secure_get_basic_is_the_published_construction() -> None:
+    """Big5-HKSCS basic data, IV-padded (7-byte chunks, last zero-filled, one random byte
+    after each), single DES-ECB under the ASCII date MMDDYYYY, uppercase hex."""
+    basic = BasicData(CARD, "A123456789", "林峯", "0770315", "M", "0")  # 峯: HKSCS only
+    with pytest.raises(UnicodeEncodeError):
+        basic.to_wire().encode("big5")
+    plain = basic.to_wire().encode("big5hkscs")
+    padded = b"".join(
+        plain[i : i + 7].ljust(7, b"\0") + bytes([n]) for n, i in enumerate(range(0, len(plain), 7))
+    )
+    des = Cipher(TripleDES(b"03092025" * 3), modes.ECB()).encryptor()
+    expected = (des.update(padded) + des.finalize()).hex().upper()
+    assert encrypt.secure_basic_key(DAY) == b"03092025"
+    assert encrypt.encrypt_secure_basic(basic, DAY, counter_rng()) == expected
+    assert encrypt.decrypt_secure_basic(expected, DAY) == basic
+    # another date's key does not read it
     with pytest.raises(EncryptedDataInvalid):
-        encrypt.decrypt_secure_basic(CARD, encrypt.encrypt_password(CARD, "abc123", DAY), DAY)
+        encrypt.decrypt_secure_basic(expected, date(2025, 3, 10))
+    # an EnCrypt value is not a SecureGetBasic value
+    with pytest.raises(EncryptedDataInvalid):
+        encrypt.decrypt_secure_basic(encrypt.encrypt_password(CARD, "abc123", DAY), DAY)
 
 
 @settings(max_examples=200, deadline=None)
@@ -129,4 +143,4 @@ def test_decrypt_garbage_raises_only_typed_error(garbage: str) -> None:
 @given(st.binary(min_size=8, max_size=64).filter(lambda b: len(b) % 8 == 0))
 def test_decrypt_random_blocks_raises_only_typed_error(blob: bytes) -> None:
     with contextlib.suppress(EncryptedDataInvalid):
-        encrypt.decrypt_secure_basic(CARD, blob.hex(), DAY)
+        encrypt.decrypt_secure_basic(blob.hex(), DAY)

@@ -86,8 +86,11 @@ def test_component_answering_get_version(component: str, ca: TestCA, tmp_path: P
     )
     assert results["agent.tls"].summary.en == "TLS TLSv1.3, certificate trusted"
     assert "issuer CN=NHI SelfRoot CA (test)" in results["agent.tls"].detail
-    assert results["agent.version"].summary.en == "the component answers GetVersion: 0011"
-    assert results["agent.version"].summary.zh == "官方元件回應 GetVersion:0011"
+    assert (
+        results["agent.version"].summary.en
+        == "the component answers GetVersion: 0011 (a 2024 build)"
+    )
+    assert results["agent.version"].summary.zh == "官方元件回應 GetVersion:0011(2024 版)"
     backend = results["agent.backend"]
     assert (
         backend.summary.en
@@ -127,7 +130,10 @@ def test_nothing_listening_warns_and_direct_is_chosen(tmp_path: Path) -> None:
     assert port.summary.en.startswith("nothing listens on 127.0.0.1:")
     assert port.summary.zh.endswith("沒有程式在接聽(官方元件未啟動)")
     assert_optional_fix(port)
-    assert "mLNHIICC_Setup.Ubuntu.zip" in (port.fix.en if port.fix else "")
+    fix = port.fix.en if port.fix else ""
+    assert "https://cloudicweb.nhi.gov.tw/cloudic/system/SMC/CMS_mNHIICC_Setup.Linux.zip" in fix
+    assert "https://cloudicweb.nhi.gov.tw/cloudic/system/SMC/Eventesting.aspx" in fix
+    assert "https://cloudicweb.nhi.gov.tw/cloudic/system/webtesting/SampleY.aspx" in fix
     hosts = results["agent.hosts"]
     assert hosts.summary.en == (
         "the hosts file has no entry for iccert.nhi.gov.tw (official component not installed)"
@@ -216,3 +222,41 @@ def test_install_location(tmp_path: Path) -> None:
     assert missing.fix is not None and "https://example.invalid/setup.zip" in missing.fix.zh
     unknown = agent_group.check_installed(env_with(None))
     assert unknown.status == SKIP
+
+
+# -- the component's two generations, as locally made chains of the same shapes ---------
+def test_2020_component_is_recognised_and_its_ca_named(tmp_path: Path) -> None:
+    ca = TestCA(tmp_path / "ca2020", "NHI SelfRoot CA")
+    with wss_component(ca.issue("c2020"), version="0001") as url:
+        trusted = run(AgentSettings(url, ca_bundle=str(ca.pem)), tmp_path, hosts=HOSTS_OK)
+        untrusted = run(AgentSettings(url), tmp_path, hosts=HOSTS_OK)
+    assert trusted["agent.tls"].detail.endswith("2020 build")
+    version = trusted["agent.version"]
+    assert version.status == WARN and "a 2020 build" in version.summary.en
+    assert version.fix is not None and "CMS_mNHIICC_Setup.Linux.zip" in version.fix.en
+    fix = untrusted["agent.tls"].fix
+    assert fix is not None and "the 2020 component's root CA 'NHI SelfRoot CA'" in fix.en
+    assert "「NHI SelfRoot CA」" in fix.zh
+
+
+def test_2024_component_ca_and_its_localhost_only_leaf(tmp_path: Path) -> None:
+    ca = TestCA(tmp_path / "ca2024", "localhost-ca", organization="nhi-localhost-ca")
+    leaf = ca.issue("c2024", hosts=("localhost",))  # subjectAltName = DNS:localhost only
+    with wss_component(leaf) as url:
+        port = url.rsplit(":", 1)[1].split("/")[0]
+        untrusted = run(AgentSettings(url), tmp_path, hosts=HOSTS_OK)
+        fix = untrusted["agent.tls"].fix
+        assert fix is not None
+        assert "organisation nhi-localhost-ca" in fix.en and "nhi-localhost-ca" in fix.zh
+        by_name = f"wss://iccert.nhi.gov.tw:{port}/echo"  # hosts → 127.0.0.1, as installed
+        wrong_name = run(AgentSettings(by_name, ca_bundle=str(ca.pem)), tmp_path, hosts=HOSTS_OK)
+        tls = wrong_name["agent.tls"]
+        assert tls.status == WARN
+        assert tls.summary.en == (
+            "the 2024 component's certificate is for localhost only, not iccert.nhi.gov.tw"
+        )
+        assert tls.fix is not None and f"--agent-url wss://localhost:{port}/echo" in tls.fix.en
+        local = f"wss://localhost:{port}/echo"
+        good = run(AgentSettings(local, ca_bundle=str(ca.pem)), tmp_path, hosts=HOSTS_OK)
+    assert good["agent.tls"].status == PASS and good["agent.tls"].detail.endswith("2024 build")
+    assert good["agent.version"].summary.en.endswith("(a 2024 build)")

@@ -26,6 +26,7 @@ from nhicard.envcheck import (
     probes,
     run_checks,
 )
+from nhicard.envcheck.agent import AgentSettings
 from nhicard.envcheck.targets import NetworkTargets, SamTarget, SiteTarget
 from nhicard.i18n import T
 from tests.envcheck_servers import TestCA, free_port, https_site, silent_listener
@@ -112,10 +113,14 @@ def test_untrusted_certificate_fails_and_clock_is_skipped(tmp_path: Path, site_u
         "clock.offset": SKIP,
     }
     r = results["network.https.nhi"]
-    assert r.summary.en == "registration site: the server certificate is not trusted"
-    assert r.summary.zh == "註冊網站:伺服器憑證不受信任"
+    assert r.summary.en == (
+        "registration site: cannot verify the certificate of 127.0.0.1: issued by "
+        "CN=envcheck test CA, chaining to CN=envcheck test CA, which this computer does not trust"
+    )
+    assert r.summary.zh.startswith("註冊網站:無法驗證 127.0.0.1 的憑證:簽發者 CN=envcheck test CA")
     assert "tls-untrusted" in r.detail
-    both_fix(r, "根憑證", "root certificate")
+    assert "chain: CN=127.0.0.1 ← CN=envcheck test CA (not sent)" in r.detail
+    both_fix(r, "根憑證", "ca_bundle")
     assert results["clock.offset"].summary.en == "no site answered: the clock could not be compared"
     assert results["network.sam"].summary.en == "the profile names no SAM server"
 
@@ -317,9 +322,13 @@ def test_tls_handshake_reports_an_untrusted_certificate(
 TAIPEI = dt.timezone(dt.timedelta(hours=8))
 
 
-def tz_check(utc: str, zone: dt.tzinfo) -> object:
+def tz_check(utc: str, zone: dt.tzinfo, kind: str = "auto", answers: bool = False) -> object:
     now = dt.datetime.fromisoformat(utc)
-    return clock.check_timezone(CheckEnv({"now": lambda: now, "local_tz": zone}))
+    agent = AgentSettings("wss://127.0.0.1:1/echo", kind)
+    env = CheckEnv(
+        {"now": lambda: now, "local_tz": zone, "agent": agent, "component_answers": lambda: answers}
+    )
+    return clock.check_timezone(env)
 
 
 def test_timezone_taipei_passes() -> None:
@@ -328,18 +337,62 @@ def test_timezone_taipei_passes() -> None:
     assert r.summary.en == "time zone: UTC+08:00 (UTC+08:00) (Taipei time)"  # type: ignore[attr-defined]
 
 
-def test_timezone_elsewhere_warns_and_different_date_fails() -> None:
-    r = tz_check("2025-01-01T04:00:00+00:00", dt.UTC)
+@pytest.mark.parametrize(
+    ("kind", "answers"), [("direct", True), ("auto", False), ("nhiicc", False), ("auto", True)]
+)
+def test_timezone_elsewhere_warns_with_the_hours_for_every_agent(kind: str, answers: bool) -> None:
+    r = tz_check("2025-01-01T04:00:00+00:00", dt.UTC, kind, answers)
     assert r.status == WARN  # type: ignore[attr-defined]
     assert "not Taipei's" in r.summary.en and "EnCrypt" in r.summary.zh  # type: ignore[attr-defined]
+    assert "every day from 16:00–24:00 local time (00:00–08:00 in Taipei)" in r.summary.en  # type: ignore[attr-defined]
+    assert "每天本機時間 16:00–24:00(台北時間 00:00–08:00)" in r.summary.zh  # type: ignore[attr-defined]
     both_fix(r, "Asia/Taipei", "Asia/Taipei")  # type: ignore[arg-type]
-    r = tz_check("2025-01-01T20:00:00+00:00", dt.UTC)
+
+
+@pytest.mark.parametrize(("kind", "answers"), [("nhiicc", False), ("auto", True)])
+def test_different_date_fails_when_the_official_component_does_encrypt(
+    kind: str, answers: bool
+) -> None:
+    r = tz_check("2025-01-01T20:00:00+00:00", dt.UTC, kind, answers)
     assert r.status == FAIL  # type: ignore[attr-defined]
     assert r.summary.en == (  # type: ignore[attr-defined]
         "the local date 2025-01-01 differs from Taipei's 2025-01-02: card+password logins "
-        "(EnCrypt) fail now"
+        "through the official component (EnCrypt) fail now"
+    )
+    assert r.summary.zh == (  # type: ignore[attr-defined]
+        "本機日期 2025-01-01 與台北日期 2025-01-02 不同:官方元件的健保卡+密碼登入(EnCrypt)現在會失敗"
     )
     both_fix(r, "Asia/Taipei", "Asia/Taipei")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("kind", "answers"), [("direct", True), ("auto", False)])
+def test_different_date_only_warns_when_nhicard_does_encrypt(kind: str, answers: bool) -> None:
+    r = tz_check("2025-01-01T20:00:00+00:00", dt.UTC, kind, answers)
+    assert r.status == WARN  # type: ignore[attr-defined]
+    assert r.summary.en == (  # type: ignore[attr-defined]
+        "the local date 2025-01-01 differs from Taipei's 2025-01-02: card+password logins "
+        "through the official component (EnCrypt) fail now (every day from 16:00–24:00 local "
+        "time (00:00–08:00 in Taipei) the local date is not Taipei's); nhicard compensates "
+        "with the Taipei date"
+    )
+    assert "nhicard 已自動改用台北日期" in r.summary.zh  # type: ignore[attr-defined]
+    assert "Taipei date" in r.fix.en and "台北日期" in r.fix.zh  # type: ignore[attr-defined]
+    both_fix(r, "Asia/Taipei", "Asia/Taipei")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("hours", "local", "taipei"),
+    [
+        (0, "16:00–24:00", "00:00–08:00"),
+        (-5, "11:00–24:00", "00:00–13:00"),
+        (5.5, "21:30–24:00", "00:00–02:30"),
+        (9, "00:00–01:00", "23:00–24:00"),
+        (14, "00:00–06:00", "18:00–24:00"),
+    ],
+)
+def test_mismatch_window_for_any_offset(hours: float, local: str, taipei: str) -> None:
+    assert clock.mismatch_window(dt.timedelta(hours=hours)) == (local, taipei)
+    assert clock.mismatch_window(dt.timedelta(hours=8)) is None
 
 
 @pytest.mark.parametrize("utc", ["2025-01-01T15:55:00+00:00", "2025-01-01T16:05:00+00:00"])

@@ -116,7 +116,7 @@ def test_job_ends_in_elearning_and_the_cookie_jar_signs_curl_in(
         sandbox, "ecpa", "login", "--return-url", f"{elearn}/sso_verify.php", "--cookie-jar",
         str(jar),
     )  # fmt: skip
-    assert landed == {"status": "logged-in", "name": "王小明", "url": f"{elearn}/sso_verify.php"}
+    assert landed == {"status": "logged-in", "name": "王小明", "url": f"{elearn}/mooc/index.php"}
     page = subprocess.run(
         ["curl", "-sS", "--fail", "--cacert", str(sandbox.endpoints["ca_bundle"]),
          "--cookie", str(jar), f"{elearn}/"],

@@ -35,9 +35,27 @@ def test_real_profile_has_the_known_facts() -> None:
     assert "hidBasic" in p.secret_fields()
     policy = p.browser_policy(p.nhi)
     assert not policy.allow_http and "系統維護中" in policy.maintenance_markers
-    assert p.ecpa.api == {}
-    with pytest.raises(ProfileError):
-        p.ecpa.api_url("nhi_card_login")
+    # eCPA: the account column's recorded chain as data; the NHI-card chain is not public
+    assert set(p.ecpa.chains) == {"account"}
+    account = p.ecpa.chains["account"]
+    assert not account.guess and "recorded" in account.source
+    assert [c.url for c in account.calls] == [
+        "https://ecpa.dgpa.gov.tw/Home/GetUID",
+        "https://ecpa.dgpa.gov.tw/Home/GetApTicketV2",
+        "https://ecpa.dgpa.gov.tw/Home/EnterTwoWayLog",
+        "https://ecpa.dgpa.gov.tw/Home/EnterApplicationTwoWay",
+    ]
+    assert account.calls[1].fields == (
+        ("account", "{account}"), ("password", "{password}"), ("ApID", "{app_id}"),
+    )  # fmt: skip
+    assert account.calls[2].fields == (
+        ("account", "{account}"), ("loginType", "{login_type}"), ("sn", ""), ("ticket", ""),
+        ("appId", "{app_id}"),
+    )  # fmt: skip
+    assert account.variables == {"app_id": "CrossHRD", "login_type": "0"}
+    assert account.sso_fields == (("loginType", "{login_type}"), ("APReqEncodedData", "{ticket}"))
+    assert p.ecpa.page("login").markers == ("人事服務網eCPA",)
+    assert p.elearn.url("home") == "https://elearn.hrd.gov.tw/mooc/index.php"
     with pytest.raises(ProfileError):
         p.nhi.page("nope")
     with pytest.raises(ProfileError):
@@ -68,7 +86,10 @@ def test_sandbox_profile_fills_placeholders(tmp_path: Path) -> None:
     d = write_sandbox(tmp_path / "sb")
     p = resolve_profile("sandbox", sandbox_dir=d)
     assert p.nhi.url("login") == "https://127.0.0.1:18440/cloudic/system/mlogin.aspx"
-    assert p.ecpa.api_url("nhi_card_login") == "https://127.0.0.1:18441/webform/api/NHICardLogin"
+    nhi = p.ecpa.chains["nhi_card"]
+    assert nhi.guess and "guess" in nhi.source
+    assert nhi.calls[1].url == "https://127.0.0.1:18441/Home/GetApTicketNHI"
+    assert nhi.needs("sign") and nhi.needs("encrypted_password") and not nhi.needs("account")
     assert p.elearn.url("sso_verify") == "https://127.0.0.1:18442/sso_verify.php"
     assert p.ca_bundle == str(d / "ca.pem")
     assert (p.sam.host, p.sam.port, p.sam.wrap_key.hex()) == ("127.0.0.1", 18444, WRAP)
@@ -180,3 +201,44 @@ def test_profile_redactor_hides_agent_fields() -> None:
     redactor = resolve_profile("real").redactor()
     assert redactor.field_value("hidBasic", "000012345678,A123456789") == "[23 chars]"
     assert redactor.field_value("txtHouse", "F1234567") == "F1234567"
+
+
+@pytest.mark.parametrize(
+    ("chain", "words"),
+    [
+        ("calls = []", "calls"),
+        ('calls = [{ path = "Home/X", ok = "0", fields = [["a", "{nope}"]] }]', "{nope}"),
+        ('calls = [{ path = "Home/X", ok = "0", fields = [["s", "{sign}"]] }]', "{sign}"),
+        ('calls = [{ path = "Home/X", ok = "(", fields = [] }]', "regex"),
+        ('calls = [{ path = "Home/X", ok = "0", fields = ["a"] }]', "pairs"),
+        ('calls = [{ path = "Home/X", ok = "0", refusal = "maybe" }]', "refusal"),
+        ('calls = [{ path = "Home/X", ok = "0", reply = "xml" }]', "reply"),
+    ],
+)
+def test_a_broken_chain_is_refused_naming_the_key(tmp_path: Path, chain: str, words: str) -> None:
+    path = tmp_path / "p.toml"
+    path.write_text(f'extends = "real"\n[ecpa.chains.bad]\nsource = "test"\n{chain}\n', "utf-8")
+    with pytest.raises(ProfileError) as caught:
+        resolve_profile(str(path))
+    assert "ecpa.chains.bad" in caught.value.message.en and words in caught.value.message.en
+
+
+def test_a_user_profile_can_correct_a_chain_by_editing_toml(tmp_path: Path) -> None:
+    path = tmp_path / "p.toml"
+    path.write_text(
+        'extends = "real"\n'
+        "[ecpa.chains.nhi_card]\n"
+        'source = "my own finding"\nguess = true\nvars = { t = "3" }\n'
+        'sso_fields = [["loginType", "{t}"], ["APReqEncodedData", "{ticket}"]]\n'
+        "[[ecpa.chains.nhi_card.calls]]\n"
+        'path = "Home/R"\nfields = []\nok = "[0-9]{16}"\nsave = "random"\n'
+        "[[ecpa.chains.nhi_card.calls]]\n"
+        'path = "Home/T"\nreply = "json:t"\nsave = "ticket"\nok = "[0-9A-F]+"\n'
+        'fields = [["b", "{basic}"], ["s", "{sign}"], ["p", "{encrypted_password}"]]\n',
+        "utf-8",
+    )
+    p = resolve_profile(str(path))
+    chain = p.ecpa.chains["nhi_card"]
+    assert [c.name for c in chain.calls] == ["R", "T"]
+    assert (chain.calls[1].reply, chain.calls[1].reply_key) == ("json", "t")
+    assert set(p.ecpa.chains) == {"account", "nhi_card"}

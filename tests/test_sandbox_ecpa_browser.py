@@ -1,6 +1,9 @@
 """A person in Chromium: the e-learning site sends them to eCPA, they type the card password
 in the NHI-card column, the page's script runs the chain through ``nhicard agent serve`` (the
-virtual card on vpcd, the sandbox SAM), and they land back on e-learning signed in."""
+virtual card on vpcd, the sandbox SAM), and they land back on e-learning signed in; then the
+account/password column the same way. The page's requests are checked against the recorded
+shape (XHR, form-urlencoded, plain text; loginType + APReqEncodedData to sso_verify.php,
+302 → sso_home.php → 302 /mooc/index.php)."""
 
 from __future__ import annotations
 
@@ -85,7 +88,10 @@ def test_person_signs_in_to_elearning_through_ecpa(pcsc: Any, tmp_path: Path) ->
                       "--disable-component-update", "--disable-sync", "--no-first-run"],
             )  # fmt: skip
             try:
-                page = browser.new_context(ignore_https_errors=True).new_page()
+                context = browser.new_context(ignore_https_errors=True)
+                page = context.new_page()
+                seen: list[Any] = []
+                page.on("request", lambda r: seen.append(r))
                 page.goto(endpoints["elearn_url"] + "/")
                 assert page.inner_text("#loginState").startswith("尚未登入")
                 page.click("#lnkEcpaLogin")
@@ -96,10 +102,49 @@ def test_person_signs_in_to_elearning_through_ecpa(pcsc: Any, tmp_path: Path) ->
                 )
                 page.fill("#nhiPassword", "Secret123")
                 page.click("#btnNhiLogin")
-                page.wait_for_url("**/sso_verify.php", timeout=20000)
+                page.wait_for_url("**/mooc/index.php", timeout=20000)
                 assert page.inner_text("#userName") == "王小明"
                 assert "Logged in as 王小明" in page.inner_text("#loginState")
                 page.screenshot(path=str(tmp_path / "elearn-signed-in.png"))
+                calls = [r for r in seen if "/Home/" in r.url]
+                assert [r.url.rsplit("/", 1)[1] for r in calls] == [
+                    "GetNHIRandom", "GetApTicketNHI", "EnterTwoWayLog", "EnterApplicationTwoWay",
+                ]  # fmt: skip
+                for r in calls:
+                    assert r.method == "POST"
+                    assert r.headers["x-requested-with"] == "XMLHttpRequest"
+                sso = [r for r in seen if r.url.endswith("/sso_verify.php")]
+                assert sso[-1].method == "POST"
+                assert sso[-1].post_data.startswith("loginType=3&APReqEncodedData=")
+                assert any("/sso_home.php?ssoid=" in r.url for r in seen)
+
+                # the account/password column, in a fresh browser context
+                page = browser.new_context(ignore_https_errors=True).new_page()
+                seen.clear()
+                page.on("request", lambda r: seen.append(r))
+                page.goto(endpoints["elearn_url"] + "/")
+                page.click("#lnkEcpaLogin")
+                page.wait_for_url("**/webform/clogin.aspx?returnUrl=*")
+                page.fill("#txtAccount", "ming.wang")
+                page.fill("#txtPassword", "Ecpa-135790")
+                page.evaluate("document.getElementById('btnAccountLogin').click()")
+                page.wait_for_timeout(300)
+                assert not [r for r in seen if "/Home/" in r.url]  # a script's click: ignored
+                page.click("#btnAccountLogin")
+                page.wait_for_url("**/mooc/index.php", timeout=20000)
+                assert page.inner_text("#userName") == "王小明"
+                calls = [r for r in seen if "/Home/" in r.url]
+                assert [r.url.rsplit("/", 1)[1] for r in calls] == [
+                    "GetUID", "GetApTicketV2", "EnterTwoWayLog", "EnterApplicationTwoWay",
+                ]  # fmt: skip
+                assert calls[1].post_data == (
+                    "account=ming.wang&password=Ecpa-135790&ApID=CrossHRD"
+                )
+                assert calls[2].post_data == (
+                    "account=ming.wang&loginType=0&sn=&ticket=&appId=CrossHRD"
+                )
+                sso = [r for r in seen if r.url.endswith("/sso_verify.php")][-1]
+                assert sso.post_data.startswith("loginType=0&APReqEncodedData=")
             finally:
                 browser.close()
     finally:

@@ -1,12 +1,16 @@
-"""The sandbox eCPA and its e-learning relying party, served by uvicorn over real HTTPS.
+"""The sandbox eCPA and its e-learning relying party, served by uvicorn over real HTTPS, on
+the recorded shape: /Home/* XHR calls, form-urlencoded in, plain text out; the ticket posted
+with loginType to sso_verify.php → 302 sso_home.php?ssoid= → 302 /mooc/index.php.
 
-The card side of the login is played as the sandbox SAM and the card agent would: H_Sign is
-the SAM key's signature, the password is EnCrypt'ed with the card number and the Taipei date.
+The card side of the NHI-card column is played as the sandbox SAM and the card agent would:
+H_Sign is the SAM key's signature, the password is EnCrypt'ed with the card number and the
+Taipei date.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -35,6 +39,9 @@ NAME = "王小明"
 PASSWORD = "Secret123"
 BASIC = f"{CARD},{ID_NUMBER},{NAME},0640101,M,0"
 VERSION = "0001"
+ACCOUNT, ACCOUNT_PASSWORD = "ming.wang", "Ecpa-135790"  # the built-in sandbox data
+XHR = {"X-Requested-With": "XMLHttpRequest"}
+HEX_TICKET = re.compile(r"(?:[0-9A-F]{2}){64,}")
 
 
 class Clock:
@@ -145,13 +152,46 @@ def sites(served: Sites, tmp_path: Path) -> Iterator[Sites]:
         store.close()
 
 
-def challenge(client: httpx.Client, sites: Sites) -> str:
-    reply = client.post(f"{sites.ecpa_url}/webform/api/GetNHIChallenge", json={}).json()
-    assert reply["result"] == "0000" and len(reply["random"]) == 16 and reply["random"].isdigit()
-    return str(reply["random"])
+def call(client: httpx.Client, sites: Sites, name: str, **fields: str) -> httpx.Response:
+    """One XHR call of the page script (form-urlencoded, X-Requested-With)."""
+    reply = client.post(f"{sites.ecpa_url}/Home/{name}", data=fields, headers=XHR)
+    assert reply.status_code == 200, reply.text
+    assert reply.headers["content-type"].startswith("text/html")
+    return reply
 
 
-def nhi_login(
+def open_login(client: httpx.Client, sites: Sites, return_url: str | None = None) -> None:
+    params = {"returnUrl": return_url} if return_url else {}
+    assert client.get(f"{sites.ecpa_url}/webform/clogin.aspx", params=params).status_code == 200
+
+
+def account_login(
+    client: httpx.Client,
+    sites: Sites,
+    password: str = ACCOUNT_PASSWORD,
+    *,
+    return_url: str | None = None,
+) -> str:
+    """The account column's recorded chain; the ticket (or the refusal text)."""
+    open_login(client, sites, return_url)
+    assert call(client, sites, "GetUID", account=ACCOUNT).text == ID_NUMBER
+    ticket = call(
+        client, sites, "GetApTicketV2", account=ACCOUNT, password=password, ApID="CrossHRD"
+    ).text
+    if not HEX_TICKET.fullmatch(ticket):
+        return ticket
+    assert (
+        call(
+            client, sites, "EnterTwoWayLog",
+            account=ACCOUNT, loginType="0", sn="", ticket="", appId="CrossHRD",
+        ).text
+        == "0"
+    )  # fmt: skip
+    assert call(client, sites, "EnterApplicationTwoWay", appId="CrossHRD").text == "0"
+    return ticket
+
+
+def nhi_ticket(
     client: httpx.Client,
     sites: Sites,
     password: str = PASSWORD,
@@ -159,23 +199,33 @@ def nhi_login(
     return_url: str | None = None,
     card: str = CARD,
     basic: str = BASIC,
-) -> dict[str, Any]:
-    """The NHI-card column's chain, as the page script runs it."""
-    page = client.get(f"{sites.ecpa_url}/webform/clogin.aspx")
-    assert page.status_code == 200
-    random = challenge(client, sites)
-    body = {
-        "basic": basic,
-        "version": VERSION,
-        "random": random,
-        "sign": sign_h_sign(sites.ctx.keys.sam_private_key, card, VERSION + random),
-        "password": encrypt_password(card, password, sites.clock.taipei_date),
-        "returnUrl": return_url,
-    }
-    reply = client.post(f"{sites.ecpa_url}/webform/api/NHICardLogin", json=body)
-    assert reply.status_code == 200
-    result: dict[str, Any] = reply.json()
-    return result
+    random: str | None = None,
+) -> str:
+    """The NHI-card column's chain (our guess) up to the ticket; the ticket or the refusal."""
+    open_login(client, sites, return_url)
+    fresh = call(client, sites, "GetNHIRandom").text
+    assert re.fullmatch(r"\d{16}", fresh)
+    random = random or fresh
+    return call(
+        client, sites, "GetApTicketNHI",
+        basic=basic, version=VERSION, random=random,
+        sign=sign_h_sign(sites.ctx.keys.sam_private_key, card, VERSION + random),
+        password=encrypt_password(card, password, sites.clock.taipei_date),
+        ApID="CrossHRD", loginType="3",
+    ).text  # fmt: skip
+
+
+def nhi_login(client: httpx.Client, sites: Sites, password: str = PASSWORD, **kw: Any) -> str:
+    ticket = nhi_ticket(client, sites, password, **kw)
+    if not HEX_TICKET.fullmatch(ticket):
+        return ticket
+    two_way = call(
+        client, sites, "EnterTwoWayLog",
+        account=ID_NUMBER, loginType="3", sn=CARD, ticket="", appId="CrossHRD",
+    )  # fmt: skip
+    assert two_way.text == "0"
+    assert call(client, sites, "EnterApplicationTwoWay", appId="CrossHRD").text == "0"
+    return ticket
 
 
 def soup(response: httpx.Response) -> BeautifulSoup:
@@ -184,10 +234,15 @@ def soup(response: httpx.Response) -> BeautifulSoup:
 
 def test_login_page_has_the_four_columns(sites: Sites) -> None:
     with sites.client() as client:
-        page = client.get(f"{sites.ecpa_url}/webform/clogin.aspx?returnUrl={quote(sites.sso_url)}")
+        page = client.get(
+            f"{sites.ecpa_url}/webform/clogin.aspx",
+            params={"returnUrl": sites.sso_url, "Naminglogo": "x", "showecpa": "Y"},
+        )
     assert page.status_code == 200
     assert "ECPA_SessionId" in page.cookies
     html = soup(page)
+    assert html.title.get_text() == "人事服務網eCPA"
+    assert "__VIEWSTATE" not in page.text  # not a WebForms postback
     for column, title in (
         ("colAccount", "帳號"),
         ("colCitizenCert", "自然人憑證"),
@@ -195,13 +250,17 @@ def test_login_page_has_the_four_columns(sites: Sites) -> None:
         ("colNhiCard", "健保卡"),
     ):
         assert title in html.select_one(f"#{column} h2").get_text()
+    assert html.select_one("#txtAccount") and html.select_one("#txtPassword")["type"] == "password"
     assert html.select_one("#pinCode")["type"] == "password"
     assert html.select_one("#nhiPassword")["maxlength"] == "12"
     assert html.select_one("#hidReturnUrl")["value"] == sites.sso_url
     assert html.select_one("#form1")["data-agent-url"] == sites.ctx.settings.agent_url
     with sites.client() as client:
         script = client.get(f"{sites.ecpa_url}/webform/js/ecpa_login.js")
-    assert script.status_code == 200 and "NHICardLogin" in script.text
+    assert script.status_code == 200
+    for name in ("GetUID", "GetApTicketV2", "EnterTwoWayLog", "EnterApplicationTwoWay"):
+        assert name in script.text
+    assert "X-Requested-With" in script.text
 
 
 def test_old_address_and_root_lead_to_login(sites: Sites) -> None:
@@ -212,20 +271,17 @@ def test_old_address_and_root_lead_to_login(sites: Sites) -> None:
             assert reply.headers["location"] == "/webform/clogin.aspx"
 
 
-def test_happy_path_lands_on_home_with_name(sites: Sites) -> None:
+@pytest.mark.parametrize("column", ["account", "nhi"])
+def test_happy_path_lands_on_home_with_name(sites: Sites, column: str) -> None:
     with sites.client() as client:
         before = client.get(f"{sites.ecpa_url}/webform/home.aspx")
         assert before.status_code == 302
+        open_login(client, sites)
         old_sid = client.cookies.get("ECPA_SessionId")
-        reply = nhi_login(client, sites)
-        assert reply == {
-            "result": "0000",
-            "name": NAME,
-            "next": "/webform/home.aspx",
-            "returnUrl": None,
-        }
+        ticket = account_login(client, sites) if column == "account" else nhi_login(client, sites)
+        assert HEX_TICKET.fullmatch(ticket), ticket
         assert client.cookies.get("ECPA_SessionId") != old_sid  # renewed at login
-        home = client.get(sites.ecpa_url + reply["next"])
+        home = client.get(f"{sites.ecpa_url}/webform/home.aspx")
         assert home.status_code == 200
         assert soup(home).select_one("#lblUserName").get_text() == NAME
         assert f"{NAME} 您好" in soup(home).select_one("#welcome").get_text()
@@ -233,28 +289,28 @@ def test_happy_path_lands_on_home_with_name(sites: Sites) -> None:
         assert client.get(f"{sites.ecpa_url}/webform/home.aspx").status_code == 302
 
 
-def test_wrong_password_counts_down_then_locks(sites: Sites) -> None:
+def test_nhi_wrong_password_counts_down_then_locks(sites: Sites) -> None:
     with sites.client() as client:
         first = nhi_login(client, sites, "Wrong123")
-        assert (first["result"], first["reason"], first["attempts_left"]) == (
-            "1006",
-            "wrong-password",
-            2,
-        )
-        assert "2" in first["message_zh"] and "2 attempt(s) left" in first["message_en"]
-        second = nhi_login(client, sites, "Wrong123")
-        assert second["attempts_left"] == 1
+        assert "您還可以再嘗試 2 次" in first and "2 attempt(s) left" in first
+        assert "您還可以再嘗試 1 次" in nhi_login(client, sites, "Wrong123")
         third = nhi_login(client, sites, "Wrong123")
-        assert (third["result"], third["reason"], third["attempts_left"]) == ("1007", "locked", 0)
-        until = datetime.fromisoformat(third["locked_until"])
-        assert until == sites.clock.now + timedelta(minutes=10)
-        assert until.utcoffset() == timedelta(hours=8)
-        assert until.strftime("%Y-%m-%d %H:%M:%S") in third["message_zh"]
-        # the right password does not open a locked card
-        locked = nhi_login(client, sites)
-        assert locked["result"] == "1007"
+        until = (sites.clock.now + timedelta(minutes=10)).astimezone(TAIPEI)
+        assert f"已鎖定至 {until:%Y-%m-%d %H:%M:%S}" in third
+        assert "locked until" in third
+        assert "鎖定至" in nhi_login(client, sites)  # the right password, while locked
         sites.clock.advance(minutes=10, seconds=1)
-        assert nhi_login(client, sites)["result"] == "0000"
+        assert HEX_TICKET.fullmatch(nhi_login(client, sites))
+
+
+def test_account_wrong_password_counts_down_then_locks(sites: Sites) -> None:
+    with sites.client() as client:
+        assert "2 attempt(s) left" in account_login(client, sites, "Wrong123")
+        assert "1 attempt(s) left" in account_login(client, sites, "Wrong123")
+        assert "locked until" in account_login(client, sites, "Wrong123")
+        assert "locked until" in account_login(client, sites)
+        sites.clock.advance(minutes=10, seconds=1)
+        assert HEX_TICKET.fullmatch(account_login(client, sites))
 
 
 def test_three_locks_revoke(sites: Sites) -> None:
@@ -263,14 +319,13 @@ def test_three_locks_revoke(sites: Sites) -> None:
             for _ in range(3):
                 nhi_login(client, sites, "Wrong123")
             sites.clock.advance(minutes=11)
-        results = [nhi_login(client, sites, "Wrong123")["result"] for _ in range(3)]
-        assert results == ["1006", "1006", "1008"]
-        revoked = nhi_login(client, sites)
-        assert (revoked["result"], revoked["reason"]) == ("1008", "revoked")
-        assert "register again" in revoked["message_en"]
+        results = [nhi_login(client, sites, "Wrong123") for _ in range(3)]
+        assert "已因多次鎖定而失效" in results[2]
+        assert "register again" in nhi_login(client, sites)
 
 
-def test_sso_to_relying_party_and_replay_refused(sites: Sites) -> None:
+@pytest.mark.parametrize("column", ["account", "nhi"])
+def test_sso_to_relying_party_redirects_and_replay_refused(sites: Sites, column: str) -> None:
     with sites.client() as client:
         start = client.get(sites.elearn_url + "/")
         assert soup(start).select_one("#loginState")["data-state"] == "anonymous"
@@ -278,27 +333,32 @@ def test_sso_to_relying_party_and_replay_refused(sites: Sites) -> None:
         assert login_link == (
             f"{sites.ecpa_url}/webform/clogin.aspx?returnUrl={quote(sites.sso_url, safe='')}"
         )
-        reply = nhi_login(client, sites, return_url=sites.sso_url)
-        assert reply["result"] == "0000" and reply["returnUrl"] == sites.sso_url
-        ticket = client.post(
-            f"{sites.ecpa_url}/webform/api/GetApTicket", json={"returnUrl": reply["returnUrl"]}
-        ).json()
-        assert ticket["result"] == "0000" and ticket["action"] == sites.sso_url
-        token = ticket["APReqEncodedData"]
-        landed = client.post(ticket["action"], data={"APReqEncodedData": token})
-        assert landed.status_code == 200
+        login = account_login if column == "account" else nhi_login
+        token = login(client, sites, return_url=sites.sso_url)
+        login_type = "0" if column == "account" else "3"
+        posted = client.post(
+            sites.sso_url,
+            data={"loginType": login_type, "APReqEncodedData": token},
+            headers={"Origin": sites.ecpa_url},
+        )
+        assert posted.status_code == 302
+        assert re.fullmatch(r"sso_home\.php\?ssoid=\d+", posted.headers["location"])
+        assert "ELEARN_PHPSESSID" in posted.cookies
+        hop = client.get(f"{sites.elearn_url}/{posted.headers['location']}")
+        assert (hop.status_code, hop.headers["location"]) == (302, "/mooc/index.php")
+        landed = client.get(sites.elearn_url + "/mooc/index.php")
         state = soup(landed).select_one("#loginState")
         assert state["data-state"] == "logged-in"
         assert soup(landed).select_one("#userName").get_text() == NAME
         assert f"Logged in as {NAME}" in state.get_text()
-        assert "ELEARN_PHPSESSID" in landed.cookies
         again = client.get(sites.elearn_url + "/")
         assert soup(again).select_one("#loginState")["data-state"] == "logged-in"
     with sites.client() as thief:
-        replay = thief.post(sites.sso_url, data={"APReqEncodedData": token})
+        replay = thief.post(sites.sso_url, data={"loginType": "0", "APReqEncodedData": token})
         assert replay.status_code == 403
         assert soup(replay).select_one("#ssoError")["data-reason"] == "replayed"
-        assert soup(replay).select_one("#loginState")["data-state"] == "anonymous"
+        hop = thief.get(f"{sites.elearn_url}/sso_home.php?ssoid=1")
+        assert hop.status_code == 403  # not this session's sign-on
 
 
 def test_relying_party_refuses_missing_forged_and_expired_tokens(sites: Sites) -> None:
@@ -306,29 +366,42 @@ def test_relying_party_refuses_missing_forged_and_expired_tokens(sites: Sites) -
         missing = client.get(sites.sso_url)
         assert missing.status_code == 400
         assert soup(missing).select_one("#ssoError")["data-reason"] == "missing"
-        forged = client.post(sites.sso_url, data={"APReqEncodedData": "v1.e30.AAAA"})
-        assert soup(forged).select_one("#ssoError")["data-reason"] == "bad-signature"
-        nhi_login(client, sites)
-        ticket = client.post(
-            f"{sites.ecpa_url}/webform/api/GetApTicket", json={"returnUrl": sites.sso_url}
-        ).json()
+        forged = client.post(sites.sso_url, data={"APReqEncodedData": "AB" * 40})
+        assert soup(forged).select_one("#ssoError")["data-reason"] == "malformed"
+        forged = b"v1.e30.AAAA".hex().upper()
+        bad = client.post(sites.sso_url, data={"APReqEncodedData": forged})
+        assert soup(bad).select_one("#ssoError")["data-reason"] == "bad-signature"
+        token = account_login(client, sites, return_url=sites.sso_url)
         sites.clock.advance(minutes=3)
-        late = client.post(sites.sso_url, data={"APReqEncodedData": ticket["APReqEncodedData"]})
+        late = client.post(sites.sso_url, data={"loginType": "0", "APReqEncodedData": token})
         assert late.status_code == 403
         assert soup(late).select_one("#ssoError")["data-reason"] == "expired"
 
 
+def test_ticket_without_a_return_url_is_for_the_app_id(sites: Sites) -> None:
+    """ApID CrossHRD is the e-learning platform: its ticket is good there."""
+    with sites.client() as client:
+        token = account_login(client, sites)
+        landed = client.post(sites.sso_url, data={"loginType": "0", "APReqEncodedData": token})
+        assert landed.status_code == 302
+        unknown = call(
+            client, sites, "GetApTicketV2", account=ACCOUNT, password=ACCOUNT_PASSWORD, ApID="X"
+        )
+        assert "Unknown application id" in unknown.text
+
+
 def test_signed_in_visitor_is_posted_straight_on(sites: Sites) -> None:
     with sites.client() as client:
-        assert nhi_login(client, sites)["result"] == "0000"
+        assert HEX_TICKET.fullmatch(nhi_login(client, sites))
         page = client.get(
             f"{sites.ecpa_url}/webform/clogin.aspx", params={"returnUrl": sites.sso_url}
         )
         form = soup(page).select_one("#ssoForm")
         assert form["action"] == sites.sso_url
+        assert form.select_one("input[name=loginType]")["value"] == "3"
         token = form.select_one("input[name=APReqEncodedData]")["value"]
-        landed = client.post(sites.sso_url, data={"APReqEncodedData": token})
-        assert soup(landed).select_one("#userName").get_text() == NAME
+        landed = client.post(sites.sso_url, data={"loginType": "3", "APReqEncodedData": token})
+        assert landed.status_code == 302
 
 
 def test_unregistered_return_url_is_not_served(sites: Sites) -> None:
@@ -337,153 +410,75 @@ def test_unregistered_return_url_is_not_served(sites: Sites) -> None:
         page = client.get(f"{sites.ecpa_url}/webform/clogin.aspx", params={"returnUrl": evil})
         assert soup(page).select_one("#hidReturnUrl")["value"] == ""
         assert "not a registered application" in soup(page).select_one("#loginMessage").text
-        reply = nhi_login(client, sites, return_url=evil)
-        assert reply["result"] == "0000" and reply["returnUrl"] is None
-        ticket = client.post(
-            f"{sites.ecpa_url}/webform/api/GetApTicket", json={"returnUrl": evil}
-        ).json()
-        assert (ticket["result"], ticket["reason"]) == ("1010", "return-url-not-allowed")
 
 
-def test_ticket_needs_a_signed_in_session(sites: Sites) -> None:
+def test_two_way_calls_need_a_signed_in_session(sites: Sites) -> None:
     with sites.client() as client:
-        reply = client.post(
-            f"{sites.ecpa_url}/webform/api/GetApTicket", json={"returnUrl": sites.sso_url}
-        ).json()
-    assert (reply["result"], reply["reason"]) == ("9902", "not-signed-in")
+        open_login(client, sites)
+        two_way = call(
+            client, sites, "EnterTwoWayLog",
+            account=ACCOUNT, loginType="0", sn="", ticket="", appId="CrossHRD",
+        )  # fmt: skip
+        assert "Not signed in" in two_way.text
+        assert (
+            "Not signed in" in call(client, sites, "EnterApplicationTwoWay", appId="CrossHRD").text
+        )
 
 
-def test_challenge_is_single_use_and_bound_to_the_session(sites: Sites) -> None:
-    with sites.client() as client:
-        client.get(f"{sites.ecpa_url}/webform/clogin.aspx")
-        random = challenge(client, sites)
-        body = {
-            "basic": BASIC,
-            "version": VERSION,
-            "random": random,
-            "sign": sign_h_sign(sites.ctx.keys.sam_private_key, CARD, VERSION + random),
-            "password": encrypt_password(CARD, PASSWORD, sites.clock.taipei_date),
-        }
-        with sites.client() as other:
-            stolen = other.post(f"{sites.ecpa_url}/webform/api/NHICardLogin", json=body).json()
-            assert stolen["result"] == "1002"
-        url = f"{sites.ecpa_url}/webform/api/NHICardLogin"
-        assert client.post(url, json=body).json()["result"] == "0000"
-        replay = client.post(url, json=body).json()
-        assert (replay["result"], replay["reason"]) == ("1002", "bad-challenge")
-        random = challenge(client, sites)
+def post_ticket(client: httpx.Client, sites: Sites, random: str) -> str:
+    """GetApTicketNHI with ``random`` as it is (no fresh GetNHIRandom before it)."""
+    return call(
+        client, sites, "GetApTicketNHI",
+        basic=BASIC, version=VERSION, random=random,
+        sign=sign_h_sign(sites.ctx.keys.sam_private_key, CARD, VERSION + random),
+        password=encrypt_password(CARD, PASSWORD, sites.clock.taipei_date),
+        ApID="CrossHRD", loginType="3",
+    ).text  # fmt: skip
+
+
+def test_challenge_is_single_use_bound_to_the_session_and_expires(sites: Sites) -> None:
+    with sites.client() as client, sites.client() as other:
+        open_login(client, sites)
+        open_login(other, sites)
+        random = call(client, sites, "GetNHIRandom").text
+        assert "challenge" in post_ticket(other, sites, random)  # another session's random
+        assert HEX_TICKET.fullmatch(post_ticket(client, sites, random))
+        assert "challenge" in post_ticket(client, sites, random)  # used once already
+        late = call(client, sites, "GetNHIRandom").text
         sites.clock.advance(minutes=5, seconds=1)
-        body["random"] = random
-        body["sign"] = sign_h_sign(sites.ctx.keys.sam_private_key, CARD, VERSION + random)
-        body["password"] = encrypt_password(CARD, PASSWORD, sites.clock.taipei_date)
-        assert client.post(url, json=body).json()["result"] == "1002"
+        assert "challenge" in post_ticket(client, sites, late)
 
 
 def test_signature_card_and_password_checks(sites: Sites) -> None:
     with sites.client() as client:
-        client.get(f"{sites.ecpa_url}/webform/clogin.aspx")
-        url = f"{sites.ecpa_url}/webform/api/NHICardLogin"
-
-        def attempt(**change: str) -> dict[str, Any]:
-            random = challenge(client, sites)
-            body = {
-                "basic": BASIC,
-                "version": VERSION,
-                "random": random,
-                "sign": sign_h_sign(sites.ctx.keys.sam_private_key, CARD, VERSION + random),
-                "password": encrypt_password(CARD, PASSWORD, sites.clock.taipei_date),
-            }
-            body.update(change)
-            return dict(client.post(url, json=body).json())
-
-        assert attempt(sign="0" * 256)["reason"] == "bad-signature"
-        # signed for another card than the one presented
-        other = "000023456789"
-        assert attempt(basic=f"{other},F126112341,林峯,0770315,M,0")["reason"] == "bad-signature"
-        random = challenge(client, sites)
-        unregistered = client.post(
-            url,
-            json={
-                "basic": f"{other},F126112341,林峯,0770315,M,0",
-                "version": VERSION,
-                "random": random,
-                "sign": sign_h_sign(sites.ctx.keys.sam_private_key, other, VERSION + random),
-                "password": encrypt_password(other, PASSWORD, sites.clock.taipei_date),
-            },
-        ).json()
-        assert (unregistered["result"], unregistered["reason"]) == ("1004", "not-registered")
-        mismatch = attempt(basic=f"{CARD},B123456780,{NAME},0640101,M,0")
-        assert (mismatch["result"], mismatch["reason"]) == ("1009", "card-mismatch")
-        yesterday = sites.clock.taipei_date - timedelta(days=1)
-        stale = attempt(
-            password=encrypt_password(CARD, PASSWORD, yesterday, rng=lambda n: b"\0" * n)
-        )
-        assert stale["result"] in ("1005", "1006")  # the computer's date decides the key
-        assert stale["result"] == "1005" or stale["attempts_left"] == 2
-        assert attempt()["result"] == "0000"
+        other_card = "000023456789"
+        assert "signature" in nhi_ticket(client, sites, card=other_card)
+        stranger = f"{other_card},F126112341,林峯,0770315,M,0"
+        assert "not registered" in nhi_ticket(client, sites, card=other_card, basic=stranger)
+        wrong_id = f"{CARD},B223456789,{NAME},0640101,M,0"
+        assert "does not match" in nhi_ticket(client, sites, basic=wrong_id)
+        open_login(client, sites)
+        random = call(client, sites, "GetNHIRandom").text
+        garbled = call(
+            client, sites, "GetApTicketNHI",
+            basic=BASIC, version=VERSION, random=random,
+            sign=sign_h_sign(sites.ctx.keys.sam_private_key, CARD, VERSION + random),
+            password="00" * 16, ApID="CrossHRD", loginType="3",
+        ).text  # fmt: skip
+        assert "time zone" in garbled
 
 
 def test_malformed_and_foreign_requests(sites: Sites) -> None:
     with sites.client() as client:
-        url = f"{sites.ecpa_url}/webform/api/NHICardLogin"
-        not_json = client.post(url, content=b"{nope", headers={"content-type": "application/json"})
-        assert not_json.status_code == 400 and not_json.json()["result"] == "1001"
-        short = client.post(url, json={"basic": "1,2", "version": "1", "random": "2"})
-        assert short.json()["reason"] == "bad-request"
-        foreign = client.post(url, json={}, headers={"Origin": "https://evil.example"})
-        assert foreign.status_code == 403 and foreign.json()["reason"] == "foreign-origin"
-
-
-@pytest.mark.parametrize("method", ["account", "citizen", "agency"])
-def test_other_columns_are_not_offered(sites: Sites, method: str) -> None:
-    with sites.client() as client:
-        reply = client.post(f"{sites.ecpa_url}/webform/api/GetUID", json={"method": method})
-    body = reply.json()
-    assert (body["result"], body["reason"], body["method"]) == ("9901", "not-available", method)
-    assert (
-        body["message"]
-        == "沙盒不提供此登入方式。 / This login method is not available in the sandbox."
-    )
-
-
-def page_state(page: httpx.Response) -> dict[str, str]:
-    html = soup(page)
-    return {
-        str(i["name"]): str(i.get("value", "")) for i in html.select("#form1 input[type=hidden]")
-    }
-
-
-def test_postback_without_script_answers_with_a_message(sites: Sites) -> None:
-    url = f"{sites.ecpa_url}/webform/clogin.aspx"
-    with sites.client() as client:
-        state = page_state(client.get(url))
-        assert set(state) >= {
-            "__EVENTTARGET",
-            "__EVENTARGUMENT",
-            "__VIEWSTATE",
-            "__VIEWSTATEGENERATOR",
-            "__EVENTVALIDATION",
-        }
-        page = client.post(
-            url,
-            data={**state, "txtAccount": "someone", "txtPassword": "x", "btnAccountLogin": "登入"},
+        url = f"{sites.ecpa_url}/Home/GetUID"
+        assert client.post(url, data={"account": ACCOUNT}).status_code == 400  # no XHR header
+        as_json = client.post(url, json={"account": ACCOUNT}, headers=XHR)
+        assert as_json.status_code == 400  # not form-urlencoded
+        foreign = client.post(
+            url, data={"account": ACCOUNT}, headers={**XHR, "Origin": "https://evil.example"}
         )
-        assert page.status_code == 200
-        assert "沙盒不提供此登入方式" in soup(page).select_one("#loginMessage").text
-        nhi = client.post(url, data={**page_state(page), "btnNhiLogin": "登入"})
-        assert "JavaScript" in soup(nhi).select_one("#loginMessage").text
-
-
-def test_postback_with_forged_or_foreign_state_is_refused(sites: Sites) -> None:
-    url = f"{sites.ecpa_url}/webform/clogin.aspx"
-    with sites.client() as client, sites.client() as other:
-        state = page_state(client.get(url))
-        other.get(url)
-        foreign = other.post(url, data={**state, "btnAccountLogin": "登入"})
-        assert foreign.status_code == 500
-        assert "Validation of viewstate MAC failed." in foreign.text
-        bad_value = client.post(url, data={**state, "btnAgencyLogin": "Go"})
-        assert bad_value.status_code == 500
-        assert "Invalid postback or callback argument." in bad_value.text
-        tampered = {**state, "__VIEWSTATE": state["__VIEWSTATE"][:-4] + "AAA="}
-        assert client.post(url, data={**tampered, "btnAccountLogin": "登入"}).status_code == 500
+        assert foreign.status_code == 403
+        assert client.get(url).status_code == 405
+        open_login(client, sites)
+        assert "malformed" in call(client, sites, "GetApTicketNHI", basic="x").text
+        assert "No such account" in call(client, sites, "GetUID", account="nobody").text

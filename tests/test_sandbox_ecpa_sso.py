@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -85,9 +86,12 @@ def test_tampered_claims_refused() -> None:
     signer, verifier = pair()
     token = signer.issue(audience=RP, uid="A123456789", name="王小明", now=NOW)
     other = signer.issue(audience=RP, uid="B223456789", name="李四", now=NOW)
-    head, _, sig = token.split(".")
-    _, body, _ = other.split(".")
-    assert reason(verifier, f"{head}.{body}.{sig}") == "bad-signature"
+    assert re.fullmatch(r"(?:[0-9A-F]{2}){64,}", token)  # uppercase hex, as the real one
+    head, _, sig = bytes.fromhex(token).decode().split(".")
+    _, body, _ = bytes.fromhex(other).decode().split(".")
+    forged = f"{head}.{body}.{sig}".encode().hex().upper()
+    assert reason(verifier, forged) == "bad-signature"
+    assert reason(verifier, token.lower()) == "malformed"  # hex, but not the site's form
 
 
 def test_refusal_message_is_bilingual_with_hint() -> None:

@@ -395,3 +395,40 @@ def test_login_lockout_and_revocation(sb: NhiSandbox, client: httpx.Client) -> N
     assert third.message == text(msg.REVOKED)
     sb.clock.advance(days=1)
     assert login(sb, client, WANG, "Abc12345").message == text(msg.REVOKED)
+
+
+def test_download_section_offers_the_2024_component(client: httpx.Client) -> None:
+    """Besides the 2021 manual's installers: the 2024 Linux package, the update check and the
+    test page (nhi-agent.md)."""
+    page = open_apply(client)
+    links = {a.get("id"): a.get("href") for a in page.soup.select("#divSetup a")}
+    smc = "https://cloudicweb.nhi.gov.tw/cloudic/system/SMC/"
+    assert links["lnkLinux2024"] == smc + "CMS_mNHIICC_Setup.Linux.zip"
+    assert links["lnkEventesting"] == smc + "Eventesting.aspx"
+    assert (
+        links["lnkSampleY"]
+        == "https://cloudicweb.nhi.gov.tw/cloudic/system/webtesting/SampleY.aspx"
+    )
+    row = page.soup.select_one("#trSetup2024").get_text(" ")
+    assert "GetVersion:0011" in row and "nhi-localhost-ca" in row and "localhost" in row
+
+
+def test_next_posts_the_fields_the_script_filled_without_a_read_postback(
+    sb: NhiSandbox, client: httpx.Client
+) -> None:
+    """The real script fills the agent fields after 讀取 but does not post (its
+    btnSubmit.click() is commented out): the person's 下一步 carries them, and is judged."""
+    agent = sb.agent(card(sb, WANG))
+    basic, version, random = agent.get_basic().to_wire(), agent.get_version(), agent.get_random()
+    fields = {"hidBasic": basic, "hidVersion": version, "hidRandom": random,
+              "hidSign": agent.h_sign(version + random)}  # fmt: skip
+    page = choose_address(client, open_apply(client), WANG_HOME)
+    forged = fields | {
+        "hidSign": ("0" if fields["hidSign"][0] != "0" else "1") + fields["hidSign"][1:]
+    }
+    refused = submit(client, page, button="btnSubmit", txtHouseholdId=WANG_HOME["hh"],
+                     txtNeighborhood=WANG_HOME["n"], **forged)  # fmt: skip
+    assert refused.message == text(msg.CARD_NOT_VERIFIED)
+    page = submit(client, refused, button="btnSubmit", txtHouseholdId=WANG_HOME["hh"],
+                  txtNeighborhood=WANG_HOME["n"], **fields)  # fmt: skip
+    assert "註冊密碼" in page.text, page.message

@@ -128,7 +128,8 @@ def test_sso_with_direct_agent_and_virtual_card(pcsc: Any, tmp_path: Path) -> No
         ):
             ecpa = endpoints["ecpa_url"]
             client.get(f"{ecpa}/webform/clogin.aspx", params={"returnUrl": sso_url})
-            random = client.post(f"{ecpa}/webform/api/GetNHIChallenge", json={}).json()["random"]
+            xhr = {"X-Requested-With": "XMLHttpRequest"}
+            random = client.post(f"{ecpa}/Home/GetNHIRandom", headers=xhr).text
             basic = agent.get_basic()
             version = agent.get_version()
             body = {
@@ -137,15 +138,15 @@ def test_sso_with_direct_agent_and_virtual_card(pcsc: Any, tmp_path: Path) -> No
                 "random": random,
                 "sign": agent.h_sign(version + random),
                 "password": agent.encrypt_password("Secret123"),
-                "returnUrl": sso_url,
+                "ApID": "CrossHRD",
+                "loginType": "3",
             }
-            reply = client.post(f"{ecpa}/webform/api/NHICardLogin", json=body).json()
-            assert reply["result"] == "0000", reply
-            ticket = client.post(
-                f"{ecpa}/webform/api/GetApTicket", json={"returnUrl": reply["returnUrl"]}
-            ).json()
+            ticket = client.post(f"{ecpa}/Home/GetApTicketNHI", data=body, headers=xhr).text
+            assert ticket.isalnum() and ticket.isupper(), ticket
             landed = client.post(
-                ticket["action"], data={"APReqEncodedData": ticket["APReqEncodedData"]}
+                sso_url,
+                data={"loginType": "3", "APReqEncodedData": ticket},
+                follow_redirects=True,
             )
             assert (
                 BeautifulSoup(landed.text, "html.parser").select_one("#userName").text == "王小明"

@@ -126,10 +126,10 @@ class DirectAgent(ClosesOnExit):
         return encrypt.encrypt_password(card_number, pwd, self._today(), self._rng)
 
     def secure_get_basic(self, pwd: str) -> str:
-        check_password_length(pwd)
+        """As published: the password is not used (nhi-agent.md)."""
         with self._card() as card:
             basic = self._basic(card)
-        return encrypt.encrypt_secure_basic(basic.card_number, basic, pwd, self._today(), self._rng)
+        return encrypt.encrypt_secure_basic(basic, self._today(), self._rng)
 
     def check_card(self) -> None:
         """Is an NHI card in the reader? (``GetCardStatus`` of the HTTP API: SELECT only, no

@@ -6,10 +6,10 @@ the last chunk zero-filled to 7 first) and encrypted again, without further padd
 static key ``L_KEY1``; the result is uppercase hex. The date is the Asia/Taipei date: the server
 decrypts with its own date, so a wrong clock or time zone around midnight breaks logins.
 
-``SecureGetBasicWithParam`` is not public. We define it (documented choice) as the same
-construction applied to the UTF-8 text ``<GetBasic payload>,<pwd>``, keyed like EnCrypt, so a
-server that can decrypt EnCrypt can read it and check that the basic data and the password
-arrived together.
+``SecureGetBasicWithParam`` as published by the interoperability analysis (nhi-agent.md): the
+password argument is not used; the ``GetBasic`` string (without prefix) encoded as Big5-HKSCS,
+IV-padded as above, encrypted with single DES in ECB mode under the ASCII key ``MMDDYYYY`` of
+the date (Asia/Taipei, as EnCrypt), as uppercase hex. Like EnCrypt it depends on the date.
 """
 
 from __future__ import annotations
@@ -105,29 +105,46 @@ def decrypt_password(card_number: str, hexstr: str, today: date) -> str:
         raise _invalid("plaintext is not UTF-8") from None
 
 
-def encrypt_secure_basic(
-    card_number: str, basic: BasicData, pwd: str, today: date, rng: Rng | None = None
-) -> str:
-    """``SecureGetBasicWithParam?Pwd=`` (our definition, see the module docstring)."""
-    check_password_length(pwd)
-    text = basic.to_wire() + "," + pwd
-    return encrypt_blob(card_number, text.encode("utf-8"), today, rng)
+def secure_basic_key(today: date) -> bytes:
+    """The single-DES key: the date as ASCII ``MMDDYYYY`` (8 bytes)."""
+    return today.strftime("%m%d%Y").encode("ascii")
 
 
-def decrypt_secure_basic(card_number: str, hexstr: str, today: date) -> tuple[BasicData, str]:
-    """Inverse of :func:`encrypt_secure_basic`: the basic data and the password."""
-    raw = decrypt_blob(card_number, hexstr, today)
+def _des(key: bytes) -> tuple[Callable[[bytes], bytes], Callable[[bytes], bytes]]:
+    """Single DES (ECB, no padding) as 3DES with K1 = K2 = K3."""
+    triple = key * 3
+    return (
+        lambda data: tdes.ecb_encrypt_raw(triple, data),
+        lambda data: tdes.ecb_decrypt_raw(triple, data),
+    )
+
+
+def encrypt_secure_basic(basic: BasicData, today: date, rng: Rng | None = None) -> str:
+    """``SecureGetBasicWithParam?Pwd=`` as published (the password is not used): Big5-HKSCS
+    basic data, IV-padded, single DES under ``MMDDYYYY``, uppercase hex."""
     try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise _invalid("plaintext is not UTF-8") from None
-    fields = text.split(",")
-    if len(fields) < 7:
-        raise _invalid("not basic data followed by a password")
-    # the password is everything after the 6th field (it may itself contain commas); the
-    # name, the 3rd field, is assumed comma-free here
+        raw = basic.to_wire().encode("big5hkscs")
+    except UnicodeEncodeError:
+        from nhicard.agent.errors import agent_error
+
+        raise agent_error("8010", detail="the name has no Big5-HKSCS form") from None
+    encrypt_raw, _ = _des(secure_basic_key(today))
+    return encrypt_raw(iv_pad(raw, rng or secrets.token_bytes)).hex().upper()
+
+
+def decrypt_secure_basic(hexstr: str, today: date) -> BasicData:
+    """Inverse of :func:`encrypt_secure_basic` (what a server reading it does; ``today`` is
+    its own Taipei date); raises :class:`EncryptedDataInvalid`."""
     try:
-        basic = BasicData.from_wire(",".join(fields[:6]))
-    except AgentError:
-        raise _invalid("the basic data inside is malformed") from None
-    return basic, ",".join(fields[6:])
+        outer = bytes.fromhex(hexstr)
+    except ValueError:
+        raise _invalid("not hex") from None
+    if not outer or len(outer) % 8:
+        raise _invalid("length is not a positive multiple of 8 bytes")
+    _, decrypt_raw = _des(secure_basic_key(today))
+    plain = decrypt_raw(outer)
+    raw = b"".join(plain[i : i + 7] for i in range(0, len(plain), 8)).rstrip(b"\0")
+    try:
+        return BasicData.from_wire(raw.decode("big5hkscs"))
+    except (UnicodeDecodeError, AgentError):
+        raise _invalid("not Big5-HKSCS basic data (wrong date?)") from None

@@ -1,9 +1,11 @@
 """Errors of the card agent, carrying the official component's numeric code and text.
 
 The official component (NHIICC) answers failures with a bare number such as ``8006``; the web
-pages show a short Chinese text for it (nhi-agent.md). Both backends raise the same
-:class:`AgentError` subclasses for the same situation, so a user sees the code and text the
-official pages would show and can search for them.
+pages show a short Chinese text for it (nhi-agent.md, the official error table), and for
+every code outside that table their own ``A001元件安裝問題，請下載元件安裝檔執行安裝[<code>]``.
+Our messages quote that text verbatim as ``[<code>] <text>`` (e.g. ``[7004] 未置入健保卡``)
+beside our explanation and fix, so a user can search for what the official pages show. Both
+backends raise the same :class:`AgentError` subclasses for the same situation.
 
 Each subclass also derives from the matching category of :mod:`nhicard.errors`, so callers
 can catch ``CardAbsent`` and get the agent's 7004/8013 too, and the CLI maps exit codes in its
@@ -21,7 +23,7 @@ official code                             exit  why
                                                 nothing the user typed was refused, and no
                                                 password retry or account state is involved.
 4061, 4041, 4021, 8003-8005, 8007, 8008,  7     network / service failure (SAM, component)
-8300-8306
+8201, 8202, 8300-8306, other codes
 8009                                      2     password length not 6-12 (usage)
 9001, 9002                                9     signature verification refused
 9999                                      1     the component does not know the command: it
@@ -126,6 +128,20 @@ _COMPONENT_HINT = T(
 )
 
 
+A001_PREFIX = "A001元件安裝問題，請下載元件安裝檔執行安裝"
+
+
+def a001(code: str) -> str:
+    """What the official pages show for a code outside their table (verbatim)."""
+    return f"{A001_PREFIX}[{code}]"
+
+
+def official_text(code: str) -> str:
+    """The text the official pages show for ``code``."""
+    entry = OFFICIAL_CODES.get(code)
+    return entry.official_text if entry is not None else a001(code)
+
+
 def _table() -> dict[str, OfficialCode]:
     rows: list[OfficialCode] = []
 
@@ -143,7 +159,7 @@ def _table() -> dict[str, OfficialCode]:
     )
     add(
         ("4041",),
-        "來源網站不在允許清單",
+        a001("4041"),
         T("讀卡機元件拒絕此來源網站(Origin)", "the component refused this web origin"),
         AgentNetworkError,
         T(
@@ -155,7 +171,7 @@ def _table() -> dict[str, OfficialCode]:
     )
     add(
         ("4021",),
-        "無法取得白名單",
+        a001("4021"),
         T("讀卡機元件沒有網站白名單", "the component has no origin whitelist"),
         AgentNetworkError,
         T(
@@ -222,7 +238,7 @@ def _table() -> dict[str, OfficialCode]:
     )
     add(
         ("8009",),
-        "密碼長度錯誤",
+        a001("8009"),
         T("密碼長度必須為 6 至 12 個字元", "the password must be 6 to 12 characters long"),
         AgentUsageError,
         T("請輸入 6 至 12 個字元的密碼。", "Enter a password of 6 to 12 characters."),
@@ -236,7 +252,7 @@ def _table() -> dict[str, OfficialCode]:
     )
     add(
         ("8013",),
-        "無法存取健保卡",
+        "無法存取健保卡",  # nhi-agent.md gives only its meaning: our wording
         T(
             "無法存取健保卡(讀卡機是否已連接、卡片是否已插入?)",
             "cannot access the card (is the reader plugged in, is the card inserted?)",
@@ -245,8 +261,35 @@ def _table() -> dict[str, OfficialCode]:
         _CHECK_READER,
     )
     add(
-        tuple(str(c) for c in range(8300, 8307)),
+        ("8201", "8202"),
+        "服務異常",
+        T("健保署服務回報失敗", "the NHI service reported a failure"),
+        AgentNetworkError,
+        _SAM_HINT,
+    )
+    add(
+        ("8302", "8303", "8306"),
+        "PKCS#11異常",
+        T(
+            "元件的 PKCS#11 密碼模組失敗",
+            "the component's PKCS#11 cryptographic module failed",
+        ),
+        AgentNetworkError,
+        _COMPONENT_HINT,
+    )
+    add(
+        ("8304", "8305"),
         "Session 建立異常",
+        T(
+            "與認證伺服器建立加密連線失敗",
+            "setting up the encrypted session with the authentication server failed",
+        ),
+        AgentNetworkError,
+        _SAM_HINT,
+    )
+    add(
+        ("8300", "8301"),
+        a001("8300"),
         T(
             "與認證伺服器建立加密連線失敗",
             "setting up the encrypted session with the authentication server failed",
@@ -263,7 +306,7 @@ def _table() -> dict[str, OfficialCode]:
     )
     add(
         ("9999",),
-        "元件未正確安裝",
+        a001("9999"),
         T("讀卡機元件不認得此指令", "the component does not know this command"),
         AgentComponentBroken,
         T(
@@ -272,13 +315,20 @@ def _table() -> dict[str, OfficialCode]:
             "Component not installed properly: reinstall or update it, or use --agent direct.",
         ),
     )
-    return {r.code: r for r in rows}
+    return {
+        r.code: (
+            r
+            if not r.official_text.startswith(A001_PREFIX)
+            else OfficialCode(r.code, a001(r.code), r.meaning, r.error_class, r.hint)
+        )
+        for r in rows
+    }
 
 
 OFFICIAL_CODES: dict[str, OfficialCode] = _table()
 
 _MESSAGE = T(
-    "讀卡元件錯誤 {code}「{text}」:{meaning}", "card agent error {code} ({text}): {meaning}"
+    "讀卡元件錯誤 [{code}] {text}:{meaning}", "card agent error [{code}] {text}: {meaning}"
 )
 
 
@@ -287,11 +337,14 @@ def agent_error(code: str, *, detail: str | None = None, hint: Text | None = Non
     that still names the code."""
     entry = OFFICIAL_CODES.get(code)
     if entry is None:
+        text = a001(code)
         return AgentNetworkError(
             T(
-                "讀卡元件回報未知錯誤碼 {code}", "the card agent reported unknown error code {code}"
-            ).format(code=code),
+                "讀卡元件錯誤 [{code}] {text}:未知的錯誤碼",
+                "card agent error [{code}] {text}: an unknown error code",
+            ).format(code=code, text=text),
             official_code=code,
+            official_text=text,
             hint=hint or _COMPONENT_HINT,
             detail=detail,
             reason=f"agent-{code}",

@@ -9,7 +9,10 @@ addresses (``nhicard agent serve --no-tls``).
 
 Replies are ``Command:payload`` on success or a bare numeric code on failure; codes become
 :class:`~nhicard.agent.errors.AgentError` (4041 = our Origin is not on the component's
-whitelist, 4021 = the component has no whitelist).
+whitelist, 4021 = the component has no whitelist). The component may also send frames
+prefixed ``log:`` or ``connected:`` (the pages show them in an ``alert()``): they are not
+replies; they are kept in :attr:`NhiiccAgent.notices` and the wait goes on for the reply,
+within the same deadline.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import re
 import ssl
+import time
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -34,6 +38,8 @@ DEFAULT_AGENT_URL = "wss://iccert.nhi.gov.tw:7777/echo"
 DEFAULT_ORIGIN = "https://cloudicweb.nhi.gov.tw"
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 MAX_REPLY = 64 * 1024
+NOTICE_PREFIXES = ("log:", "connected:")
+MAX_NOTICES = 32
 
 _CODE = re.compile(r"^\d{4}$")
 _HEX = re.compile(r"^[0-9A-Fa-f]+$")
@@ -142,6 +148,7 @@ class NhiiccAgent(ClosesOnExit):
             "nhiicc", T("已指定 --agent nhiicc", "--agent nhiicc was chosen")
         )
         self._ws: Any = None
+        self.notices: list[str] = []  # the component's log:/connected: frames, newest last
 
     # -- CardAgent -----------------------------------------------------------------------
     def get_version(self) -> str:
@@ -162,7 +169,7 @@ class NhiiccAgent(ClosesOnExit):
         return parse_hex("EnCrypt", self._call("EnCrypt", f"EnCrypt?Pwd={pwd}"))
 
     def secure_get_basic(self, pwd: str) -> str:
-        check_password_length(pwd)
+        # as published, the component does not use the password: no length check here
         name = "SecureGetBasicWithParam"
         return parse_hex(name, self._call(name, f"{name}?Pwd={pwd}"))
 
@@ -213,9 +220,14 @@ class NhiiccAgent(ClosesOnExit):
         from websockets.exceptions import WebSocketException
 
         ws = self._connect()
+        deadline = time.monotonic() + self.read_timeout
         try:
             ws.send(request)
-            reply = ws.recv(timeout=self.read_timeout)
+            while True:
+                reply = ws.recv(timeout=max(deadline - time.monotonic(), 0.001))
+                if not (isinstance(reply, str) and reply.startswith(NOTICE_PREFIXES)):
+                    break
+                self.notices = [*self.notices, reply[:200]][-MAX_NOTICES:]
         except TimeoutError:
             self.close()
             raise component_error(

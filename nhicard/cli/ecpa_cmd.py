@@ -21,17 +21,23 @@ PASSWORD_ENV = "NHICARD_PASSWORD"
 LOGIN_EPILOG = """\
 Output: {"status": "logged-in", "name": <as the landing page shows it>, "url": <where it
 landed>}. With --return-url the sign-on continues into that application (as a browser would:
-the hidden APReqEncodedData form is posted there) and name/url are the application's.
+loginType and APReqEncodedData are posted there) and name/url are the application's.
+
+Without --account: the NHI-card column (card + its registration password). With --account
+ALIAS: the account/password column (eCPA account + eCPA password; no card needed). The real
+profile describes only the account column's chain (it is public); the NHI-card column's is
+not, so there it exits 11 saying so.
 
 The password is sent once: a refused password is never retried (three wrong passwords lock
-the card's online service for 10 minutes; three locks revoke it).
+the login for 10 minutes; on the card, three locks revoke its online service).
 
-Exit codes: 2 usage (no password source, password not 6-12 characters); 3/4/5/6 PC/SC,
+Exit codes: 2 usage (no password source, card password not 6-12 characters); 3/4/5/6 PC/SC,
 reader, card absent, card error; 7 network/TLS, site unreachable or in maintenance; 8 the site
 refused otherwise (card not registered, return URL not accepted, challenge expired); 9
-authentication refused: wrong password (the site's message says how many attempts are left),
-locked (until when), revoked, signature or card data refused, the application refused the
-sign-on; 11 the page is not what the profile describes (saved, path printed).
+authentication refused: wrong password or unknown account (the site's message says how many
+attempts are left), locked (until when), revoked, signature or card data refused, the
+application refused the sign-on; 11 the page is not what the profile describes (saved, path
+printed), or the profile lacks the column's chain.
 """
 
 
@@ -49,6 +55,13 @@ def ecpa() -> None:
     "https://elearn.hrd.gov.tw/sso_verify.php).",
 )
 @click.option(
+    "--account",
+    metavar="ALIAS",
+    default=None,
+    help="Sign in with eCPA's account/password column as ALIAS (the password from the "
+    "standard sources) instead of the NHI-card column.",
+)
+@click.option(
     "--cookie-jar",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
@@ -60,6 +73,7 @@ def ecpa() -> None:
 @output_options
 def login(
     return_url: str | None,
+    account: str | None,
     cookie_jar: Path | None,
     save_pages: Path | None,
     password_file: Path | None,
@@ -67,7 +81,8 @@ def login(
     fmt: str | None,
     as_json: bool,
 ) -> None:
-    """Sign in to eCPA with the NHI card and its password (NHI-card column).
+    """Sign in to eCPA: the NHI-card column (card + password), or with --account the
+    account/password column.
 
     The password comes from --password-file, --password-stdin, $NHICARD_PASSWORD or a hidden
     prompt."""
@@ -83,11 +98,15 @@ def login(
         password_stdin=password_stdin,
         envvar=PASSWORD_ENV,
         confirm=False,
-        prompt=T("健保卡註冊密碼", "NHI card registration password"),
+        prompt=(
+            T("eCPA 密碼", "eCPA password")
+            if account
+            else T("健保卡註冊密碼", "NHI card registration password")
+        ),
     )
     settings = flow_settings(app, save_pages)
     with open_flow(settings, secrets=((password, "password"),)) as env:
-        result = ecpa_login(env, password, return_url)
+        result = ecpa_login(env, password, return_url, account=account)
         if cookie_jar is not None:
             count = write_cookie_jar(cookie_jar, env.browser.cookies.jar)
             app.debug(

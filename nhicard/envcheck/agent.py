@@ -21,6 +21,18 @@ from nhicard.i18n import T, Text
 GROUP = "agent"
 COMPONENT_HOST = "iccert.nhi.gov.tw"
 
+# The component as it ships (nhi-agent.md): 2020 builds make a root CA named "NHI SelfRoot CA"
+# and answer GetVersion:0001; 2024 builds make one with organisation nhi-localhost-ca, a leaf
+# for localhost only, and answer GetVersion:0011.
+CA_2020 = "NHI SelfRoot CA"
+CA_2024_ORGANISATION = "nhi-localhost-ca"
+VERSIONS = {"0001": "2020", "0011": "2024"}
+UPDATE_CHECK_URL = "https://cloudicweb.nhi.gov.tw/cloudic/system/SMC/Eventesting.aspx"
+TEST_PAGE_URL = "https://cloudicweb.nhi.gov.tw/cloudic/system/webtesting/SampleY.aspx"
+LINKS = T("檢查更新:{u};測試頁:{t}", "update check: {u}; test page: {t}").format(
+    u=UPDATE_CHECK_URL, t=TEST_PAGE_URL
+)
+
 OPTIONAL = T(
     "(官方元件非必要:nhicard 內建的 direct 讀卡代理不需要它)",
     "(the official component is optional: nhicard's built-in direct agent works without it)",
@@ -58,6 +70,11 @@ class AgentSettings:
 def _settings(env: CheckEnv) -> AgentSettings:
     settings: AgentSettings = env.get("agent")
     return settings
+
+
+def joined(first: Text, second: Text) -> Text:
+    """Two texts one after the other."""
+    return Text(first.zh + second.zh, first.en + second.en)
 
 
 def with_optional(fix: Text) -> Text:
@@ -163,11 +180,14 @@ def check_port(env: CheckEnv) -> Finding:
                 "nothing listens on {w} (the official component is not running)",
             ).format(w=s.where),
             with_optional(
-                T(
-                    "啟動或重新安裝官方元件(Linux:sudo systemctl start NHIICC);下載:{u}",
-                    "Start or reinstall the official component (Linux: sudo systemctl start "
-                    "NHIICC); download: {u}",
-                ).format(u=plat.component_download_url())
+                joined(
+                    T(
+                        "啟動或重新安裝官方元件(Linux:sudo systemctl start NHIICC);下載:{u};",
+                        "Start or reinstall the official component (Linux: sudo systemctl start "
+                        "NHIICC); download: {u}; ",
+                    ).format(u=plat.component_download_url()),
+                    LINKS,
+                )
             ),
             f"{s.where}: {err.kind}: {err.text}",
             blocking=True,
@@ -177,6 +197,41 @@ def check_port(env: CheckEnv) -> Finding:
             w=s.where, ms=ms
         ),
         s.url,
+    )
+
+
+def component_build(der: bytes | None) -> str | None:
+    """``"2020"`` / ``"2024"`` when the certificate was issued by that build's own CA."""
+    if not der:
+        return None
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
+    try:
+        issuer = x509.load_der_x509_certificate(der).issuer
+    except ValueError:
+        return None
+    names = [str(a.value) for a in issuer.get_attributes_for_oid(NameOID.COMMON_NAME)]
+    orgs = [str(a.value) for a in issuer.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)]
+    if CA_2024_ORGANISATION in orgs:
+        return "2024"
+    if any(n.startswith(CA_2020) for n in names):
+        return "2020"
+    return None
+
+
+def _ca_to_export(build: str | None) -> Text:
+    if build == "2024":
+        return T(
+            f"2024 版元件的根憑證(組織 {CA_2024_ORGANISATION})",
+            f"the 2024 component's root CA (organisation {CA_2024_ORGANISATION})",
+        )
+    if build == "2020":
+        return T(f"2020 版元件的根憑證「{CA_2020}」", f"the 2020 component's root CA '{CA_2020}'")
+    return T(
+        f"元件的根憑證(2020 版「{CA_2020}」,2024 版組織 {CA_2024_ORGANISATION})",
+        f"the component's root CA ('{CA_2020}' for 2020 builds, organisation "
+        f"{CA_2024_ORGANISATION} for 2024 builds)",
     )
 
 
@@ -215,18 +270,37 @@ def check_tls(env: CheckEnv) -> Finding:
             f"{s.where}: {err.kind}: {err.text}",
             blocking=True,
         )
+    build = component_build(peer.certificate)
     detail = f"{peer.version}; {probes.describe_certificate(peer.certificate)}"
+    if build:
+        detail += f"; {build} build"
+    if not peer.verified and build == "2024" and "hostname" in (peer.verify_error or "").lower():
+        return warned(
+            T(
+                "2024 版元件的憑證只適用於 localhost,不適用 {h}",
+                "the 2024 component's certificate is for localhost only, not {h}",
+            ).format(h=s.host),
+            with_optional(
+                T(
+                    "請改用 --agent-url wss://localhost:{p}/echo。",
+                    "Use --agent-url wss://localhost:{p}/echo.",
+                ).format(p=s.port)
+            ),
+            f"{detail}; {peer.verify_error}",
+            blocking=True,
+        )
     if not peer.verified:
+        ca = _ca_to_export(build)
         return warned(
             T(
                 "元件的憑證不受信任(未連到受信任的根憑證)",
                 "the component's certificate does not chain to a trusted root",
             ),
             Text(
-                f"{plat.trusted_roots_note().zh} 使用 --agent nhiicc 時,需把「NHI SelfRoot "
-                "CA」匯出為 PEM 並設為網站設定檔的 ca_bundle。",
-                f"{plat.trusted_roots_note().en} For --agent nhiicc, export 'NHI SelfRoot CA' "
-                "as PEM and set it as the profile's ca_bundle.",
+                f"{plat.trusted_roots_note().zh} 使用 --agent nhiicc 時,需把{ca.zh}匯出為 PEM "
+                "並設為網站設定檔的 ca_bundle。",
+                f"{plat.trusted_roots_note().en} For --agent nhiicc, export {ca.en} as PEM "
+                "and set it as the profile's ca_bundle.",
             ),
             f"{detail}; {peer.verify_error}",
             blocking=True,
@@ -242,9 +316,28 @@ def check_version(env: CheckEnv) -> Finding:
     s = _settings(env)
     probe = probe_component(s.url, origin=s.origin, ca_bundle=s.ca_bundle, timeout=env.timeout)
     if probe.ok:
+        build = VERSIONS.get(str(probe.version))
+        if build == "2020":
+            return warned(
+                T(
+                    "官方元件回應 GetVersion:{v}(2020 版;2024 版為 0011)",
+                    "the component answers GetVersion: {v} (a 2020 build; 2024 builds answer 0011)",
+                ).format(v=probe.version),
+                with_optional(
+                    Text(
+                        f"需要時請更新元件:{platform_of(env).component_download_url()};{LINKS.zh}",
+                        f"Update the component if you need it: "
+                        f"{platform_of(env).component_download_url()}; {LINKS.en}",
+                    )
+                ),
+                s.url,
+            )
         return passed(
-            T("官方元件回應 GetVersion:{v}", "the component answers GetVersion: {v}").format(
-                v=probe.version
+            joined(
+                T("官方元件回應 GetVersion:{v}", "the component answers GetVersion: {v}").format(
+                    v=probe.version
+                ),
+                T(f"({build} 版)", f" (a {build} build)") if build else T("", ""),
             ),
             s.url,
         )
@@ -257,9 +350,14 @@ def check_version(env: CheckEnv) -> Finding:
             f"the component did not answer GetVersion: {message.en}",
         ),
         with_optional(
-            err.hint
-            if err is not None and err.hint is not None
-            else T("重新啟動或重新安裝官方元件。", "Restart or reinstall the official component.")
+            joined(
+                err.hint
+                if err is not None and err.hint is not None
+                else T(
+                    "重新啟動或重新安裝官方元件。", "Restart or reinstall the official component."
+                ),
+                T(f"({LINKS.zh})", f" ({LINKS.en})"),
+            )
         ),
         detail,
     )

@@ -125,23 +125,106 @@ def _fmt_offset(delta: timedelta | None) -> str:
     return f"UTC{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
 
 
+def _hhmm(minutes: int) -> str:
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+def mismatch_window(local_offset: timedelta | None) -> tuple[str, str] | None:
+    """The daily hours, in local time and in Taipei time, during which the local date is not
+    Taipei's (``("16:00–24:00", "00:00–08:00")`` for UTC); None when the zone keeps Taipei's
+    offset."""
+    local = int((local_offset or timedelta()).total_seconds() // 60)
+    ahead = int(TAIPEI.utcoffset(None).total_seconds() // 60) - local  # Taipei minus local
+    if ahead == 0:
+        return None
+    size = min(abs(ahead), 24 * 60)
+    if ahead > 0:  # Taipei has already reached tomorrow
+        return (f"{_hhmm(24 * 60 - size)}–24:00", f"00:00–{_hhmm(size)}")
+    return (f"00:00–{_hhmm(size)}", f"{_hhmm(24 * 60 - size)}–24:00")
+
+
+def encrypt_path(env: CheckEnv) -> tuple[bool, str]:
+    """Whether the EnCrypt that ``--agent`` resolves to keys on the *local* date, and which
+    agent that is. The official component (``nhiicc``, or ``auto`` when the component answers)
+    uses the computer's date; nhicard's ``direct`` agent uses the Asia/Taipei date."""
+    settings = env.get("agent")
+    kind = getattr(settings, "kind", "auto")
+    if kind == "direct":
+        return False, "--agent direct"
+    if kind == "nhiicc":
+        return True, "--agent nhiicc (the official component)"
+
+    def probe() -> bool:
+        injected = env.get("component_answers")  # tests: a callable standing for the probe
+        if injected is not None:
+            return bool(injected())
+        if settings is None:
+            return False
+        from nhicard.agent.factory import probe_component
+
+        answered = probe_component(
+            settings.url, origin=settings.origin, ca_bundle=settings.ca_bundle, timeout=1.0
+        )
+        return answered.ok
+
+    if env.memo("clock:component-answers", probe):
+        return True, "--agent auto: the official component answers, so it is used"
+    return False, "--agent auto: the official component does not answer, direct is used"
+
+
+COMPENSATES = T(
+    "nhicard 的 direct 讀卡代理以台北日期計算 EnCrypt,不受影響;在瀏覽器用官方元件登入時才會失敗。",
+    "nhicard's direct agent computes EnCrypt with the Taipei date and is not affected; "
+    "logins through the official component (in a browser) fail.",
+)
+
+
 def check_timezone(env: CheckEnv) -> Finding:
     now = now_utc(env)
     local = now.astimezone(local_zone(env))
     taipei = now.astimezone(TAIPEI)
     zone = f"{local.tzname() or '?'} ({_fmt_offset(local.utcoffset())})"
+    window = mismatch_window(local.utcoffset())
     detail = (
         f"local {local.isoformat(timespec='seconds')} {zone}; "
         f"Asia/Taipei {taipei.isoformat(timespec='seconds')}"
     )
+    hours = (
+        T(
+            "每天本機時間 {l}(台北時間 {t})本機日期與台北不同",
+            "every day from {l} local time ({t} in Taipei) the local date is not Taipei's",
+        ).format(l=window[0], t=window[1])
+        if window is not None
+        else None
+    )
     if local.date() != taipei.date():
-        return failed(
-            T(
-                "本機日期 {ld} 與台北日期 {td} 不同:健保卡+密碼登入(EnCrypt)現在會失敗",
-                "the local date {ld} differs from Taipei's {td}: card+password logins "
-                "(EnCrypt) fail now",
-            ).format(ld=local.date().isoformat(), td=taipei.date().isoformat()),
-            TZ_FIX,
+        local_date, agent = encrypt_path(env)
+        detail += f"; {agent}"
+        dates = T(
+            "本機日期 {ld} 與台北日期 {td} 不同", "the local date {ld} differs from Taipei's {td}"
+        )
+        dates = dates.format(ld=local.date().isoformat(), td=taipei.date().isoformat())
+        if local_date:
+            return failed(
+                Text(
+                    f"{dates.zh}:官方元件的健保卡+密碼登入(EnCrypt)現在會失敗",
+                    f"{dates.en}: card+password logins through the official component "
+                    "(EnCrypt) fail now",
+                ),
+                TZ_FIX,
+                detail + (f"; {hours.en}" if hours is not None else ""),
+            )
+        return warned(
+            Text(
+                f"{dates.zh}:官方元件的健保卡+密碼登入(EnCrypt)現在會失敗"
+                + (f"({hours.zh})" if hours is not None else "")
+                + ";nhicard 已自動改用台北日期",
+                f"{dates.en}: card+password logins through the official component (EnCrypt) "
+                "fail now"
+                + (f" ({hours.en})" if hours is not None else "")
+                + "; nhicard compensates with the Taipei date",
+            ),
+            Text(f"{COMPENSATES.zh}{TZ_FIX.zh}", f"{COMPENSATES.en} {TZ_FIX.en}"),
             detail,
         )
     midnight = datetime.combine(taipei.date() + timedelta(days=1), datetime.min.time(), TAIPEI)
@@ -156,15 +239,19 @@ def check_timezone(env: CheckEnv) -> Finding:
             T("等到台北時間 00:10 以後再登入。", "Log in after 00:10 Taipei time."),
             detail,
         )
-    if local.utcoffset() != taipei.utcoffset():
+    if window is not None and hours is not None:
+        local_date, agent = encrypt_path(env)
+        detail += f"; {agent}"
+        summary = Text(
+            f"時區為 {zone},不是台北時間:{hours.zh},那時官方元件的健保卡+密碼登入(EnCrypt)會失敗",
+            f"the time zone is {zone}, not Taipei's: {hours.en}, and card+password logins "
+            "through the official component (EnCrypt) fail then",
+        )
+        if local_date:
+            return warned(summary, TZ_FIX, detail)
         return warned(
-            T(
-                "時區為 {z},不是台北時間:每天有一段時間本機日期與台北不同,"
-                "那時健保卡+密碼登入(EnCrypt)會失敗",
-                "the time zone is {z}, not Taipei's: for part of each day the local date "
-                "differs from Taipei's and card+password logins (EnCrypt) fail then",
-            ).format(z=zone),
-            TZ_FIX,
+            Text(f"{summary.zh};nhicard 已自動改用台北日期", f"{summary.en}; nhicard compensates"),
+            Text(f"{COMPENSATES.zh}{TZ_FIX.zh}", f"{COMPENSATES.en} {TZ_FIX.en}"),
             detail,
         )
     return passed(T("時區:{z}(台北時間)", "time zone: {z} (Taipei time)").format(z=zone), detail)

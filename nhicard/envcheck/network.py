@@ -161,18 +161,28 @@ PROBE_SUMMARIES = {
 }
 
 
-def probe_failure(site: SiteTarget, err: ProbeError) -> Finding:
-    """Word a failed HTTPS probe of ``site`` by its kind."""
+def probe_failure(site: SiteTarget, err: ProbeError, timeout: float = 5.0) -> Finding:
+    """Word a failed HTTPS probe of ``site`` by its kind; an untrusted certificate names the
+    chain the site sends (issuer, root) and how to trust that root in the profile."""
     summary = PROBE_SUMMARIES.get(err.kind, T("{site}:HTTPS 連線失敗", "{site}: HTTPS failed"))
-    fix = UNTRUSTED_FIX if err.kind == probes.TLS_UNTRUSTED else NETWORK_FIX
-    return failed(about(site, summary), fix, f"{site.url}: {err.kind}: {err.text}")
+    detail = f"{site.url}: {err.kind}: {err.text}"
+    if err.kind == probes.TLS_UNTRUSTED:
+        from nhicard.web.tlschain import presented_chain, untrusted_texts
+
+        chain = presented_chain(site.host, site.port, timeout=timeout)
+        if chain is not None:
+            message, fix = untrusted_texts(site.host, chain)
+            shown = Text(f"{site.label.zh}:{message.zh}", f"{site.label.en}: {message.en}")
+            return failed(shown, fix, f"{detail}; chain: {chain.describe()}")
+        return failed(about(site, summary), UNTRUSTED_FIX, detail)
+    return failed(about(site, summary), NETWORK_FIX, detail)
 
 
 def check_https(site: SiteTarget, env: CheckEnv) -> Finding:
     try:
         probe = probe_site(env, site)
     except ProbeError as err:
-        return probe_failure(site, err)
+        return probe_failure(site, err, env.timeout)
     detail = (
         f"{site.url}: HTTP {probe.status_code}, {probe.tls_version or '?'}, {probe.elapsed_ms} ms"
     )
@@ -216,16 +226,20 @@ def check_tls(site: SiteTarget, env: CheckEnv) -> Finding:
     try:
         probe = probe_site(env, site)
     except ProbeError as err:
-        return probe_failure(site, err)
+        return probe_failure(site, err, env.timeout)
     version = probe.tls_version
+    from nhicard.web.tlschain import presented_chain
+
+    chain = presented_chain(site.host, site.port, timeout=env.timeout)
+    shown = f"{site.url}; chain: {chain.describe()}" if chain is not None else site.url
     if version is None:
         return warned(
             about(site, T("{site}:無法得知 TLS 版本", "{site}: the TLS version is unknown")),
             None,
-            site.url,
+            shown,
         )
     if version in MODERN_TLS:
-        return passed(about(site, T("{site}:{v}", "{site}: {v}"), v=version), site.url)
+        return passed(about(site, T("{site}:{v}", "{site}: {v}"), v=version), shown)
     return failed(
         about(
             site,
@@ -233,7 +247,7 @@ def check_tls(site: SiteTarget, env: CheckEnv) -> Finding:
             v=version,
         ),
         TLS_FIX,
-        site.url,
+        shown,
     )
 
 

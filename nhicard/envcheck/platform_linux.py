@@ -11,7 +11,9 @@ from nhicard.i18n import T, Text
 
 NAME = "linux"
 DEFAULT_PCSC_SOCKET = "/run/pcscd/pcscd.comm"
-COMPONENT_DOWNLOAD = "https://cloudicweb.nhi.gov.tw/cloudic/system/SMC/mLNHIICC_Setup.Ubuntu.zip"
+# Since 2024 one Linux package (a tar.xz inside); the 2021 manual's era had per-distribution
+# ones (mLNHIICC_Setup.Ubuntu.zip, mLNHIICC_Setup.fedora.zip).
+COMPONENT_DOWNLOAD = "https://cloudicweb.nhi.gov.tw/cloudic/system/SMC/CMS_mNHIICC_Setup.Linux.zip"
 COMPONENT_DIR = "/usr/local/share/NHIICC"
 
 
@@ -93,9 +95,11 @@ def component_install_dir(environ: Mapping[str, str]) -> Path:
 
 def trusted_roots_note() -> Text:
     return T(
-        "瀏覽器使用 NSS 憑證庫(~/.pki/nssdb 與 Firefox 設定檔),官方元件安裝時把"
-        "「NHI SelfRoot CA」匯入其中;系統根憑證在 /etc/ssl/certs(update-ca-certificates)。",
+        "瀏覽器使用 NSS 憑證庫(~/.pki/nssdb 與 Firefox 設定檔),官方元件把自己的根憑證匯入其中"
+        "(2020 版「NHI SelfRoot CA」;2024 版組織名稱 nhi-localhost-ca);系統根憑證在 "
+        "/etc/ssl/certs(update-ca-certificates)。",
         "Browsers use the NSS databases (~/.pki/nssdb and Firefox profiles), where the "
-        "component's installer imports 'NHI SelfRoot CA'; system roots live in /etc/ssl/certs "
+        "component imports its own root CA (2020 builds: 'NHI SelfRoot CA'; 2024 builds: "
+        "organisation nhi-localhost-ca); system roots live in /etc/ssl/certs "
         "(update-ca-certificates).",
     )

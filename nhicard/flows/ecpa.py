@@ -1,49 +1,52 @@
-"""Step 7 of the manual: sign in to eCPA (人事服務網) with the NHI card and its password.
+"""Step 7 of the manual: sign in to eCPA (人事服務網), and optionally on into a relying party.
 
-The login page's NHI-card column runs as a chain of calls driven by the page's script; this
-flow makes the same calls a browser makes, in the same order, with the same cookies:
+eCPA's login page runs each login column as a chain of XHR calls (form-urlencoded, with
+``X-Requested-With``, each answering plain text; sites.md). The profile describes a column's
+chain as data (``[ecpa.chains.<column>]``, nhicard.web.profile.LoginChain); this flow makes
+the same calls a browser makes, in the same order, with the same cookies:
 
 1. open the login page (``clogin.aspx``, with ``returnUrl`` when a relying party is named)
-   and check it has the NHI-card column with its password box and 「登入」 button;
-2. ``get_challenge`` (the profile's ``[ecpa.api]``) → a one-time random;
-3. the card agent: ``GetBasic``, ``GetVersion``, ``H_Sign?Random=<version><random>``,
-   ``EnCrypt?Pwd=<password>``;
-4. ``nhi_card_login`` with those values — exactly once: a refused password is never retried
-   (three wrong ones lock the card's online service);
-5. without a return URL: open the page the site names (eCPA's home) and read the name shown
-   there; with one: ``get_ap_ticket``, then post the hidden ``APReqEncodedData`` form to the
-   relying party as the page's script does, and read the name that site shows.
+   and check it shows the column and its controls;
+2. each call of the chain in turn; a field's ``{placeholder}`` is the user's input
+   (``{account}``, ``{password}``), a var of the chain, an earlier reply (``save``), or a
+   value of the card agent, asked when first needed (``GetBasic``, ``GetVersion``,
+   ``H_Sign?Random=<version><random>``, ``EnCrypt?Pwd=<password>``). Every call is made
+   exactly once: a refused password is never retried (three wrong ones lock);
+3. without a return URL: open eCPA's home (when the profile names one) and read the name
+   shown there; with one: post the chain's ``sso_fields`` (``loginType``,
+   ``APReqEncodedData``) to the return URL as the page's hidden form does, follow its
+   redirects (``sso_home.php?ssoid=`` → ``/mooc/index.php``) and read the name that site
+   shows.
 
-Refusals carry the site's own message; the wrong-password refusal says how many attempts are
-left, the lock says until when.
+``account`` given: the account/password column (chain ``account``: recorded, public);
+otherwise the NHI-card column (chain ``nhi_card``), which the real profile lacks because
+that chain is not public: exit 11, saying so.
+
+A refusal's plain-text answer is quoted; the profile's markers say whether it was a wrong
+password (with the attempts left), a lock (until when), a revocation or an unregistered card.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode, urljoin, urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from nhicard.agent.base import check_password_length
-from nhicard.errors import AuthRefused, NhicardError, NotAvailable, SiteRejected
+from nhicard.errors import AuthRefused, NhicardError, SiteChanged, SiteRejected, UsageError
 from nhicard.flows.base import FlowEnv, site_message_text
-from nhicard.i18n import T, Text
+from nhicard.i18n import T
 from nhicard.web.aspnet import page_messages
 from nhicard.web.form import Submission
 from nhicard.web.page import Page
-from nhicard.web.profile import SiteSpec
+from nhicard.web.profile import ChainCall, LoginChain, SiteSpec
 
-OK = "0000"
 SIGNATURE_LENGTH = 256
-REQUIRED_CALLS = ("get_challenge", "nhi_card_login")
+ACCOUNT_CHAIN = "account"
+NHI_CHAIN = "nhi_card"
+_HTML_START = re.compile(r"\s*<(?:!doctype|html|head|body)\b", re.I)
 
-# The chain's refusal reasons (the JSON ``reason`` field) and what they mean for the user.
-AUTH_REASONS = frozenset(
-    {"wrong-password", "locked", "revoked", "bad-signature", "card-mismatch",
-     "undecryptable-password"}
-)  # fmt: skip
 
 HINT_WRONG_PASSWORD = T(
     "請確認密碼後再執行一次;nhicard 不會自動重試(連續錯誤 3 次將鎖定 10 分鐘)。",
@@ -134,168 +137,191 @@ def check_return_url(env: FlowEnv, return_url: str) -> None:
         )
 
 
-def _chain_available(ecpa: SiteSpec) -> None:
-    missing = [name for name in REQUIRED_CALLS if name not in ecpa.api]
-    if missing:
-        raise NotAvailable(
-            T(
-                "網站設定檔沒有描述 eCPA 健保卡登入的呼叫流程([ecpa.api] 缺少 {names});"
-                "正式網站的流程並未公開",
-                "the site profile does not describe eCPA's NHI-card login calls ([ecpa.api] "
-                "lacks {names}); the real site's chain is not public",
-            ).format(names=", ".join(missing)),
-            hint=T(
-                "使用 --profile sandbox,或以 --profile FILE 提供描述 [ecpa.api] 的設定檔。",
-                "Use --profile sandbox, or a profile file (--profile FILE) with an [ecpa.api] "
-                "table.",
-            ),
-            reason="ecpa-chain-unknown",
-        )
-
-
-def _reply_text(reply: Mapping[str, Any]) -> Text:
-    zh, en = reply.get("message_zh"), reply.get("message_en")
-    if isinstance(zh, str) and isinstance(en, str) and zh and en:
-        return Text(zh, en)
-    message = reply.get("message")
-    if isinstance(message, str) and message:
-        if " / " in message:
-            first, _, second = message.partition(" / ")
-            return Text(first, second)
-        return site_message_text(message)
-    code = str(reply.get("result", "?"))
-    return T("網站拒絕登入(代碼 {code})", "the site refused the login (code {code})").format(
-        code=code
-    )
-
-
-def _int_or_none(value: object) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value)
-    return None
-
-
-def refusal_error(reply: Mapping[str, Any], ecpa: SiteSpec, step: str) -> NhicardError:
-    """The typed error for one refusal of the login chain (the site's message kept)."""
-    message = _reply_text(reply)
-    reason = str(reply.get("reason") or "")
-    code = str(reply.get("result") or "")
-    attempts = _int_or_none(reply.get("attempts_left"))
-    if attempts is None and ecpa.markers.attempts_left_pattern:
-        found = re.search(ecpa.markers.attempts_left_pattern, message.zh + " " + message.en)
-        attempts = int(found.group(1)) if found and found.group(1).isdigit() else None
-    locked_until = reply.get("locked_until") if isinstance(reply.get("locked_until"), str) else None
-    data: dict[str, Any] = {"result": code, "step": step}
-    if not reason:
-        shown = message.zh + message.en
-        if ecpa.markers.locked and any(m in shown for m in ecpa.markers.locked) and locked_until:
-            reason = "locked"
-        elif ecpa.markers.wrong_password and any(m in shown for m in ecpa.markers.wrong_password):
-            reason = "wrong-password"
-    if reason in AUTH_REASONS:
-        hints = {
-            "wrong-password": HINT_WRONG_PASSWORD,
-            "locked": HINT_LOCKED,
-            "revoked": HINT_REVOKED,
-            "undecryptable-password": HINT_CLOCK,
-        }
-        if attempts is not None:
-            data["attempts_left"] = attempts
-        if locked_until:
-            data["locked_until"] = locked_until
-        return AuthRefused(
-            T("eCPA 拒絕登入:{zh}", "eCPA refused the login: {en}").format(
-                zh=message.zh, en=message.en
-            ),
-            hint=hints.get(reason),
-            reason=reason,
-            data=data,
-        )
-    hint = HINT_NOT_REGISTERED if reason == "not-registered" else HINT_AGAIN
-    return SiteRejected(
-        T("eCPA 拒絕登入:{zh}", "eCPA refused the login: {en}").format(
-            zh=message.zh, en=message.en
+def chain_for(ecpa: SiteSpec, account: str | None) -> LoginChain:
+    """The profile's chain of the chosen column; a column whose chain the profile lacks →
+    exit 11 (on the real profile: the NHI-card column, whose chain is not public)."""
+    key = ACCOUNT_CHAIN if account else NHI_CHAIN
+    chain = ecpa.chains.get(key)
+    if chain is not None:
+        return chain
+    column = T("帳號/密碼", "account/password") if account else T("健保卡", "NHI card")
+    raise SiteChanged(
+        T(
+            "網站設定檔沒有描述 eCPA {zh}登入欄的呼叫流程([ecpa.chains.{key}]);"
+            "正式網站健保卡登入的流程並未公開",
+            "the site profile does not describe the calls of eCPA's {en} column "
+            "([ecpa.chains.{key}]); the real site's NHI-card chain is not public",
+        ).format(zh=column.zh, en=column.en, key=key),
+        hint=T(
+            "以帳號密碼登入:nhicard ecpa login --account 帳號;或使用 --profile sandbox,"
+            "或以 --profile FILE 提供含 [ecpa.chains.nhi_card] 的設定檔。",
+            "Sign in with the account column: `nhicard ecpa login --account ALIAS`; or use "
+            "--profile sandbox, or a profile file (--profile FILE) with an "
+            "[ecpa.chains.nhi_card] table.",
         ),
-        hint=hint,
-        reason=reason or "site-message",
-        data=data,
+        reason="ecpa-chain-unknown",
     )
+
+
+def _matches(patterns: tuple[str, ...], text: str) -> bool:
+    return any(p and p in text for p in patterns)
+
+
+def refusal_error(reply: str, ecpa: SiteSpec, call: ChainCall) -> NhicardError:
+    """The typed error for one refused call (its plain-text answer quoted verbatim)."""
+    message = site_message_text(reply) if reply else T("(空白回應)", "(empty reply)")
+    shown = message.zh + " " + message.en
+    markers = ecpa.markers
+    data: dict[str, Any] = {"step": call.name, "reply": reply[:500]}
+    attempts = None
+    if markers.attempts_left_pattern:
+        found = re.search(markers.attempts_left_pattern, shown)
+        attempts = int(found.group(1)) if found and found.group(1).isdigit() else None
+    locked_until = None
+    if markers.locked_until_pattern:
+        found = re.search(markers.locked_until_pattern, shown)
+        locked_until = found.group(1) if found else None
+    if _matches(markers.revoked, shown):
+        reason = "revoked"
+    elif _matches(markers.locked, shown):
+        reason = "locked"
+    elif _matches(markers.wrong_password, shown):
+        reason = "wrong-password"
+    elif _matches(markers.not_registered, shown):
+        reason = "not-registered"
+    else:
+        reason = "refused" if call.refusal == "auth" else "site-message"
+    text = T("eCPA 拒絕登入({step}):{zh}", "eCPA refused the login ({step}): {en}").format(
+        step=call.name, zh=message.zh, en=message.en
+    )
+    if reason == "not-registered" or (reason == "site-message"):
+        hint = HINT_NOT_REGISTERED if reason == "not-registered" else HINT_AGAIN
+        return SiteRejected(text, hint=hint, reason=reason, data=data)
+    if attempts is not None:
+        data["attempts_left"] = attempts
+    if locked_until:
+        data["locked_until"] = locked_until
+    hints = {
+        "wrong-password": HINT_WRONG_PASSWORD,
+        "locked": HINT_LOCKED,
+        "revoked": HINT_REVOKED,
+    }
+    hint = hints.get(reason, HINT_WRONG_PASSWORD)
+    if "EnCrypt" in shown or "時區" in shown or "time zone" in shown:
+        hint = HINT_CLOCK
+    return AuthRefused(text, hint=hint, reason=reason, data=data)
 
 
 class EcpaLogin:
-    """One run of the eCPA NHI-card login (see the module docstring)."""
+    """One run of the eCPA login (see the module docstring)."""
 
-    def __init__(self, env: FlowEnv, password: str, return_url: str | None = None) -> None:
+    def __init__(
+        self,
+        env: FlowEnv,
+        password: str,
+        return_url: str | None = None,
+        *,
+        account: str | None = None,
+    ) -> None:
         self.env = env
         self.password = password
         self.return_url = return_url or None
+        self.account = account.strip() if account else None
         self.ecpa = env.profile.ecpa
+        self.values: dict[str, str] = {}
 
     def run(self) -> EcpaLoginResult:
         env, ecpa = self.env, self.ecpa
-        _chain_available(ecpa)
-        check_password_length(self.password)
+        chain = chain_for(ecpa, self.account)
+        if self.account is None or chain.needs("encrypted_password"):
+            check_password_length(self.password)
+        elif not self.password:
+            raise UsageError(T("密碼不可為空", "the password must not be empty"))
         env.add_secret(self.password, "password")
         if self.return_url:
             check_return_url(env, self.return_url)
-        page = self.open_login_page()
+        page = self.open_login_page(chain)
         origin = origin_of(page.url)
-        env.log(T("向 eCPA 取得登入驗證碼…", "Asking eCPA for a login challenge…"))
-        challenge = self.call("get_challenge", {}, origin, step="challenge")
-        random = str(challenge.get("random") or "")
-        if not (len(random) == 16 and random.isdigit()):
-            raise env.site_changed(
-                page,
-                "ecpa-challenge",
-                T("登入驗證碼不是 16 位數字", "the login challenge is not 16 digits"),
-            )
-        env.log(T("讀取健保卡並簽章…", "Reading the NHI card and signing…"))
-        agent = env.agent
-        basic = agent.get_basic()
-        env.add_secret(basic.name, "name")
-        env.add_secret(basic.id_number, "id")
-        version = agent.get_version()
-        sign = agent.h_sign(version + random)
-        if len(sign) != SIGNATURE_LENGTH:
-            raise AuthRefused(
-                T(
-                    "讀卡元件回傳的簽章長度不正確",
-                    "the card agent's signature has the wrong length",
-                ),
-                detail=f"{len(sign)} characters",
-                reason="bad-signature",
-            )
-        encrypted = agent.encrypt_password(self.password)
-        env.log(T("登入 eCPA…", "Signing in to eCPA…"))
-        body = {
-            "basic": basic.to_wire(),
-            "version": version,
-            "random": random,
-            "sign": sign,
-            "password": encrypted,
-            "returnUrl": self.return_url or "",
+        self.values = {
+            **chain.variables,
+            "account": self.account or "",
+            "password": self.password,
         }
-        reply = self.call("nhi_card_login", body, origin, step="login")
-        name = str(reply.get("name") or basic.name)
+        env.log(T("登入 eCPA…", "Signing in to eCPA…"))
+        for call in chain.calls:
+            fields = [(name, self.fill(value)) for name, value in call.fields]
+            secret = [n for n, v in call.fields if "{password}" in v or "{encrypted_password}" in v]
+            reply = self.call(call, fields, origin, secret)
+            if call.save:
+                self.values[call.save] = reply
+                env.add_secret(reply, "id" if call.save == "uid" else "other")
         if self.return_url:
-            return self.single_sign_on(reply, origin, name)
-        return self.land_on_home(reply, page)
+            return self.single_sign_on(chain)
+        return self.land_on_home(page)
+
+    # -- values ----------------------------------------------------------------------------
+    def fill(self, template: str) -> str:
+        """A field's value: each ``{name}`` replaced (card values asked when first needed)."""
+
+        def sub(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name not in self.values:
+                self.values[name] = self.card_value(name)
+            return self.values[name]
+
+        return re.sub(r"\{([A-Za-z_][A-Za-z0-9_]*)\}", sub, template)
+
+    def card_value(self, name: str) -> str:
+        env = self.env
+        agent = env.agent
+        if name in ("basic", "card_number", "id_number"):
+            env.log(T("讀取健保卡…", "Reading the NHI card…"))
+            basic = agent.get_basic()
+            env.add_secret(basic.name, "name")
+            env.add_secret(basic.id_number, "id")
+            self.values.update(
+                basic=basic.to_wire(), card_number=basic.card_number, id_number=basic.id_number
+            )
+            return self.values[name]
+        if name == "version":
+            return agent.get_version()
+        if name == "sign":
+            env.log(T("健保卡簽章…", "Signing with the NHI card…"))
+            version = self.values.get("version") or self.fill("{version}")
+            sign = agent.h_sign(version + self.values.get("random", ""))
+            if len(sign) != SIGNATURE_LENGTH:
+                raise AuthRefused(
+                    T(
+                        "讀卡元件回傳的簽章長度不正確",
+                        "the card agent's signature has the wrong length",
+                    ),
+                    detail=f"{len(sign)} characters",
+                    reason="bad-signature",
+                )
+            return sign
+        if name == "encrypted_password":
+            encrypted = agent.encrypt_password(self.password)
+            env.add_secret(encrypted, "password")
+            return encrypted
+        raise AssertionError(f"unknown chain value {name}")  # the profile loader checks
 
     # -- steps -----------------------------------------------------------------------------
-    def open_login_page(self) -> Page:
+    def open_login_page(self, chain: LoginChain) -> Page:
         env, ecpa = self.env, self.ecpa
         spec = ecpa.page("login")
         env.log(T("開啟 eCPA 登入頁…", "Opening the eCPA login page…"))
         page = env.open(login_url(ecpa, self.return_url), "ecpa-login")
         env.expect(page, spec, "ecpa-login", site=ecpa)
-        column = page.region(spec.control("nhi_column"))
-        form = page.form().scoped(column)
-        form.find(spec.control("password"))
-        form.find(spec.control("login"), buttons=True)
+        if chain.column:
+            try:
+                column = page.region(spec.control(chain.column))
+                form = page.form().scoped(column)
+                for key in chain.controls:
+                    form.find(spec.control(key), buttons=key == "login")
+            except SiteChanged:
+                raise
+            except NhicardError as missing:
+                raise env.site_changed(page, "ecpa-login", missing.message) from None
         if self.return_url:
             self.check_return_accepted(page)
         return page
@@ -325,89 +351,71 @@ class EcpaLogin:
             reason="return-url-refused",
         )
 
-    def call(self, name: str, body: Mapping[str, Any], origin: str, *, step: str) -> dict[str, Any]:
-        """One JSON call of the page's script; a refusal becomes a typed error."""
+    def call(
+        self,
+        call: ChainCall,
+        fields: list[tuple[str, str]],
+        origin: str,
+        secret_names: list[str],
+    ) -> str:
+        """One XHR call of the page's script; its reply read as the profile says; a reply
+        that does not match ``ok`` becomes a typed refusal."""
         env = self.env
         reply_page = env.browser.fetch(
             "POST",
-            self.ecpa.api_url(name),
-            json=dict(body),
-            headers={"Origin": origin, "Accept": "application/json"},
+            call.url,
+            pairs=fields,
+            headers={"Origin": origin, "Accept": "*/*"},
+            secret_names=secret_names,
         )
-        try:
-            reply = reply_page.json()
-        except NhicardError:
+        step = f"ecpa-{call.name}"
+        if reply_page.status != 200 or _HTML_START.match(reply_page.text):
             raise env.site_changed(
                 reply_page,
-                f"ecpa-{step}",
+                step,
                 T(
-                    "{name} 的回應不是 JSON(HTTP {status})",
-                    "the answer of {name} is not JSON (HTTP {status})",
-                ).format(name=name, status=reply_page.status),
-            ) from None
-        if not isinstance(reply, dict) or "result" not in reply:
-            raise env.site_changed(
-                reply_page,
-                f"ecpa-{step}",
-                T("{name} 的回應格式不符", "the answer of {name} has an unknown shape").format(
-                    name=name
-                ),
+                    "{name} 的回應不是純文字答覆(HTTP {status})",
+                    "the answer of {name} is not a plain-text reply (HTTP {status})",
+                ).format(name=call.name, status=reply_page.status),
             )
-        if str(reply["result"]) != OK:
-            raise refusal_error(reply, self.ecpa, step)
-        return reply
+        reply = reply_page.text.strip()
+        if call.reply == "json":
+            try:
+                decoded = reply_page.json()
+            except NhicardError:
+                raise env.site_changed(
+                    reply_page,
+                    step,
+                    T("{name} 的回應不是 JSON", "the answer of {name} is not JSON").format(
+                        name=call.name
+                    ),
+                ) from None
+            value = decoded.get(call.reply_key) if isinstance(decoded, dict) else None
+            reply = str(value).strip() if isinstance(value, str | int) else ""
+        if re.fullmatch(call.ok, reply):
+            return reply
+        raise refusal_error(reply, self.ecpa, call)
 
-    def land_on_home(self, reply: Mapping[str, Any], login_page: Page) -> EcpaLoginResult:
+    def land_on_home(self, login_page: Page) -> EcpaLoginResult:
+        """Without a return URL: eCPA's home, when the profile names it."""
         env, ecpa = self.env, self.ecpa
-        target = str(reply.get("next") or "")
-        url = urljoin(login_page.url, target) if target else ecpa.url("home")
-        page = env.open(url, "ecpa-home")
-        if "home" in ecpa.pages:
-            env.expect(page, ecpa.page("home"), "ecpa-home", site=ecpa)
+        if "home" not in ecpa.pages or not ecpa.pages["home"].url:
+            # the profile names no page that shows the name (the real one: not recorded)
+            return EcpaLoginResult(name="", url=login_page.url)
+        page = env.open(ecpa.url("home"), "ecpa-home")
+        env.expect(page, ecpa.page("home"), "ecpa-home", site=ecpa)
         name = self.shown_name(page, ecpa, "ecpa-home")
         return EcpaLoginResult(name=name, url=page.url)
 
-    def single_sign_on(self, reply: Mapping[str, Any], origin: str, name: str) -> EcpaLoginResult:
-        env, ecpa = self.env, self.ecpa
+    def single_sign_on(self, chain: LoginChain) -> EcpaLoginResult:
+        """Post the chain's hidden form (``loginType``, ``APReqEncodedData``) to the return
+        URL and follow the relying party's redirects."""
+        env = self.env
         assert self.return_url is not None
-        granted = reply.get("returnUrl")
-        if not granted:
-            raise SiteRejected(
-                T(
-                    "已登入 eCPA,但 eCPA 不接受返回網址 {url}",
-                    "signed in to eCPA, but eCPA does not accept the return URL {url}",
-                ).format(url=self.return_url),
-                hint=HINT_AGAIN,
-                reason="return-url-refused",
-            )
-        env.log(T("取得單一登入票證…", "Getting the single sign-on ticket…"))
-        ticket = self.call("get_ap_ticket", {"returnUrl": str(granted)}, origin, step="ticket")
-        field = ecpa.options.get("sso_token_field", "APReqEncodedData")
-        action = str(ticket.get("action") or "")
-        token = ticket.get(field)
-        if not isinstance(token, str) or not token or not action:
-            raise env.site_changed(
-                env.browser.current or Page("about:blank", 0, ""),
-                "ecpa-ticket",
-                T("單一登入票證缺少 {field}", "the sign-on ticket lacks {field}").format(
-                    field=field
-                ),
-            )
-        if origin_of(action) != origin_of(self.return_url):
-            raise SiteRejected(
-                T(
-                    "eCPA 要把登入票證送往 {action},與要求的 {url} 不同網站,已拒絕",
-                    "eCPA would post the sign-on ticket to {action}, not to the site asked "
-                    "for ({url}); refused",
-                ).format(action=action, url=self.return_url),
-                hint=HINT_AGAIN,
-                reason="return-url-mismatch",
-            )
-        env.add_secret(token, "other")
-        env.log(T("前往 {site}…", "Continuing to {site}…").format(site=origin_of(action)))
-        submission = Submission("POST", urljoin(origin + "/", action), ((field, token),))
-        page = env.submit(submission, "relying-party")
-        relying = origin_of(action)
+        pairs = tuple((name, self.fill(value)) for name, value in chain.sso_fields)
+        relying = origin_of(self.return_url)
+        env.log(T("前往 {site}…", "Continuing to {site}…").format(site=relying))
+        page = env.submit(Submission("POST", self.return_url, pairs), "relying-party")
         site = self.relying_site(relying)
         if page.status >= 400:
             shown = page_messages(page.soup, site.message_selectors if site else ())
@@ -425,8 +433,9 @@ class EcpaLogin:
                 reason="sso-refused",
                 data={"status": page.status},
             )
+        fallback = ""  # never the ID number GetUID answered: a name is shown, or nothing
         if site is None:
-            return EcpaLoginResult(name=name, url=page.url, relying_party=relying)
+            return EcpaLoginResult(name=fallback, url=page.url, relying_party=relying)
         if site.markers.success and not page.find_marker(site.markers.success):
             raise env.site_changed(
                 page,
@@ -435,7 +444,9 @@ class EcpaLogin:
                     m=" / ".join(site.markers.success)
                 ),
             )
-        shown_name = self.shown_name(page, site, "relying-party") if site.name_selectors else name
+        shown_name = (
+            self.shown_name(page, site, "relying-party") if site.name_selectors else fallback
+        )
         return EcpaLoginResult(name=shown_name, url=page.url, relying_party=relying)
 
     def relying_site(self, origin: str) -> SiteSpec | None:
@@ -460,6 +471,9 @@ class EcpaLogin:
         )
 
 
-def ecpa_login(env: FlowEnv, password: str, return_url: str | None = None) -> EcpaLoginResult:
-    """Sign in to eCPA with the card and ``password`` (see the module docstring)."""
-    return EcpaLogin(env, password, return_url).run()
+def ecpa_login(
+    env: FlowEnv, password: str, return_url: str | None = None, *, account: str | None = None
+) -> EcpaLoginResult:
+    """Sign in to eCPA: with ``account`` its account/password column, else the NHI-card
+    column with the card and ``password`` (see the module docstring)."""
+    return EcpaLogin(env, password, return_url, account=account).run()

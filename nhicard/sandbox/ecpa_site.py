@@ -1,104 +1,94 @@
-"""The sandbox eCPA (人事服務網): the civil service's sign-on hub, NHI-card column included.
+"""The sandbox eCPA (人事服務網): the civil service's sign-on hub, shaped like the real one.
+
+The real login page is not a WebForms postback (sites.md, from a recorded browser session):
+its script runs a chain of jQuery XHR calls against ``/Home/*``, form-urlencoded with
+``X-Requested-With: XMLHttpRequest``, each answering plain text (``text/html``), then posts
+``loginType`` and an uppercase-hex ``APReqEncodedData`` to the relying party's returnUrl.
 
 Pages
     ``GET /`` and the old ``/uIAM/clogin.asp`` redirect to the login page.
-    ``GET /webform/clogin.aspx?returnUrl=…`` — the login page with the four columns of the real
-    one: 帳號/密碼 (account), 自然人憑證 (citizen certificate, PIN box ``#pinCode``), 機關憑證
-    (agency certificate), 健保卡 + 密碼 (NHI card, password box ``#nhiPassword``). When the
-    visitor is already signed in and a registered ``returnUrl`` is given, the page carries the
-    hidden ``#ssoForm`` and posts it at once (single sign-on without a second login).
-    ``POST /webform/clogin.aspx`` — a postback without JavaScript: answers with a message.
-    The page carries ASP.NET state (``__VIEWSTATE``, ``__VIEWSTATEGENERATOR``,
-    ``__EVENTVALIDATION``, signed and bound to the session); a postback with forged or foreign
-    state gets ASP.NET's error page (HTTP 500).
+    ``GET /webform/clogin.aspx?returnUrl=…&Naminglogo=…&showecpa=Y`` — title 「人事服務網eCPA」,
+    the four columns of the real page: 帳號/密碼 (``#txtAccount``, ``#txtPassword``), 自然人憑證
+    (PIN box ``#pinCode``), 機關憑證, 健保卡 + 密碼 (``#nhiPassword``). An accepted returnUrl (a
+    registered relying party) is kept in the session and in the hidden ``#hidReturnUrl``; a
+    refused one leaves that field empty and shows a message. A visitor already signed in,
+    with an accepted returnUrl, gets the hidden ``#ssoForm`` posted at once.
     ``GET /webform/home.aspx`` — eCPA's home page: ``<span id="lblUserName">王小明</span> 您好``.
     ``GET /webform/logout.aspx`` — ends the eCPA session.
 
-The NHI-card login chain (the real one is not public; this is the sandbox's design). The page
-script (``static/ecpa_login.js``) drives it; a client without a browser makes the same calls,
-all JSON over ``POST`` with the session cookie ``ECPA_SessionId``:
+The account/password column — exactly the recorded chain:
+    1. ``POST /Home/GetUID`` ``account=<alias>`` → the ID number;
+    2. ``POST /Home/GetApTicketV2`` ``account=…&password=…&ApID=CrossHRD`` → the ticket, long
+       uppercase hex (the sandbox's own signed token, nhicard.sandbox.sso); the session is
+       signed in from here on (a new session id);
+    3. ``POST /Home/EnterTwoWayLog`` ``account=…&loginType=0&sn=&ticket=&appId=CrossHRD`` → ``0``;
+    4. ``POST /Home/EnterApplicationTwoWay`` ``appId=CrossHRD`` → ``0``;
+    5. the page posts ``loginType=0&APReqEncodedData=<ticket>`` to the returnUrl, or without
+       one goes to ``/webform/home.aspx``.
+    Accounts are sandbox data (``[[ecpa.account]]``: ``account``, ``id_number``, ``name``,
+    ``password``; held only as scrypt hashes in memory); three wrong passwords lock the
+    account for 10 minutes (the rule sites.md says to assume everywhere).
 
-1. ``POST /webform/api/GetNHIChallenge`` ``{}`` →
-   ``{"result": "0000", "random": "<16 digits>", "expires_in": 300}``. The random is bound to
-   the session and can be used once.
-2. The page asks the card agent (nhi-agent.md): ``GetBasic``, ``GetVersion``,
-   ``H_Sign?Random=<version><random>`` and ``EnCrypt?Pwd=<password>``.
-3. ``POST /webform/api/NHICardLogin``
-   ``{"basic": "card_no,id_no,name,birthROC7,sex,card_termination", "version": "0001",
-   "random": "<the random of step 1>", "sign": "<256 hex>", "password": "<EnCrypt hex>",
-   "returnUrl": "<optional>"}``. The server checks the random, verifies the signature over
-   card number ‖ version+random with the SAM's public key, checks the card is registered and
-   belongs to the ID on the card, decrypts the password with the card number and today's date
-   in Asia/Taipei, and asks the registration store (3 wrong passwords lock the card's online
-   service for 10 minutes; 3 locks revoke it). Success:
-   ``{"result": "0000", "name": "王小明", "next": "/webform/home.aspx", "returnUrl": <url or
-   null>}`` and a new session cookie.
-4. With a ``returnUrl``: ``POST /webform/api/GetApTicket`` ``{"returnUrl": url}`` →
-   ``{"result": "0000", "action": url, "APReqEncodedData": "<token>"}``; the page then posts a
-   hidden form with ``APReqEncodedData`` to ``action`` (nhicard.sandbox.sso describes the
-   token). Without one, the page goes to ``next``.
+The NHI-card column — THE SAME CHAIN WITH THE CARD'S DATA; ITS ENDPOINTS AND FIELD NAMES ARE
+OUR GUESS (the real ones are not public):
+    1. ``POST /Home/GetNHIRandom`` (no fields) → 16 digits, bound to the session, single use,
+       valid 5 minutes;
+    2. the page asks the card agent: ``GetBasic``, ``GetVersion``,
+       ``H_Sign?Random=<version><random>``, ``EnCrypt?Pwd=<password>``;
+    3. ``POST /Home/GetApTicketNHI``
+       ``basic=…&version=…&random=…&sign=…&password=<EnCrypt hex>&ApID=CrossHRD&loginType=3``
+       → the ticket. The server checks the random, the signature (SAM public key) over card
+       number ‖ version+random, the registration, that the card's ID matches it, decrypts
+       the password with the card number and today's date in Asia/Taipei and asks the
+       registration store (3 wrong → locked 10 minutes; 3 locks → revoked);
+    4. ``EnterTwoWayLog`` (``account=<ID number>&loginType=3&sn=<card number>``…) and
+       ``EnterApplicationTwoWay`` as above; 5. as above.
 
-``POST /webform/api/GetUID`` ``{"method": "account"|"citizen"|"agency"}`` (first call of the
-other columns) answers that the sandbox does not offer them.
-
-Every refusal is ``{"result": "<code>", "reason": …, "message": "中文 / English",
-"message_zh": …, "message_en": …}`` with HTTP 200 (as the real page methods do), plus
-``attempts_left`` and ``locked_until`` (ISO 8601, Asia/Taipei) where they apply. Result codes:
-``1001`` bad request, ``1002`` challenge missing/expired/used, ``1003`` signature invalid,
-``1004`` card not registered, ``1005`` password could not be decrypted (computer date?),
-``1006`` wrong password, ``1007`` locked, ``1008`` revoked, ``1009`` card data does not match
-the registration, ``1010`` returnUrl not a registered relying party, ``9901`` login method not
-offered by the sandbox, ``9902`` not signed in. A request whose ``Origin`` is not eCPA's own is
-refused with HTTP 403; a body that is not JSON with HTTP 400.
+Every refusal is HTTP 200 with a plain-text message, ``中文 / English`` (the real error
+replies are not public). The wrong-password text says how many attempts are left
+(「還可以再嘗試 N 次」); the lock says until when (``YYYY-MM-DD HH:MM:SS``, Taipei time).
+A ``/Home/*`` request without ``X-Requested-With: XMLHttpRequest`` or not form-urlencoded gets
+HTTP 400; one whose ``Origin`` is not eCPA's own HTTP 403.
 """
 
 from __future__ import annotations
 
-import json
 import re
 import secrets
-from dataclasses import dataclass
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import (
-    FileResponse,
-    HTMLResponse,
-    JSONResponse,
-    RedirectResponse,
-    Response,
-)
+from starlette.responses import FileResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 from starlette.templating import Jinja2Templates
 
 from nhicard.i18n import T, Text
 from nhicard.sandbox.cookie_session import MemorySessions, Session
 from nhicard.sandbox.sso import SsoSigner
-from nhicard.sandbox.webforms import (
-    EVENT_ARGUMENT,
-    EVENT_TARGET,
-    EventValidationCodec,
-    ViewStateCodec,
-    WebFormsStateError,
-    server_error_page,
-    viewstate_generator,
-)
+from nhicard.sandbox.store import check_password, hash_password
 
 TAIPEI = timezone(timedelta(hours=8), "Asia/Taipei")
 CHALLENGE_TTL = timedelta(minutes=5)
+LOCK_TIME = timedelta(minutes=10)
+MAX_FAILURES = 3
 COOKIE_NAME = "ECPA_SessionId"
 HOME_PATH = "/webform/home.aspx"
 LOGIN_PATH = "/webform/clogin.aspx"
 DEFAULT_AGENT_URL = "wss://iccert.nhi.gov.tw:7777/echo"
+DEFAULT_APP_ID = "CrossHRD"
+LOGIN_TYPE_ACCOUNT = "0"
+LOGIN_TYPE_NHI = "3"  # our guess
+FORM_TYPE = "application/x-www-form-urlencoded"
 HERE = Path(__file__).resolve().parent
 STATIC_JS = HERE / "static" / "ecpa_login.js"
 
-LOGIN_BUTTONS = ("btnAccountLogin", "btnCitizenLogin", "btnAgencyLogin", "btnNhiLogin")
-LOGIN_CAPTION = "登入"
 _DIGITS12 = re.compile(r"\d{12}")
 _DIGITS16 = re.compile(r"\d{16}")
 _VERSION = re.compile(r"[0-9A-Za-z]{4}")
@@ -106,6 +96,8 @@ _SIGN = re.compile(r"[0-9A-Fa-f]{256}")
 _HEX = re.compile(r"(?:[0-9A-Fa-f]{2}){8,256}")
 
 MSG_BAD_REQUEST = T("登入資料不完整或格式錯誤。", "The login request is incomplete or malformed.")
+MSG_NOT_XHR = T("請使用登入頁面登入。", "Please sign in through the login page.")
+MSG_NO_ACCOUNT = T("帳號不存在。", "No such account.")
 MSG_CHALLENGE = T(
     "登入驗證碼不存在、已使用或已逾時,請重新登入。",
     "The login challenge is missing, used or expired; please sign in again.",
@@ -122,11 +114,20 @@ MSG_DECRYPT = T(
     "time zone (Taipei time).",
 )
 MSG_WRONG_PASSWORD = T(
+    "密碼錯誤,您還可以再嘗試 {attempts} 次;連續錯誤 3 次將鎖定 10 分鐘。",
+    "Wrong password; {attempts} attempt(s) left. Three wrong passwords lock the login for "
+    "10 minutes.",
+)
+MSG_LOCKED = T(
+    "密碼錯誤次數過多,已鎖定至 {until}(臺北時間),請稍後再試。",
+    "Too many wrong passwords: locked until {until} (Taipei time). Try again later.",
+)
+MSG_WRONG_CARD_PASSWORD = T(
     "健保卡密碼錯誤,您還可以再嘗試 {attempts} 次;連續錯誤 3 次將鎖定 10 分鐘。",
     "Wrong NHI card password; {attempts} attempt(s) left. Three wrong passwords lock the "
     "card's online service for 10 minutes.",
 )
-MSG_LOCKED = T(
+MSG_CARD_LOCKED = T(
     "密碼錯誤次數過多,健保卡網路服務已鎖定至 {until}(臺北時間),請稍後再試。",
     "Too many wrong passwords: the card's online service is locked until {until} (Taipei "
     "time). Try again later.",
@@ -141,13 +142,7 @@ MSG_RETURN_URL = T(
     "The returnUrl is not a registered application; after signing in you will land on the "
     "eCPA home page.",
 )
-MSG_NOT_AVAILABLE = T(
-    "沙盒不提供此登入方式。", "This login method is not available in the sandbox."
-)
-MSG_NEEDS_SCRIPT = T(
-    "健保卡登入需要瀏覽器執行 JavaScript 並安裝健保卡元件。",
-    "The NHI card login needs JavaScript and the NHI card component.",
-)
+MSG_UNKNOWN_APP = T("應用系統代碼錯誤。", "Unknown application id.")
 MSG_NOT_SIGNED_IN = T("尚未登入或登入已逾時。", "Not signed in, or the session has expired.")
 MSG_FOREIGN_ORIGIN = T("拒絕來自其他網站的請求。", "Requests from other sites are refused.")
 
@@ -159,6 +154,7 @@ class EcpaSettings:
     origin: str  # e.g. https://127.0.0.1:8441
     relying_parties: tuple[str, ...]  # allowed returnUrl origins
     agent_url: str = DEFAULT_AGENT_URL
+    applications: Mapping[str, str] = field(default_factory=dict)  # ApID → relying origin
 
 
 @dataclass(frozen=True)
@@ -166,6 +162,26 @@ class Person:
     card_number: str
     id_number: str
     name: str
+
+
+@dataclass
+class Account:
+    """One account of the account/password column (sandbox data)."""
+
+    account: str
+    id_number: str
+    name: str
+    password_hash: str
+    failures: int = 0
+    locked_until: datetime | None = None
+
+
+class Refusal(Exception):
+    """One refused call: its plain-text answer."""
+
+    def __init__(self, message: Text) -> None:
+        super().__init__(message.en)
+        self.message = message
 
 
 def origin_of(url: str) -> str | None:
@@ -188,20 +204,9 @@ def taipei_text(moment: datetime) -> str:
     return moment.astimezone(TAIPEI).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def _body(code: str, reason: str, message: Text, **extra: Any) -> dict[str, Any]:
-    """A refusal of the login API (see the module docstring)."""
-    return {
-        "result": code,
-        "reason": reason,
-        "message": message.both(),
-        "message_zh": message.zh,
-        "message_en": message.en,
-        **extra,
-    }
-
-
-def _refusal(code: str, reason: str, message: Text, **extra: Any) -> JSONResponse:
-    return JSONResponse(_body(code, reason, message, **extra))
+def _text(message: Text) -> Response:
+    """A refusal as the plain-text reply of a ``/Home/*`` call."""
+    return PlainTextResponse(f"{message.zh} / {message.en}", media_type="text/html")
 
 
 def _parse_basic(basic: str) -> tuple[str, str] | None:
@@ -212,18 +217,39 @@ def _parse_basic(basic: str) -> tuple[str, str] | None:
     return fields[0], fields[1].strip().upper()
 
 
+def load_accounts(extra: Mapping[str, Any]) -> dict[str, Account]:
+    """The ``[[ecpa.account]]`` entries of the sandbox data, passwords hashed."""
+    accounts: dict[str, Account] = {}
+    for entry in extra.get("account", []) if isinstance(extra, Mapping) else []:
+        if not isinstance(entry, Mapping):
+            continue
+        alias = str(entry.get("account", "")).strip()
+        password = str(entry.get("password", ""))
+        if alias and password:
+            accounts[alias.lower()] = Account(
+                account=alias,
+                id_number=str(entry.get("id_number", "")).strip().upper(),
+                name=str(entry.get("name", "")),
+                password_hash=hash_password(password),
+            )
+    return accounts
+
+
 class EcpaSite:
     """The request handlers; ``ctx`` is the shared :class:`SandboxContext`."""
 
-    def __init__(self, ctx: Any, settings: EcpaSettings) -> None:
+    def __init__(
+        self, ctx: Any, settings: EcpaSettings, accounts: Mapping[str, Account] | None = None
+    ) -> None:
         self.ctx = ctx
         self.settings = settings
         idle = ctx.settings.session_timeout.total_seconds()
         self.sessions = MemorySessions(COOKIE_NAME, idle_seconds=idle)
         self.signer = SsoSigner.from_secret(ctx.state_secret)
         self.templates = Jinja2Templates(directory=str(HERE / "templates"))
-        self.viewstate = ViewStateCodec(ctx.state_secret)
-        self.validation = EventValidationCodec(ctx.state_secret)
+        self.accounts: dict[str, Account] = dict(accounts or {})
+        self._accounts_lock = threading.Lock()
+        self._dummy_hash = hash_password(secrets.token_hex(8))
 
     # -- helpers -------------------------------------------------------------------------
     def now(self) -> datetime:
@@ -242,10 +268,6 @@ class EcpaSite:
             return None
         return Person(record.card_number, record.id_number.upper(), record.name)
 
-    def foreign_origin(self, request: Request) -> bool:
-        origin = request.headers.get("origin")
-        return origin is not None and origin != self.settings.origin
-
     def page(
         self, request: Request, name: str, context: dict[str, Any], status: int = 200
     ) -> Response:
@@ -262,69 +284,23 @@ class EcpaSite:
         session = self.sessions.load_or_create(request)
         raw_return = request.query_params.get("returnUrl", "")
         return_url = self.allowed_return_url(raw_return)
+        session.data["return_url"] = return_url
         message = MSG_RETURN_URL if raw_return and return_url is None else None
         sso = None
         user = session.data.get("user")
         if user and return_url:
-            sso = {"action": return_url, "token": self.issue_ticket(user, return_url)}
-        return self.render_login(request, session, return_url, message, sso=sso)
-
-    async def login_postback(self, request: Request) -> Response:
-        session = self.sessions.load_or_create(request)
-        form = await request.form()
-        posted = {k: str(v) for k, v in form.items() if isinstance(v, str)}
-        try:
-            self.viewstate.check(
-                posted.get("__VIEWSTATE", ""), page=LOGIN_PATH, session_id=session.sid
-            )
-            self.validation.check(
-                posted.get("__EVENTVALIDATION", ""),
-                posted,
-                session_id=session.sid,
-                validated=LOGIN_BUTTONS,
-            )
-        except WebFormsStateError as refused:
-            page = server_error_page(refused.message, path=LOGIN_PATH)
-            return self.sessions.attach(HTMLResponse(page, status_code=500), session)
-        raw_return = str(form.get("hidReturnUrl") or request.query_params.get("returnUrl", ""))
-        return_url = self.allowed_return_url(raw_return)
-        message = MSG_NEEDS_SCRIPT if "btnNhiLogin" in form else MSG_NOT_AVAILABLE
-        return self.render_login(request, session, return_url, message)
-
-    def render_login(
-        self,
-        request: Request,
-        session: Session,
-        return_url: str | None,
-        message: Text | None,
-        *,
-        sso: dict[str, str] | None = None,
-    ) -> Response:
-        action = LOGIN_PATH + (f"?returnUrl={quote(return_url, safe='')}" if return_url else "")
+            ticket = self.issue_ticket(user, return_url)
+            sso = {"action": return_url, "token": ticket, "login_type": user["login_type"]}
         context: dict[str, Any] = {
-            "form_action": action,
             "agent_url": self.settings.agent_url,
             "return_url": return_url or "",
-            "hidden_fields": self.webforms_state(session),
+            "app_id": DEFAULT_APP_ID,
+            "naming_logo": request.query_params.get("Naminglogo", ""),
             "message": message,
             "message_class": "error" if message else "",
             "sso": sso,
         }
         return self.sessions.attach(self.page(request, "ecpa_login.html", context), session)
-
-    def webforms_state(self, session: Session) -> list[tuple[str, str]]:
-        """The hidden ASP.NET state fields of the login page, bound to the session."""
-        viewstate = self.viewstate.issue(
-            page=LOGIN_PATH, step="login", session_id=session.sid, now=self.now()
-        )
-        allowed = {button: [LOGIN_CAPTION] for button in LOGIN_BUTTONS}
-        return [
-            (EVENT_TARGET, ""),
-            (EVENT_ARGUMENT, ""),
-            ("__VIEWSTATE", viewstate),
-            ("__VIEWSTATEGENERATOR", viewstate_generator(LOGIN_PATH)),
-            ("__EVENTVALIDATION", self.validation.issue(allowed, session_id=session.sid)),
-        ]
 
     async def home(self, request: Request) -> Response:
         session = self.sessions.load(request)
@@ -342,108 +318,168 @@ class EcpaSite:
     async def script(self, request: Request) -> Response:
         return FileResponse(STATIC_JS, media_type="application/javascript; charset=utf-8")
 
-    # -- the API of the login chain ------------------------------------------------------
-    async def read_json(self, request: Request) -> dict[str, Any] | Response:
-        if self.foreign_origin(request):
-            return JSONResponse(_body("403", "foreign-origin", MSG_FOREIGN_ORIGIN), 403)
-        try:
-            body = json.loads(await request.body() or b"{}")
-        except (ValueError, UnicodeDecodeError):
-            body = None
-        if not isinstance(body, dict):
-            return JSONResponse(_body("1001", "bad-request", MSG_BAD_REQUEST), 400)
-        return body
+    # -- the /Home/* calls ---------------------------------------------------------------
+    async def read_form(self, request: Request) -> dict[str, str] | Response:
+        origin = request.headers.get("origin")
+        if origin is not None and origin != self.settings.origin:
+            return PlainTextResponse(MSG_FOREIGN_ORIGIN.both(), status_code=403)
+        kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        has_body = bool(await request.body())
+        if request.headers.get("x-requested-with") != "XMLHttpRequest" or (
+            has_body and kind != FORM_TYPE
+        ):
+            return PlainTextResponse(MSG_NOT_XHR.both(), status_code=400)
+        form = await request.form()
+        return {k: v for k, v in form.items() if isinstance(v, str)}
 
-    async def get_challenge(self, request: Request) -> Response:
-        body = await self.read_json(request)
-        if isinstance(body, Response):
-            return body
-        session = self.sessions.load_or_create(request)
+    def call(self, handler: Any) -> Any:
+        async def endpoint(request: Request) -> Response:
+            fields = await self.read_form(request)
+            if isinstance(fields, Response):
+                return fields
+            session = self.sessions.load_or_create(request)
+            try:
+                answer, session = handler(session, fields)
+            except Refusal as refused:
+                return self.sessions.attach(_text(refused.message), session)
+            reply = PlainTextResponse(answer, media_type="text/html")
+            return self.sessions.attach(reply, session)
+
+        return endpoint
+
+    def get_uid(self, session: Session, fields: dict[str, str]) -> tuple[str, Session]:
+        account = self.accounts.get(fields.get("account", "").strip().lower())
+        if account is None:
+            raise Refusal(MSG_NO_ACCOUNT)
+        return account.id_number, session
+
+    def get_ap_ticket_v2(self, session: Session, fields: dict[str, str]) -> tuple[str, Session]:
+        alias = fields.get("account", "").strip().lower()
+        password = fields.get("password", "")
+        app_origin = self.application(fields.get("ApID", ""), session)
+        with self._accounts_lock:
+            account = self.accounts.get(alias)
+            now = self.now()
+            if account is None:
+                check_password(password, self._dummy_hash)
+                raise Refusal(MSG_NO_ACCOUNT)
+            if account.locked_until is not None and now < account.locked_until:
+                raise Refusal(MSG_LOCKED.format(until=taipei_text(account.locked_until)))
+            if not check_password(password, account.password_hash):
+                account.failures += 1
+                if account.failures >= MAX_FAILURES:
+                    account.failures = 0
+                    account.locked_until = now + LOCK_TIME
+                    raise Refusal(MSG_LOCKED.format(until=taipei_text(account.locked_until)))
+                raise Refusal(MSG_WRONG_PASSWORD.format(attempts=MAX_FAILURES - account.failures))
+            account.failures, account.locked_until = 0, None
+        user = {
+            "account": account.account,
+            "id_number": account.id_number,
+            "name": account.name,
+            "login_type": LOGIN_TYPE_ACCOUNT,
+            "sn": "",
+        }
+        return self.sign_in(session, user, app_origin)
+
+    def get_nhi_random(self, session: Session, fields: dict[str, str]) -> tuple[str, Session]:
         random = "".join(secrets.choice("0123456789") for _ in range(16))
         expires = self.now() + CHALLENGE_TTL
         session.data["nhi_challenge"] = {"random": random, "expires": expires.timestamp()}
-        reply = {"result": "0000", "random": random, "expires_in": int(CHALLENGE_TTL.seconds)}
-        return self.sessions.attach(JSONResponse(reply), session)
+        return random, session
 
-    async def nhi_card_login(self, request: Request) -> Response:
-        body = await self.read_json(request)
-        if isinstance(body, Response):
-            return body
-        session = self.sessions.load_or_create(request)
-        reply = self.check_nhi_login(session, body)
-        if reply.get("result") == "0000":
-            session = self.sessions.rotate(session)
-            session.data["user"] = reply.pop("_user")
-        return self.sessions.attach(JSONResponse(reply), session)
-
-    def check_nhi_login(self, session: Session, body: dict[str, Any]) -> dict[str, Any]:
-        fields = {k: body.get(k) for k in ("basic", "version", "random", "sign", "password")}
-        if not all(isinstance(v, str) for v in fields.values()):
-            return _body("1001", "bad-request", MSG_BAD_REQUEST)
-        basic = _parse_basic(fields["basic"] or "")
+    def get_ap_ticket_nhi(self, session: Session, fields: dict[str, str]) -> tuple[str, Session]:
+        names = ("basic", "version", "random", "sign", "password")
+        values = {k: fields.get(k, "") for k in names}
+        basic = _parse_basic(values["basic"])
         if (
             basic is None
-            or not _VERSION.fullmatch(fields["version"] or "")
-            or not _DIGITS16.fullmatch(fields["random"] or "")
-            or not _SIGN.fullmatch(fields["sign"] or "")
-            or not _HEX.fullmatch(fields["password"] or "")
+            or not _VERSION.fullmatch(values["version"])
+            or not _DIGITS16.fullmatch(values["random"])
+            or not _SIGN.fullmatch(values["sign"])
+            or not _HEX.fullmatch(values["password"])
         ):
-            return _body("1001", "bad-request", MSG_BAD_REQUEST)
+            raise Refusal(MSG_BAD_REQUEST)
+        app_origin = self.application(fields.get("ApID", ""), session)
         card_number, id_number = basic
         now = self.now()
         issued = session.data.pop("nhi_challenge", None)
         if (
             not issued
             or issued["expires"] < now.timestamp()
-            or not secrets.compare_digest(issued["random"], fields["random"] or "")
+            or not secrets.compare_digest(issued["random"], values["random"])
         ):
-            return _body("1002", "bad-challenge", MSG_CHALLENGE)
-        signed = (fields["version"] or "") + (fields["random"] or "")
-        if not self.verify_sign(card_number, signed, fields["sign"] or ""):
-            return _body("1003", "bad-signature", MSG_SIGNATURE)
+            raise Refusal(MSG_CHALLENGE)
+        if not self.verify_sign(card_number, values["version"] + values["random"], values["sign"]):
+            raise Refusal(MSG_SIGNATURE)
         person = self.person(card_number)
         if person is None:
-            return _body("1004", "not-registered", MSG_NOT_REGISTERED)
+            raise Refusal(MSG_NOT_REGISTERED)
         if person.id_number != id_number:
-            return _body("1009", "card-mismatch", MSG_MISMATCH)
-        password = self.decrypt(card_number, fields["password"] or "", now)
+            raise Refusal(MSG_MISMATCH)
+        password = self.decrypt(card_number, values["password"], now)
         if password is None:
-            return _body("1005", "undecryptable-password", MSG_DECRYPT)
+            raise Refusal(MSG_DECRYPT)
         result = self.ctx.store.authenticate(card_number, password, now)
         if not result.ok:
-            return self.auth_refusal(result)
-        return_url = self.allowed_return_url(body.get("returnUrl") or None)
-        return {
-            "result": "0000",
+            raise Refusal(self.auth_refusal(result))
+        user = {
+            "account": person.id_number,
+            "id_number": person.id_number,
             "name": person.name,
-            "next": HOME_PATH,
-            "returnUrl": return_url,
-            "_user": {
-                "card_number": person.card_number,
-                "id_number": person.id_number,
-                "name": person.name,
-            },
+            "login_type": LOGIN_TYPE_NHI,
+            "sn": person.card_number,
         }
+        return self.sign_in(session, user, app_origin)
 
-    def auth_refusal(self, result: Any) -> dict[str, Any]:
-        if result.revoked:
-            return _body("1008", "revoked", MSG_REVOKED, attempts_left=0, locked_until=None)
-        if result.locked_until is not None:
-            until = result.locked_until.astimezone(TAIPEI)
-            return _body(
-                "1007",
-                "locked",
-                MSG_LOCKED.format(until=taipei_text(until)),
-                attempts_left=0,
-                locked_until=until.isoformat(timespec="seconds"),
-            )
-        return _body(
-            "1006",
-            "wrong-password",
-            MSG_WRONG_PASSWORD.format(attempts=result.attempts_left),
-            attempts_left=result.attempts_left,
-            locked_until=None,
+    def enter_two_way_log(self, session: Session, fields: dict[str, str]) -> tuple[str, Session]:
+        user = session.data.get("user")
+        if not user:
+            raise Refusal(MSG_NOT_SIGNED_IN)
+        account = fields.get("account", "").strip().lower()
+        if (
+            account not in (user["account"].lower(), user["id_number"].lower())
+            or fields.get("loginType") != user["login_type"]
+            or fields.get("appId") not in self.settings.applications
+        ):
+            raise Refusal(MSG_BAD_REQUEST)
+        return "0", session
+
+    def enter_application_two_way(
+        self, session: Session, fields: dict[str, str]
+    ) -> tuple[str, Session]:
+        if not session.data.get("user"):
+            raise Refusal(MSG_NOT_SIGNED_IN)
+        if fields.get("appId") not in self.settings.applications:
+            raise Refusal(MSG_UNKNOWN_APP)
+        return "0", session
+
+    # -- shared steps --------------------------------------------------------------------
+    def application(self, app_id: str, session: Session) -> str:
+        """The audience of a ticket: the session's accepted returnUrl, else the ApID's
+        registered relying party."""
+        if app_id not in self.settings.applications:
+            raise Refusal(MSG_UNKNOWN_APP)
+        return_url = session.data.get("return_url")
+        audience = origin_of(return_url) if return_url else None
+        return audience or self.settings.applications[app_id]
+
+    def sign_in(self, session: Session, user: dict[str, str], audience: str) -> tuple[str, Session]:
+        return_url = session.data.get("return_url")
+        session = self.sessions.rotate(session)
+        session.data["user"] = user
+        session.data["return_url"] = return_url
+        token = self.signer.issue(
+            audience=audience, uid=user["id_number"], name=user["name"], now=self.now()
         )
+        return token, session
+
+    def auth_refusal(self, result: Any) -> Text:
+        if result.revoked:
+            return MSG_REVOKED
+        if result.locked_until is not None:
+            return MSG_CARD_LOCKED.format(until=taipei_text(result.locked_until))
+        return MSG_WRONG_CARD_PASSWORD.format(attempts=result.attempts_left)
 
     def verify_sign(self, card_number: str, version_plus_random: str, sign: str) -> bool:
         from nhicard.sandbox.keys import verify_h_sign
@@ -467,44 +503,28 @@ class EcpaSite:
             audience=audience, uid=user["id_number"], name=user["name"], now=self.now()
         )
 
-    async def get_ap_ticket(self, request: Request) -> Response:
-        body = await self.read_json(request)
-        if isinstance(body, Response):
-            return body
-        session = self.sessions.load(request)
-        user = session.data.get("user") if session else None
-        if not user:
-            return _refusal("9902", "not-signed-in", MSG_NOT_SIGNED_IN)
-        raw = body.get("returnUrl")
-        return_url = self.allowed_return_url(raw if isinstance(raw, str) else None)
-        if return_url is None:
-            return _refusal("1010", "return-url-not-allowed", MSG_RETURN_URL)
-        token = self.issue_ticket(user, return_url)
-        return JSONResponse({"result": "0000", "action": return_url, "APReqEncodedData": token})
 
-    async def get_uid(self, request: Request) -> Response:
-        body = await self.read_json(request)
-        if isinstance(body, Response):
-            return body
-        method = body.get("method") if isinstance(body.get("method"), str) else "account"
-        return _refusal("9901", "not-available", MSG_NOT_AVAILABLE, method=method)
-
-
-def create_ecpa_app(ctx: Any, settings: EcpaSettings) -> Starlette:
+def create_ecpa_app(
+    ctx: Any, settings: EcpaSettings, accounts: Mapping[str, Account] | None = None
+) -> Starlette:
     """The eCPA app for explicit settings (tests use this with their own origins)."""
-    site = EcpaSite(ctx, settings)
+    site = EcpaSite(ctx, settings, accounts)
+    post = ["POST"]
     routes = [
         Route("/", site.root),
         Route("/uIAM/clogin.asp", site.legacy_login),
         Route(LOGIN_PATH, site.login_page, methods=["GET"]),
-        Route(LOGIN_PATH, site.login_postback, methods=["POST"]),
         Route(HOME_PATH, site.home),
         Route("/webform/logout.aspx", site.logout),
         Route("/webform/js/ecpa_login.js", site.script),
-        Route("/webform/api/GetNHIChallenge", site.get_challenge, methods=["POST"]),
-        Route("/webform/api/NHICardLogin", site.nhi_card_login, methods=["POST"]),
-        Route("/webform/api/GetApTicket", site.get_ap_ticket, methods=["POST"]),
-        Route("/webform/api/GetUID", site.get_uid, methods=["POST"]),
+        Route("/Home/GetUID", site.call(site.get_uid), methods=post),
+        Route("/Home/GetApTicketV2", site.call(site.get_ap_ticket_v2), methods=post),
+        Route("/Home/EnterTwoWayLog", site.call(site.enter_two_way_log), methods=post),
+        Route(
+            "/Home/EnterApplicationTwoWay", site.call(site.enter_application_two_way), methods=post
+        ),
+        Route("/Home/GetNHIRandom", site.call(site.get_nhi_random), methods=post),
+        Route("/Home/GetApTicketNHI", site.call(site.get_ap_ticket_nhi), methods=post),
     ]
     app = Starlette(routes=routes)
     app.state.site = site
@@ -513,15 +533,19 @@ def create_ecpa_app(ctx: Any, settings: EcpaSettings) -> Starlette:
 
 def build_ecpa_app(ctx: Any) -> Starlette:
     """The eCPA app of a running sandbox: its origin and the relying parties it may post to
-    come from ``ctx.endpoints`` (the e-learning site, plus any ``[ecpa] relying_parties``
-    origins of the sandbox data); the agent address from ``ctx.settings.agent_url``."""
+    come from ``ctx.endpoints`` (the e-learning site, application id ``CrossHRD``, plus any
+    ``[ecpa] relying_parties`` origins of the sandbox data); the accounts of the
+    account/password column from ``[[ecpa.account]]``; the agent address from
+    ``ctx.settings.agent_url``."""
     endpoints = ctx.endpoints
     extra = ctx.data.extra.get("ecpa", {}) if isinstance(ctx.data.extra, dict) else {}
-    parties = [origin_of(endpoints["elearn_url"])]
+    elearn = origin_of(endpoints["elearn_url"])
+    parties = [elearn]
     parties += [origin_of(str(u)) for u in extra.get("relying_parties", [])]
     settings = EcpaSettings(
         origin=origin_of(endpoints["ecpa_url"]) or endpoints["ecpa_url"],
         relying_parties=tuple(p for p in parties if p),
         agent_url=ctx.settings.agent_url,
+        applications={DEFAULT_APP_ID: elearn or ""},
     )
-    return create_ecpa_app(ctx, settings)
+    return create_ecpa_app(ctx, settings, load_accounts(extra))

@@ -4,11 +4,16 @@ Pages
     ``GET /`` — the login state: 「已登入:王小明 / Logged in as 王小明」 (``#loginState`` with
     ``data-state="logged-in"`` and ``#userName``) or 「尚未登入 / Not signed in」 with a link to
     eCPA's ``clogin.aspx?returnUrl=<this site>/sso_verify.php``.
-    ``POST /sso_verify.php`` — form field ``APReqEncodedData``: the token is verified
+    ``POST /sso_verify.php`` — form fields ``loginType`` and ``APReqEncodedData`` (uppercase
+    hex), as eCPA's page posts them (sites.md, recorded session): the token is verified
     (signature, audience = this site's origin, expiry, single use; nhicard.sandbox.sso). On
-    success the site starts its own session (cookie ``ELEARN_PHPSESSID``) and shows who is
-    logged in; on failure HTTP 403 with the reason (``#ssoError`` with ``data-reason``).
+    success the site starts its own session (cookie ``ELEARN_PHPSESSID``) and answers, as the
+    real one, ``302 sso_home.php?ssoid=<n>``, which answers ``302 /mooc/index.php`` (the
+    page that shows who is logged in). On failure HTTP 403 with the reason (``#ssoError``
+    with ``data-reason``).
     ``GET /sso_verify.php`` — without a token: HTTP 400 with the same page.
+    ``GET /sso_home.php?ssoid=<n>`` — the sign-on's second hop (the ``ssoid`` must be the
+    session's own); ``GET /mooc/index.php`` — the platform's home (same as ``/``).
     ``POST /logout.php`` — ends the session.
 """
 
@@ -33,10 +38,17 @@ from nhicard.sandbox.sso import ReplayGuard, SsoSigner, SsoVerifier
 
 COOKIE_NAME = "ELEARN_PHPSESSID"
 VERIFY_PATH = "/sso_verify.php"
+SSO_HOME_PATH = "/sso_home.php"
+HOME_PATH = "/mooc/index.php"
 HERE = Path(__file__).resolve().parent
 
 MSG_NO_TOKEN = T(
     "缺少單一登入資料(APReqEncodedData)。", "The single sign-on data (APReqEncodedData) is missing."
+)
+
+MSG_NO_SSO = T(
+    "沒有進行中的單一登入,請重新從人事服務網 eCPA 登入。",
+    "No single sign-on in progress; sign in again through eCPA.",
 )
 
 
@@ -57,6 +69,7 @@ class ElearnSite:
             public_key, audience=settings.origin, replay_guard=ReplayGuard()
         )
         self.templates = Jinja2Templates(directory=str(HERE / "templates"))
+        self._ssoid = 0
 
     def now(self) -> datetime:
         moment: datetime = self.ctx.now()
@@ -101,9 +114,24 @@ class ElearnSite:
             }
             return self.render(request, None, error, status=403)
         session = self.sessions.create()
+        self._ssoid += 1
         user = {"name": claims.name, "uid": claims.uid}
-        session.data["user"] = user
-        return self.sessions.attach(self.render(request, user), session)
+        session.data["sso"] = {"ssoid": str(self._ssoid), "user": user}
+        return self.sessions.attach(
+            RedirectResponse(f"sso_home.php?ssoid={self._ssoid}", status_code=302), session
+        )
+
+    async def sso_home(self, request: Request) -> Response:
+        """The second hop: the session's pending sign-on becomes its user."""
+        session = self.sessions.load(request)
+        pending = session.data.get("sso") if session else None
+        ssoid = request.query_params.get("ssoid", "")
+        if session is None or not pending or pending.get("ssoid") != ssoid:
+            error = {"reason": "no-sso", "zh": MSG_NO_SSO.zh, "en": MSG_NO_SSO.en}
+            return self.render(request, None, error, status=403)
+        session.data.pop("sso", None)
+        session.data["user"] = pending["user"]
+        return RedirectResponse(HOME_PATH, status_code=302)
 
     async def logout(self, request: Request) -> Response:
         session = self.sessions.load(request)
@@ -119,6 +147,8 @@ def create_elearn_app(ctx: Any, settings: ElearnSettings) -> Starlette:
         routes=[
             Route("/", site.index),
             Route(VERIFY_PATH, site.verify, methods=["GET", "POST"]),
+            Route(SSO_HOME_PATH, site.sso_home),
+            Route(HOME_PATH, site.index),
             Route("/logout.php", site.logout, methods=["POST"]),
         ]
     )

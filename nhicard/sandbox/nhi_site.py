@@ -418,7 +418,8 @@ class NhiSite:
             "apply",
             validate=validate,
             message=message,
-            name=card["name"] if card else "",
+            # the name the page script put there from GetBasic, until the server has read it
+            name=card["name"] if card else _basic_name(values.get("basic", "")),
             household_id=values.get("household_id", ""),
             cities=cities,
             districts=districts,
@@ -445,22 +446,42 @@ class NhiSite:
         if target == self.c("ddlVillage"):
             return await self.render_apply(session, values)
         if self.pressed(form, "btnReadCard"):
-            card = self.check_card(form)
-            if not isinstance(card, rules.CardIdentity):
-                return await self.render_apply(session, values, card)
-            if self.ctx.store.is_registered(card.card_number):
-                state.pop("card", None)
-                return await self.render_apply(session, values, msg.ALREADY_REGISTERED)
-            state["card"] = {"card_number": card.card_number, "id_number": card.id_number,
-                             "name": card.name}  # fmt: skip
-            return await self.render_apply(session, values, msg.READ_OK)
+            read = self.read_apply_card(form, state)
+            return await self.render_apply(session, values, read or msg.READ_OK)
         if self.pressed(form, "btnSubmit"):
+            # As the real page script: after 讀取 the script only fills the hidden fields (its
+            # automatic btnSubmit.click() is commented out); the person's own click on 下一步
+            # posts them with the form.
+            if self.unjudged_fields(form, state):
+                problem = self.read_apply_card(form, state)
+                if problem is not None:
+                    return await self.render_apply(session, values, problem)
             problem = self.apply_problem(state.get("card"), values)
             if problem is not None:
                 return await self.render_apply(session, values, problem)
             state["household_id"] = canonical_household_id(values["household_id"])
             return await self.render_contact(session, {})
         return await self.render_apply(session, values)
+
+    @staticmethod
+    def unjudged_fields(form: Mapping[str, str], state: Mapping[str, Any]) -> bool:
+        """Agent fields the page script filled that no earlier post has been judged on."""
+        sign = form.get("hidSign", "")
+        return bool(sign) and not state.get("card") and sign != state.get("judged_sign")
+
+    def read_apply_card(self, form: Mapping[str, str], state: dict[str, Any]) -> Text | None:
+        """Check the agent fields of a post; on success remember the card (None), else the
+        problem."""
+        state["judged_sign"] = form.get("hidSign", "")
+        card = self.check_card(form)
+        if not isinstance(card, rules.CardIdentity):
+            return card
+        if self.ctx.store.is_registered(card.card_number):
+            state.pop("card", None)
+            return msg.ALREADY_REGISTERED
+        state["card"] = {"card_number": card.card_number, "id_number": card.id_number,
+                         "name": card.name}  # fmt: skip
+        return None
 
     def apply_problem(self, card: dict[str, str] | None, values: Mapping[str, str]) -> Text | None:
         if not card:
@@ -610,6 +631,19 @@ class NhiSite:
         session.data["verify"] = {"token": token, "card_number": check.card_number}
         return await self.render_verify(session, token, {}, None)
 
+    def read_verify_card(
+        self, form: Mapping[str, str], state: dict[str, Any], expected: str | None
+    ) -> Text | None:
+        state["judged_sign"] = form.get("hidSign", "")
+        card = self.check_card(form)
+        if not isinstance(card, rules.CardIdentity):
+            return card
+        if card.card_number != expected:
+            state.pop("card", None)
+            return msg.WRONG_CARD
+        state["card"] = {"card_number": card.card_number, "name": card.name}
+        return None
+
     async def verify_post(self, request: Request) -> Response:
         if (down := self.maintenance()) is not None:
             return down
@@ -627,15 +661,13 @@ class NhiSite:
             return self.link_refusal(check.state)
         values = self.agent_values(form)
         if self.pressed(form, "btnReadCard"):
-            card = self.check_card(form)
-            if not isinstance(card, rules.CardIdentity):
-                return await self.render_verify(session, token, values, card)
-            if card.card_number != check.card_number:
-                state.pop("card", None)
-                return await self.render_verify(session, token, values, msg.WRONG_CARD)
-            state["card"] = {"card_number": card.card_number, "name": card.name}
-            return await self.render_verify(session, token, values, msg.VERIFY_READ_OK)
+            problem = self.read_verify_card(form, state, check.card_number)
+            return await self.render_verify(session, token, values, problem or msg.VERIFY_READ_OK)
         if self.pressed(form, "btnSubmit"):
+            if self.unjudged_fields(form, state):  # read by the page script only
+                problem = self.read_verify_card(form, state, check.card_number)
+                if problem is not None:
+                    return await self.render_verify(session, token, values, problem)
             read = state.get("card")
             if not read or read["card_number"] != check.card_number:
                 return await self.render_verify(session, token, values, msg.NOT_READ)
@@ -648,6 +680,12 @@ class NhiSite:
             session.data.pop("verify", None)
             return self.html("nhi_done.html", message=msg.DONE, detail=msg.DONE_DETAIL)
         return await self.render_verify(session, token, values, None)
+
+
+def _basic_name(basic: str) -> str:
+    """The name field of a GetBasic string (``card_no,id_no,name,…``), or ""."""
+    fields = basic.split(",")
+    return fields[2][:40] if len(fields) == 6 else ""
 
 
 def build_nhi_app(ctx: SandboxContext) -> Starlette:

@@ -2,9 +2,11 @@
 
 eCPA is the civil service's sign-on hub: after a login it posts a hidden form field
 ``APReqEncodedData`` to the relying party's ``returnUrl`` (sites.md). The real token format is
-not public; the sandbox's is::
+not public beyond its shape: a recorded session shows a long uppercase-hex string (which
+decodes as a Kerberos AP-REQ for realm ``ECPANEW.DGPA.GOV.TW``). The sandbox's has the same
+outer shape, uppercase hex, over its own signed content (not Kerberos)::
 
-    v1.<base64url(JSON claims)>.<base64url(Ed25519 signature over "v1.<claims part>")>
+    HEX( "v1.<base64url(JSON claims)>.<base64url(Ed25519 signature over "v1.<claims part>")>" )
 
 Claims: ``iss`` (issuer), ``aud`` (the relying party's origin, ``https://host:port``), ``uid``
 (the person's ID number), ``name``, ``iat`` / ``exp`` (Unix seconds; a token lives
@@ -20,6 +22,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 import secrets
 import threading
 from collections.abc import Callable
@@ -39,7 +42,7 @@ VERSION = "v1"
 ISSUER = "ecpa-sandbox"
 DEFAULT_TTL = timedelta(seconds=120)
 CLOCK_LEEWAY = timedelta(seconds=5)
-MAX_TOKEN_LENGTH = 4096
+MAX_TOKEN_LENGTH = 8192  # hex characters
 _KDF_INFO = b"nhicard sandbox eCPA SSO Ed25519 key v1"
 
 RETRY_HINT = T(
@@ -79,6 +82,7 @@ def _b64d(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
+_HEX_TOKEN = re.compile(r"(?:[0-9A-F]{2})+")
 _B64_ALPHABET = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
 
 
@@ -130,7 +134,8 @@ class SsoSigner:
         }
         body = _b64e(json.dumps(claims, ensure_ascii=False, separators=(",", ":")).encode())
         signed = f"{VERSION}.{body}"
-        return f"{signed}.{_b64e(self._key.sign(signed.encode('ascii')))}"
+        token = f"{signed}.{_b64e(self._key.sign(signed.encode('ascii')))}"
+        return token.encode("ascii").hex().upper()
 
 
 class ReplayGuard:
@@ -188,7 +193,14 @@ class SsoVerifier:
     def _check_signature(self, token: str) -> dict[str, Any]:
         if not isinstance(token, str) or len(token) > MAX_TOKEN_LENGTH:
             raise _refused(MSG_MALFORMED, "malformed")
-        parts = token.strip().split(".")
+        hexed = token.strip()
+        if not _HEX_TOKEN.fullmatch(hexed):
+            raise _refused(MSG_MALFORMED, "malformed")
+        try:
+            token = bytes.fromhex(hexed).decode("ascii")
+        except (ValueError, UnicodeDecodeError):
+            raise _refused(MSG_MALFORMED, "malformed") from None
+        parts = token.split(".")
         if len(parts) != 3 or parts[0] != VERSION:
             raise _refused(MSG_MALFORMED, "malformed")
         try:

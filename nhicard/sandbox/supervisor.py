@@ -4,12 +4,14 @@
 ``DIR/server.log``), waits until every part answers — each HTTPS site (GET verified with the
 sandbox CA), the SMTP sink (``220`` banner), the SAM (handshake, then ``77<E>`` liveness) and, with a card,
 the virtual card present in its reader — and returns the endpoints the server wrote.
-``stop`` ends exactly the process named in ``DIR/server.pid``. A pid file whose process is
+``stop`` ends exactly the process named in ``DIR/server.pid`` and returns once it has exited
+and its ports are free. A pid file whose process is
 gone (or is some other program) is stale and removed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -17,7 +19,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -390,38 +392,109 @@ def _wait_until_up(
     )
 
 
+def _exited(pid: int) -> bool:
+    """The process is gone, or only a zombie is left (its sockets are closed by then).
+
+    Asked of the kernel alone: a process that is exiting has an empty ``cmdline`` before it
+    has closed its sockets, so "not our server any more" is not "stopped"."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        pass
+    try:
+        stat = (Path("/proc") / str(pid) / "stat").read_text()
+    except FileNotFoundError:
+        return Path("/proc/self").exists()  # no /proc entry: gone (where /proc exists)
+    except OSError:
+        return False
+    return stat[stat.rfind(")") + 2 :].startswith(("Z", "X"))
+
+
 def _gone(pid: int, reap: subprocess.Popen[bytes] | None) -> bool:
     if reap is not None:
         return reap.poll() is not None
-    return not _is_sandbox_process(pid)
+    return _exited(pid)
+
+
+def _wait_gone(pid: int, reap: subprocess.Popen[bytes] | None, deadline: float) -> bool:
+    while True:
+        if _gone(pid, reap):
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.02)
 
 
 def _terminate(pid: int, timeout: float, reap: subprocess.Popen[bytes] | None = None) -> None:
-    """SIGTERM, then after ``timeout`` SIGKILL to the server's process group."""
+    """SIGTERM, then after ``timeout`` SIGKILL to the server's process group; returns once
+    the process has exited."""
     try:
         os.kill(pid, signal.SIGTERM)
     except ProcessLookupError:
         return
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if _gone(pid, reap):
-            return
-        time.sleep(0.05)
+    if _wait_gone(pid, reap, time.monotonic() + timeout):
+        return
     try:
         os.killpg(pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
-        return
-    if reap is not None:
-        reap.wait(timeout=5)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+    _wait_gone(pid, reap, time.monotonic() + 5)
+
+
+def endpoint_ports(endpoints: Mapping[str, Any] | None) -> list[tuple[str, int]]:
+    """The (host, port) of every listening part named in ``endpoints.json``."""
+    from urllib.parse import urlsplit
+
+    out: list[tuple[str, int]] = []
+    for key in ("nhi_url", "ecpa_url", "elearn_url"):
+        with contextlib.suppress(ValueError, TypeError):
+            parts = urlsplit(str((endpoints or {}).get(key) or ""))
+            if parts.hostname and parts.port:
+                out.append((parts.hostname, parts.port))
+    for key in ("smtp", "sam"):
+        with contextlib.suppress(ValueError, TypeError):
+            address = str((endpoints or {}).get(key) or "")
+            if address:
+                out.append(_host_port(address))
+    return out
+
+
+def _port_bindable(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def wait_ports_free(ports: Sequence[tuple[str, int]], timeout: float = STOP_TIMEOUT) -> bool:
+    """Wait until every port can be bound again (as ``sandbox up`` will); False on timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if all(_port_bindable(host, port) for host, port in ports):
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.02)
 
 
 def stop(sandbox_dir: Path, *, timeout: float = STOP_TIMEOUT) -> int | None:
-    """Stop the server named in the pid file; its pid, or None when none was running."""
+    """Stop the server named in the pid file; its pid, or None when none was running.
+
+    Returns only once the server process has exited and every port it listened on can be
+    bound again, so ``sandbox up`` right after always finds them free."""
     sandbox_dir = Path(sandbox_dir).resolve()
     pid = read_pid(sandbox_dir)
     if pid is None:
         return None
+    ports = endpoint_ports(read_endpoints(sandbox_dir))
     _terminate(pid, timeout)
+    wait_ports_free(ports, timeout)
     (sandbox_dir / PID_FILE).unlink(missing_ok=True)
     (sandbox_dir / ENDPOINTS_FILE).unlink(missing_ok=True)
     return pid

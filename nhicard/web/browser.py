@@ -436,6 +436,10 @@ class Browser:
             except httpx.TransportError as exc:
                 host = httpx.URL(url).host
                 error, retryable = classify_transport_error(exc, host)
+                if error.reason == "tls-unknown-ca":  # name the issuer and root, say the fix
+                    from nhicard.web.tlschain import explain_untrusted
+
+                    error = explain_untrusted(error, url, timeout=policy.connect_timeout)
                 self._trace(f"{method} {self._mask_url(url)} → {error.reason}")
                 if retryable and method in IDEMPOTENT and attempt < policy.retries:
                     self._sleep(policy.backoff * (2**attempt))

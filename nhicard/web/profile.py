@@ -111,7 +111,58 @@ class Markers:
     session_expired: tuple[str, ...] = ()
     wrong_password: tuple[str, ...] = ()
     locked: tuple[str, ...] = ()
+    revoked: tuple[str, ...] = ()
+    not_registered: tuple[str, ...] = ()
     attempts_left_pattern: str = ""
+    locked_until_pattern: str = ""
+
+
+# Values a login chain's fields may name as ``{placeholder}`` besides its own ``vars`` and
+# the replies saved by earlier calls: what the user gave, and what the card agent answers
+# (asked only when a field needs it; ``sign`` needs a saved ``random``).
+CHAIN_USER_INPUTS = ("account", "password")
+CHAIN_CARD_INPUTS = (
+    "basic", "card_number", "id_number", "version", "sign", "encrypted_password",
+)  # fmt: skip
+CHAIN_REPLY_KINDS = ("text",)
+_FIELD_RE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+@dataclass(frozen=True)
+class ChainCall:
+    """One XHR call of a login chain: where it posts (form-urlencoded), which fields in
+    which order (values are templates with ``{placeholders}``), how its reply is read, what
+    a successful reply looks like (``ok``, a regex over the whole reply), under which name
+    the reply is kept for later calls (``save``), and what a refusal means (``auth``: the
+    login was refused, exit 9; ``site``: the site refused otherwise, exit 8)."""
+
+    name: str
+    url: str
+    fields: tuple[tuple[str, str], ...]
+    ok: str
+    reply: str = "text"
+    reply_key: str = ""
+    save: str = ""
+    refusal: str = "auth"
+
+
+@dataclass(frozen=True)
+class LoginChain:
+    """A login column's chain of calls as data (``[ecpa.chains.<name>]``)."""
+
+    key: str
+    source: str
+    guess: bool
+    column: str
+    controls: tuple[str, ...]
+    variables: Mapping[str, str]
+    calls: tuple[ChainCall, ...]
+    sso_fields: tuple[tuple[str, str], ...]
+
+    def needs(self, name: str) -> bool:
+        """True when some field of the chain uses ``{name}``."""
+        pairs = [p for c in self.calls for p in c.fields] + list(self.sso_fields)
+        return any(name in _FIELD_RE.findall(value) for _, value in pairs)
 
 
 @dataclass(frozen=True)
@@ -127,6 +178,7 @@ class SiteSpec:
     api: Mapping[str, str] = field(default_factory=dict)
     options: Mapping[str, str] = field(default_factory=dict)
     name_selectors: tuple[str, ...] = ()
+    chains: Mapping[str, LoginChain] = field(default_factory=dict)
 
     def page(self, name: str) -> PageSpec:
         try:
@@ -333,18 +385,8 @@ def _site(
                     .fail(control, "缺少此欄位", "is missing")
                 )
     markers_reader = site.table("markers", required=False)
-    pattern = markers_reader.text("attempts_left_pattern", "")
-    if pattern:
-        try:
-            compiled = re.compile(pattern)
-        except re.error as exc:
-            raise markers_reader.fail(
-                "attempts_left_pattern", f"不是正規表示式:{exc}", f"is not a valid regex: {exc}"
-            ) from exc
-        if compiled.groups < 1:
-            raise markers_reader.fail(
-                "attempts_left_pattern", "需要一個擷取群組", "needs one capture group"
-            )
+    pattern = _group_regex(markers_reader, "attempts_left_pattern")
+    until_pattern = _group_regex(markers_reader, "locked_until_pattern")
     markers = Markers(
         success=markers_reader.texts("success"),
         error=markers_reader.texts("error"),
@@ -353,7 +395,10 @@ def _site(
         session_expired=markers_reader.texts("session_expired"),
         wrong_password=markers_reader.texts("wrong_password"),
         locked=markers_reader.texts("locked"),
+        revoked=markers_reader.texts("revoked"),
+        not_registered=markers_reader.texts("not_registered"),
         attempts_left_pattern=pattern,
+        locked_until_pattern=until_pattern,
     )
     selectors = site.texts("message_selectors")
     name_selectors = site.texts("name_selectors")
@@ -363,6 +408,11 @@ def _site(
     api = {name: urljoin(base, api_reader.text(name)) for name in api_reader.data}
     options_reader = site.table("options", required=False)
     options = {name: options_reader.text(name) for name in options_reader.data}
+    chains_reader = site.table("chains", required=False)
+    chains = {
+        name: _chain(chains_reader.table(name), name, base, allow_http)
+        for name in chains_reader.data
+    }
     return SiteSpec(
         key=key,
         base_url=base,
@@ -373,7 +423,114 @@ def _site(
         api=api,
         options=options,
         name_selectors=name_selectors,
+        chains=chains,
     )
+
+
+def _group_regex(reader: _Reader, key: str) -> str:
+    """A regex with one capture group (or "")."""
+    pattern = reader.text(key, "")
+    if pattern:
+        try:
+            compiled = re.compile(pattern)
+        except re.error as exc:
+            raise reader.fail(key, f"不是正規表示式:{exc}", f"is not a valid regex: {exc}") from exc
+        if compiled.groups < 1:
+            raise reader.fail(key, "需要一個擷取群組", "needs one capture group")
+    return pattern
+
+
+def _pairs(reader: _Reader, key: str) -> tuple[tuple[str, str], ...]:
+    """``[["name", "value"], …]``: form fields in the order they are sent."""
+    value = reader.get(key, list, [])
+    if not all(
+        isinstance(p, list) and len(p) == 2 and all(isinstance(x, str) for x in p) for p in value
+    ):
+        raise reader.fail(
+            key, '應為 [["欄位", "值"], …] 清單', 'must be a list of ["field", "value"] pairs'
+        )
+    return tuple((p[0], p[1]) for p in value)
+
+
+def _chain(reader: _Reader, key: str, base: str, allow_http: bool) -> LoginChain:
+    """One ``[ecpa.chains.<key>]`` table; every ``{placeholder}`` must be known by the time
+    its call is made."""
+    variables_reader = reader.table("vars", required=False)
+    variables = {name: variables_reader.text(name) for name in variables_reader.data}
+    known = set(variables) | set(CHAIN_USER_INPUTS) | set(CHAIN_CARD_INPUTS)
+    saved: set[str] = set()
+    calls_value = reader.get("calls", list)
+    if not calls_value or not all(isinstance(c, dict) for c in calls_value):
+        raise reader.fail("calls", "應為至少一個 [[calls]] 表格", "must be one or more [[calls]]")
+    calls: list[ChainCall] = []
+    for index, raw in enumerate(calls_value):
+        call = _Reader(raw, reader.key(f"calls[{index}]"), reader.source)
+        path = call.text("path")
+        url = urljoin(base, path)
+        if not url.startswith(("https://", "http://" if allow_http else "https://")):
+            raise call.fail("path", "應為 https 網址", "must resolve to an https URL")
+        fields = _pairs(call, "fields")
+        ok = call.text("ok")
+        try:
+            re.compile(ok)
+        except re.error as exc:
+            raise call.fail("ok", f"不是正規表示式:{exc}", f"is not a valid regex: {exc}") from exc
+        reply = call.text("reply", "text")
+        reply_kind, _, reply_key = reply.partition(":")
+        if reply_kind not in ("text", "json") or (reply_kind == "json") != bool(reply_key):
+            raise call.fail("reply", '應為 "text" 或 "json:欄位"', 'must be "text" or "json:KEY"')
+        refusal = call.text("refusal", "auth")
+        if refusal not in ("auth", "site"):
+            raise call.fail("refusal", '應為 "auth" 或 "site"', 'must be "auth" or "site"')
+        for _, value in fields:
+            _check_placeholders(call, "fields", value, known | saved, saved)
+        save = call.text("save", "")
+        if save:
+            saved.add(save)
+        calls.append(
+            ChainCall(
+                name=path.rsplit("/", 1)[-1] or path,
+                url=url,
+                fields=fields,
+                ok=ok,
+                reply=reply_kind,
+                reply_key=reply_key,
+                save=save,
+                refusal=refusal,
+            )
+        )
+    sso_fields = _pairs(reader, "sso_fields")
+    for _, value in sso_fields:
+        _check_placeholders(reader, "sso_fields", value, known | saved, saved)
+    return LoginChain(
+        key=key,
+        source=reader.text("source"),
+        guess=bool(reader.get("guess", bool, False)),
+        column=reader.text("column", ""),
+        controls=reader.texts("controls"),
+        variables=variables,
+        calls=tuple(calls),
+        sso_fields=sso_fields,
+    )
+
+
+def _check_placeholders(
+    reader: _Reader, key: str, value: str, known: set[str], saved: set[str]
+) -> None:
+    for name in _FIELD_RE.findall(value):
+        if name not in known:
+            raise reader.fail(
+                key,
+                f"的 {{{name}}} 未定義(須為 vars、先前呼叫的 save 或已知輸入)",
+                f"uses {{{name}}}, which is neither a var, an earlier call's save nor a known "
+                "input",
+            )
+        if name == "sign" and "random" not in saved:
+            raise reader.fail(
+                key,
+                '的 {sign} 需要先前的呼叫 save = "random"',
+                'uses {sign}, which needs an earlier call with save = "random"',
+            )
 
 
 def _check_selectors(reader: _Reader, key: str, selectors: tuple[str, ...]) -> None:

@@ -1,14 +1,19 @@
-/* Sandbox eCPA login page script.
+/* Sandbox eCPA login page script (see nhicard/sandbox/ecpa_site.py).
  *
- * The NHI-card column runs this chain (see nhicard/sandbox/ecpa_site.py):
- *   1. POST api/GetNHIChallenge            -> {"result":"0000","random":"<16 digits>"}
- *   2. card agent (WebSocket, data-agent-url): GetBasic, GetVersion,
- *      H_Sign?Random=<version><random>, EnCrypt?Pwd=<password>
- *   3. POST api/NHICardLogin {basic, version, random, sign, password, returnUrl}
- *   4. with a returnUrl: POST api/GetApTicket {returnUrl} -> {action, APReqEncodedData},
- *      then a hidden form carrying APReqEncodedData is posted to the relying party;
- *      without: go to the "next" page (eCPA home).
- * The other three columns ask api/GetUID, which answers that the sandbox does not offer them.
+ * As the real page's script (recorded session, sites.md), every call is an XHR POST,
+ * form-urlencoded, with X-Requested-With: XMLHttpRequest, answering plain text:
+ *   account/password column:
+ *     Home/GetUID account -> ID number; Home/GetApTicketV2 account, password, ApID -> ticket
+ *     (uppercase hex); Home/EnterTwoWayLog account, loginType=0, sn, ticket, appId -> 0;
+ *     Home/EnterApplicationTwoWay appId -> 0
+ *   NHI-card column (OUR GUESS of the unpublished chain):
+ *     Home/GetNHIRandom -> 16 digits; card agent GetBasic, GetVersion,
+ *     H_Sign?Random=<version><random>, EnCrypt?Pwd=<password>; Home/GetApTicketNHI basic,
+ *     version, random, sign, password, ApID, loginType=3 -> ticket; EnterTwoWayLog
+ *     (account=<ID>, loginType=3, sn=<card number>); EnterApplicationTwoWay
+ * then a hidden form posts loginType and APReqEncodedData to the returnUrl, or without one
+ * the page goes to eCPA's home. The real page does not use jQuery here only because the
+ * sandbox ships no third-party code; the requests are the same.
  */
 (function () {
   "use strict";
@@ -16,34 +21,10 @@
   var form = document.getElementById("form1");
   var apiBase = form.getAttribute("data-api-base");
   var agentUrl = form.getAttribute("data-agent-url");
+  var appId = form.getAttribute("data-app-id");
   var box = document.getElementById("loginMessage");
   var returnUrl = document.getElementById("hidReturnUrl").value;
-
-  var AGENT_ERRORS = {
-    "4041": ["此網站未被元件允許", "this site is not allowed by the card component"],
-    "4021": ["元件無法取得允許清單", "the card component has no site whitelist"],
-    "4061": ["無法連接服務網站", "cannot reach the NHI service"],
-    "7001": ["pcsc環境異常", "PC/SC is not available"],
-    "7002": ["無法存取讀卡機", "cannot access the card reader"],
-    "7003": ["無法存取讀卡機", "cannot access the card reader"],
-    "7004": ["未置入健保卡", "no NHI card inserted"],
-    "8001": ["讀卡異常", "reading the card failed"],
-    "8002": ["讀卡異常", "reading the card failed"],
-    "8003": ["認卡傳輸異常", "card authentication transport failure"],
-    "8004": ["認卡傳輸異常", "card authentication transport failure"],
-    "8005": ["認卡傳輸異常", "card authentication transport failure"],
-    "8006": ["卡片回傳無法認卡", "the card refused the authentication"],
-    "8007": ["認卡傳輸異常", "card authentication transport failure"],
-    "8008": ["認卡傳輸異常", "card authentication transport failure"],
-    "8009": ["密碼長度須為6至12碼", "the password must have 6 to 12 characters"],
-    "8010": ["讀取基本資料失敗", "reading the card data failed"],
-    "8011": ["讀取基本資料失敗", "reading the card data failed"],
-    "8013": ["無法存取健保卡,請確認讀卡機已接上並已插入健保卡",
-             "cannot access the card: is the reader plugged in and the card inserted?"],
-    "9001": ["驗簽失敗", "signature verification failed"],
-    "9002": ["驗簽失敗", "signature verification failed"],
-    "9999": ["元件未正確安裝", "the card component is not installed properly"]
-  };
+  var HOME = "/webform/home.aspx";
   var NO_AGENT = ["請檢查元件是否已正確安裝且啟動。",
                   "Check that the card component is installed and running."];
 
@@ -58,28 +39,43 @@
     box.appendChild(span);
   }
 
-  function postJson(name, body) {
-    return fetch(apiBase + name, {
-      method: "POST",
-      credentials: "same-origin",
-      headers: { "Content-Type": "application/json" },
-      body: JSON.stringify(body || {})
-    }).then(function (r) { return r.json(); });
-  }
-
-  function fail(reply) {
-    var err = new Error(reply.message || "error");
-    err.reply = reply;
+  function fail(text) {
+    var i = text.indexOf(" / ");
+    var err = new Error(text);
+    err.zh = i >= 0 ? text.substring(0, i) : text;
+    err.en = i >= 0 ? text.substring(i + 3) : text;
     return err;
   }
 
-  /* One WebSocket to the card agent; commands are sent one after another. */
+  /* One $.ajax-style call: form-urlencoded in, plain text out; ok(text) decides success. */
+  function post(name, fields, ok) {
+    return new Promise(function (resolve, reject) {
+      var xhr = new XMLHttpRequest();
+      xhr.open("POST", apiBase + name);
+      xhr.setRequestHeader("Content-Type", "application/x-www-form-urlencoded; charset=UTF-8");
+      xhr.setRequestHeader("X-Requested-With", "XMLHttpRequest");
+      xhr.onload = function () {
+        var text = String(xhr.responseText).trim();
+        if (xhr.status === 200 && ok(text)) { resolve(text); } else { reject(fail(text)); }
+      };
+      xhr.onerror = function () { reject(fail("連線失敗 / Connection failed")); };
+      var body = Object.keys(fields).map(function (k) {
+        return encodeURIComponent(k) + "=" + encodeURIComponent(fields[k]);
+      }).join("&");
+      xhr.send(body);
+    });
+  }
+  function isUid(t) { return /^[A-Z][A-Z0-9][0-9]{8}$/.test(t); }
+  function isTicket(t) { return /^([0-9A-F]{2}){32,}$/.test(t); }
+  function isZero(t) { return t === "0"; }
+  function isRandom(t) { return /^[0-9]{16}$/.test(t); }
+
   function openAgent(url) {
     return new Promise(function (resolve, reject) {
       var ws;
-      try { ws = new WebSocket(url); } catch (e) { reject(fail({ zh: NO_AGENT[0], en: NO_AGENT[1] })); return; }
+      try { ws = new WebSocket(url); } catch (e) { reject(fail(NO_AGENT.join(" / "))); return; }
       ws.onopen = function () { resolve(ws); };
-      ws.onerror = function () { reject(fail({ zh: NO_AGENT[0], en: NO_AGENT[1] })); };
+      ws.onerror = function () { reject(fail(NO_AGENT.join(" / "))); };
     });
   }
 
@@ -87,26 +83,52 @@
     return new Promise(function (resolve, reject) {
       ws.onmessage = function (event) {
         var text = String(event.data);
+        if (text.indexOf("log:") === 0 || text.indexOf("connected:") === 0) { return; }
         if (text.indexOf(prefix + ":") === 0) { resolve(text.substring(prefix.length + 1)); return; }
-        var known = AGENT_ERRORS[text] || ["元件回應錯誤", "the card component answered an error"];
-        reject(fail({ zh: known[0] + "(" + text + ")", en: known[1] + " (" + text + ")" }));
+        reject(fail("A001元件安裝問題，請下載元件安裝檔執行安裝[" + text + "] / " +
+                    "card component problem [" + text + "]"));
       };
-      ws.onerror = function () { reject(fail({ zh: NO_AGENT[0], en: NO_AGENT[1] })); };
+      ws.onerror = function () { reject(fail(NO_AGENT.join(" / "))); };
       ws.send(command);
     });
   }
 
-  function postToRelyingParty(action, token) {
+  function finish(loginType, ticket) {
+    if (!returnUrl) { window.location.href = HOME; return; }
     var f = document.createElement("form");
     f.method = "post";
-    f.action = action;
-    var input = document.createElement("input");
-    input.type = "hidden";
-    input.name = "APReqEncodedData";
-    input.value = token;
-    f.appendChild(input);
+    f.action = returnUrl;
+    [["loginType", loginType], ["APReqEncodedData", ticket]].forEach(function (pair) {
+      var input = document.createElement("input");
+      input.type = "hidden";
+      input.name = pair[0];
+      input.value = pair[1];
+      f.appendChild(input);
+    });
     document.body.appendChild(f);
     f.submit();
+  }
+
+  function twoWay(account, loginType, sn) {
+    return post("EnterTwoWayLog", { account: account, loginType: loginType, sn: sn,
+                                    ticket: "", appId: appId }, isZero)
+      .then(function () { return post("EnterApplicationTwoWay", { appId: appId }, isZero); });
+  }
+
+  function shown(err) { show(err.zh || "登入失敗", err.en || "Login failed"); }
+
+  function accountLogin() {
+    var account = document.getElementById("txtAccount").value.trim();
+    var pwd = document.getElementById("txtPassword").value;
+    if (!account || !pwd) { show("請輸入帳號及密碼", "Enter the account and the password."); return; }
+    show("登入中…", "Signing in…", "info");
+    var ticket;
+    post("GetUID", { account: account }, isUid).then(function () {
+      return post("GetApTicketV2", { account: account, password: pwd, ApID: appId }, isTicket);
+    }).then(function (t) {
+      ticket = t;
+      return twoWay(account, "0", "");
+    }).then(function () { finish("0", ticket); }).catch(shown);
   }
 
   function nhiLogin() {
@@ -116,10 +138,9 @@
       return;
     }
     show("登入中,請勿移除健保卡…", "Signing in, keep the card in the reader…", "info");
-    var ws, challenge, basic, version, sign;
-    postJson("GetNHIChallenge").then(function (reply) {
-      if (reply.result !== "0000") { throw fail(reply); }
-      challenge = reply.random;
+    var ws, random, basic, version, sign, ticket;
+    post("GetNHIRandom", {}, isRandom).then(function (r) {
+      random = r;
       return openAgent(agentUrl);
     }).then(function (socket) {
       ws = socket;
@@ -129,50 +150,37 @@
       return agentCall(ws, "GetVersion", "GetVersion");
     }).then(function (v) {
       version = v;
-      return agentCall(ws, "H_Sign?Random=" + version + challenge, "H_Sign");
+      return agentCall(ws, "H_Sign?Random=" + version + random, "H_Sign");
     }).then(function (s) {
-      if (s.length !== 256) { throw fail({ zh: AGENT_ERRORS["9001"][0], en: AGENT_ERRORS["9001"][1] }); }
+      if (s.length !== 256) { throw fail("驗簽失敗 / signature verification failed"); }
       sign = s;
       return agentCall(ws, "EnCrypt?Pwd=" + pwd, "EnCrypt");
     }).then(function (encrypted) {
       ws.close();
-      return postJson("NHICardLogin", {
-        basic: basic, version: version, random: challenge, sign: sign,
-        password: encrypted, returnUrl: returnUrl
-      });
-    }).then(function (reply) {
-      if (reply.result !== "0000") { throw fail(reply); }
-      if (reply.returnUrl) {
-        return postJson("GetApTicket", { returnUrl: reply.returnUrl }).then(function (ticket) {
-          if (ticket.result !== "0000") { throw fail(ticket); }
-          postToRelyingParty(ticket.action, ticket.APReqEncodedData);
-        });
-      }
-      window.location.href = reply.next;
-    }).catch(function (err) {
+      return post("GetApTicketNHI", { basic: basic, version: version, random: random,
+                                      sign: sign, password: encrypted, ApID: appId,
+                                      loginType: "3" }, isTicket);
+    }).then(function (t) {
+      ticket = t;
+      var parts = basic.split(",");
+      return twoWay(parts[1], "3", parts[0]);
+    }).then(function () { finish("3", ticket); }).catch(function (err) {
       if (ws) { try { ws.close(); } catch (e) { /* already closed */ } }
-      var r = err.reply || {};
-      show(r.message_zh || r.zh || "登入失敗", r.message_en || r.en || "Login failed");
+      shown(err);
     });
   }
 
-  function otherMethod(method) {
-    postJson("GetUID", { method: method }).then(function (reply) {
-      show(reply.message_zh, reply.message_en);
-    }).catch(function () {
-      show("登入失敗", "Login failed");
-    });
-  }
-
+  document.getElementById("btnAccountLogin").addEventListener("click", function (e) {
+    if (!e.isTrusted) { return; }  /* as the real page: only a person's own click */
+    accountLogin();
+  });
   document.getElementById("btnNhiLogin").addEventListener("click", function (e) {
-    e.preventDefault();
+    if (!e.isTrusted) { return; }
     nhiLogin();
   });
-  ["btnAccountLogin", "btnCitizenLogin", "btnAgencyLogin"].forEach(function (id) {
-    var button = document.getElementById(id);
-    button.addEventListener("click", function (e) {
-      e.preventDefault();
-      otherMethod(button.getAttribute("data-method"));
+  ["btnCitizenLogin", "btnAgencyLogin"].forEach(function (id) {
+    document.getElementById(id).addEventListener("click", function () {
+      show("沙盒不提供此登入方式。", "This login method is not available in the sandbox.");
     });
   });
 

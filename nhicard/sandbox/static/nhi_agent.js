@@ -1,19 +1,33 @@
 /* nhicard sandbox: the NHI registration pages' calls to the card agent (健保卡讀卡機元件).
  *
- * As the official pages do, this script talks to the local component over a WebSocket
- * (form1's data-agent-url, default wss://127.0.0.1:7777/echo) with plain text frames:
- * GetBasic → hidBasic; unless hidNextStep is END: GetVersion → hidVersion, GetRandom →
- * hidRandom, H_Sign?Random=<version><random> → hidSign (256 characters); on the login page
- * also EnCrypt?Pwd=<password> → hidEncPwd. Then it posts the form back (__doPostBack).
- * If the component cannot be reached it says 「請檢查元件是否已正確安裝且啟動。」.
+ * As the public copy of the official page script does (nhi-agent.md), this script opens a
+ * WebSocket to the local component on page load (form1's data-agent-url, default
+ * wss://127.0.0.1:7777/echo); when that fails it asks, with confirm(), whether to download
+ * the installer (four OS links). Frames are plain text: GetBasic → hidBasic; unless
+ * hidNextStep is END: GetVersion → hidVersion, GetRandom → hidRandom,
+ * H_Sign?Random=<version><random> → hidSign (256 characters). After 讀取 it does NOT post the
+ * form (the official btnSubmit.click() is commented out): the person's own click on the next
+ * button posts the filled fields. On the login page the login button's click also asks
+ * EnCrypt?Pwd=<password> → hidEncPwd and posts. Frames prefixed log: or connected: are shown
+ * in an alert(), as the official page does.
  */
 (function () {
   "use strict";
 
   var AGENT_MISSING = "請檢查元件是否已正確安裝且啟動。";
+  var SMC = "https://cloudicweb.nhi.gov.tw/cloudic/system/SMC/";
+  var DOWNLOADS = [
+    ["Windows", SMC + "Setup.zip"],
+    ["macOS", "https://cloudicweb.nhi.gov.tw/cloudic/System/SMC/mac.Install1.zip"],
+    ["Ubuntu", SMC + "mLNHIICC_Setup.Ubuntu.zip"],
+    ["Fedora", SMC + "mLNHIICC_Setup.fedora.zip"]
+  ];
+  var DOWNLOAD_QUESTION = AGENT_MISSING + "\n" + DOWNLOADS.map(function (d) {
+    return d[0] + ": " + d[1];
+  }).join("\n") + "\n請確認是否要下載安裝程式?";
   var CODES = {
-    "4041": "網站來源不在元件允許清單 (origin not allowed)",
-    "4021": "元件無法取得允許清單 (no whitelist)",
+    "4041": "A001元件安裝問題，請下載元件安裝檔執行安裝[4041]",
+    "4021": "A001元件安裝問題，請下載元件安裝檔執行安裝[4021]",
     "4061": "無法連接服務網站",
     "7001": "pcsc環境異常",
     "7002": "無法存取讀卡機",
@@ -27,14 +41,24 @@
     "8006": "卡片回傳無法認卡",
     "8007": "認卡傳輸異常",
     "8008": "認卡傳輸異常",
-    "8009": "密碼長度須為6至12碼",
+    "8009": "A001元件安裝問題，請下載元件安裝檔執行安裝[8009]",
     "8010": "讀取基本資料失敗",
     "8011": "讀取基本資料失敗",
     "8013": "無法存取健保卡,請確認讀卡機已連接且健保卡已插入",
+    "8201": "服務異常",
+    "8202": "服務異常",
+    "8302": "PKCS#11異常",
+    "8303": "PKCS#11異常",
+    "8304": "Session 建立異常",
+    "8305": "Session 建立異常",
+    "8306": "PKCS#11異常",
     "9001": "驗簽失敗",
     "9002": "驗簽失敗",
-    "9999": AGENT_MISSING
+    "9999": "A001元件安裝問題，請下載元件安裝檔執行安裝[9999]"
   };
+  function codeText(code) {
+    return CODES[code] || "A001元件安裝問題，請下載元件安裝檔執行安裝[" + code + "]";
+  }
 
   function byId(id) { return document.getElementById(id); }
   function form() { return byId("form1"); }
@@ -66,11 +90,12 @@
     return new Promise(function (resolve, reject) {
       ws.onmessage = function (event) {
         var reply = String(event.data);
+        if (isNotice(reply)) { window.alert(reply); return; }
         if (reply.indexOf(name + ":") === 0) {
           resolve(reply.substring(name.length + 1));
         } else {
           var code = reply.replace(/\s+/g, "");
-          reject(new Error((CODES[code] || "元件回應錯誤") + " (" + code + ")"));
+          reject(new Error("[" + code + "] " + codeText(code)));
         }
       };
       ws.onclose = function () { reject(new Error(AGENT_MISSING)); };
@@ -78,12 +103,42 @@
     });
   }
 
+  function isNotice(text) { return text.indexOf("log:") === 0 || text.indexOf("connected:") === 0; }
+
+  /* The socket of this page: opened on load; reopened when the component closed it. */
+  var socket = null;
+  function agent() {
+    if (socket && socket.readyState === WebSocket.OPEN) { return Promise.resolve(socket); }
+    return openAgent().then(function (ws) {
+      socket = ws;
+      ws.onmessage = function (event) {
+        var text = String(event.data);
+        if (isNotice(text)) { window.alert(text); }
+      };
+      ws.onclose = function () { if (socket === ws) { socket = null; } };
+      return ws;
+    });
+  }
+
+  function osDownload() {
+    var ua = navigator.userAgent || "";
+    if (/Windows/i.test(ua)) { return DOWNLOADS[0][1]; }
+    if (/Mac OS X|Macintosh/i.test(ua)) { return DOWNLOADS[1][1]; }
+    if (/Fedora|Red Hat/i.test(ua)) { return DOWNLOADS[3][1]; }
+    return DOWNLOADS[2][1];
+  }
+
+  function offerDownload() {
+    if (window.confirm(DOWNLOAD_QUESTION)) { window.location.href = osDownload(); }
+  }
+
   function setValue(name, value) { var el = field(name); if (el) { el.value = value; } }
 
   async function readCard(ws, passwordField, encryptedField) {
-    setValue("hidBasic", await call(ws, "GetBasic"));
+    var basic = await call(ws, "GetBasic");
+    setValue("hidBasic", basic);
     var next = field("hidNextStep");
-    if (next && next.value === "END") { return; }
+    if (next && next.value === "END") { return basic; }
     var version = await call(ws, "GetVersion");
     var random = await call(ws, "GetRandom");
     var sign = await call(ws, "H_Sign?Random=" + version + random);
@@ -97,39 +152,60 @@
       encryptedField.value = await call(ws, "EnCrypt?Pwd=" + pwd);
       passwordField.value = "";
     }
+    return basic;
   }
 
-  async function run(button, withPassword) {
+  function restoreIdle(ws) {
+    ws.onmessage = function (event) {
+      var text = String(event.data);
+      if (isNotice(text)) { window.alert(text); }
+    };
+    ws.onclose = function () { if (socket === ws) { socket = null; } };
+  }
+
+  /* 讀取: fill the hidden fields and the name; the person's next click posts them. */
+  async function read(button) {
     var ws;
+    try { ws = await agent(); } catch (e) { showMessage(AGENT_MISSING); offerDownload(); return; }
     try {
-      ws = await openAgent();
+      var basic = await readCard(ws, null, null);
+      restoreIdle(ws);
+      var row = button.parentNode;
+      var name = row ? row.querySelector("input[type=text]") : null;
+      if (name) { name.value = basic.split(",")[2] || ""; }
+      showMessage("健保卡讀取成功。 The NHI card was read.");
     } catch (e) {
-      showMessage(AGENT_MISSING);
-      var setup = byId("divSetup");
-      if (setup) { setup.scrollIntoView(); }
-      return;
-    }
-    try {
-      var pwd = null, enc = null;
-      if (withPassword) {
-        var inputs = form().querySelectorAll("input[type=password]");
-        pwd = inputs.length ? inputs[0] : null;
-        enc = form().querySelector("input[type=hidden][name^=hidEnc]");
-      }
-      await readCard(ws, pwd, enc);
-      ws.onclose = null;
-      ws.close();
-      __doPostBack(button.name, "");
-    } catch (e) {
-      ws.onclose = null;
-      ws.close();
+      restoreIdle(ws);
       showMessage(e.message);
     }
   }
 
+  /* The login button: read, encrypt the password, and post (this click is the person's). */
+  async function login(button) {
+    var ws;
+    try { ws = await agent(); } catch (e) { showMessage(AGENT_MISSING); offerDownload(); return; }
+    try {
+      var inputs = form().querySelectorAll("input[type=password]");
+      var pwd = inputs.length ? inputs[0] : null;
+      var enc = form().querySelector("input[type=hidden][name^=hidEnc]");
+      await readCard(ws, pwd, enc);
+      restoreIdle(ws);
+      __doPostBack(button.name, "");
+    } catch (e) {
+      restoreIdle(ws);
+      showMessage(e.message);
+    }
+  }
+
+  /* As the official script: the socket is opened when the page has loaded. */
+  window.addEventListener("load", function () {
+    if (!document.querySelector("[onclick*='NhiPage.read'], [onclick*='NhiPage.login']")) { return; }
+    agent().catch(offerDownload);
+  });
+
   window.NhiPage = {
-    read: function (button) { run(button, false); return false; },
-    login: function (button) { run(button, true); return false; },
+    read: function (button) { read(button); return false; },
+    login: function (button) { login(button); return false; },
     checkBrowser: function () {
       var ok = typeof window.WebSocket === "function" && typeof window.Promise === "function";
       byId("lblSetupResult").textContent = ok
@@ -139,10 +215,9 @@
     checkAgent: async function () {
       var out = byId("lblSetupResult");
       try {
-        var ws = await openAgent();
+        var ws = await agent();
         var version = await call(ws, "GetVersion");
-        ws.onclose = null;
-        ws.close();
+        restoreIdle(ws);
         out.textContent = "元件版本 Component version: " + version;
       } catch (e) {
         out.textContent = e.message;
