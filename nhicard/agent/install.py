@@ -193,8 +193,11 @@ def _need_tool(m: Machine, tool: str, package: Text) -> None:
 def _checked(m: Machine, argv: Sequence[str], what: Text) -> Result:
     result = m.run(argv)
     if result.returncode != 0:
-        denied = re.search(r"permission denied|access is denied|not permitted|拒絕存取",
-                           result.stderr + result.stdout, re.I)  # fmt: skip
+        denied = re.search(
+            r"permission denied|access is denied|not permitted|拒絕存取",
+            result.stderr + result.stdout,
+            re.I,
+        )
         raise _fail(
             what,
             detail=f"{' '.join(argv[:3])} …: exit {result.returncode}: "
@@ -248,8 +251,11 @@ def nss_remove(m: Machine, db: Path) -> None:
     for _ in range(20):  # one entry per run of -D; old CAs may share the nickname
         if not nss_has(m, db):
             return
-        _checked(m, ["certutil", "-D", "-d", f"sql:{db}", "-n", NICKNAME],
-                 T("無法從 {db} 移除 CA", "cannot remove the CA from {db}").format(db=str(db)))  # fmt: skip
+        _checked(
+            m,
+            ["certutil", "-D", "-d", f"sql:{db}", "-n", NICKNAME],
+            T("無法從 {db} 移除 CA", "cannot remove the CA from {db}").format(db=str(db)),
+        )
 
 
 def nss_add(m: Machine, db: Path, ca_file: Path) -> None:
@@ -269,8 +275,15 @@ def login_keychain(home: Path) -> Path:
 
 
 def keychain_add_command(home: Path, ca_file: Path) -> list[str]:
-    return ["security", "add-trusted-cert", "-r", "trustRoot", "-k", str(login_keychain(home)),
-            str(ca_file)]  # fmt: skip
+    return [
+        "security",
+        "add-trusted-cert",
+        "-r",
+        "trustRoot",
+        "-k",
+        str(login_keychain(home)),
+        str(ca_file),
+    ]
 
 
 def keychain_find_command(home: Path) -> list[str]:
@@ -357,7 +370,7 @@ def launchd_plist(command: Sequence[str]) -> bytes:
             "ProgramArguments": list(command),
             "RunAtLoad": True,
             "KeepAlive": {"SuccessfulExit": False},
-        }  # fmt: skip
+        }
     )
 
 
@@ -380,8 +393,19 @@ def parse_launchd_state(output: str) -> str | None:
 
 
 def schtasks_create_command(command: Sequence[str]) -> list[str]:
-    return ["schtasks", "/Create", "/F", "/SC", "ONLOGON", "/RL", "LIMITED", "/TN", SERVICE,
-            "/TR", subprocess.list2cmdline(list(command))]  # fmt: skip
+    return [
+        "schtasks",
+        "/Create",
+        "/F",
+        "/SC",
+        "ONLOGON",
+        "/RL",
+        "LIMITED",
+        "/TN",
+        SERVICE,
+        "/TR",
+        subprocess.list2cmdline(list(command)),
+    ]
 
 
 def schtasks_run_command() -> list[str]:
@@ -531,28 +555,74 @@ def _trust_steps(m: Machine) -> list[Step]:
         if dbs:
             _need_tool(m, "certutil", _NSS_TOOLS)
         for db in dbs:
-            steps.append(Step(
-                Change("nssdb", str(db), T("在 NSS 資料庫 {t} 信任 CA", "trust the CA in the NSS database {t}").format(t=str(db))),
-                functools.partial(nss_add, m, db, ca), functools.partial(nss_remove, m, db),
-            ))  # fmt: skip
+            steps.append(
+                Step(
+                    Change(
+                        "nssdb",
+                        str(db),
+                        T(
+                            "在 NSS 資料庫 {t} 信任 CA", "trust the CA in the NSS database {t}"
+                        ).format(t=str(db)),
+                    ),
+                    functools.partial(nss_add, m, db, ca),
+                    functools.partial(nss_remove, m, db),
+                )
+            )
         if m.nssdbs is None and m.is_root and m.which("update-ca-certificates"):
-            steps.append(Step(
-                Change("system-store", str(m.system_ca_file), T("在系統憑證庫信任 CA({t})", "trust the CA in the system store ({t})").format(t=str(m.system_ca_file))),
-                lambda: _system_add(m), lambda: _system_remove(m),
-            ))  # fmt: skip
+            steps.append(
+                Step(
+                    Change(
+                        "system-store",
+                        str(m.system_ca_file),
+                        T(
+                            "在系統憑證庫信任 CA({t})", "trust the CA in the system store ({t})"
+                        ).format(t=str(m.system_ca_file)),
+                    ),
+                    lambda: _system_add(m),
+                    lambda: _system_remove(m),
+                )
+            )
     elif m.system == "darwin":
         keychain = login_keychain(m.home)
-        steps.append(Step(
-            Change("keychain", str(keychain), T("在登入鑰匙圈信任 CA({t})", "trust the CA in the login keychain ({t})").format(t=str(keychain))),
-            lambda: _checked(m, keychain_add_command(m.home, ca), T("無法把 CA 加入鑰匙圈", "cannot add the CA to the keychain")),
-            lambda: _keychain_remove(m),
-        ))  # fmt: skip
+        steps.append(
+            Step(
+                Change(
+                    "keychain",
+                    str(keychain),
+                    T(
+                        "在登入鑰匙圈信任 CA({t})", "trust the CA in the login keychain ({t})"
+                    ).format(t=str(keychain)),
+                ),
+                lambda: _checked(
+                    m,
+                    keychain_add_command(m.home, ca),
+                    T("無法把 CA 加入鑰匙圈", "cannot add the CA to the keychain"),
+                ),
+                lambda: _keychain_remove(m),
+            )
+        )
     elif m.system == "win32":
-        steps.append(Step(
-            Change("windows-root", "CurrentUser\\Root", T("在目前使用者的「受信任的根憑證授權單位」信任 CA", "trust the CA in the current user's Root store")),
-            lambda: _checked(m, windows_add_command(ca), T("無法把 CA 加入 Windows 憑證存放區", "cannot add the CA to the Windows certificate store")),
-            lambda: _windows_remove(m),
-        ))  # fmt: skip
+        steps.append(
+            Step(
+                Change(
+                    "windows-root",
+                    "CurrentUser\\Root",
+                    T(
+                        "在目前使用者的「受信任的根憑證授權單位」信任 CA",
+                        "trust the CA in the current user's Root store",
+                    ),
+                ),
+                lambda: _checked(
+                    m,
+                    windows_add_command(ca),
+                    T(
+                        "無法把 CA 加入 Windows 憑證存放區",
+                        "cannot add the CA to the Windows certificate store",
+                    ),
+                ),
+                lambda: _windows_remove(m),
+            )
+        )
     return steps
 
 
@@ -560,8 +630,12 @@ def _system_add(m: Machine) -> None:
     try:
         replace_file(m.system_ca_file, m.ca_file.read_bytes(), mode=PUBLIC)
     except OSError as exc:
-        raise _fail(T("無法寫入系統憑證庫", "cannot write the system certificate store"),
-                    detail=str(exc), hint=_PRIVILEGE_HINT, reason="needs-privileges") from None  # fmt: skip
+        raise _fail(
+            T("無法寫入系統憑證庫", "cannot write the system certificate store"),
+            detail=str(exc),
+            hint=_PRIVILEGE_HINT,
+            reason="needs-privileges",
+        ) from None
     _checked(
         m,
         ["update-ca-certificates"],
@@ -632,7 +706,20 @@ def _service_steps(m: Machine) -> list[Step]:
                 unit.unlink()
                 m.run(["systemctl", "--user", "daemon-reload"])
 
-        return [Step(Change("service", str(unit), T("登入時啟動的 systemd 使用者服務 {t}", "a systemd user service started at login: {t}").format(t=str(unit))), add, remove)]  # fmt: skip
+        return [
+            Step(
+                Change(
+                    "service",
+                    str(unit),
+                    T(
+                        "登入時啟動的 systemd 使用者服務 {t}",
+                        "a systemd user service started at login: {t}",
+                    ).format(t=str(unit)),
+                ),
+                add,
+                remove,
+            )
+        ]
     if m.system == "darwin":
         plist = launchd_plist_path(m.home)
 
@@ -649,7 +736,19 @@ def _service_steps(m: Machine) -> list[Step]:
                 m.run(launchd_bootout_command(m.uid))
                 plist.unlink()
 
-        return [Step(Change("service", str(plist), T("登入時啟動的 launchd agent {t}", "a launchd agent started at login: {t}").format(t=str(plist))), add_mac, remove_mac)]  # fmt: skip
+        return [
+            Step(
+                Change(
+                    "service",
+                    str(plist),
+                    T(
+                        "登入時啟動的 launchd agent {t}", "a launchd agent started at login: {t}"
+                    ).format(t=str(plist)),
+                ),
+                add_mac,
+                remove_mac,
+            )
+        ]
 
     def add_win() -> None:
         _checked(
@@ -668,7 +767,19 @@ def _service_steps(m: Machine) -> list[Step]:
                 T("無法刪除排程工作", "cannot delete the scheduled task"),
             )
 
-    return [Step(Change("service", SERVICE, T("登入時執行的排程工作 {t}", "a Task Scheduler task run at login: {t}").format(t=SERVICE)), add_win, remove_win)]  # fmt: skip
+    return [
+        Step(
+            Change(
+                "service",
+                SERVICE,
+                T("登入時執行的排程工作 {t}", "a Task Scheduler task run at login: {t}").format(
+                    t=SERVICE
+                ),
+            ),
+            add_win,
+            remove_win,
+        )
+    ]
 
 
 def plan(m: Machine, *, service: bool = True) -> list[Step]:
@@ -685,7 +796,7 @@ def plan(m: Machine, *, service: bool = True) -> list[Step]:
             ),
             lambda: ensure_server_certificate(m.tls_dir),
             lambda: None,
-        ),  # fmt: skip
+        ),
         *_trust_steps(m),
         Step(
             Change(
@@ -698,7 +809,7 @@ def plan(m: Machine, *, service: bool = True) -> list[Step]:
             ),
             lambda: hosts_add(m),
             lambda: hosts_remove(m),
-        ),  # fmt: skip
+        ),
     ]
     if service:
         steps += _service_steps(m)

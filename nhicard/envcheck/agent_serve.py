@@ -63,8 +63,9 @@ def check_trust(env: CheckEnv) -> Finding:
             cert["file"],
         )
     stale = [t["target"] for t in doc["trust"] if not t["current"]]
-    detail = "; ".join(f"{t['store']} {t['target']}: {'ok' if t['current'] else 'stale'}"
-                       for t in doc["trust"])  # fmt: skip
+    detail = "; ".join(
+        f"{t['store']} {t['target']}: {'ok' if t['current'] else 'stale'}" for t in doc["trust"]
+    )
     if stale or not doc["trust"]:
         return warned(
             T(
