@@ -7,6 +7,7 @@ Network Access, the status bitmaps, and a quick stop on SIGTERM / SIGINT."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -20,15 +21,17 @@ from pathlib import Path
 from types import TracebackType
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from nhicard.agent import httpapi
 from nhicard.agent.base import AgentSelection, BasicData
 from nhicard.agent.errors import agent_error
-from nhicard.agent.origins import BadOrigin, host_allowed, origin_matches, parse_pattern
+from nhicard.agent.origins import BadOrigin, Origin, host_allowed, origin_matches, parse_pattern
 from nhicard.agent.servetls import ensure_server_certificate
-from nhicard.agent.service import AgentService, Limits, OriginPolicy
+from nhicard.agent.service import AgentService, BadRequest, Limits, OriginPolicy, parse_head
 from nhicard.i18n import T
 from tests.conftest import nhicard_executable, run_nhicard
 
@@ -525,3 +528,32 @@ def test_serve_warns_on_null_and_stops_quickly(tmp_path: Path, sig: signal.Signa
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+# -- parsers over arbitrary input: our typed errors, nothing else ---------------------------------
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=80))
+def test_origin_and_host_parsers_never_crash(text: str) -> None:
+    for wildcard in (False, True):
+        try:
+            parsed = Origin.parse(text, wildcard=wildcard)
+        except BadOrigin:
+            continue
+        assert parsed.scheme in ("http", "https", "ws", "wss") and 0 < parsed.port < 65536
+    assert host_allowed(text) in (True, False)
+    assert OriginPolicy(["https://*.gov.tw"]).allows(text) in (True, False)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=300))
+def test_request_head_and_body_parsers_never_crash(data: bytes) -> None:
+    try:
+        head = parse_head(data)
+        head.get("origin")
+    except BadRequest:
+        pass
+    assert isinstance(httpapi.parse_body(data), dict)
+    with contextlib.suppress(ValueError):
+        httpapi.decode_status_bitmap(data)

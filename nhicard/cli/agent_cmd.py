@@ -44,7 +44,8 @@ def agent() -> None:
     type=click.Path(exists=True, dir_okay=False),
     default=None,
     help="TLS certificate (PEM); default: issued by the sandbox CA with --profile sandbox, "
-    "else by a local CA under the state dir (agent-tls/ca.pem).",
+    "else by a local CA under the state dir (agent-tls/ca.pem; name-constrained to the local "
+    "names, its key not kept).",
 )
 @click.option(
     "--key",
