@@ -446,3 +446,28 @@ def test_windows_access_denied_says_administrator(tmp_path: Path) -> None:
         ["certutil", "-user", "-store", "Root", inst.sha1_of(m.ca_file)] in script.calls
     )
     assert HOSTS_LINE not in m.hosts_file.read_text()
+
+
+def test_nss_databases_found_for_every_browser_install(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    places = [
+        home / ".pki" / "nssdb",
+        home / ".mozilla" / "firefox" / "a1.default-release",
+        home / "snap" / "firefox" / "common" / ".mozilla" / "firefox" / "b2.default",
+        home / ".var" / "app" / "org.mozilla.firefox" / ".mozilla" / "firefox" / "c3.default",
+        home / "snap" / "chromium" / "current" / ".pki" / "nssdb",
+    ]
+    for place in places:
+        place.mkdir(parents=True)
+        (place / "cert9.db").write_bytes(b"")
+    (home / ".mozilla" / "firefox" / "no-db").mkdir()  # a profile never started: no cert9.db
+    assert inst.find_nssdbs(home) == places
+    assert inst.find_nssdbs(tmp_path / "nobody") == []
+
+
+def test_machine_of_this_computer(tmp_path: Path) -> None:
+    m = Machine.current(tmp_path, nssdbs=[tmp_path])
+    assert m.system == "linux" and m.hosts_file == Path("/etc/hosts") and m.hosts_is_system
+    assert m.nssdbs == [tmp_path] and m.serve_command[-2:] == ["agent", "serve"]
+    other = Machine.current(tmp_path, hosts_file=tmp_path / "hosts")
+    assert not other.hosts_is_system and other.nssdbs is None

@@ -227,7 +227,10 @@ def serve(
         app.info(T("HTTP API:{url}", "HTTP API: {url}"), url=api)
     if ca_file is not None:
         app.info(
-            T("CA 憑證(瀏覽器需信任):{path}", "CA certificate (for browsers to trust): {path}"),
+            T(
+                "CA 憑證(瀏覽器需信任;nhicard agent install 會處理):{path}",
+                "CA certificate (for browsers to trust; nhicard agent install does that): {path}",
+            ),
             path=str(ca_file),
         )
     app.info(
