@@ -557,3 +557,53 @@ def test_request_head_and_body_parsers_never_crash(data: bytes) -> None:
     assert isinstance(httpapi.parse_body(data), dict)
     with contextlib.suppress(ValueError):
         httpapi.decode_status_bitmap(data)
+
+
+# -- a slow card through the real pcscd + vpcd ------------------------------------------------------
+
+
+@pytest.mark.pcsc
+def test_slow_card_meets_the_deadline_and_stop_is_quick(virtual_cards, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    virtual_cards.insert(None, faults="delay=1500")  # every APDU takes 1.5 s
+    port = free_port()
+    proc = subprocess.Popen(
+        [nhicard_executable(), "--lang", "en", "-r", virtual_cards.reader_name(0), "-v",
+         "agent", "serve", "--port", str(port), "--no-tls", "--http-port", "0",
+         "--https-port", "0", "--card-deadline", "1"],
+        env={**os.environ, "NHICARD_STATE_DIR": str(tmp_path)},
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            assert proc.poll() is None
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+        url = f"ws://127.0.0.1:{port}/echo"
+        with (
+            connect(url, additional_headers={"Origin": GOV}, open_timeout=10) as slow,
+            connect(url, additional_headers={"Origin": GOV}, open_timeout=10) as quick,
+        ):
+            started = time.monotonic()
+            slow.send("GetBasic")
+            quick.send("GetVersion")
+            assert quick.recv(timeout=5) == "GetVersion:0011"
+            quick.send("GetRandom")
+            assert len(quick.recv(timeout=5)) == len("GetRandom:") + 16
+            assert time.monotonic() - started < 0.9  # not behind the slow card
+            assert slow.recv(timeout=10) == "8013"
+            assert 0.9 < time.monotonic() - started < 3
+        stopping = time.monotonic()
+        proc.send_signal(signal.SIGTERM)  # while the card is still busy with its APDUs
+        assert proc.wait(10) == 0
+        assert time.monotonic() - stopping < 2.5
+        err = proc.stderr.read() if proc.stderr else ""
+        assert "GetBasic: no answer within the deadline" in err
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

@@ -88,6 +88,13 @@ def agent() -> None:
     show_default=True,
     help="Seconds an open WebSocket may stay silent.",
 )
+@click.option(
+    "--card-deadline",
+    type=click.FloatRange(0.5, 600),
+    default=30.0,
+    show_default=True,
+    help="Seconds one card (and SAM) operation may take; then it is answered 8013.",
+)
 def serve(
     port: int,
     origins: tuple[str, ...],
@@ -99,6 +106,7 @@ def serve(
     https_port: int,
     max_connections: int,
     idle_timeout: float,
+    card_deadline: float,
 ) -> None:
     """Answer the official component's WebSocket commands on 127.0.0.1.
 
@@ -188,7 +196,9 @@ def serve(
             ) from None
 
     _raise_open_file_limit()
-    limits = Limits(max_connections=max_connections, idle_timeout=idle_timeout)
+    limits = Limits(
+        max_connections=max_connections, idle_timeout=idle_timeout, card_deadline=card_deadline
+    )
 
     def start(http: int | None, https: int | None) -> AgentService:
         return AgentService(
