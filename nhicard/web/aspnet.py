@@ -17,6 +17,7 @@ from bs4 import Tag
 from soupsieve import SelectorSyntaxError
 
 from nhicard.web.form import Form, Key, Submission
+from nhicard.web.selectors import select
 from nhicard.web.text import normalize
 
 STATE_FIELDS = (
@@ -162,7 +163,7 @@ def page_messages(root: Tag, selectors: Iterable[str], *, alerts: bool = True) -
     out: list[str] = []
     for selector in selectors:
         try:
-            hits = root.select(selector)
+            hits = select(root, selector)
         except SelectorSyntaxError:
             continue
         for el in hits:

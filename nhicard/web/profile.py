@@ -377,12 +377,14 @@ def _site(
 
 
 def _check_selectors(reader: _Reader, key: str, selectors: tuple[str, ...]) -> None:
-    import soupsieve
+    from soupsieve import SelectorSyntaxError
+
+    from nhicard.web.selectors import check_selector
 
     for selector in selectors:
         try:
-            soupsieve.compile(selector)
-        except soupsieve.SelectorSyntaxError as exc:
+            check_selector(selector)  # soupsieve compiles only what nhicard cannot match
+        except SelectorSyntaxError as exc:
             raise reader.fail(
                 key,
                 f"含無效的 CSS 選擇器 {selector!r}",
