@@ -594,7 +594,7 @@ def read_sandbox_endpoints(sandbox_dir: Path | None = None) -> dict[str, str]:
 def _sandbox_wrap_key(sandbox_dir: Path) -> str:
     """The sandbox SAM's wrapping key, kept in the sandbox directory."""
     from nhicard.errors import NhicardError
-    from nhicard.sandbox.keys import load_wrap_key
+    from nhicard.sandbox.wrap_key import load_wrap_key
 
     try:
         return load_wrap_key(sandbox_dir).hex()
