@@ -78,6 +78,7 @@ from starlette.templating import Jinja2Templates
 from nhicard.i18n import T, Text
 from nhicard.sandbox.cookie_session import MemorySessions, Session
 from nhicard.sandbox.sso import SsoSigner
+from nhicard.sandbox.templating import compile_templates
 from nhicard.sandbox.webforms import (
     EVENT_ARGUMENT,
     EVENT_TARGET,
@@ -222,6 +223,7 @@ class EcpaSite:
         self.sessions = MemorySessions(COOKIE_NAME, idle_seconds=idle)
         self.signer = SsoSigner.from_secret(ctx.state_secret)
         self.templates = Jinja2Templates(directory=str(HERE / "templates"))
+        compile_templates(self.templates.env, "ecpa_")
         self.viewstate = ViewStateCodec(ctx.state_secret)
         self.validation = EventValidationCodec(ctx.state_secret)
 
