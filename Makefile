@@ -12,7 +12,7 @@ APT_PACKAGES := pcscd vsmartcard-vpcd libpcsclite-dev swig pcsc-tools dovecot-im
                 faketime libnss3-tools
 DEMO_DIR ?= $(CURDIR)/.demo
 
-.PHONY: all system venv test lint typecheck completions check-completions check demo bench clean
+.PHONY: all system venv test lint typecheck completions check-completions check demo bench profile-job clean
 
 all: venv
 
@@ -67,6 +67,12 @@ demo: venv
 bench: venv
 	@pgrep -x pcscd >/dev/null || { pcscd; sleep 1; }
 	$(BIN)/python benchmarks/run.py
+
+# Where the sandbox job's time goes, per command: start-up, imports, profile load, HTTP wait,
+# server time, agent time, own code, exit (benchmarks/profile_job.py; JOBS=N, ARGS=--importtime).
+JOBS ?= 5
+profile-job: venv
+	$(BIN)/python benchmarks/profile_job.py --jobs $(JOBS) $(ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache $(DEMO_DIR)
