@@ -377,19 +377,16 @@ def _site(
 
 
 def _check_selectors(reader: _Reader, key: str, selectors: tuple[str, ...]) -> None:
-    from soupsieve import SelectorSyntaxError
-
-    from nhicard.web.selectors import check_selector
+    from nhicard.web.selectors import selector_error
 
     for selector in selectors:
-        try:
-            check_selector(selector)  # soupsieve compiles only what nhicard cannot match
-        except SelectorSyntaxError as exc:
+        error = selector_error(selector)  # soupsieve compiles only what nhicard cannot match
+        if error is not None:
             raise reader.fail(
                 key,
                 f"含無效的 CSS 選擇器 {selector!r}",
                 f"has an invalid CSS selector {selector!r}",
-            ) from exc
+            ) from error
 
 
 def _mail(reader: _Reader) -> MailSpec:

@@ -231,12 +231,25 @@ def parse(selector: str) -> SelectorList | None:
     return parsed
 
 
-def check_selector(selector: str) -> None:
-    """Raise soupsieve's ``SelectorSyntaxError`` when ``selector`` is not valid CSS."""
-    if parse(selector) is None:
-        import soupsieve
+def selector_error(selector: str) -> Exception | None:
+    """soupsieve's ``SelectorSyntaxError`` when ``selector`` is not valid CSS, else None
+    (soupsieve is asked only about selectors this module does not handle)."""
+    if parse(selector) is not None:
+        return None
+    import soupsieve
 
+    try:
         soupsieve.compile(selector)
+    except soupsieve.SelectorSyntaxError as exc:
+        return exc
+    return None
+
+
+def select_valid(root: Tag, selector: str) -> list[Tag] | None:
+    """:func:`select`, or None when ``selector`` is not valid CSS."""
+    if selector_error(selector) is not None:
+        return None
+    return select(root, selector)
 
 
 def select(root: Tag, selector: str) -> list[Tag]:
