@@ -120,7 +120,7 @@ def client(out: Path, argv: list[str]) -> None:
     sys.argv = ["nhicard", *argv]
     from nhicard.cli import main as cli_main
 
-    end_process = cli_main.end_process
+    end_process = getattr(cli_main, "end_process", None)
 
     def record_then_end(code: object) -> Any:
         ended = time.monotonic()
@@ -135,10 +135,17 @@ def client(out: Path, argv: list[str]) -> None:
             "http_spans": http_spans,
         }
         out.write_text(json.dumps(report), encoding="utf-8")
-        return end_process(code)
+        return end_process(code) if end_process is not None else None
 
-    cli_main.end_process = record_then_end  # type: ignore[assignment]
-    cli_main.run()
+    if hasattr(cli_main, "run"):
+        cli_main.end_process = record_then_end  # type: ignore[assignment]
+        cli_main.run()
+    else:  # a revision before ``run``/``end_process``: main() ends with SystemExit
+        try:
+            cli_main.main()
+        except SystemExit as exc:
+            record_then_end(exc.code)
+            raise
 
 
 def server(out: Path, argv: list[str]) -> int:

@@ -276,18 +276,38 @@ def main(argv: list[str] | None = None) -> int:
         metavar="DIR",
         help="also run one job under cProfile: DIR/COMMAND.prof, and the top functions printed",
     )
+    parser.add_argument(
+        "--before",
+        type=Path,
+        metavar="DIR",
+        help="also run every job with DIR (an older tree, e.g. `git archive REV nhicard | tar -x "
+        "-C DIR`) first on PYTHONPATH, alternating with this tree's jobs, and print its table too",
+    )
     args = parser.parse_args(argv)
     imports: dict[str, list[str]] = {}
     jobs: list[dict[str, dict[str, float]]] = []
+    before_jobs: list[dict[str, dict[str, float]]] = []
     baselines: list[float] = []
     try:
         with BenchStack() as stack:
             stack.remove_card()  # the sandbox puts its own virtual card into slot 0
             for _ in range(2):
                 baseline_wall(stack.env)  # warm the disk cache
+            current_env = dict(stack.env)
             for i in range(args.jobs):
                 baselines.append(baseline_wall(stack.env))
-                jobs.append(one_job(stack, i))
+                runs = [(jobs, current_env)]
+                if args.before:
+                    older = current_env | {"PYTHONPATH": str(args.before.resolve())}
+                    runs.append((before_jobs, older))
+                    if i % 2:
+                        runs.reverse()
+                for sink, env in runs:
+                    stack.env = env
+                    try:
+                        sink.append(one_job(stack, len(jobs) + len(before_jobs)))
+                    finally:
+                        stack.env = current_env
                 baselines.append(baseline_wall(stack.env))
                 print(f"job {i + 1}/{args.jobs} done", file=sys.stderr)
             if args.importtime:
@@ -304,6 +324,9 @@ def main(argv: list[str] | None = None) -> int:
         f"× base: wall / baseline `python {' '.join(BASELINE)}`, the job against 3 of them)"
     )
     print(render(jobs, baselines))
+    if before_jobs:
+        print(f"\nthe same with {args.before} (jobs alternating with the ones above):")
+        print(render(before_jobs, baselines))
     if imports:
         print("\nimports by package, ms of self time under -X importtime (one job):")
         for name, lines in imports.items():
