@@ -13,6 +13,7 @@ is what ``sys.modules`` holds and what the stand-in hands out. Nothing else chan
 from __future__ import annotations
 
 import importlib
+import importlib.machinery
 import sys
 import threading
 import types
@@ -51,7 +52,9 @@ def install() -> None:
     if NAME in sys.modules or "bs4" in sys.modules:
         return
     stand_in = _OnDemand(NAME, "soupsieve, imported on first use (nhicard.soupsieve_on_demand)")
-    stand_in.__spec__ = None  # the import system asks whether it is still initializing
+    # what the import system reads of a module in sys.modules (is it still initializing?);
+    # find_spec("soupsieve") answers this spec until the real module replaces it
+    stand_in.__spec__ = importlib.machinery.ModuleSpec(NAME, None)
     sys.modules[NAME] = stand_in
 
 

@@ -231,7 +231,7 @@ def end_process(code: object) -> NoReturn:
     """End the process with exit status ``code`` as the interpreter would — other threads
     waited for, ``atexit`` handlers run, stdout and stderr flushed — but without its
     finalization, which tears down every imported module and collects all their objects
-    (≈ 100+ ms for a web command; nothing of it is visible outside the process).
+    (≈ 65-75 ms for a web command; nothing of it is visible outside the process).
 
     Falls back to the interpreter's own exit when that cannot be done faithfully: a code that
     is not a number (printed by the interpreter), a non-daemon thread still running, or a
