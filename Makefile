@@ -12,7 +12,7 @@ APT_PACKAGES := pcscd vsmartcard-vpcd libpcsclite-dev swig pcsc-tools dovecot-im
                 faketime libnss3-tools ca-certificates
 DEMO_DIR ?= $(CURDIR)/.demo
 
-.PHONY: all system venv pcscd test test-at demo-at lint typecheck completions check-completions check demo bench clean
+.PHONY: all system venv pcscd test test-at demo-at lint typecheck completions check-completions check demo bench profile-job clean
 
 all: venv
 
@@ -91,6 +91,12 @@ demo: venv pcscd
 
 bench: venv pcscd
 	$(BIN)/python benchmarks/run.py
+
+# Where the sandbox job's time goes, per command: start-up, imports, profile load, HTTP wait,
+# server time, agent time, own code, exit (benchmarks/profile_job.py; JOBS=N, ARGS=--importtime).
+JOBS ?= 5
+profile-job: venv
+	$(BIN)/python benchmarks/profile_job.py --jobs $(JOBS) $(ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache $(DEMO_DIR)

@@ -10,6 +10,7 @@ Both nhicard's entry script and the baselines run under this same wrapper.
 
 from __future__ import annotations
 
+import atexit
 import runpy
 import sys
 
@@ -22,14 +23,18 @@ def peak_rss_kb() -> int:
     raise RuntimeError("no VmHWM in /proc/self/status")
 
 
+def write_peak(outfile: str) -> None:
+    with open(outfile, "w", encoding="ascii") as out:
+        out.write(f"{peak_rss_kb()}\n")
+
+
 def main() -> None:
     outfile, program, *args = sys.argv[1:]
     sys.argv = [program, *args]
-    try:
-        runpy.run_path(program, run_name="__main__")
-    finally:
-        with open(outfile, "w", encoding="ascii") as out:
-            out.write(f"{peak_rss_kb()}\n")
+    # an exit handler, not ``finally``: nhicard's script ends the process itself once its
+    # exit handlers have run (nhicard.cli.main.end_process), so code after it never runs
+    atexit.register(write_peak, outfile)
+    runpy.run_path(program, run_name="__main__")
 
 
 if __name__ == "__main__":

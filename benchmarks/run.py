@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from benchmarks.agent_serve import AGENT_SERVE  # noqa: E402
 from benchmarks.figures import (  # noqa: E402 - needs ROOT on sys.path first
     CARD_READ,
     CARD_READ_CLICK,
@@ -60,6 +61,7 @@ FIGURES: tuple[Figure, ...] = (
     RSS,
     VERIFY_WATCH,
     SANDBOX_JOB,
+    AGENT_SERVE,
 )
 RESULTS = ROOT / "benchmarks" / "results" / "latest.json"
 README = ROOT / "benchmarks" / "README.md"

@@ -5,24 +5,36 @@ its virtual card on the private pcscd's vpcd slot 0), then runs the three comman
 runs, as separate processes with ``--profile sandbox --agent direct -vv``; the job's time is
 the sum of the three processes' wall times (sandbox start and stop are not part of it). HTTP
 requests are counted from the ``-vv`` trace (one line per request, redirects included).
+
+The same runs give the ratios against ``python -c "import click, httpx, bs4"`` (what any
+program on these libraries costs at the least), run in the same venv right before each
+command: each command's median against the baseline's (≤ 1.5×, register ≤ 2×: it makes 9
+requests), and the job's median against three baselines (≤ 1.5×), its HTTP requests no more
+than the 16 the job makes today.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from dataclasses import dataclass
 from typing import Any
 
 from benchmarks.availability import missing_command
-from benchmarks.environment import nhicard_executable
+from benchmarks.environment import nhicard_executable, python_executable
 from benchmarks.figures import Bench, Figure
 from benchmarks.measure import BenchError, Command, ProcessRun, checked_run, median, run_process
-from benchmarks.results import Row, limit_row, skip_row
+from benchmarks.results import MISS, Row, limit_row, ratio_row, skip_row
 from tests.stack import free_port_range
 
 TITLE = "sandbox job: register → verify-email → ecpa login"
 TARGET = "< 3 s"
+BASELINE_CODE = "import click, httpx, bs4"
+COMMAND_LIMITS = {"register": 2.0, "verify-email": 1.5, "ecpa login": 1.5}
+JOB_LIMIT = 1.5
+MAX_REQUESTS = 16  # what the job makes today; more would be a regression
+DEFAULT_JOBS = 5
 FLOW_COMMANDS = (("register",), ("verify-email",), ("ecpa", "login"))
 HTTP_LINE = re.compile(r"^(GET|POST|PUT|HEAD|DELETE) https?://\S+ → ", re.MULTILINE)
 PASSWORD = "Pw-246810"  # the sandbox person's new card password (env, never argv)
@@ -44,6 +56,7 @@ SANDBOX_PARTS = 5  # ports base+0 … base+4
 class JobRun:
     step_seconds: dict[str, float]
     step_requests: dict[str, int]
+    baseline_seconds: tuple[float, ...] = ()  # one baseline run before each step
 
     @property
     def seconds(self) -> float:
@@ -94,23 +107,32 @@ def one_job(bench: Bench, index: int) -> JobRun:
         ),
         ("ecpa login", command(*flow, "ecpa", "login", "--json"), "logged-in"),
     )
+    baseline = Command(
+        f"python -c {BASELINE_CODE!r}", (python_executable(), "-c", BASELINE_CODE), env
+    )
     seconds: dict[str, float] = {}
     requests: dict[str, int] = {}
+    baselines: list[float] = []
     try:
-        for name, cmd, expected in steps:
+        for i, (name, cmd, expected) in enumerate(steps):
+            # baseline and command alternate in order from job to job (ABBA…)
+            if (index + i) % 2 == 0:
+                baselines.append(checked_run(baseline).wall_s)
             run = checked_run(cmd, _status(expected))
+            if (index + i) % 2 == 1:
+                baselines.append(checked_run(baseline).wall_s)
             seconds[name] = run.wall_s
             requests[name] = len(HTTP_LINE.findall(run.stderr))
     finally:
         run_process(command("sandbox", "down"))
-    return JobRun(seconds, requests)
+    return JobRun(seconds, requests, tuple(baselines))
 
 
 def measure_sandbox_job(bench: Bench) -> list[Row]:
     missing = missing_command(bench.env, *FLOW_COMMANDS)
     if missing:
         return [skip_row("sandbox-job", TITLE, TARGET, f"not available yet: {missing} missing")]
-    count = 1 if bench.options.quick else 3
+    count = 1 if bench.options.quick else DEFAULT_JOBS
     bench.stack.remove_card()  # the sandbox puts its own virtual card into slot 0
     try:
         jobs = [one_job(bench, i) for i in range(count)]
@@ -139,8 +161,52 @@ def measure_sandbox_job(bench: Bench) -> list[Row]:
                 "step_seconds": [j.step_seconds for j in jobs],
                 "step_requests": [j.step_requests for j in jobs],
             },
-        )
+        ),
+        *ratio_rows(jobs),
     ]
+
+
+def ratio_rows(jobs: list[JobRun]) -> list[Row]:
+    """Each command against the bare-libraries baseline, and the job against three."""
+    base = median([b for j in jobs for b in j.baseline_seconds])
+    base_samples = [b for j in jobs for b in j.baseline_seconds]
+    n = len(jobs)
+    rows = []
+    for name, limit in COMMAND_LIMITS.items():
+        samples = [j.step_seconds[name] for j in jobs]
+        rows.append(
+            ratio_row(
+                "web-" + name.replace(" ", "-"),
+                f"{name} vs python -c '{BASELINE_CODE}'",
+                median(samples),
+                base,
+                limit,
+                note=(
+                    f"median of {n} runs (one per job, -vv, --agent direct) against the median "
+                    f"of {len(base_samples)} baseline runs, one before or after each command; "
+                    f"{median([j.step_requests[name] for j in jobs]):.0f} HTTP requests"
+                ),
+                data={"subject_samples": samples, "baseline_samples": base_samples},
+            )
+        )
+    job = median([j.seconds for j in jobs])
+    requests = max(j.requests for j in jobs)
+    row = ratio_row(
+        "web-job",
+        f"sandbox job vs 3 × python -c '{BASELINE_CODE}'",
+        job,
+        3 * base,
+        JOB_LIMIT,
+        note=(
+            f"median job of {n} against three times the baseline's median; at most {requests} "
+            f"HTTP requests in a job (target: no more than {MAX_REQUESTS})"
+        ),
+        data={"subject_samples": [j.seconds for j in jobs], "requests": requests},
+    )
+    if requests > MAX_REQUESTS:
+        row = dataclasses.replace(row, status=MISS)
+    rows.append(dataclasses.replace(row, subject=f"{row.subject}, {requests} HTTP"))
+    return rows
 
 
 SANDBOX_JOB = Figure("sandbox-job", TITLE, TARGET, measure_sandbox_job)

@@ -126,7 +126,10 @@ def _end(proc: subprocess.Popen[str]) -> None:
 def _rss_kb(pid: int) -> int:
     import psutil
 
-    return int(psutil.Process(pid).memory_info().rss // 1024)
+    try:
+        return int(psutil.Process(pid).memory_info().rss // 1024)
+    except psutil.Error:  # already gone
+        return 0
 
 
 def timed_batch(bench: Bench, cards: int) -> tuple[list[CardTiming], int, int]:
@@ -154,10 +157,12 @@ def timed_batch(bench: Bench, cards: int) -> tuple[list[CardTiming], int, int]:
             got = json.loads(line)
             if got.get("card_number") != record.card_number or got.get("result") != "ok":
                 raise BenchError(f"card {i}: nhicard reported {got}")
+            # after the last record the process ends at once (no interpreter finalization):
+            # its RSS then reads 0, so the last reading taken while it ran counts
+            rss = _rss_kb(proc.pid)
             if i == 0:
-                rss_first = _rss_kb(proc.pid)
-            if i == cards - 1:
-                rss_last = _rss_kb(proc.pid)
+                rss_first = rss
+            rss_last = rss or rss_last
             client.disconnect()
             if i < cards - 1:
                 err.wait_for(lambda s: REMOVED_LINE in s, CARD_TIMEOUT, f"removal of card {i}")

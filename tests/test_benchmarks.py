@@ -36,12 +36,20 @@ from tests.stack import have_real_pcsc
 FIGURE_IDS = {
     "card-read",
     "card-read-click",
+    "card-read-click-cpu",
     "reader-list",
     "reader-list-click",
+    "reader-list-click-cpu",
     "startup",
     "rss",
     "verify",
     "sandbox-job",
+    "web-register",
+    "web-verify-email",
+    "web-ecpa-login",
+    "web-job",
+    "agent-serve-getversion",
+    "agent-serve-h-sign",
 }
 META = {
     "generated_at": "2024-01-01 00:00 UTC",

@@ -55,7 +55,7 @@ def _host_port(value: object, where: str) -> tuple[str, int]:
 
 def sandbox_sam_endpoint(endpoints_file: Path | None = None) -> SamEndpoint:
     """The running sandbox's SAM with the sandbox wrapping key."""
-    from nhicard.sandbox.keys import load_wrap_key
+    from nhicard.sandbox.wrap_key import load_wrap_key
 
     file = endpoints_file or sandbox_endpoints_file()
     doc = read_sandbox_endpoints(file)

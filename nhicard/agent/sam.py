@@ -56,7 +56,11 @@ Connector = Callable[[tuple[str, int], float], socket.socket]
 
 
 def _default_connector(address: tuple[str, int], timeout: float) -> socket.socket:
-    return socket.create_connection(address, timeout=timeout)
+    sock = socket.create_connection(address, timeout=timeout)
+    # The handshake sends message 8305 and the liveness request back to back: with Nagle's
+    # algorithm the second waits for the SAM's (delayed, ≈ 40 ms) ACK of the first.
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
 
 
 class SamClient(ClosesOnExit):

@@ -41,6 +41,7 @@ from nhicard.web.aspnet import page_messages
 from nhicard.web.form import Submission
 from nhicard.web.page import Page
 from nhicard.web.profile import ChainCall, LoginChain, SiteSpec
+from nhicard.web.selectors import select
 
 SIGNATURE_LENGTH = 256
 ACCOUNT_CHAIN = "account"
@@ -458,7 +459,7 @@ class EcpaLogin:
 
     def shown_name(self, page: Page, site: SiteSpec, step: str) -> str:
         for selector in site.name_selectors:
-            for el in page.soup.select(selector):
+            for el in select(page.soup, selector):
                 text = " ".join(el.get_text(" ", strip=True).split())
                 if text:
                     return text

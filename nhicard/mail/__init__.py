@@ -4,6 +4,7 @@ verification mail (認證通知信) and its link 「健保卡註冊認證作業�
 Core code: no click, no printing; typed errors from :mod:`nhicard.mail.errors`.
 """
 
+from nhicard import soupsieve_on_demand  # noqa: F401 - before bs4 (mail.links): see there
 from nhicard.mail.errors import (
     ForeignLink,
     ImapLoginRefused,

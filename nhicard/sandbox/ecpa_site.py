@@ -73,6 +73,7 @@ from nhicard.i18n import T, Text
 from nhicard.sandbox.cookie_session import MemorySessions, Session
 from nhicard.sandbox.sso import SsoSigner
 from nhicard.sandbox.store import check_password, hash_password
+from nhicard.sandbox.templating import compile_templates
 
 TAIPEI = timezone(timedelta(hours=8), "Asia/Taipei")
 CHALLENGE_TTL = timedelta(minutes=5)
@@ -250,6 +251,7 @@ class EcpaSite:
         self.accounts: dict[str, Account] = dict(accounts or {})
         self._accounts_lock = threading.Lock()
         self._dummy_hash = hash_password(secrets.token_hex(8))
+        compile_templates(self.templates.env, "ecpa_")
 
     # -- helpers -------------------------------------------------------------------------
     def now(self) -> datetime:

@@ -35,6 +35,7 @@ from nhicard.errors import AuthRefused
 from nhicard.i18n import T
 from nhicard.sandbox.cookie_session import MemorySessions
 from nhicard.sandbox.sso import ReplayGuard, SsoSigner, SsoVerifier
+from nhicard.sandbox.templating import compile_templates
 
 COOKIE_NAME = "ELEARN_PHPSESSID"
 VERIFY_PATH = "/sso_verify.php"
@@ -70,6 +71,7 @@ class ElearnSite:
         )
         self.templates = Jinja2Templates(directory=str(HERE / "templates"))
         self._ssoid = 0
+        compile_templates(self.templates.env, "elearn_")
 
     def now(self) -> datetime:
         moment: datetime = self.ctx.now()

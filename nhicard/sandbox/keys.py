@@ -2,8 +2,9 @@
 (the sandbox's stand-in for the published L_KEY), kept per sandbox directory.
 
 Files (PEM / hex, mode 0600): ``sam_private_key.pem``, ``sam_public_key.pem``,
-``sam_wrap_key.hex``. Creation is atomic (write a temp file, hard-link it into place), so two
-processes starting at once end up with the same keys.
+``sam_wrap_key.hex`` (read by :mod:`nhicard.sandbox.wrap_key`). Creation is atomic (write a
+temp file, hard-link it into place), so two processes starting at once end up with the same
+keys.
 """
 
 from __future__ import annotations
@@ -18,26 +19,12 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from nhicard.atomicfile import create_file_once
 from nhicard.certs import private_key_pem
-from nhicard.errors import UsageError
-from nhicard.i18n import T
 from nhicard.sandbox.algorithms import h_sign_message
+from nhicard.sandbox.wrap_key import WRAP_KEY_FILE, load_wrap_key
+from nhicard.sandbox.wrap_key import bad_key_file as _bad_keys
 
 PRIVATE_KEY_FILE = "sam_private_key.pem"
 PUBLIC_KEY_FILE = "sam_public_key.pem"
-WRAP_KEY_FILE = "sam_wrap_key.hex"
-
-
-def _bad_keys(path: Path, why: str) -> UsageError:
-    return UsageError(
-        T(
-            "沙盒 SAM 金鑰檔 {path} 無法使用:{why}",
-            "sandbox SAM key file {path} is unusable: {why}",
-        ).format(path=str(path), why=why),
-        hint=T(
-            "刪除該檔案後重新執行 nhicard sandbox up。",
-            "Delete the file and run `nhicard sandbox up` again.",
-        ),
-    )
 
 
 def _load_private(path: Path) -> rsa.RSAPrivateKey:
@@ -47,20 +34,6 @@ def _load_private(path: Path) -> rsa.RSAPrivateKey:
         raise _bad_keys(path, type(exc).__name__) from None
     if not isinstance(key, rsa.RSAPrivateKey):
         raise _bad_keys(path, "not an RSA key")
-    return key
-
-
-def load_wrap_key(directory: Path) -> bytes:
-    """The sandbox wrapping key of ``directory`` (it must exist)."""
-    path = Path(directory) / WRAP_KEY_FILE
-    try:
-        key = bytes.fromhex(path.read_text("ascii").strip())
-    except FileNotFoundError:
-        raise _bad_keys(path, "missing (is the sandbox set up?)") from None
-    except (OSError, ValueError, UnicodeDecodeError) as exc:
-        raise _bad_keys(path, type(exc).__name__) from None
-    if len(key) != 24:
-        raise _bad_keys(path, "not 24 bytes")
     return key
 
 

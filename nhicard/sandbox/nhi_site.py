@@ -36,6 +36,7 @@ from nhicard.sandbox.nhi_address import AddressOptions
 from nhicard.sandbox.nhi_session import NhiSession, NhiSessions
 from nhicard.sandbox.registry import HouseholdAddress, HouseholdMatch, canonical_household_id
 from nhicard.sandbox.store import AlreadyRegistered, LinkState
+from nhicard.sandbox.templating import compile_templates
 from nhicard.sandbox.webforms import (
     EVENT_TARGET,
     EventValidationCodec,
@@ -102,6 +103,7 @@ class NhiSite:
             autoescape=True,
             undefined=jinja2.StrictUndefined,
         )
+        compile_templates(self.env, "nhi_")
 
     # -- small helpers ---------------------------------------------------------------------
     def c(self, name: str) -> str:

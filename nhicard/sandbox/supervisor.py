@@ -188,7 +188,7 @@ def probe_card(reader: str) -> bool:
 
 def _wrap_key(sandbox_dir: Path) -> bytes | None:
     from nhicard.errors import NhicardError
-    from nhicard.sandbox.keys import load_wrap_key
+    from nhicard.sandbox.wrap_key import load_wrap_key
 
     try:
         return load_wrap_key(sandbox_dir)

@@ -14,9 +14,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from bs4 import Tag
-from soupsieve import SelectorSyntaxError
 
 from nhicard.web.form import Form, Key, Submission
+from nhicard.web.selectors import select_valid
 from nhicard.web.text import normalize
 
 STATE_FIELDS = (
@@ -161,9 +161,8 @@ def page_messages(root: Tag, selectors: Iterable[str], *, alerts: bool = True) -
     profile's CSS selectors name, then ``alert()`` texts, without duplicates."""
     out: list[str] = []
     for selector in selectors:
-        try:
-            hits = root.select(selector)
-        except SelectorSyntaxError:
+        hits = select_valid(root, selector)
+        if hits is None:
             continue
         for el in hits:
             text = " ".join(el.get_text(" ", strip=True).split())

@@ -183,6 +183,46 @@ def is_disabled(el: Tag) -> bool:
     return False
 
 
+_INDEX_ATTR = "_nhicard_form_index"
+
+
+class _FormIndex:
+    """What the lookups of a page's forms need, computed once per parsed document instead of
+    once per control and lookup: the controls in document order and their owner forms, the
+    ``<label for>`` and ``id`` maps, each form's elements and each control's label texts.
+
+    Kept on the document itself, so every :class:`Form` of the page (and its ``scoped``
+    copies) shares it; a change of the tree that can alter them — a field added, a textarea's
+    text replaced — drops it (:func:`_drop_index`)."""
+
+    def __init__(self, document: Tag) -> None:
+        self.controls: list[Tag] = document.find_all(SUBMITTABLE)
+        self.labels_for: dict[str, list[Tag]] = {}
+        for lab in document.find_all("label"):
+            target = lab.get("for")
+            if isinstance(target, str):
+                self.labels_for.setdefault(target, []).append(lab)
+        self.by_id: dict[str, Tag] = {}
+        for el in document.find_all(id=True):
+            ident = el.get("id")
+            if isinstance(ident, str):
+                self.by_id.setdefault(ident, el)
+        self.elements: dict[int, list[Tag]] = {}  # id(form element) -> its controls
+        self.labels: dict[int, tuple[list[str], list[str]]] = {}  # id(control) -> labels
+
+
+def _index(document: Tag) -> _FormIndex:
+    index = document.__dict__.get(_INDEX_ATTR)  # not getattr: a Tag's attributes find tags
+    if not isinstance(index, _FormIndex):
+        index = _FormIndex(document)
+        setattr(document, _INDEX_ATTR, index)
+    return index
+
+
+def _drop_index(document: Tag) -> None:
+    document.__dict__.pop(_INDEX_ATTR, None)
+
+
 def _ref_names(key: Key) -> tuple[tuple[str, ...], tuple[str, ...]]:
     if isinstance(key, str):
         return (key,), (key,)
@@ -232,7 +272,12 @@ class Form:
 
     def elements(self) -> list[Tag]:
         """Every control owned by this form, in document order (``form=`` attribute honoured)."""
-        return [el for el in self.document.find_all(SUBMITTABLE) if self._owner(el) is self.element]
+        index = _index(self.document)
+        found = index.elements.get(id(self.element))
+        if found is None:
+            found = [el for el in index.controls if self._owner(el) is self.element]
+            index.elements[id(self.element)] = found
+        return list(found)
 
     def controls(self) -> list[ControlInfo]:
         """A description of every control (for listings, diagnostics and error messages)."""
@@ -299,6 +344,14 @@ class Form:
         """Visible label texts of a control: (strong, weak). Strong: ``<label>``, aria, the
         row's label cell, a button's own text. Weak: title, placeholder, a drop-down's
         placeholder option, short text right next to the control."""
+        index = _index(self.document)
+        known = index.labels.get(id(el))
+        if known is None:
+            known = self._find_labels(el, index)
+            index.labels[id(el)] = known
+        return list(known[0]), list(known[1])
+
+    def _find_labels(self, el: Tag, index: _FormIndex) -> tuple[list[str], list[str]]:
         strong: list[str] = []
         weak: list[str] = []
         ctype = control_type(el)
@@ -306,7 +359,7 @@ class Form:
             return strong, weak
         ident = _attr(el, "id")
         if ident:
-            for lab in self.document.find_all("label", attrs={"for": ident}):
+            for lab in index.labels_for.get(ident, ()):
                 strong.append(element_text(lab))
         wrapping = el.find_parent("label")
         if wrapping is not None and _attr(wrapping, "for") in ("", ident):
@@ -315,7 +368,7 @@ class Form:
         if aria:
             strong.append(aria)
         for ref in _attr(el, "aria-labelledby").split():
-            target = self.document.find(id=ref)
+            target = index.by_id.get(ref)
             if isinstance(target, Tag):
                 strong.append(element_text(target))
         if is_button(el):
@@ -520,6 +573,7 @@ class Form:
         elif first.name == "textarea":
             first.clear()
             first.append(value)
+            _drop_index(self.document)  # its text may be part of a label
         else:
             if kind in LINE_INPUT_TYPES:
                 value = value.replace("\r", "").replace("\n", "")
@@ -614,6 +668,7 @@ class Form:
         soup = BeautifulSoup("", "html.parser")
         field = soup.new_tag("input", attrs={"type": "hidden", "name": name, "value": value})
         self.element.append(field)
+        _drop_index(self.document)
 
     # -- submission --------------------------------------------------------------------
     def _entries(self, submitter: Tag | None) -> Iterator[tuple[str, str]]:

@@ -9,7 +9,7 @@ from functools import cached_property
 from typing import Any, Literal
 from urllib.parse import urljoin
 
-from bs4 import BeautifulSoup, Tag
+from bs4 import BeautifulSoup, NavigableString, Tag
 
 from nhicard.i18n import T
 from nhicard.web.aspnet import PostBack, is_aspnet_form, parse_postback
@@ -59,6 +59,27 @@ def parse_html(text: str) -> BeautifulSoup:
         ) from exc
 
 
+HIDDEN_TEXT_TAGS = frozenset({"script", "style", "noscript", "template"})
+
+
+def visible_text_of(soup: BeautifulSoup) -> str:
+    """The document's text without what ``HIDDEN_TEXT_TAGS`` hold, whitespace collapsed: the
+    strings ``get_text(" ")`` gives once those elements are removed, read without removing
+    them (and so without parsing the page a second time)."""
+    types = soup.interesting_string_types or Tag.MAIN_CONTENT_STRING_TYPES
+    kinds = {types} if isinstance(types, type) else set(types)
+    pieces: list[str] = []
+    stack = list(reversed(soup.contents))
+    while stack:
+        node = stack.pop()
+        if isinstance(node, Tag):
+            if node.name not in HIDDEN_TEXT_TAGS:
+                stack.extend(reversed(node.contents))
+        elif isinstance(node, NavigableString) and type(node) in kinds:
+            pieces.append(node)
+    return " ".join(" ".join(pieces).split())
+
+
 @dataclass(frozen=True)
 class Click:
     """What clicking an element does: a GET of ``url``, a form submission with ``button``,
@@ -83,15 +104,16 @@ class Page:
 
     @cached_property
     def soup(self) -> BeautifulSoup:
-        return parse_html(self.text)
+        soup = parse_html(self.text)
+        # the text as parsed, before a filled-in form can change the tree
+        self.__dict__.setdefault("visible_text", visible_text_of(soup))
+        return soup
 
     @cached_property
     def visible_text(self) -> str:
         """The page's text without scripts and styles, whitespace collapsed."""
-        soup = parse_html(self.text)
-        for el in soup.find_all(["script", "style", "noscript", "template"]):
-            el.decompose()
-        return " ".join(soup.get_text(" ").split())
+        soup = self.soup  # parsing records the text
+        return self.__dict__.get("visible_text") or visible_text_of(soup)
 
     @property
     def title(self) -> str:

@@ -534,17 +534,16 @@ def _check_placeholders(
 
 
 def _check_selectors(reader: _Reader, key: str, selectors: tuple[str, ...]) -> None:
-    import soupsieve
+    from nhicard.web.selectors import selector_error
 
     for selector in selectors:
-        try:
-            soupsieve.compile(selector)
-        except soupsieve.SelectorSyntaxError as exc:
+        error = selector_error(selector)  # soupsieve compiles only what nhicard cannot match
+        if error is not None:
             raise reader.fail(
                 key,
                 f"含無效的 CSS 選擇器 {selector!r}",
                 f"has an invalid CSS selector {selector!r}",
-            ) from exc
+            ) from error
 
 
 def _mail(reader: _Reader) -> MailSpec:
@@ -749,7 +748,7 @@ def read_sandbox_endpoints(sandbox_dir: Path | None = None) -> dict[str, str]:
 def _sandbox_wrap_key(sandbox_dir: Path) -> str:
     """The sandbox SAM's wrapping key, kept in the sandbox directory."""
     from nhicard.errors import NhicardError
-    from nhicard.sandbox.keys import load_wrap_key
+    from nhicard.sandbox.wrap_key import load_wrap_key
 
     try:
         return load_wrap_key(sandbox_dir).hex()
