@@ -38,15 +38,16 @@ def test_sandbox_profile_finds_the_ecpa_nhi_column(tmp_path: Path) -> None:
     profile = resolve_profile("sandbox", sandbox_dir=write_sandbox(tmp_path / "sb"))
     spec = profile.ecpa.page("login")
     page = ecpa_login_page()
-    assert page.find_marker(spec.markers) == "健保卡"
+    assert page.find_marker(spec.markers) == "人事服務網eCPA"
     column = page.region(spec.control("nhi_column"))
     assert column.get("id") == "colNhiCard"
     form = page.form().scoped(column)
-    form[spec.control("password")] = "Pw-123456"
-    sub = form.submission(form.submitter(spec.control("login")))
-    assert ("nhiPassword", "Pw-123456") in sub.pairs
-    assert sub.pairs[-1] == ("btnNhiLogin", "登入")
-    assert sub.secret_names >= {"nhiPassword", "txtPassword", "pinCode"}
+    # the login runs as the page script's XHR chain: the flow checks the column's controls
+    # are there (as flows/ecpa.py does), it posts no form
+    assert form.find(spec.control("password"))[0]["name"] == "nhiPassword"
+    (button,) = form.find(spec.control("login"), buttons=True)
+    assert button["name"] == "btnNhiLogin" and button.get("type") == "button"
+    assert page.form().submission(None).secret_names >= {"nhiPassword", "txtPassword", "pinCode"}
 
 
 def test_real_profile_labels_alone_find_the_same_controls() -> None:
@@ -56,7 +57,7 @@ def test_real_profile_labels_alone_find_the_same_controls() -> None:
         page.form().find(spec.control("password"))  # four columns each have 密碼
     form = page.form().scoped(page.region(spec.control("nhi_column")))
     assert form.find(spec.control("password"))[0]["name"] == "nhiPassword"
-    assert form.submitter(spec.control("login"))["name"] == "btnNhiLogin"
+    assert form.find(spec.control("login"), buttons=True)[0]["name"] == "btnNhiLogin"
 
 
 def test_elearn_page_selectors(tmp_path: Path) -> None:
