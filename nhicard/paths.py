@@ -20,8 +20,3 @@ def default_sandbox_dir() -> Path:
     """``NHICARD_SANDBOX_DIR``, else ``<state dir>/sandbox``."""
     env = os.environ.get("NHICARD_SANDBOX_DIR")
     return Path(env) if env else state_dir() / "sandbox"
-
-
-def sandbox_endpoints_file(sandbox_dir: Path | None = None) -> Path:
-    """The JSON file ``sandbox up`` writes and ``--profile sandbox`` reads."""
-    return (sandbox_dir or default_sandbox_dir()) / "endpoints.json"

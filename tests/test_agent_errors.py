@@ -1,21 +1,15 @@
-"""Official codes → typed errors, exit codes and searchable messages; BasicData wire format;
-SAM endpoints per profile."""
+"""Official codes → typed errors, exit codes and searchable messages; BasicData wire format.
+(Which SAM a profile means: tests/test_profiles_same_sam.py.)"""
 
 from __future__ import annotations
-
-import json
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nhicard.agent.base import BasicData
-from nhicard.agent.endpoints import sam_endpoint_for_profile
 from nhicard.agent.errors import OFFICIAL_CODES, AgentError, agent_error
-from nhicard.agent.sam import PUBLISHED_L_KEY, REAL_SAM
 from nhicard.errors import CardAbsent, NetworkError
-from nhicard.sandbox.keys import SandboxKeys
 
 EXIT_CODES = {
     "7001": 3, "7002": 4, "7003": 4, "7004": 5, "8013": 5,
@@ -127,34 +121,3 @@ def test_basic_data_garbage_raises_typed_errors(text: str) -> None:
         BasicData.from_wire(text)
     except AgentError:
         return
-
-
-def test_sam_endpoint_real_and_sandbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    assert sam_endpoint_for_profile("real") == REAL_SAM
-    assert REAL_SAM.address == "cloudicap.nhi.gov.tw:443"
-    assert REAL_SAM.wrap_key == b"2725268641815652" + bytes(8) == PUBLISHED_L_KEY
-    monkeypatch.setenv("NHICARD_SANDBOX_DIR", str(tmp_path))
-    with pytest.raises(AgentError) as info:
-        sam_endpoint_for_profile("sandbox")
-    assert info.value.official_code == "4061" and "sandbox up" in info.value.hint.en  # type: ignore[union-attr]
-    keys = SandboxKeys.load_or_create(tmp_path)
-    (tmp_path / "endpoints.json").write_text(json.dumps({"sam": "127.0.0.1:8444"}))
-    ep = sam_endpoint_for_profile("sandbox")
-    assert (ep.host, ep.port, ep.wrap_key) == ("127.0.0.1", 8444, keys.wrap_key)
-    assert "wrap_key" not in repr(ep) or keys.wrap_key.hex() not in repr(ep)
-
-
-def test_sam_endpoint_from_a_profile_file(tmp_path: Path) -> None:
-    f = tmp_path / "p.toml"
-    f.write_text('[sam]\nhost = "sam.example"\nport = 4443\nwrap_key = "' + "ab" * 24 + '"\n')
-    ep = sam_endpoint_for_profile(str(f))
-    assert (ep.host, ep.port, ep.wrap_key) == ("sam.example", 4443, b"\xab" * 24)
-    f.write_text("[site]\nx = 1\n")
-    assert sam_endpoint_for_profile(str(f)) == REAL_SAM
-    f.write_text('[sam]\nhost = "h"\nport = 1\nwrap_key = "abcd"\n')
-    with pytest.raises(Exception) as info:
-        sam_endpoint_for_profile(str(f))
-    assert getattr(info.value, "exit_code", None) == 2
-    with pytest.raises(Exception) as unknown:
-        sam_endpoint_for_profile("nonexistent-profile")
-    assert getattr(unknown.value, "exit_code", None) == 2

@@ -43,6 +43,7 @@ from nhicard.sandbox.data import load_data
 from nhicard.sandbox.keys import SandboxKeys, verify_h_sign
 from nhicard.sandbox.sam import SamServer, SamServerThread
 from nhicard.sandbox.vcard import FaultSpec, InProcessConnection, VirtualCard
+from nhicard.sandbox_endpoints import SandboxEndpoints, write_endpoints
 from tests.conftest import nhicard_executable
 
 DATA = load_data()
@@ -50,6 +51,18 @@ WANG = DATA.cards[0]
 WANG_WIRE = "000012345678,A123456789,王小明,0640101,M,0"
 VR = "0011" + "1111222233334444"
 GOV = "https://cloudicweb.nhi.gov.tw"
+
+
+def fake_sandbox_endpoints(directory: Path, sam_port: int) -> SandboxEndpoints:
+    """What a sandbox would write, its sites never started (only the SAM runs here)."""
+    return SandboxEndpoints(
+        nhi_url="https://127.0.0.1:18440",
+        ecpa_url="https://127.0.0.1:18441",
+        elearn_url="https://127.0.0.1:18442",
+        ca_bundle=str(directory / "ca.pem"),
+        sam=f"127.0.0.1:{sam_port}",
+        agent_origins=("https://127.0.0.1:18440",),
+    )
 
 
 # -- reply parsing ------------------------------------------------------------------------------
@@ -320,9 +333,7 @@ def served(virtual_cards, sam, keys, tmp_path: Path):  # type: ignore[no-untyped
     sandbox = tmp_path / "sandbox"
     sandbox.mkdir()
     SandboxKeys.load_or_create(sandbox)  # the wrap key the CLI reads for --profile sandbox
-    (sandbox / "endpoints.json").write_text(
-        json.dumps({"sam": f"127.0.0.1:{sam.port}", "agent_origin": "https://127.0.0.1:18440"})
-    )
+    write_endpoints(sandbox, fake_sandbox_endpoints(sandbox, sam.port))
     server_keys = SandboxKeys.load_or_create(sandbox)
     port = _free_port()
     env = dict(
@@ -333,11 +344,7 @@ def served(virtual_cards, sam, keys, tmp_path: Path):  # type: ignore[no-untyped
     )
     virtual_cards.insert(WANG.card_number)
     with SamServer(DATA, server_keys).serve_in_thread() as own_sam:
-        (sandbox / "endpoints.json").write_text(
-            json.dumps(
-                {"sam": f"127.0.0.1:{own_sam.port}", "agent_origin": "https://127.0.0.1:18440"}
-            )
-        )
+        write_endpoints(sandbox, fake_sandbox_endpoints(sandbox, own_sam.port))
         proc = subprocess.Popen(
             [
                 nhicard_executable(),

@@ -20,7 +20,6 @@
 from __future__ import annotations
 
 import ipaddress
-import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -154,20 +153,14 @@ def url_origin(url: str) -> str | None:
 
 def sandbox_origins(endpoints_file: Path) -> list[str]:
     """The running sandbox's web origins (``agent_origin`` and its sites), or []."""
-    try:
-        doc = json.loads(endpoints_file.read_text("utf-8"))
-    except (OSError, ValueError):
+    from nhicard.sandbox_endpoints import peek_endpoints
+
+    endpoints = peek_endpoints(endpoints_file)
+    if endpoints is None:
         return []
-    if not isinstance(doc, dict):
-        return []
-    out: list[str] = []
-    agent_origin = doc.get("agent_origin")
-    for value in agent_origin if isinstance(agent_origin, list) else [agent_origin]:
-        if isinstance(value, str) and value:
-            out.append(value)
-    for key in ("nhi_url", "ecpa_url", "elearn_url"):
-        value = doc.get(key)
-        origin = url_origin(value) if isinstance(value, str) else None
+    out = list(endpoints.agent_origins)
+    for url in (endpoints.nhi_url, endpoints.ecpa_url, endpoints.elearn_url):
+        origin = url_origin(url) if url else None
         if origin and origin not in out:
             out.append(origin)
     return out

@@ -12,6 +12,7 @@ import secrets
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
@@ -19,13 +20,6 @@ from nhicard.agent import samwire
 from nhicard.agent.errors import agent_error
 from nhicard.agent.samwire import SamMessage, SamProtocolError
 from nhicard.closing import ClosesOnExit
-
-PUBLISHED_L_KEY = b"2725268641815652" + bytes(8)
-"""The static wrapping key published by the interoperability analysis of the official
-component (24-byte 3DES key)."""
-
-REAL_SAM_HOST = "cloudicap.nhi.gov.tw"
-REAL_SAM_PORT = 443
 
 # the sandbox SAM's refusal codes (rc field of an 04 message); the real SAM's are not public
 RC_OK = b"OK"
@@ -49,8 +43,23 @@ class SamEndpoint:
     def address(self) -> str:
         return f"{self.host}:{self.port}"
 
+    @classmethod
+    def of(cls, spec: SamAddress) -> SamEndpoint:
+        """The endpoint a site profile's ``[sam]`` section names (the real SAM's address
+        and published wrapping key are in ``real.toml`` only)."""
+        return cls(spec.host, spec.port, spec.wrap_key)
 
-REAL_SAM = SamEndpoint(REAL_SAM_HOST, REAL_SAM_PORT, PUBLISHED_L_KEY)
+
+class SamAddress(Protocol):
+    """What a site profile says about its SAM (:class:`nhicard.web.profile.SamSpec`)."""
+
+    @property
+    def host(self) -> str: ...
+    @property
+    def port(self) -> int: ...
+    @property
+    def wrap_key(self) -> bytes: ...
+
 
 Connector = Callable[[tuple[str, int], float], socket.socket]
 

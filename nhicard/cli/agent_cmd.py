@@ -118,7 +118,7 @@ def serve(
     Ctrl-C or SIGTERM.
     """
     from nhicard.agent.direct import DirectAgent
-    from nhicard.agent.endpoints import sam_endpoint_for_profile
+    from nhicard.agent.sam import SamEndpoint
     from nhicard.agent.service import (
         DEFAULT_HTTP_PORT,
         DEFAULT_HTTPS_PORT,
@@ -129,7 +129,9 @@ def serve(
         OriginPolicy,
     )
     from nhicard.errors import NetworkError
-    from nhicard.paths import sandbox_endpoints_file, state_dir
+    from nhicard.paths import state_dir
+    from nhicard.sandbox_endpoints import endpoints_file
+    from nhicard.web.profile import resolve_profile
 
     app = get_app()
     if (cert is None) != (key is None):
@@ -142,7 +144,7 @@ def serve(
             if origins
             else OriginPolicy(
                 DEFAULT_ORIGINS,
-                sandbox_endpoints=sandbox_endpoints_file(),
+                sandbox_endpoints=endpoints_file(),
                 allow_null=allow_null_origin,
             )
         )
@@ -164,7 +166,8 @@ def serve(
                 "Origin: null.",
             )
         )
-    sam = sam_endpoint_for_profile(app.profile)
+    profile = resolve_profile(app.profile)  # the SAM of the same loader as the web flows
+    sam = SamEndpoint.of(profile.sam)
     card_agent = DirectAgent(
         reader=app.reader,
         sam=sam,
@@ -173,7 +176,7 @@ def serve(
     context: ssl.SSLContext | None = None
     ca_file: Path | None = None
     if not no_tls:
-        if cert is None and app.profile == "sandbox":
+        if cert is None and profile.is_sandbox:
             # the sandbox's own CA, so its ca_bundle also trusts this service
             from nhicard.paths import default_sandbox_dir
             from nhicard.sandbox.tls import ensure_tls

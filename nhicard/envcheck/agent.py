@@ -11,12 +11,16 @@ import ipaddress
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from nhicard.envcheck import SKIP, Check, CheckEnv, Finding, passed, probes, skipped, warned
 from nhicard.envcheck.platforms import environ_of, platform_of
 from nhicard.envcheck.probes import ProbeError
 from nhicard.i18n import T, Text
+
+if TYPE_CHECKING:
+    from nhicard.agent.sam import SamEndpoint
 
 GROUP = "agent"
 COMPONENT_HOST = "iccert.nhi.gov.tw"
@@ -363,16 +367,32 @@ def check_version(env: CheckEnv) -> Finding:
     )
 
 
+def profile_sam(env: CheckEnv) -> SamEndpoint:
+    """The SAM of the run's site profile, as the plan loaded it (``profile_sam``: the
+    endpoint, or the error that kept the profile from loading); loaded here by the same
+    loader when the plan did not."""
+    from nhicard.agent.sam import SamEndpoint
+    from nhicard.errors import NhicardError
+
+    loaded = env.get("profile_sam")
+    if loaded is None:
+        from nhicard.web.profile import resolve_profile
+
+        return SamEndpoint.of(resolve_profile(env.get("profile_name", "real")).sam)
+    if isinstance(loaded, NhicardError):
+        raise loaded
+    sam: SamEndpoint = loaded
+    return sam
+
+
 def check_backend(env: CheckEnv) -> Finding:
     """Which backend ``--agent`` picks, asking the factory exactly as the commands do."""
-    from nhicard.agent.endpoints import sam_endpoint_for_profile
     from nhicard.agent.factory import open_agent
     from nhicard.errors import NhicardError
 
     s = _settings(env)
-    profile: str = env.get("profile_name", "real")
     try:
-        sam = sam_endpoint_for_profile(profile)
+        sam = profile_sam(env)
         agent = open_agent(
             s.kind,
             reader=env.get("reader"),

@@ -51,21 +51,26 @@ class CheckOptions:
 
 @dataclass(frozen=True)
 class LoadedProfile:
-    """The network targets of the profile, or why it could not be loaded."""
+    """The network targets of the profile and its SAM (for ``agent.backend``), or why it
+    could not be loaded."""
 
     targets: NetworkTargets | None
     error: NhicardError | None = None
+    sam: Any = None  # nhicard.agent.sam.SamEndpoint, imported only when a profile is loaded
 
 
 def load_profile(name: str) -> LoadedProfile:
-    """The profile's sites, SAM and CA bundle (through the web layer's profile loader)."""
+    """The profile's sites, SAM and CA bundle (through the one profile loader the web
+    flows and ``agent serve`` use)."""
+    from nhicard.agent.sam import SamEndpoint
     from nhicard.envcheck.targets import targets_from_profile
     from nhicard.web.profile import resolve_profile
 
     try:
-        return LoadedProfile(targets_from_profile(resolve_profile(name)))
+        profile = resolve_profile(name)
     except NhicardError as err:
         return LoadedProfile(None, err)
+    return LoadedProfile(targets_from_profile(profile), sam=SamEndpoint.of(profile.sam))
 
 
 def _profile_check(name: str, loaded: LoadedProfile) -> Check:
@@ -134,6 +139,8 @@ def make_env(
         "reader": options.reader,
         "profile_name": options.profile,
     }
+    if loaded.sam is not None or loaded.error is not None:
+        settings["profile_sam"] = loaded.sam if loaded.sam is not None else loaded.error
     if now is not None:
         settings["now"] = now
     settings.update(extra or {})

@@ -83,7 +83,7 @@ def _default_agent(settings: FlowSettings, profile: SiteProfile) -> CardAgent:
         settings.agent_kind,
         reader=settings.reader,
         agent_url=settings.agent_url,
-        sam=SamEndpoint(profile.sam.host, profile.sam.port, profile.sam.wrap_key),
+        sam=SamEndpoint.of(profile.sam),
         origin=profile.agent_origin,
         ca_bundle=profile.ca_bundle,
         clock=settings.clock,

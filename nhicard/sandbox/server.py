@@ -32,6 +32,7 @@ import uvicorn
 
 from nhicard.errors import NhicardError
 from nhicard.sandbox import supervisor
+from nhicard.sandbox_endpoints import SandboxEndpoints, write_endpoints
 
 HOST = "127.0.0.1"
 DEFAULT_VPCD_PORT = 35963
@@ -126,7 +127,7 @@ class SandboxServer:
         self.card_stop = threading.Event()
         self.card_thread: threading.Thread | None = None
         self.ctx: Any = None
-        self.endpoints: dict[str, Any] = {}
+        self.endpoints: SandboxEndpoints | None = None
 
     def urls(self) -> dict[str, str]:
         o = self.options
@@ -136,7 +137,7 @@ class SandboxServer:
             "elearn_url": f"https://{o.host}:{o.port(2)}",
         }
 
-    async def start(self) -> dict[str, Any]:
+    async def start(self) -> SandboxEndpoints:
         from nhicard.sandbox.context import SandboxContext
         from nhicard.sandbox.data import load_data
         from nhicard.sandbox.ecpa_site import build_ecpa_app
@@ -153,17 +154,17 @@ class SandboxServer:
         tls = ensure_tls(o.sandbox_dir)
         urls = self.urls()
         readers = [reader_name(0)] if o.card and data.cards else []
-        endpoints: dict[str, Any] = {
+        endpoints = SandboxEndpoints(
             **urls,
-            "smtp": f"{o.host}:{o.port(3)}",
-            "maildir": str(o.sandbox_dir / "maildir"),
-            "ca_bundle": str(tls.ca_cert),
-            "sam": f"{o.host}:{o.port(4)}",
-            "readers": readers,
-            "agent_origin": [urls["nhi_url"], urls["ecpa_url"]],
-            "pid": os.getpid(),
-        }
-        ctx = SandboxContext.open(o.sandbox_dir, data=data, endpoints=endpoints)
+            smtp=f"{o.host}:{o.port(3)}",
+            maildir=str(o.sandbox_dir / "maildir"),
+            ca_bundle=str(tls.ca_cert),
+            sam=f"{o.host}:{o.port(4)}",
+            readers=tuple(readers),
+            agent_origins=(urls["nhi_url"], urls["ecpa_url"]),
+            pid=os.getpid(),
+        )
+        ctx = SandboxContext.open(o.sandbox_dir, data=data, endpoints=endpoints.to_json())
         self.ctx = ctx
         apps = (
             ("nhi", build_nhi_app(ctx)),
@@ -174,7 +175,7 @@ class SandboxServer:
             site = HttpsSite(name, app, sock, tls.server_cert, tls.server_key)
             self.sites.append(site)
             await site.start()
-        self.smtp = SmtpSink(Path(endpoints["maildir"]), host=o.host, port=o.port(3))
+        self.smtp = SmtpSink(Path(endpoints.maildir), host=o.host, port=o.port(3))
         await self.smtp.start()
         self.sam = SamServer(data, ctx.keys, o.host, o.port(4))
         await self.sam.start()
@@ -245,11 +246,8 @@ async def serve(options: ServerOptions) -> None:
     server = SandboxServer(options)
     try:
         endpoints = await server.start()
-        _write_atomically(
-            options.sandbox_dir / supervisor.ENDPOINTS_FILE,
-            json.dumps(endpoints, ensure_ascii=False, indent=2) + "\n",
-        )
-        log.info("sandbox up: %s", json.dumps(endpoints, ensure_ascii=False))
+        write_endpoints(options.sandbox_dir, endpoints)
+        log.info("sandbox up: %s", json.dumps(endpoints.to_json(), ensure_ascii=False))
         await stop_requested.wait()
         log.info("stopping")
     finally:

@@ -12,7 +12,6 @@ gone (or is some other program) is stale and removed.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 import socket
@@ -26,10 +25,10 @@ from typing import Any
 
 from nhicard.errors import NetworkError, PcscUnavailable, ReaderError, UsageError
 from nhicard.i18n import T, Text
+from nhicard.sandbox_endpoints import ENDPOINTS_FILE, SandboxEndpoints, read_endpoints_doc
 
 PID_FILE = "server.pid"
 LOG_FILE = "server.log"
-ENDPOINTS_FILE = "endpoints.json"
 SERVER_MODULE = "nhicard.sandbox.server"
 PART_COUNT = 5  # ports base+0 … base+4
 DEFAULT_PORT_BASE = 8440
@@ -37,18 +36,7 @@ START_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
 PROBE_TIMEOUT = 2.0
 
-ENDPOINT_KEYS = (
-    "nhi_url",
-    "ecpa_url",
-    "elearn_url",
-    "smtp",
-    "maildir",
-    "ca_bundle",
-    "sam",
-    "readers",
-    "agent_origin",
-    "pid",
-)
+ENDPOINT_KEYS = tuple(SandboxEndpoints().to_json())  # what `sandbox up` prints, in order
 
 UP = "up"
 DOWN = "down"
@@ -120,11 +108,8 @@ def read_pid(sandbox_dir: Path) -> int | None:
 
 
 def read_endpoints(sandbox_dir: Path) -> dict[str, Any] | None:
-    try:
-        data = json.loads((sandbox_dir / ENDPOINTS_FILE).read_text("utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
+    """The server's ``endpoints.json`` as written, or None when absent or broken."""
+    return read_endpoints_doc(sandbox_dir / ENDPOINTS_FILE)
 
 
 # -- probes -------------------------------------------------------------------------------
@@ -188,7 +173,7 @@ def probe_card(reader: str) -> bool:
 
 def _wrap_key(sandbox_dir: Path) -> bytes | None:
     from nhicard.errors import NhicardError
-    from nhicard.sandbox.wrap_key import load_wrap_key
+    from nhicard.sandbox_endpoints import load_wrap_key
 
     try:
         return load_wrap_key(sandbox_dir)

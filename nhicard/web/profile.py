@@ -9,10 +9,7 @@ Problems are reported as :class:`ProfileError` (exit 2) naming the key.
 
 from __future__ import annotations
 
-import json
-import os
 import re
-import sys
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -21,9 +18,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-from nhicard.errors import NetworkError
 from nhicard.i18n import T
-from nhicard.paths import sandbox_endpoints_file
+from nhicard.sandbox_endpoints import sandbox_not_running
 from nhicard.web.browser import BrowserPolicy
 from nhicard.web.errors import ProfileError
 from nhicard.web.redact import Redactor
@@ -256,6 +252,11 @@ class SiteProfile:
     mail: MailSpec
     sam: SamSpec
     sandbox: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def is_sandbox(self) -> bool:
+        """``sandbox`` or a profile that extends it (filled from the running sandbox)."""
+        return bool(self.sandbox)
 
     def browser_policy(self, site: SiteSpec | None = None) -> BrowserPolicy:
         """Transport settings for the browser (maintenance markers of one site or all)."""
@@ -687,73 +688,34 @@ def _load_data(name_or_path: str, seen: tuple[str, ...] = ()) -> tuple[dict[str,
     return merge(base, data), is_sandbox
 
 
-def _pid_alive(pid: int) -> bool:
-    if sys.platform == "win32" or pid <= 0:
-        return True  # no cheap safe check there: trust the file
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def sandbox_not_running(detail: str) -> NetworkError:
-    return NetworkError(
-        T(
-            "沙箱未執行:請先執行 nhicard sandbox up",
-            "sandbox not running: run `nhicard sandbox up`",
-        ),
-        hint=T(
-            "先執行 nhicard sandbox up,再使用 --profile sandbox。",
-            "Run `nhicard sandbox up`, then use --profile sandbox.",
-        ),
-        reason="sandbox-not-running",
-        detail=detail,
-    )
-
-
-def read_sandbox_endpoints(sandbox_dir: Path | None = None) -> dict[str, str]:
-    """The running sandbox's endpoints (``endpoints.json``) as strings; a missing, broken or
-    stale file (its process gone) → NetworkError "sandbox not running" (exit 7)."""
-    path = sandbox_endpoints_file(sandbox_dir)
-    try:
-        raw = json.loads(path.read_text("utf-8"))
-    except FileNotFoundError:
-        raise sandbox_not_running(f"{path} missing") from None
-    except (OSError, ValueError) as exc:
-        raise sandbox_not_running(f"{path}: {exc}") from exc
-    if not isinstance(raw, dict):
-        raise sandbox_not_running(f"{path}: not a JSON object")
-    pid = raw.get("pid")
-    if isinstance(pid, int) and not _pid_alive(pid):
-        raise sandbox_not_running(f"{path}: process {pid} has exited")
-    out = {
-        k: str(v) for k, v in raw.items() if isinstance(v, str | int) and not isinstance(v, bool)
-    }
-    origins = raw.get("agent_origin")
-    if isinstance(origins, list) and origins and isinstance(origins[0], str):
-        out["agent_origin"] = origins[0]  # the NHI site's origin comes first
-    missing = [k for k in ("nhi_url", "ecpa_url", "ca_bundle", "sam") if not out.get(k)]
-    if missing:
-        raise sandbox_not_running(f"{path}: missing {', '.join(missing)}")
-    host, _, port = out["sam"].rpartition(":")
-    out["sam_host"], out["sam_port"] = host.strip("[]"), port
-    if "sam_wrap_key" not in out:
-        out["sam_wrap_key"] = _sandbox_wrap_key(path.parent)
-    return out
-
-
-def _sandbox_wrap_key(sandbox_dir: Path) -> str:
-    """The sandbox SAM's wrapping key, kept in the sandbox directory."""
+def sandbox_placeholders(sandbox_dir: Path | None = None) -> dict[str, str]:
+    """The values ``sandbox.toml``'s ``{placeholders}`` stand for, from the running sandbox
+    (:func:`nhicard.sandbox_endpoints.load_endpoints`: exit 7 when it is not running)."""
     from nhicard.errors import NhicardError
-    from nhicard.sandbox.wrap_key import load_wrap_key
+    from nhicard.sandbox_endpoints import endpoints_file, load_endpoints, load_wrap_key
 
+    endpoints = load_endpoints(sandbox_dir)
+    values = {
+        "nhi_url": endpoints.nhi_url,
+        "ecpa_url": endpoints.ecpa_url,
+        "elearn_url": endpoints.elearn_url,
+        "smtp": endpoints.smtp,
+        "maildir": endpoints.maildir,
+        "ca_bundle": endpoints.ca_bundle,
+        "sam": endpoints.sam,
+        "sam_host": endpoints.sam_host,
+        "sam_port": endpoints.sam_port,
+        "agent_origin": endpoints.agent_origins[0] if endpoints.agent_origins else "",
+    }
+    out = {k: v for k, v in values.items() if v}
+    for key in ("nhi_url", "ecpa_url", "elearn_url"):
+        if key in out:
+            out[key] = _with_slash(out[key])
     try:
-        return load_wrap_key(sandbox_dir).hex()
+        out["sam_wrap_key"] = load_wrap_key(endpoints_file(sandbox_dir).parent).hex()
     except NhicardError as exc:
         raise sandbox_not_running(str(exc)) from exc
+    return out
 
 
 def _fill(value: Any, endpoints: Mapping[str, str], source: str, key: str = "") -> Any:
@@ -787,9 +749,6 @@ def resolve_profile(name_or_path: str, *, sandbox_dir: Path | None = None) -> Si
     source = name_or_path
     endpoints: dict[str, str] = {}
     if is_sandbox:
-        endpoints = read_sandbox_endpoints(sandbox_dir)
-        for key in ("nhi_url", "ecpa_url", "elearn_url"):
-            if key in endpoints:
-                endpoints[key] = _with_slash(endpoints[key])
+        endpoints = sandbox_placeholders(sandbox_dir)
         data = _fill(data, endpoints, source)
     return build_profile(data, source=source, sandbox=endpoints)
