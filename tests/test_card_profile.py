@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date
 
 import pytest
@@ -9,10 +10,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from nhicard.card.notices import Notice
-from nhicard.card.profile import CardData, NhiProfile, decode_name
+from nhicard.card.profile import CardData, NhiProfile, decode_name, encode_name
 from nhicard.errors import CardFailure
 from nhicard.sandbox.data import load_data
-from nhicard.sandbox.vcard import encode_name, profile_bytes
+from nhicard.sandbox.vcard import card_profile, profile_bytes
 
 
 def profile(
@@ -196,3 +197,71 @@ def test_card_data_flag() -> None:
     assert CardData.from_bytes(b"1").terminated is True
     assert CardData.from_bytes(b"\x00").card_termination == "0"
     assert CardData.from_bytes(b"\x01").terminated is True
+
+
+ids = st.from_regex(r"\A[A-Z][12][0-9]{8}\Z")
+roc_texts = st.dates(min_value=date(1912, 1, 1), max_value=date(2910, 12, 31)).map(
+    lambda d: f"{d.year - 1911:03d}{d.month:02d}{d.day:02d}"
+)
+names = st.text(
+    alphabet=st.characters(min_codepoint=0x21, max_codepoint=0x9FFF).filter(
+        lambda c: (
+            c.isprintable()
+            and not c.isspace()
+            and 0
+            < len(c.encode("big5hkscs", errors="ignore"))
+            == len(c.encode("big5hkscs", "replace"))
+            and c.encode("big5hkscs").decode("big5hkscs") == c
+        )
+    ),
+    max_size=10,
+).filter(lambda n: len(n.encode("big5hkscs")) <= 20)
+
+
+@given(
+    number=st.from_regex(r"\A[0-9]{12}\Z"),
+    name=names,
+    id_number=ids,
+    birth=roc_texts,
+    sex=st.sampled_from(["M", "F", "X", "\\x00", "\\x9f"]),
+    issue=roc_texts,
+)
+def test_to_bytes_is_the_inverse_of_from_bytes(
+    number: str, name: str, id_number: str, birth: str, sex: str, issue: str
+) -> None:
+    from nhicard.card.rocdate import roc_to_date
+
+    p = NhiProfile(
+        card_number=number,
+        name=name,
+        id_number=id_number,
+        birth_date=roc_to_date(birth),
+        birth_date_roc=birth,
+        sex=sex,
+        issue_date=roc_to_date(issue),
+        issue_date_roc=issue,
+    )
+    data = p.to_bytes()
+    assert len(data) == 57
+    again = NhiProfile.from_bytes(data)
+    assert (
+        dataclasses.replace(again, warnings=()) == p
+    )  # warnings: check digit, odd sex, empty name
+    assert again.to_bytes() == data
+
+
+def test_to_bytes_of_the_sandbox_cards_and_what_does_not_fit() -> None:
+    for record in load_data().cards:
+        data = profile_bytes(record)
+        assert NhiProfile.from_bytes(data).to_bytes() == data == card_profile(record).to_bytes()
+    wang = NhiProfile.from_bytes(profile())
+    assert wang.to_bytes() == profile()
+    with pytest.raises(ValueError, match="the card's name field holds 20"):
+        dataclasses.replace(wang, name="王" * 11).to_bytes()
+    with pytest.raises(ValueError, match="card number"):
+        dataclasses.replace(wang, card_number="12345").to_bytes()
+    with pytest.raises(ValueError, match="ID number"):
+        dataclasses.replace(wang, id_number="Ａ123456789").to_bytes()
+    with pytest.raises(ValueError, match="sex"):
+        dataclasses.replace(wang, sex="MF").to_bytes()
+    assert encode_name("") == bytes(20)

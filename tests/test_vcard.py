@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from nhicard.card.profile import encode_name
 from nhicard.errors import UsageError
 from nhicard.sandbox.data import load_data
 from nhicard.sandbox.vcard import (
@@ -18,7 +19,6 @@ from nhicard.sandbox.vcard import (
     CardPulled,
     FaultSpec,
     VirtualCard,
-    encode_name,
     profile_bytes,
 )
 from nhicard.sandbox.vpcd import CONNECTED, PULLED, VpcdCardClient, slot_port
@@ -81,7 +81,12 @@ def test_profile_bytes_layout() -> None:
 
 
 def test_encode_name_never_splits_a_character() -> None:
-    assert encode_name("一" * 11) == "一".encode("big5hkscs") * 10
+    """A name that does not fit is refused whole (the card model's rule), never cut."""
+    assert encode_name("一" * 10) == "一".encode("big5hkscs") * 10
+    with pytest.raises(
+        ValueError, match="takes 22 bytes in Big5-HKSCS; the card's name field holds 20"
+    ):
+        encode_name("一" * 11)
     assert len(encode_name("")) == 20
 
 

@@ -62,6 +62,51 @@ def decode_name(raw: bytes) -> tuple[str, int]:
     return text, text.count("\ufffd")
 
 
+NAME_BYTES = NAME.stop - NAME.start
+
+
+def encode_name(name: str) -> bytes:
+    """The name field as the card stores it: Big5-HKSCS (CP950 for what HKSCS lacks, ``?``
+    for what neither has), NUL-padded to 20 bytes. ValueError when it does not fit."""
+    out = b""
+    for char in name:
+        try:
+            out += char.encode("big5hkscs")
+        except UnicodeEncodeError:
+            out += char.encode("cp950", errors="replace")
+    if len(out) > NAME_BYTES:
+        raise ValueError(
+            f"the name {name!r} takes {len(out)} bytes in Big5-HKSCS; "
+            f"the card's name field holds {NAME_BYTES}"
+        )
+    return out.ljust(NAME_BYTES, b"\x00")
+
+
+def _field(value: str, where: slice, what: str) -> bytes:
+    """A fixed-width ASCII field of the layout; ValueError naming it when it does not fit."""
+    width = where.stop - where.start
+    try:
+        raw = value.encode("ascii")
+    except UnicodeEncodeError:
+        raise ValueError(f"the {what} {value!r} is not ASCII") from None
+    if len(raw) != width:
+        raise ValueError(f"the {what} {value!r} is {len(raw)} characters, the card has {width}")
+    return raw
+
+
+def _sex_byte(sex: str) -> bytes:
+    """The inverse of how :meth:`NhiProfile.from_bytes` shows the sex byte (``\\xNN`` for
+    one that is not printable)."""
+    if len(sex) == 4 and sex.startswith("\\x"):
+        try:
+            return bytes.fromhex(sex[2:])
+        except ValueError:
+            pass
+    if len(sex) == 1 and 0x20 <= ord(sex) < 0x7F:
+        return sex.encode("ascii")
+    raise ValueError(f"the sex field {sex!r} is not one printable ASCII character")
+
+
 def _ascii(field: bytes, what: str) -> str:
     try:
         return field.decode("ascii")
@@ -158,6 +203,20 @@ class NhiProfile:
             issue_date=issue_date,
             issue_date_roc=issue_roc,
             warnings=tuple(warnings),
+        )
+
+    def to_bytes(self) -> bytes:
+        """The 57 bytes READ PROFILE answers for this record: the inverse of
+        :meth:`from_bytes` (the dates as their ROC texts, the name NUL-padded). ValueError
+        naming the field that does not fit the layout — a name longer than the card's 20
+        bytes among them."""
+        return (
+            _field(self.card_number, CARD_NUMBER, "card number")
+            + encode_name(self.name)
+            + _field(self.id_number, ID_NUMBER, "ID number")
+            + _field(self.birth_date_roc, BIRTH_DATE, "birth date")
+            + _sex_byte(self.sex)
+            + _field(self.issue_date_roc, ISSUE_DATE, "issue date")
         )
 
 

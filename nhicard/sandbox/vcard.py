@@ -9,6 +9,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 
+from nhicard.card.profile import PROFILE_LENGTH, NhiProfile
+from nhicard.card.rocdate import date_to_roc
 from nhicard.errors import CardAbsent, UsageError
 from nhicard.i18n import T
 from nhicard.sandbox.algorithms import mutual_auth_answer
@@ -20,9 +22,7 @@ HPC_ATR = bytes.fromhex("3BF91800008131FE4550565F4A3244303831B6")
 MOICA_ATR = bytes.fromhex("3B8B80010031C16408402130009000 57".replace(" ", ""))
 # a T=1 ATR listed nowhere (historical bytes "NHISANDBOX"), for an NHI-compatible card
 UNLISTED_ATR = bytes.fromhex("3BFA1800008131FE454E48495341 4E44424F58EB".replace(" ", ""))
-PROFILE_LENGTH = 57
 T0_CHUNK = 32  # most data bytes one GET RESPONSE returns in the t0 fault
-NAME_BYTES = 20
 
 FAULT_HELP = """\
 Faults (comma-separated, e.g. --fault t0,delay=50):
@@ -114,40 +114,23 @@ class CardPulled(Exception):
     """The virtual card leaves the reader now (the ``remove-after`` fault)."""
 
 
-def roc(value: object) -> str:
-    from datetime import date
-
-    assert isinstance(value, date)
-    return f"{value.year - 1911:03d}{value.month:02d}{value.day:02d}"
-
-
-def encode_name(name: str) -> bytes:
-    """The name as the card stores it: Big5-HKSCS (CP950 for what HKSCS lacks), NUL-padded
-    to 20 bytes, never splitting a character."""
-    out = b""
-    for char in name:
-        try:
-            encoded = char.encode("big5hkscs")
-        except UnicodeEncodeError:
-            encoded = char.encode("cp950", errors="replace")
-        if len(out) + len(encoded) > NAME_BYTES:
-            break
-        out += encoded
-    return out.ljust(NAME_BYTES, b"\x00")
+def card_profile(record: CardRecord) -> NhiProfile:
+    """A sandbox card's basic data as the card model holds it."""
+    return NhiProfile(
+        card_number=record.card_number,
+        name=record.name,
+        id_number=record.id_number,
+        birth_date=record.birth_date,
+        birth_date_roc=date_to_roc(record.birth_date),
+        sex=record.sex,
+        issue_date=record.issue_date,
+        issue_date_roc=date_to_roc(record.issue_date),
+    )
 
 
 def profile_bytes(record: CardRecord) -> bytes:
-    """The 57-byte READ PROFILE answer of a sandbox card."""
-    data = (
-        record.card_number.encode("ascii")
-        + encode_name(record.name)
-        + record.id_number.encode("ascii")
-        + roc(record.birth_date).encode("ascii")
-        + record.sex.encode("ascii")
-        + roc(record.issue_date).encode("ascii")
-    )
-    assert len(data) == PROFILE_LENGTH, len(data)
-    return data
+    """The 57-byte READ PROFILE answer of a sandbox card (:meth:`NhiProfile.to_bytes`)."""
+    return card_profile(record).to_bytes()
 
 
 def _sw(sw: int) -> bytes:
