@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from cryptography.hazmat.primitives.ciphers import Cipher, modes
+from cryptography.hazmat.primitives.padding import PKCS7
 
 try:  # cryptography >= 43 keeps 3DES among the "decrepit" algorithms
     from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
@@ -23,17 +24,20 @@ def _cipher(key: bytes) -> Cipher[modes.ECB]:
 
 
 def pkcs5_pad(data: bytes) -> bytes:
-    n = BLOCK - len(data) % BLOCK
-    return data + bytes([n]) * n
+    """PKCS#5 padding: PKCS#7 over the 8-byte 3DES block (``cryptography``'s padder)."""
+    padder = PKCS7(BLOCK * 8).padder()
+    return padder.update(data) + padder.finalize()
 
 
 def pkcs5_unpad(data: bytes) -> bytes:
+    """Inverse of :func:`pkcs5_pad`; :class:`PaddingInvalid` on a bad length or padding."""
     if not data or len(data) % BLOCK:
         raise PaddingInvalid("length is not a positive multiple of 8")
-    n = data[-1]
-    if not 1 <= n <= BLOCK or data[-n:] != bytes([n]) * n:
-        raise PaddingInvalid("bad PKCS#5 padding")
-    return data[:-n]
+    unpadder = PKCS7(BLOCK * 8).unpadder()
+    try:
+        return unpadder.update(data) + unpadder.finalize()
+    except ValueError:
+        raise PaddingInvalid("bad PKCS#5 padding") from None
 
 
 def ecb_encrypt_raw(key: bytes, data: bytes) -> bytes:

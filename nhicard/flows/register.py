@@ -41,6 +41,7 @@ page once; a second expiry fails with :class:`~nhicard.flows.errors.SessionExpir
 
 from __future__ import annotations
 
+import html
 import re
 import unicodedata
 from collections.abc import Callable
@@ -329,7 +330,7 @@ class _Walk:
         if not markers:
             return False
         shown = " ".join(self.env.messages(page))
-        probe = Page(page.url, page.status, f"<p>{_escape(shown)}</p>")
+        probe = Page(page.url, page.status, f"<p>{html.escape(shown, quote=False)}</p>")
         return probe.find_marker(markers) is not None
 
     def check_name(self, page: Page, basic: BasicData) -> None:
@@ -503,10 +504,6 @@ class _Walk:
                 ).format(when=journal.when("submitting"))
             )
         return None
-
-
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _norm(text: str) -> str:

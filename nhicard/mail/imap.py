@@ -13,6 +13,7 @@ import imaplib
 import re
 import socket
 import ssl
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -33,9 +34,6 @@ DEFAULT_MAX_MESSAGES = 200
 FETCH_BATCH = 50
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _UID = re.compile(rb"\bUID (\d+)")
-_INTERNALDATE = re.compile(
-    rb'INTERNALDATE "\s*(\d{1,2})-([A-Za-z]{3})-(\d{4}) (\d\d):(\d\d):(\d\d) ([+-])(\d\d)(\d\d)"'
-)
 _UNKNOWN_CA = {2, 18, 19, 20, 21, 27}
 _EXPIRED = {9, 10}
 _HOSTNAME = {62}
@@ -47,26 +45,24 @@ def imap_date(when: datetime) -> str:
 
 
 def parse_internaldate(header: bytes) -> datetime | None:
-    """The ``INTERNALDATE`` of a FETCH response line, as an aware datetime."""
-    m = _INTERNALDATE.search(header)
-    if not m:
-        return None
-    day, mon, year, hh, mm, ss, sign, oh, om = (g.decode("ascii") for g in m.groups())
-    if mon.title() not in _MONTHS:
-        return None
-    offset = timedelta(hours=int(oh), minutes=int(om)) * (-1 if sign == "-" else 1)
+    """The ``INTERNALDATE`` of a FETCH response line, as an aware datetime (UTC), read by
+    :func:`imaplib.Internaldate2tuple`; None without one, or for a date that does not exist
+    (``31-Feb``, which that function would roll over into March)."""
+    item = header[max(header.find(b'INTERNALDATE "'), 0) :]
     try:
-        return datetime(
-            int(year),
-            _MONTHS.index(mon.title()) + 1,
-            int(day),
-            int(hh),
-            int(mm),
-            int(ss),
-            tzinfo=timezone(offset),
-        )
-    except ValueError:
+        stamp = imaplib.Internaldate2tuple(item)
+        if stamp is None:
+            return None
+        when = datetime.fromtimestamp(time.mktime(stamp), UTC)
+    except (KeyError, OverflowError, OSError, ValueError):  # KeyError: an unknown month
         return None
+    # it matched imaplib's fixed layout: INTERNALDATE "DD-Mon-YYYY HH:MM:SS +HHMM"
+    date_text, zone_text = item[14:25].decode("ascii"), item[35:40].decode("ascii")
+    sign = -1 if zone_text[0] == "-" else 1
+    zone = timezone(sign * timedelta(hours=int(zone_text[1:3]), minutes=int(zone_text[3:5])))
+    written = (int(date_text[7:11]), _MONTHS.index(date_text[3:6]) + 1, int(date_text[0:2]))
+    shown = when.astimezone(zone)
+    return when if (shown.year, shown.month, shown.day) == written else None
 
 
 def search_criteria(
