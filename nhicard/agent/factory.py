@@ -48,12 +48,11 @@ def probe_component(
     agent = NhiiccAgent(
         url, origin=origin, ca_bundle=ca_bundle, connect_timeout=timeout, read_timeout=timeout
     )
-    try:
-        return ComponentProbe(url, True, version=agent.get_version())
-    except AgentError as exc:
-        return ComponentProbe(url, False, error=exc)
-    finally:
-        agent.close()
+    with agent:
+        try:
+            return ComponentProbe(url, True, version=agent.get_version())
+        except AgentError as exc:
+            return ComponentProbe(url, False, error=exc)
 
 
 def probe_http_api(

@@ -410,10 +410,8 @@ def check_backend(env: CheckEnv) -> Finding:
             err.hint,
             err.detail or "",
         )
-    try:
+    with agent:
         sel = agent.selection
-    finally:
-        agent.close()
     return passed(
         Text(
             f"--agent {s.kind} 使用 {sel.kind}:{sel.reason.zh}",

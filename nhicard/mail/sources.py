@@ -8,6 +8,7 @@ IMAP source uses them to search on the server). Missing files raise
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import mailbox
 import os
@@ -112,7 +113,7 @@ class MboxSource:
             keys = list(box.iterkeys())
         except (OSError, mailbox.Error) as exc:
             raise _missing(self.path, "mbox 檔", "mbox file", exc) from None
-        try:
+        with contextlib.closing(box):
             for number, key in enumerate(keys, 1):
                 try:
                     raw = box.get_bytes(key)
@@ -120,8 +121,6 @@ class MboxSource:
                 except (OSError, KeyError, mailbox.Error):
                     continue
                 yield _item(raw, _from_line_date(from_line), f"{self.path}#{number}")
-        finally:
-            box.close()
 
 
 _MAILDIR_TIME = re.compile(r"^(\d{9,11})\.")
