@@ -14,6 +14,9 @@ from typing import Protocol, runtime_checkable
 from nhicard.agent.errors import AgentError, AgentUsageError, agent_error, component_error
 from nhicard.i18n import T, Text
 
+SIGNATURE_LENGTH = 256
+"""H_Sign's answer: the SAM's signature as 256 characters (official code 9001 otherwise)."""
+
 __all__ = ["AgentError", "AgentSelection", "BasicData", "CardAgent", "check_password_length"]
 
 _CARD_NO = re.compile(r"^\d{12}$")

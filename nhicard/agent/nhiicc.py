@@ -24,7 +24,9 @@ import time
 from typing import Any
 from urllib.parse import urlsplit
 
+from nhicard.agent import DEFAULT_AGENT_URL
 from nhicard.agent.base import (
+    SIGNATURE_LENGTH,
     AgentSelection,
     BasicData,
     check_password_length,
@@ -34,7 +36,6 @@ from nhicard.agent.errors import AgentError, agent_error, component_error
 from nhicard.closing import ClosesOnExit
 from nhicard.i18n import T
 
-DEFAULT_AGENT_URL = "wss://iccert.nhi.gov.tw:7777/echo"
 DEFAULT_ORIGIN = "https://cloudicweb.nhi.gov.tw"
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 MAX_REPLY = 64 * 1024
@@ -88,8 +89,10 @@ def parse_random(payload: str) -> str:
 
 
 def parse_signature(payload: str) -> str:
-    if len(payload) != 256 or not payload.isascii() or not payload.isprintable():
-        raise agent_error("9001", detail=f"signature has {len(payload)} characters, not 256")
+    if len(payload) != SIGNATURE_LENGTH or not payload.isascii() or not payload.isprintable():
+        raise agent_error(
+            "9001", detail=f"signature has {len(payload)} characters, not {SIGNATURE_LENGTH}"
+        )
     return payload
 
 

@@ -17,6 +17,7 @@ from typing import Protocol
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from nhicard.agent import samwire
+from nhicard.agent.base import SIGNATURE_LENGTH
 from nhicard.agent.errors import agent_error
 from nhicard.agent.samwire import SamMessage, SamProtocolError
 from nhicard.closing import ClosesOnExit
@@ -172,8 +173,10 @@ class SamClient(ClosesOnExit):
         except SamProtocolError as exc:
             raise agent_error("8008", detail=exc.why) from None
         text = sig.decode("ascii", errors="replace")
-        if len(sig) != 256 or not text.isascii() or not text.isprintable():
-            raise agent_error("9001", detail=f"signature has {len(sig)} characters, not 256")
+        if len(sig) != SIGNATURE_LENGTH or not text.isascii() or not text.isprintable():
+            raise agent_error(
+                "9001", detail=f"signature has {len(sig)} characters, not {SIGNATURE_LENGTH}"
+            )
         return text
 
     # -- plumbing ------------------------------------------------------------------------

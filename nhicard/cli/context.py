@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import click
 
+from nhicard.agent import DEFAULT_AGENT_URL
 from nhicard.i18n import Text
 
 
@@ -18,7 +19,7 @@ from nhicard.i18n import Text
 class AppContext:
     reader: str | None = None
     agent: str = "auto"
-    agent_url: str = "wss://iccert.nhi.gov.tw:7777/echo"
+    agent_url: str = DEFAULT_AGENT_URL
     profile: str = "real"
     lang: str = "zh-TW"
     verbose: int = 0

@@ -13,6 +13,7 @@ from typing import Any, NoReturn
 import click
 
 from nhicard import __version__
+from nhicard.agent import DEFAULT_AGENT_URL
 from nhicard.cli.context import AppContext
 from nhicard.cli.lazy import LazyGroup
 from nhicard.errors import NhicardError
@@ -90,7 +91,7 @@ def _complete_reader(ctx: click.Context, param: click.Parameter, incomplete: str
 )
 @click.option(
     "--agent-url",
-    default="wss://iccert.nhi.gov.tw:7777/echo",
+    default=DEFAULT_AGENT_URL,
     show_default=True,
     metavar="URL",
     help="Address of the official component (nhiicc backend).",

@@ -9,6 +9,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from nhicard.agent import DEFAULT_AGENT_URL
 from nhicard.envcheck import GROUPS, Check, CheckEnv, Finding, failed, passed
 from nhicard.envcheck import agent as agent_group
 from nhicard.envcheck import agent_serve as agent_serve_group
@@ -43,9 +44,7 @@ class CheckOptions:
     installers: tuple[Path, ...] = ()
     reader: str | None = None
     profile: str = "real"
-    agent: AgentSettings = field(
-        default_factory=lambda: AgentSettings("wss://iccert.nhi.gov.tw:7777/echo")
-    )
+    agent: AgentSettings = field(default_factory=lambda: AgentSettings(DEFAULT_AGENT_URL))
     timeout: float = DEFAULT_TIMEOUT
 
 

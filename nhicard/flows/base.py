@@ -24,7 +24,8 @@ from pathlib import Path
 
 import httpx
 
-from nhicard.agent.base import BasicData, CardAgent
+from nhicard.agent import DEFAULT_AGENT_URL
+from nhicard.agent.base import SIGNATURE_LENGTH, BasicData, CardAgent
 from nhicard.agent.errors import component_error
 from nhicard.errors import NetworkError, SiteChanged, SiteRejected
 from nhicard.flows.errors import SessionExpired
@@ -37,8 +38,6 @@ from nhicard.web.pages import PageSaver
 from nhicard.web.profile import PageSpec, SiteProfile, SiteSpec, resolve_profile
 from nhicard.web.redact import Redactor
 
-DEFAULT_AGENT_URL = "wss://iccert.nhi.gov.tw:7777/echo"
-SIGNATURE_LENGTH = 256
 END_STEP = "END"
 
 Log = Callable[[Text], None]

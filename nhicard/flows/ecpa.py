@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-from nhicard.agent.base import check_password_length
+from nhicard.agent.base import SIGNATURE_LENGTH, check_password_length
 from nhicard.errors import AuthRefused, NhicardError, SiteChanged, SiteRejected, UsageError
 from nhicard.flows.base import FlowEnv, site_message_text
 from nhicard.i18n import T
@@ -43,7 +43,6 @@ from nhicard.web.page import Page
 from nhicard.web.profile import ChainCall, LoginChain, SiteSpec
 from nhicard.web.selectors import select
 
-SIGNATURE_LENGTH = 256
 ACCOUNT_CHAIN = "account"
 NHI_CHAIN = "nhi_card"
 _HTML_START = re.compile(r"\s*<(?:!doctype|html|head|body)\b", re.I)

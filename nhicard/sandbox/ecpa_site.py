@@ -69,6 +69,7 @@ from starlette.responses import FileResponse, PlainTextResponse, RedirectRespons
 from starlette.routing import Route
 from starlette.templating import Jinja2Templates
 
+from nhicard.agent import DEFAULT_AGENT_URL
 from nhicard.i18n import T, Text
 from nhicard.sandbox.cookie_session import MemorySessions, Session
 from nhicard.sandbox.sso import SsoSigner
@@ -82,7 +83,6 @@ MAX_FAILURES = 3
 COOKIE_NAME = "ECPA_SessionId"
 HOME_PATH = "/webform/home.aspx"
 LOGIN_PATH = "/webform/clogin.aspx"
-DEFAULT_AGENT_URL = "wss://iccert.nhi.gov.tw:7777/echo"
 DEFAULT_APP_ID = "CrossHRD"
 LOGIN_TYPE_ACCOUNT = "0"
 LOGIN_TYPE_NHI = "3"  # our guess
