@@ -1,3 +1,18 @@
-"""nhicard: the Taiwan NHI card (健保卡) from a terminal."""
+"""nhicard: the Taiwan NHI card (健保卡) from a terminal.
+
+Where things live (one owner per concept):
+
+- Site profile (sites, mail, SAM, agent origin): ``web/profile.py`` ``resolve_profile`` — the
+  one loader (``extends`` resolved once) used by the flows, ``agent serve`` and ``env check``;
+  the data in ``profiles/real.toml`` (the real SAM's address and key too) and ``sandbox.toml``.
+- Running sandbox's endpoints and SAM wrap key: ``sandbox_endpoints.py`` (written by the
+  sandbox server, read by everyone else).
+- SAM endpoint and client: ``agent/sam.py`` (``SamEndpoint.of(profile.sam)``); the
+  component's address ``agent.DEFAULT_AGENT_URL``; ``SIGNATURE_LENGTH`` in ``agent/base.py``.
+- The card's 57-byte profile, both ways: ``card/profile.py`` (``from_bytes`` / ``to_bytes``;
+  the virtual card uses ``to_bytes``).
+- State directories: ``paths.py``; certificates: ``certs.py``; TLS client contexts:
+  ``tlsclient.py``; error classes and exit codes: ``errors.py``; bilingual text: ``i18n.py``.
+"""
 
 __version__ = "0.1.0"
