@@ -85,10 +85,12 @@ CASES = {
         "127.0.0.1 的憑證已過期或尚未生效",
         "Check this computer's date and time.",
     ),
-    "foreign": (
-        "cannot verify the certificate of 127.0.0.1: unknown certificate authority",
-        "無法驗證 127.0.0.1 的憑證:簽發機構不受信任",
-        "Check proxy settings and the profile's ca_bundle",
+    "foreign": (  # the chain the site sent is named, with how to trust its root
+        "cannot verify the certificate of 127.0.0.1: issued by CN=nhicard test CA, chaining to "
+        "CN=nhicard test CA, which this computer does not trust",
+        "無法驗證 127.0.0.1 的憑證:簽發者 CN=nhicard test CA,根憑證 CN=nhicard test CA "
+        "不受這台電腦信任",
+        'ca_bundle = "<that file>"',
     ),
 }
 
