@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nhicard.agent import DEFAULT_AGENT_URL
 from nhicard.envcheck import GROUPS, Check, CheckEnv, Finding, failed, passed
@@ -24,6 +24,9 @@ from nhicard.envcheck.platforms import PlatformSupport, current
 from nhicard.envcheck.targets import NetworkTargets
 from nhicard.errors import NhicardError
 from nhicard.i18n import T
+
+if TYPE_CHECKING:
+    from nhicard.agent.sam import SamEndpoint
 
 DEFAULT_TIMEOUT = 5.0  # seconds for each check that waits on the network
 LOCAL_TIMEOUT = 10.0  # seconds for each check of this computer (PC/SC, files)
@@ -55,7 +58,7 @@ class LoadedProfile:
 
     targets: NetworkTargets | None
     error: NhicardError | None = None
-    sam: Any = None  # nhicard.agent.sam.SamEndpoint, imported only when a profile is loaded
+    sam: SamEndpoint | None = None  # imported only when a profile is loaded
 
 
 def load_profile(name: str) -> LoadedProfile:
