@@ -23,7 +23,6 @@ import time
 from websockets.sync.client import connect
 
 from nhicard.agent.direct import DirectAgent
-from nhicard.agent.sam import SamEndpoint
 from nhicard.web.profile import resolve_profile
 
 VERSION_PLUS_RANDOM = "01234567890123456789"  # 20 characters, as the sites send
@@ -42,7 +41,7 @@ def main() -> int:
     url, ca_file, runs_text = sys.argv[1:4]
     runs = int(runs_text)
     context = ssl.create_default_context(cafile=ca_file) if url.startswith("wss:") else None
-    agent = DirectAgent(reader=None, sam=SamEndpoint.of(resolve_profile("sandbox").sam))
+    agent = DirectAgent(reader=None, sam=resolve_profile("sandbox").sam)
     direct: list[float] = []
     service: list[float] = []
     with connect(url, ssl=context, open_timeout=TIMEOUT) as ws:

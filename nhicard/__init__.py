@@ -7,8 +7,8 @@ Where things live (one owner per concept):
   the data in ``profiles/real.toml`` (the real SAM's address and key too) and ``sandbox.toml``.
 - Running sandbox's endpoints and SAM wrap key: ``sandbox_endpoints.py`` (written by the
   sandbox server, read by everyone else).
-- SAM endpoint and client: ``agent/sam.py`` (``SamEndpoint.of(profile.sam)``); the
-  component's address ``agent.DEFAULT_AGENT_URL``; ``SIGNATURE_LENGTH`` in ``agent/base.py``.
+- Where a SAM listens (a profile's ``[sam]``, what the SAM client connects to):
+  ``sam_endpoint.py``; the client ``agent/sam.py``; the component's address ``agent.DEFAULT_AGENT_URL``; ``SIGNATURE_LENGTH`` in ``agent/base.py``.
 - The card's 57-byte profile, both ways: ``card/profile.py`` (``from_bytes`` / ``to_bytes``;
   the virtual card uses ``to_bytes``).
 - State directories: ``paths.py``; certificates: ``certs.py``; TLS client contexts:

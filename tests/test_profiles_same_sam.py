@@ -20,13 +20,13 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from nhicard.agent.sam import SamEndpoint
 from nhicard.cli.context import AppContext
 from nhicard.cli.flow_options import flow_settings
 from nhicard.cli.main import cli
 from nhicard.envcheck.plan import load_profile
 from nhicard.errors import NetworkError
 from nhicard.flows.base import _default_agent, open_flow
+from nhicard.sam_endpoint import SamEndpoint
 from nhicard.sandbox.tls import ensure_tls
 from nhicard.sandbox_endpoints import SandboxEndpoints, write_endpoints
 from nhicard.web.errors import ProfileError
@@ -108,7 +108,7 @@ def verify_email_view(profile: str) -> tuple[tuple[str, int, bytes], str]:
     """verify-email resolves its profile before the flow (to find the mail source)."""
     settings = flow_settings(AppContext(profile=profile))
     p = resolve_profile(settings.profile, sandbox_dir=settings.sandbox_dir)
-    return triple(SamEndpoint.of(p.sam)), p.nhi.url("login")
+    return triple(p.sam), p.nhi.url("login")
 
 
 def env_check_view(profile: str) -> tuple[tuple[str, int, bytes], str]:
@@ -178,7 +178,7 @@ def test_a_profile_file_overriding_the_sam(tmp_path: Path) -> None:
         + "ab" * 24
         + '"\n'
     )
-    assert triple(SamEndpoint.of(resolve_profile(str(f)).sam)) == (
+    assert triple(resolve_profile(str(f)).sam) == (
         "sam.example",
         4443,
         b"\xab" * 24,
@@ -218,5 +218,5 @@ def test_sandbox_profiles_without_a_sandbox(
         assert done.returncode == 7, done.stderr
         assert "sandbox not running: run `nhicard sandbox up`" in done.stderr
     fake_sandbox(tmp_path / "absent")
-    sam = SamEndpoint.of(resolve_profile("sandbox").sam)
+    sam = resolve_profile("sandbox").sam
     assert WRAP not in repr(sam)

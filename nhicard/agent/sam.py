@@ -11,8 +11,6 @@ from __future__ import annotations
 import secrets
 import socket
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Protocol
 
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
@@ -21,45 +19,14 @@ from nhicard.agent.base import SIGNATURE_LENGTH
 from nhicard.agent.errors import agent_error
 from nhicard.agent.samwire import SamMessage, SamProtocolError
 from nhicard.closing import ClosesOnExit
+from nhicard.sam_endpoint import SamEndpoint
+
+__all__ = ["RC_BAD_REQUEST", "RC_CARD_REFUSED", "RC_OK", "SamClient", "SamEndpoint"]
 
 # the sandbox SAM's refusal codes (rc field of an 04 message); the real SAM's are not public
 RC_OK = b"OK"
 RC_CARD_REFUSED = b"E6"  # unknown card, or its MUTUAL AUTH answer is wrong
 RC_BAD_REQUEST = b"E1"  # a well-framed message with the wrong content
-
-
-@dataclass(frozen=True)
-class SamEndpoint:
-    """Where the SAM listens and the 24-byte 3DES key that wraps the hello exchange."""
-
-    host: str
-    port: int
-    wrap_key: bytes = field(repr=False)
-
-    def __post_init__(self) -> None:
-        if len(self.wrap_key) != 24:
-            raise ValueError("wrap_key must be 24 bytes")
-
-    @property
-    def address(self) -> str:
-        return f"{self.host}:{self.port}"
-
-    @classmethod
-    def of(cls, spec: SamAddress) -> SamEndpoint:
-        """The endpoint a site profile's ``[sam]`` section names (the real SAM's address
-        and published wrapping key are in ``real.toml`` only)."""
-        return cls(spec.host, spec.port, spec.wrap_key)
-
-
-class SamAddress(Protocol):
-    """What a site profile says about its SAM (:class:`nhicard.web.profile.SamSpec`)."""
-
-    @property
-    def host(self) -> str: ...
-    @property
-    def port(self) -> int: ...
-    @property
-    def wrap_key(self) -> bytes: ...
 
 
 Connector = Callable[[tuple[str, int], float], socket.socket]

@@ -118,7 +118,6 @@ def serve(
     Ctrl-C or SIGTERM.
     """
     from nhicard.agent.direct import DirectAgent
-    from nhicard.agent.sam import SamEndpoint
     from nhicard.agent.service import (
         DEFAULT_HTTP_PORT,
         DEFAULT_HTTPS_PORT,
@@ -167,7 +166,7 @@ def serve(
             )
         )
     profile = resolve_profile(app.profile)  # the SAM of the same loader as the web flows
-    sam = SamEndpoint.of(profile.sam)
+    sam = profile.sam
     card_agent = DirectAgent(
         reader=app.reader,
         sam=sam,

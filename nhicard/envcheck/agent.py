@@ -20,7 +20,7 @@ from nhicard.envcheck.probes import ProbeError
 from nhicard.i18n import T, Text
 
 if TYPE_CHECKING:
-    from nhicard.agent.sam import SamEndpoint
+    from nhicard.sam_endpoint import SamEndpoint
 
 GROUP = "agent"
 COMPONENT_HOST = "iccert.nhi.gov.tw"
@@ -371,18 +371,18 @@ def profile_sam(env: CheckEnv) -> SamEndpoint:
     """The SAM of the run's site profile, as the plan loaded it (``profile_sam``: the
     endpoint, or the error that kept the profile from loading); loaded here by the same
     loader when the plan did not."""
-    from nhicard.agent.sam import SamEndpoint
     from nhicard.errors import NhicardError
 
     loaded = env.get("profile_sam")
     if loaded is None:
         from nhicard.web.profile import resolve_profile
 
-        return SamEndpoint.of(resolve_profile(env.get("profile_name", "real")).sam)
+        sam: SamEndpoint = resolve_profile(env.get("profile_name", "real")).sam
+        return sam
     if isinstance(loaded, NhicardError):
         raise loaded
-    sam: SamEndpoint = loaded
-    return sam
+    found: SamEndpoint = loaded
+    return found
 
 
 def check_backend(env: CheckEnv) -> Finding:

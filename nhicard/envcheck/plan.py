@@ -26,7 +26,7 @@ from nhicard.errors import NhicardError
 from nhicard.i18n import T
 
 if TYPE_CHECKING:
-    from nhicard.agent.sam import SamEndpoint
+    from nhicard.sam_endpoint import SamEndpoint
 
 DEFAULT_TIMEOUT = 5.0  # seconds for each check that waits on the network
 LOCAL_TIMEOUT = 10.0  # seconds for each check of this computer (PC/SC, files)
@@ -64,7 +64,6 @@ class LoadedProfile:
 def load_profile(name: str) -> LoadedProfile:
     """The profile's sites, SAM and CA bundle (through the one profile loader the web
     flows and ``agent serve`` use)."""
-    from nhicard.agent.sam import SamEndpoint
     from nhicard.envcheck.targets import targets_from_profile
     from nhicard.web.profile import resolve_profile
 
@@ -72,7 +71,7 @@ def load_profile(name: str) -> LoadedProfile:
         profile = resolve_profile(name)
     except NhicardError as err:
         return LoadedProfile(None, err)
-    return LoadedProfile(targets_from_profile(profile), sam=SamEndpoint.of(profile.sam))
+    return LoadedProfile(targets_from_profile(profile), sam=profile.sam)
 
 
 def _profile_check(name: str, loaded: LoadedProfile) -> Check:

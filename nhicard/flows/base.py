@@ -76,13 +76,12 @@ class FlowSettings:
 
 def _default_agent(settings: FlowSettings, profile: SiteProfile) -> CardAgent:
     from nhicard.agent.factory import open_agent
-    from nhicard.agent.sam import SamEndpoint
 
     return open_agent(
         settings.agent_kind,
         reader=settings.reader,
         agent_url=settings.agent_url,
-        sam=SamEndpoint.of(profile.sam),
+        sam=profile.sam,
         origin=profile.agent_origin,
         ca_bundle=profile.ca_bundle,
         clock=settings.clock,

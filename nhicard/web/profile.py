@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 from nhicard.i18n import T
+from nhicard.sam_endpoint import WRAP_KEY_LENGTH, SamEndpoint
 from nhicard.sandbox_endpoints import sandbox_not_running
 from nhicard.web.browser import BrowserPolicy
 from nhicard.web.errors import ProfileError
@@ -231,13 +232,6 @@ class MailSpec:
 
 
 @dataclass(frozen=True)
-class SamSpec:
-    host: str
-    port: int
-    wrap_key: bytes
-
-
-@dataclass(frozen=True)
 class SiteProfile:
     """Everything nhicard needs to know about the sites of one environment."""
 
@@ -250,7 +244,7 @@ class SiteProfile:
     ecpa: SiteSpec
     elearn: SiteSpec
     mail: MailSpec
-    sam: SamSpec
+    sam: SamEndpoint
     sandbox: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -565,7 +559,7 @@ def _mail(reader: _Reader) -> MailSpec:
     )
 
 
-def _sam(reader: _Reader) -> SamSpec:
+def _sam(reader: _Reader) -> SamEndpoint:
     sam = reader.table("sam")
     host = sam.text("host").strip().strip("[]")
     port = sam.get("port", (int, str))
@@ -579,11 +573,11 @@ def _sam(reader: _Reader) -> SamSpec:
         wrap_key = bytes.fromhex(sam.text("wrap_key"))
     except ValueError as exc:
         raise sam.fail("wrap_key", "不是十六進位字串", "is not hexadecimal") from exc
-    if len(wrap_key) != 24:
+    if len(wrap_key) != WRAP_KEY_LENGTH:
         raise sam.fail(
             "wrap_key", "應為 24 位元組(48 個十六進位字元)", "must be 24 bytes (48 hex digits)"
         )
-    return SamSpec(host, port, wrap_key)
+    return SamEndpoint(host, port, wrap_key)
 
 
 def build_profile(
