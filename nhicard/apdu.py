@@ -1,52 +1,85 @@
-"""APDU exchange: status words, GET RESPONSE on 61xx, resend with Le on 6Cxx, tracing.
+"""APDU exchange over a :class:`~nhicard.connection.Connection`: status words, GET RESPONSE
+on 61xx, resend with Le on 6Cxx, tracing.
 
-``transceive`` is what the card layer uses; the tracer (``-vv``) gets one line per APDU
-sent and received, with the byte ranges the caller marks as personal printed as ``**``.
+``transceive`` is what the card layer uses. Every APDU sent and received is logged at
+``TRAFFIC`` (``nhicard.traffic``) to the ``nhicard.apdu`` logger (``-vv`` shows it), with the
+byte ranges the caller marks as personal printed as ``**``.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from enum import IntEnum
 
+from nhicard.connection import Connection
 from nhicard.errors import CardFailure
 from nhicard.i18n import T
-from nhicard.pcsc.connection import Connection
+from nhicard.traffic import TRAFFIC, MaskRanges, PersonalBytes, traffic_logger
 
-Tracer = Callable[[str], None]
-MaskRanges = Sequence[tuple[int, int]]  # [start, end) offsets in the whole response data
-
-SW_OK = 0x9000
 MAX_ROUNDS = 32  # GET RESPONSE / Le retries for one command before giving up
+LOGGER = "nhicard.apdu"
 
-STATUS_WORDS: dict[int, str] = {
-    0x9000: "ok",
-    0x6200: "warning: no information given, non-volatile memory unchanged",
-    0x6281: "warning: part of returned data may be corrupted",
-    0x6282: "warning: end of file reached before reading Le bytes",
-    0x6283: "warning: selected file invalidated",
-    0x6300: "warning: verification failed",
-    0x6581: "memory failure",
-    0x6700: "wrong length",
-    0x6881: "logical channel not supported",
-    0x6882: "secure messaging not supported",
-    0x6982: "security status not satisfied",
-    0x6983: "authentication method blocked",
-    0x6984: "referenced data invalidated",
-    0x6985: "conditions of use not satisfied",
-    0x6986: "command not allowed (no current EF)",
-    0x6A80: "incorrect parameters in the data field",
-    0x6A81: "function not supported",
-    0x6A82: "file or application not found",
-    0x6A83: "record not found",
-    0x6A84: "not enough memory space in the file",
-    0x6A86: "incorrect parameters P1-P2",
-    0x6A87: "Lc inconsistent with P1-P2",
-    0x6A88: "referenced data not found",
-    0x6B00: "wrong parameters P1-P2",
-    0x6D00: "instruction not supported",
-    0x6E00: "class not supported",
-    0x6F00: "no precise diagnosis",
+
+class StatusWord(IntEnum):
+    """The status words (SW1 SW2) we name; a card may answer others (see :func:`describe_sw`)."""
+
+    OK = 0x9000
+    NO_INFORMATION = 0x6200
+    DATA_MAY_BE_CORRUPTED = 0x6281
+    END_OF_FILE = 0x6282
+    FILE_INVALIDATED = 0x6283
+    VERIFICATION_FAILED = 0x6300
+    MEMORY_FAILURE = 0x6581
+    WRONG_LENGTH = 0x6700
+    LOGICAL_CHANNEL_NOT_SUPPORTED = 0x6881
+    SECURE_MESSAGING_NOT_SUPPORTED = 0x6882
+    SECURITY_STATUS_NOT_SATISFIED = 0x6982
+    AUTH_METHOD_BLOCKED = 0x6983
+    REFERENCED_DATA_INVALIDATED = 0x6984
+    CONDITIONS_NOT_SATISFIED = 0x6985
+    COMMAND_NOT_ALLOWED = 0x6986
+    INCORRECT_DATA = 0x6A80
+    FUNCTION_NOT_SUPPORTED = 0x6A81
+    FILE_NOT_FOUND = 0x6A82
+    RECORD_NOT_FOUND = 0x6A83
+    NOT_ENOUGH_MEMORY = 0x6A84
+    INCORRECT_P1_P2 = 0x6A86
+    LC_INCONSISTENT_WITH_P1_P2 = 0x6A87
+    REFERENCED_DATA_NOT_FOUND = 0x6A88
+    WRONG_P1_P2 = 0x6B00
+    INS_NOT_SUPPORTED = 0x6D00
+    CLA_NOT_SUPPORTED = 0x6E00
+    NO_PRECISE_DIAGNOSIS = 0x6F00
+
+
+SW_DESCRIPTIONS: dict[StatusWord, str] = {
+    StatusWord.OK: "ok",
+    StatusWord.NO_INFORMATION: "warning: no information given, non-volatile memory unchanged",
+    StatusWord.DATA_MAY_BE_CORRUPTED: "warning: part of returned data may be corrupted",
+    StatusWord.END_OF_FILE: "warning: end of file reached before reading Le bytes",
+    StatusWord.FILE_INVALIDATED: "warning: selected file invalidated",
+    StatusWord.VERIFICATION_FAILED: "warning: verification failed",
+    StatusWord.MEMORY_FAILURE: "memory failure",
+    StatusWord.WRONG_LENGTH: "wrong length",
+    StatusWord.LOGICAL_CHANNEL_NOT_SUPPORTED: "logical channel not supported",
+    StatusWord.SECURE_MESSAGING_NOT_SUPPORTED: "secure messaging not supported",
+    StatusWord.SECURITY_STATUS_NOT_SATISFIED: "security status not satisfied",
+    StatusWord.AUTH_METHOD_BLOCKED: "authentication method blocked",
+    StatusWord.REFERENCED_DATA_INVALIDATED: "referenced data invalidated",
+    StatusWord.CONDITIONS_NOT_SATISFIED: "conditions of use not satisfied",
+    StatusWord.COMMAND_NOT_ALLOWED: "command not allowed (no current EF)",
+    StatusWord.INCORRECT_DATA: "incorrect parameters in the data field",
+    StatusWord.FUNCTION_NOT_SUPPORTED: "function not supported",
+    StatusWord.FILE_NOT_FOUND: "file or application not found",
+    StatusWord.RECORD_NOT_FOUND: "record not found",
+    StatusWord.NOT_ENOUGH_MEMORY: "not enough memory space in the file",
+    StatusWord.INCORRECT_P1_P2: "incorrect parameters P1-P2",
+    StatusWord.LC_INCONSISTENT_WITH_P1_P2: "Lc inconsistent with P1-P2",
+    StatusWord.REFERENCED_DATA_NOT_FOUND: "referenced data not found",
+    StatusWord.WRONG_P1_P2: "wrong parameters P1-P2",
+    StatusWord.INS_NOT_SUPPORTED: "instruction not supported",
+    StatusWord.CLA_NOT_SUPPORTED: "class not supported",
+    StatusWord.NO_PRECISE_DIAGNOSIS: "no precise diagnosis",
 }
 
 
@@ -57,8 +90,8 @@ def format_sw(sw: int) -> str:
 
 def describe_sw(sw: int) -> str:
     """A readable name of a status word, e.g. ``"file or application not found"``."""
-    if sw in STATUS_WORDS:
-        return STATUS_WORDS[sw]
+    if sw in SW_DESCRIPTIONS:
+        return SW_DESCRIPTIONS[StatusWord(sw)]
     high, low = sw >> 8, sw & 0xFF
     if high == 0x61:
         return f"{low or 256} more bytes available (GET RESPONSE)"
@@ -111,37 +144,37 @@ def get_response(le: int) -> bytes:
     return bytes([0x00, 0xC0, 0x00, 0x00, le])
 
 
-def _masked_hex(data: bytes, offset: int, mask: MaskRanges) -> str:
-    out = []
-    for i, b in enumerate(data, start=offset):
-        hidden = any(start <= i < end for start, end in mask)
-        out.append("**" if hidden else f"{b:02X}")
-    return " ".join(out)
-
-
 def exchange(
     conn: Connection,
     apdu: bytes,
     *,
-    tracer: Tracer | None = None,
     mask: MaskRanges = (),
 ) -> tuple[bytes, int]:
     """Send ``apdu`` and collect the whole answer: follow ``61xx`` with GET RESPONSE and
     resend with Le on ``6Cxx``. Returns (data, final status word); raises CardFailure only
-    for transmission problems (including a card that keeps answering 61xx/6Cxx)."""
+    for transmission problems (including a card that keeps answering 61xx/6Cxx).
+
+    ``mask``: [start, end) offsets in the whole response data that are personal (traced as
+    ``**``)."""
     data = b""
     command = apdu
     le_retried = False
+    log = traffic_logger(LOGGER)
     for _ in range(MAX_ROUNDS):
-        if tracer:
-            tracer(f"APDU > {hexbytes(command)}")
+        if log:
+            log.log(TRAFFIC, "APDU > %s", hexbytes(command))
         started = time.perf_counter()
         chunk, sw = conn.transmit(command)
-        if tracer:
+        if log:
             ms = (time.perf_counter() - started) * 1000
-            body = _masked_hex(chunk, len(data), mask)
-            tracer(
-                f"APDU < {(body + ' ') if body else ''}{format_sw(sw)} ({describe_sw(sw)}) {ms:.1f} ms"
+            log.log(
+                TRAFFIC,
+                "APDU < %s%s%s (%s) %.1f ms",
+                PersonalBytes(chunk, mask, len(data)),
+                " " if chunk else "",
+                format_sw(sw),
+                describe_sw(sw),
+                ms,
             )
         high = sw >> 8
         if high == 0x6C and not le_retried:
@@ -166,13 +199,12 @@ def transceive(
     conn: Connection,
     apdu: bytes,
     *,
-    tracer: Tracer | None = None,
     mask: MaskRanges = (),
     command: str = "APDU",
 ) -> bytes:
     """Like :func:`exchange` but returns only the data and raises :class:`ApduError` (with
     ``.sw``) unless the card answered 90 00."""
-    data, sw = exchange(conn, apdu, tracer=tracer, mask=mask)
-    if sw != SW_OK:
+    data, sw = exchange(conn, apdu, mask=mask)
+    if sw != StatusWord.OK:
         raise ApduError(sw, command)
     return data

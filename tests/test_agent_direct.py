@@ -3,6 +3,7 @@ pcscd + vpcd) plus our SAM client against the sandbox SAM server."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, date, datetime
@@ -23,9 +24,9 @@ from nhicard.agent.errors import (
     AgentUsageError,
 )
 from nhicard.agent.sam import SamEndpoint
+from nhicard.connection import Connection
 from nhicard.errors import CardAbsent, PcscUnavailable, ReaderError
 from nhicard.i18n import T
-from nhicard.pcsc.connection import Connection
 from nhicard.sandbox.data import load_data
 from nhicard.sandbox.keys import SandboxKeys, verify_h_sign
 from nhicard.sandbox.sam import SamServer, SamServerThread
@@ -127,6 +128,32 @@ def test_h_sign_runs_the_sam_exchange_and_verifies(sam: SamServerThread, keys: S
     ]
     assert apdus[3].startswith("0082111220") and apdus[3].endswith("10") and len(apdus[3]) == 76
     assert apdus[4] == "00A4040010D1580000010000000000000000003100"  # SELECT SAM at the end
+
+
+class NoSamApplet(InProcessConnection):
+    """A virtual card that answers SELECT SAM with 6A 82."""
+
+    def transmit(self, apdu: bytes) -> tuple[bytes, int]:
+        if apdu.hex().upper().endswith("3100"):
+            return b"", 0x6A82
+        return super().transmit(apdu)
+
+
+def test_h_sign_notes_a_failed_select_sam_in_the_trace(
+    sam: SamServerThread, keys: SandboxKeys, caplog: pytest.LogCaptureFixture
+) -> None:
+    @contextmanager
+    def opener(reader: str | None) -> Iterator[Connection]:
+        yield NoSamApplet(VirtualCard(WANG))
+
+    caplog.set_level(logging.DEBUG, logger="nhicard.agent")
+    sig = agent_for(sam, keys, card_opener=opener).h_sign(VR)
+    assert verify_h_sign(keys.sam_public_key, WANG.card_number, VR, sig)
+    notes = [r.getMessage() for r in caplog.records if r.name == "nhicard.agent"]
+    assert notes == [
+        "note: SELECT SAM after H_Sign failed: 卡片回應錯誤 6A 82(file or application not found),"
+        "指令 SELECT SAM / the card answered 6A 82 (file or application not found) to SELECT SAM"
+    ]
 
 
 def test_h_sign_refused_card_is_8006(sam: SamServerThread, keys: SandboxKeys) -> None:

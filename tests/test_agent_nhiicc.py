@@ -38,7 +38,7 @@ from nhicard.agent.nhiicc import NhiiccAgent, parse_reply
 from nhicard.agent.sam import SamEndpoint
 from nhicard.agent.servetls import ensure_server_certificate
 from nhicard.agent.service import AgentService, OriginPolicy, origin_matches, sandbox_origins
-from nhicard.pcsc.connection import Connection
+from nhicard.connection import Connection
 from nhicard.sandbox.data import load_data
 from nhicard.sandbox.keys import SandboxKeys, verify_h_sign
 from nhicard.sandbox.sam import SamServer, SamServerThread

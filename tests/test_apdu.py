@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 import re
 
 import pytest
 
 from nhicard.apdu import (
+    SW_DESCRIPTIONS,
     ApduError,
+    StatusWord,
     describe_sw,
     exchange,
     format_sw,
@@ -16,6 +19,7 @@ from nhicard.apdu import (
     with_le,
 )
 from nhicard.errors import CardFailure
+from nhicard.traffic import TRAFFIC, MaskPersonalData, PersonalBytes
 
 
 class ScriptedConnection:
@@ -129,11 +133,15 @@ def test_status_word_names() -> None:
     assert describe_sw(0x6FFF) == "unknown status word"
 
 
-def test_tracer_masks_the_marked_ranges_across_get_response_chunks() -> None:
-    lines: list[str] = []
+def test_trace_masks_the_marked_ranges_across_get_response_chunks(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(TRAFFIC, logger="nhicard.apdu")
     conn = ScriptedConnection("61 06", "01 02 03 04 61 02", "05 06 90 00")
-    data = transceive(conn, READ_PROFILE, tracer=lines.append, mask=[(2, 5)])
+    data = transceive(conn, READ_PROFILE, mask=[(2, 5)])
     assert data == bytes(range(1, 7))
+    lines = [r.getMessage() for r in caplog.records if r.name == "nhicard.apdu"]
+    assert {r.levelno for r in caplog.records} == {TRAFFIC}
     timing = re.compile(r" \d+\.\d ms$")
     assert [timing.sub("", line) for line in lines] == [
         "APDU > 00 CA 11 00 02 00 00 00",
@@ -144,3 +152,44 @@ def test_tracer_masks_the_marked_ranges_across_get_response_chunks() -> None:
         "APDU < ** 06 90 00 (ok)",
     ]
     assert all(timing.search(line) for line in lines if line.startswith("APDU <"))
+
+
+def test_nothing_is_traced_below_traffic(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="nhicard.apdu")
+    transceive(ScriptedConnection("90 00"), READ_PROFILE)
+    assert [r for r in caplog.records if r.name == "nhicard.apdu"] == []
+
+
+def test_the_masking_filter_hides_personal_bytes_from_every_handler() -> None:
+    """The filter sits on the logger, so a handler anyone adds sees only the masked hex."""
+    seen: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append(record.getMessage())
+
+    logger = logging.getLogger("nhicard.apdu")
+    handler = Keep(TRAFFIC)
+    logger.addHandler(handler)
+    level = logger.level
+    logger.setLevel(TRAFFIC)
+    try:
+        transceive(ScriptedConnection("41 31 32 33 90 00"), READ_PROFILE, mask=[(1, 3)])
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+    assert seen[1].startswith("APDU < 41 ** ** 33 90 00 (ok) ")
+
+
+def test_personal_bytes_render_masked_only_through_the_filter() -> None:
+    record = logging.LogRecord(
+        "nhicard.apdu", TRAFFIC, __file__, 1, "APDU < %s", (PersonalBytes(b"AB", [(0, 1)]),), None
+    )
+    assert MaskPersonalData().filter(record) is True
+    assert record.getMessage() == "APDU < ** 42"
+
+
+def test_status_words_are_an_int_enum() -> None:
+    assert StatusWord.FILE_NOT_FOUND == 0x6A82
+    assert describe_sw(StatusWord.INS_NOT_SUPPORTED) == "instruction not supported"
+    assert set(SW_DESCRIPTIONS) == set(StatusWord)

@@ -30,13 +30,14 @@ from nhicard.agent.sam import SamClient, SamEndpoint
 from nhicard.closing import ClosesOnExit
 from nhicard.errors import CardAbsent, CardFailure, NhicardError, PcscUnavailable, ReaderError
 from nhicard.i18n import T
+from nhicard.traffic import log_note
 
 if TYPE_CHECKING:
-    from nhicard.apdu import Tracer
     from nhicard.card.session import NhiCard
-    from nhicard.pcsc.connection import Connection
+    from nhicard.connection import Connection
 
 DIRECT_AGENT_VERSION = "0011"
+LOGGER = "nhicard.agent"
 
 CardOpener = Callable[[str | None], AbstractContextManager["Connection"]]
 SamClientFactory = Callable[[SamEndpoint], SamClient]
@@ -70,7 +71,6 @@ class DirectAgent(ClosesOnExit):
         rng: Rng | None = None,
         card_opener: CardOpener | None = None,
         sam_client_factory: SamClientFactory | None = None,
-        tracer: Tracer | None = None,
         selection: AgentSelection | None = None,
     ) -> None:
         self.reader = reader
@@ -79,7 +79,6 @@ class DirectAgent(ClosesOnExit):
         self._rng = rng or secrets.token_bytes
         self._open = card_opener or _default_opener
         self._sam_client = sam_client_factory or (lambda ep: SamClient(ep, rng=self._rng))
-        self._tracer = tracer
         self.selection = selection or AgentSelection(
             "direct", T("已指定 --agent direct", "--agent direct was chosen")
         )
@@ -112,8 +111,7 @@ class DirectAgent(ClosesOnExit):
             try:
                 card.select_sam()
             except NhicardError as exc:  # the signature is already ours; only note it
-                if self._tracer:
-                    self._tracer(f"note: SELECT SAM after H_Sign failed: {exc}")
+                log_note(LOGGER, f"SELECT SAM after H_Sign failed: {exc}")
             return signature
 
     def encrypt_password(self, pwd: str) -> str:
@@ -174,7 +172,7 @@ class DirectAgent(ClosesOnExit):
         except (CardAbsent, CardFailure) as exc:
             raise _from("7004", exc) from exc
         try:
-            yield NhiCard(conn, tracer=self._tracer)
+            yield NhiCard(conn)
         except BaseException as exc:
             if not cm.__exit__(type(exc), exc, exc.__traceback__):
                 raise

@@ -300,7 +300,7 @@ class WatchOptions:
 
 
 def _default_probe() -> None:
-    from nhicard.pcsc.readers import list_reader_names
+    from nhicard.pcsc.names import list_reader_names
 
     list_reader_names()
 

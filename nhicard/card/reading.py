@@ -5,14 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from nhicard.apdu import Tracer
 from nhicard.card.notices import Notice, render_notice
 from nhicard.card.profile import CardData, NhiProfile
 from nhicard.card.session import NhiCard
+from nhicard.connection import Connection
 from nhicard.i18n import T, Text
 from nhicard.masking import mask_date, mask_id, mask_name
 from nhicard.pcsc import atr as atrs
-from nhicard.pcsc.connection import Connection
 
 
 @dataclass(frozen=True)
@@ -63,12 +62,12 @@ def card_type_after_read(atr: bytes) -> atrs.AtrInfo:
     return atrs.AtrInfo(atrs.NHI_UNLISTED, atrs.NHI_UNLISTED_LABEL)
 
 
-def read_card(conn: Connection, tracer: Tracer | None = None) -> CardReading:
+def read_card(conn: Connection) -> CardReading:
     """SELECT, READ PROFILE and READ CARD DATA on ``conn``.
 
     Raises CardAbsent (not an NHI card, card removed) or CardFailure (card error, unreadable
     data)."""
-    card = NhiCard(conn, tracer)
+    card = NhiCard(conn)
     card.select()
     profile = card.read_profile()
     card_data = card.read_card_data()

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from nhicard.apdu import SW_OK, ApduError, Tracer, exchange, transceive
+from nhicard.apdu import ApduError, StatusWord, exchange, transceive
 from nhicard.card.notices import Notice
 from nhicard.card.profile import PERSONAL_RANGES, CardData, NhiProfile
+from nhicard.connection import Connection
 from nhicard.errors import CardAbsent, CardFailure, NhicardError
 from nhicard.i18n import T, Text
 from nhicard.pcsc import atr as atrs
-from nhicard.pcsc.connection import Connection
+from nhicard.traffic import log_note
 
 NHI_AID = bytes.fromhex("D1580000010000000000000000001100")
 SAM_AID = bytes.fromhex("D1580000010000000000000000003100")
@@ -20,11 +21,18 @@ READ_CARD_ID = bytes.fromhex("00CA000002000000")
 GET_CHALLENGE = bytes.fromhex("0084000008")
 MUTUAL_AUTH_HEADER = bytes.fromhex("0082111220")
 
-SW_NOT_FOUND = 0x6A82
-SW_HPC = 0x6A86
-SW_INS_NOT_SUPPORTED = 0x6D00
+SW_NOT_FOUND = StatusWord.FILE_NOT_FOUND
+SW_HPC = StatusWord.INCORRECT_P1_P2  # a Health Professional Card's answer to READ PROFILE
+SW_INS_NOT_SUPPORTED = StatusWord.INS_NOT_SUPPORTED
 # answers after which READ PROFILE is tried again without its trailing Le byte
-_RETRY_WITHOUT_LE = frozenset({0x6700, 0x6A87, 0x6F00})
+_RETRY_WITHOUT_LE = frozenset(
+    {
+        StatusWord.WRONG_LENGTH,
+        StatusWord.LC_INCONSISTENT_WITH_P1_P2,
+        StatusWord.NO_PRECISE_DIAGNOSIS,
+    }
+)
+LOGGER = "nhicard.card"
 
 
 def _not_nhi_text(atr: bytes | None, known: atrs.AtrInfo | None = None) -> Text:
@@ -65,37 +73,35 @@ class NhiCard:
 
     ``warnings`` collects what was unusual but not fatal (e.g. SELECT answered 6D00)."""
 
-    def __init__(self, conn: Connection, tracer: Tracer | None = None) -> None:
+    def __init__(self, conn: Connection) -> None:
         self.conn = conn
-        self.tracer = tracer
         self.warnings: list[str] = []
 
     def select(self) -> None:
         """SELECT the NHI applet. 6A82 → CardAbsent (not an NHI card); 6D00 → a warning
         (some new cards answer so yet read fine; READ PROFILE decides)."""
-        _data, sw = exchange(self.conn, SELECT_NHI, tracer=self.tracer)
-        if sw == SW_OK:
+        _data, sw = exchange(self.conn, SELECT_NHI)
+        if sw == StatusWord.OK:
             return
         if sw == SW_NOT_FOUND:
             raise not_nhi_card(self.conn.atr)
         if sw == SW_HPC:
             raise health_professional_card()
         if sw == SW_INS_NOT_SUPPORTED:
-            note = Notice(
+            notice = Notice(
                 T(
                     "卡片對 SELECT 回應 6D00(新版卡片可能如此),仍繼續讀取",
                     "the card answered SELECT with 6D00 (as some new cards do); reading anyway",
                 )
             )
-            self.warnings.append(note)
-            if self.tracer:
-                self.tracer(f"note: {note}")
+            self.warnings.append(notice)
+            log_note(LOGGER, notice)
             return
         raise ApduError(sw, "SELECT")
 
     def select_sam(self) -> None:
         """SELECT the SAM applet (the last step of the official component's exchange)."""
-        transceive(self.conn, SELECT_SAM, tracer=self.tracer, command="SELECT SAM")
+        transceive(self.conn, SELECT_SAM, command="SELECT SAM")
 
     def read_profile(self) -> NhiProfile:
         """READ PROFILE (57 bytes). Tries without the trailing Le for readers that reject it.
@@ -107,14 +113,14 @@ class NhiCard:
             raise health_professional_card()
         if sw == SW_NOT_FOUND:
             raise not_nhi_card(self.conn.atr)
-        if sw != SW_OK:
+        if sw != StatusWord.OK:
             raise ApduError(sw, "READ PROFILE")
         profile = NhiProfile.from_bytes(data)
         return profile
 
     def _read_profile_raw(self, apdu: bytes) -> tuple[bytes, int]:
         try:
-            return exchange(self.conn, apdu, tracer=self.tracer, mask=PERSONAL_RANGES)
+            return exchange(self.conn, apdu, mask=PERSONAL_RANGES)
         except CardFailure as err:
             if err.reason == "transmit-failed" and apdu == READ_PROFILE:
                 return b"", 0x6700  # the reader refused the case-4 form: retry without Le
@@ -122,12 +128,12 @@ class NhiCard:
 
     def read_card_data(self) -> CardData:
         """READ CARD DATA: the card termination flag."""
-        data = transceive(self.conn, READ_CARD_DATA, tracer=self.tracer, command="READ CARD DATA")
+        data = transceive(self.conn, READ_CARD_DATA, command="READ CARD DATA")
         return CardData.from_bytes(data)
 
     def read_card_id(self) -> str:
         """READ CARD ID: the 12-digit card number."""
-        data = transceive(self.conn, READ_CARD_ID, tracer=self.tracer, command="READ CARD ID")
+        data = transceive(self.conn, READ_CARD_ID, command="READ CARD ID")
         text = data[:12].decode("ascii", errors="replace")
         if len(text) != 12 or not text.isdigit():
             raise CardFailure(
@@ -140,7 +146,7 @@ class NhiCard:
 
     def get_challenge(self) -> bytes:
         """GET CHALLENGE: 8 random bytes from the card."""
-        data = transceive(self.conn, GET_CHALLENGE, tracer=self.tracer, command="GET CHALLENGE")
+        data = transceive(self.conn, GET_CHALLENGE, command="GET CHALLENGE")
         if len(data) != 8:
             raise CardFailure(
                 T("卡片亂數長度不正確", "the card's challenge has the wrong length"),
@@ -154,7 +160,7 @@ class NhiCard:
         if len(challenge32) != 32:
             raise ValueError("MUTUAL AUTH takes exactly 32 bytes")
         apdu = MUTUAL_AUTH_HEADER + challenge32 + bytes([0x10])
-        data = transceive(self.conn, apdu, tracer=self.tracer, command="MUTUAL AUTH")
+        data = transceive(self.conn, apdu, command="MUTUAL AUTH")
         if len(data) != 16:
             raise CardFailure(
                 T(
@@ -174,4 +180,4 @@ def answers_nhi_select(conn: Connection) -> bool:
         _data, sw = exchange(conn, SELECT_NHI)
     except NhicardError:
         return False
-    return sw == SW_OK
+    return sw == StatusWord.OK

@@ -23,15 +23,15 @@ from datetime import datetime
 from enum import Enum
 from typing import Any
 
-from nhicard.apdu import ApduError, Tracer
+from nhicard.apdu import ApduError
 from nhicard.card.idnumber import id_check_ok
 from nhicard.card.profile import NhiProfile
 from nhicard.card.session import NhiCard
+from nhicard.connection import Connection
 from nhicard.errors import CardAbsent, CardFailure, NhicardError, PcscUnavailable, ReaderError
 from nhicard.i18n import T, Text
 from nhicard.masking import mask_id
 from nhicard.pcsc import atr as atrs
-from nhicard.pcsc.connection import Connection
 
 OK = "ok"
 FAILED = "failed"
@@ -251,9 +251,9 @@ _NOT_NHI_REASONS = {"hpc": Reason.HPC, "moica": Reason.MOICA}
 class _Steps:
     """The verification steps over one timed connection; fills in what it learns."""
 
-    def __init__(self, conn: TimedConnection, tracer: Tracer | None, today: Any) -> None:
+    def __init__(self, conn: TimedConnection, today: Any) -> None:
         self.conn = conn
-        self.card = NhiCard(conn, tracer)
+        self.card = NhiCard(conn)
         self.today = today
         known = atrs.classify_atr(conn.atr)
         self.card_type: str | None = known.card_type if known else None
@@ -368,7 +368,6 @@ def verify_card(
     conn: Connection,
     *,
     clock: Clock = local_now,
-    tracer: Tracer | None = None,
     perf: PerfCounter = time.perf_counter,
     started: float | None = None,
     connect_ms: float = 0.0,
@@ -380,7 +379,7 @@ def verify_card(
     begin = perf() if started is None else started
     timed = TimedConnection(conn, perf)
     now = clock()
-    steps = _Steps(timed, tracer, now.date())
+    steps = _Steps(timed, now.date())
     reason: Reason | None = None
     detail: Text | None = None
     try:
@@ -445,7 +444,6 @@ def verify_in_reader(
     *,
     connect: Connector = _default_connect,
     clock: Clock = local_now,
-    tracer: Tracer | None = None,
     perf: PerfCounter = time.perf_counter,
 ) -> Verification:
     """Connect to the card in ``reader`` (shared mode), verify it and disconnect.
@@ -472,9 +470,7 @@ def verify_in_reader(
         )
     connect_ms = (perf() - begin) * 1000
     try:
-        return verify_card(
-            conn, clock=clock, tracer=tracer, perf=perf, started=begin, connect_ms=connect_ms
-        )
+        return verify_card(conn, clock=clock, perf=perf, started=begin, connect_ms=connect_ms)
     finally:
         close = getattr(conn, "close", None)
         if close is not None:

@@ -127,6 +127,7 @@ def serve(
         Limits,
         OriginPolicy,
     )
+    from nhicard.cli.trace import show_card_traffic
     from nhicard.errors import NetworkError
     from nhicard.paths import state_dir
     from nhicard.sandbox_endpoints import endpoints_file
@@ -167,11 +168,8 @@ def serve(
         )
     profile = resolve_profile(app.profile)  # the SAM of the same loader as the web flows
     sam = profile.sam
-    card_agent = DirectAgent(
-        reader=app.reader,
-        sam=sam,
-        tracer=(lambda line: app.debug(line, 2)) if app.verbose >= 2 else None,
-    )
+    show_card_traffic(app)
+    card_agent = DirectAgent(reader=app.reader, sam=sam)
     context: ssl.SSLContext | None = None
     ca_file: Path | None = None
     if not no_tls:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import click
 
-from nhicard.apdu import Tracer
-from nhicard.cli.context import AppContext, get_app
+from nhicard.cli.context import get_app
 from nhicard.cli.lazy import LazyGroup
 from nhicard.cli.output import emit, output_options, pick_format
 from nhicard.i18n import T
@@ -35,17 +34,6 @@ program holds it exclusively ("in use by another program", after a few retries).
 """
 
 
-def apdu_tracer(app: AppContext) -> Tracer | None:
-    """With -vv, a tracer printing every APDU on stderr (personal bytes masked)."""
-    if app.verbose < 2:
-        return None
-
-    def trace(line: str) -> None:
-        app.debug(line, level=2)
-
-    return trace
-
-
 @click.group(cls=LazyGroup, lazy_commands={"verify": "nhicard.cli.card_verify_cmd:verify"})
 def card() -> None:
     """The NHI card (健保卡) in a reader."""
@@ -66,11 +54,12 @@ def read(wait: float | None, mask: bool, fmt: str | None, as_json: bool) -> None
     Without -r the reader is the one holding a card (an NHI card is preferred over a Health
     Professional Card in the other slot)."""
     from nhicard.card.reading import read_card
+    from nhicard.cli.trace import show_card_traffic
     from nhicard.pcsc.atr import format_atr
     from nhicard.pcsc.readers import open_card
 
     app = get_app()
-    tracer = apdu_tracer(app)
+    show_card_traffic(app)
     if wait and app.stderr_is_tty:
         app.info(T("等待插入卡片(最多 {s} 秒)…", "Waiting up to {s} s for a card…"), s=f"{wait:g}")
     with open_card(app.reader, wait=wait) as conn:
@@ -79,5 +68,5 @@ def read(wait: float | None, mask: bool, fmt: str | None, as_json: bool) -> None
             reader=conn.reader,
             atr=format_atr(conn.atr),
         )
-        reading = read_card(conn, tracer)
+        reading = read_card(conn)
     emit(reading.to_record(app.lang, mask=mask), pick_format(fmt, as_json), columns=CARD_COLUMNS)

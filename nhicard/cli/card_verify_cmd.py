@@ -130,8 +130,10 @@ def verify(
     one after another, and take each out when told to. Ctrl-C stops; the report keeps every
     card verified so far, and a rerun with the same report skips the cards already ok."""
     from nhicard.card.batch import BatchSummary, verified_ok_numbers
+    from nhicard.cli.trace import show_card_traffic
 
     app = get_app()
+    show_card_traffic(app)
     ctx = click.get_current_context()
     if not watch and (all_readers or count is not None):
         raise click.UsageError("--all-readers and --count need --watch")
@@ -176,12 +178,6 @@ def _maybe_report(path: str | None, show_pii: bool) -> Iterator[ReportFile | Non
 
     with ReportFile(path, show_pii=show_pii) as report_file:
         yield report_file
-
-
-def _tracer(app: AppContext) -> Any:
-    from nhicard.cli.card_cmd import apdu_tracer
-
-    return apdu_tracer(app)
 
 
 def _card_name(v: Verification) -> Text:
@@ -229,7 +225,7 @@ def _run_single(
             T("等待插入卡片(最多 {s} 秒)…", "Waiting up to {s} s for a card…"), s=f"{timeout:g}"
         )
     reader = choose_card_reader(app.reader, wait=timeout)
-    v = verify_in_reader(reader, tracer=_tracer(app))
+    v = verify_in_reader(reader)
     _timing(app, v)
     if v.ok and v.card_number in already_ok:
         app.info(
@@ -261,7 +257,7 @@ def _run_single(
 def _watched_reader(app: AppContext, all_readers: bool) -> str | None:
     from nhicard.errors import ReaderError
     from nhicard.pcsc import codes
-    from nhicard.pcsc.readers import list_reader_names, resolve_reader
+    from nhicard.pcsc.names import list_reader_names, resolve_reader
 
     names = list_reader_names()
     if all_readers:
@@ -448,8 +444,6 @@ def _run_watch(
     output: str,
 ) -> None:
     """Watch per ``limits`` (all readers, count, idle timeout), filling in ``summary``."""
-    from functools import partial
-
     from nhicard.card.batch import WatchOptions, watch_cards
     from nhicard.card.verification import verify_in_reader
 
@@ -473,7 +467,7 @@ def _run_watch(
     summary.stopped_by = STOPPED_INTERRUPTED  # until the loop says otherwise
     with _stop_on_signals(stop):
         watch_cards(
-            partial(verify_in_reader, tracer=_tracer(app)),
+            verify_in_reader,
             options,
             listener=listener,
             stop=stop,

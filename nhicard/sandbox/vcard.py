@@ -279,7 +279,7 @@ class VirtualCard:
 
 
 class InProcessConnection:
-    """A :class:`nhicard.pcsc.connection.Connection` to a VirtualCard, without PC/SC."""
+    """A :class:`nhicard.connection.Connection` to a VirtualCard, without PC/SC."""
 
     def __init__(self, card: VirtualCard, reader: str = "In-process virtual reader") -> None:
         self.card = card
