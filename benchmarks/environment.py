@@ -127,7 +127,8 @@ class BenchStack:
             self.wait_slot0(("empty", "unavailable"), 10.0)
 
     def slot0_state(self) -> str:
-        from nhicard.pcsc.readers import list_reader_names, reader_states, state_name
+        from nhicard.pcsc.names import list_reader_names
+        from nhicard.pcsc.readers import reader_states, state_name
 
         for name, bits, _atr in reader_states(list_reader_names()):
             if name == READER_SLOT0:

@@ -125,7 +125,8 @@ class VirtualCardSlots:
         return f"Virtual PCD 00 {slot:02d}"
 
     def state(self, slot: int) -> str:
-        from nhicard.pcsc.readers import list_reader_names, reader_states, state_name
+        from nhicard.pcsc.names import list_reader_names
+        from nhicard.pcsc.readers import reader_states, state_name
 
         for name, bits, _atr in reader_states(list_reader_names()):
             if name == self.reader_name(slot):

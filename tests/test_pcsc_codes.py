@@ -6,7 +6,7 @@ import pytest
 
 from nhicard.errors import CardAbsent, CardFailure, PcscUnavailable, ReaderError
 from nhicard.pcsc import codes
-from nhicard.pcsc.readers import resolve_reader
+from nhicard.pcsc.names import resolve_reader
 
 
 @pytest.mark.parametrize(

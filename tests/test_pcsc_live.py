@@ -10,9 +10,11 @@ import time
 import pytest
 
 from nhicard.card.reading import read_card
+from nhicard.card.session import answers_nhi_select
 from nhicard.errors import CardAbsent
 from nhicard.pcsc.monitor import INSERTED, REMOVED, CardEvent, CardMonitor, wait_for_card
-from nhicard.pcsc.readers import list_reader_names, list_readers, open_card
+from nhicard.pcsc.names import list_reader_names
+from nhicard.pcsc.readers import list_readers, open_card
 from tests.conftest import VirtualCardSlots
 from tests.stack import PcscStack
 
@@ -36,7 +38,7 @@ def test_pcscd_restart_between_two_operations_is_recovered(
     virtual_cards.wait_state(0, ("present",))  # the virtual card reconnects to the new vpcd
     with open_card("0") as conn:
         assert read_card(conn).profile.name == "林峯"
-    assert [r.state for r in list_readers()] == ["present", "empty"]
+    assert [r.state for r in list_readers(probe=answers_nhi_select)] == ["present", "empty"]
 
 
 def collect(

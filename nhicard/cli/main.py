@@ -56,7 +56,7 @@ def _print_version(ctx: click.Context, param: click.Parameter, value: bool) -> N
 
 def _complete_reader(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
     try:
-        from nhicard.pcsc.readers import list_reader_names
+        from nhicard.pcsc.names import list_reader_names
 
         names = list_reader_names()
     except Exception:  # noqa: BLE001 - completion must never fail loudly

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from nhicard.cli.context import get_app
 from nhicard.cli.output import emit, output_options, pick_format
 from nhicard.i18n import T
+
+if TYPE_CHECKING:
+    from nhicard.connection import Connection
 
 READER_COLUMNS = ("index", "name", "state", "atr", "card_type", "card_label")
 
@@ -14,6 +19,14 @@ READER_COLUMNS = ("index", "name", "state", "atr", "card_type", "card_label")
 @click.group()
 def reader() -> None:
     """Smart card readers (PC/SC)."""
+
+
+def _answers_nhi_select(conn: Connection) -> bool:
+    """Does a card with an unlisted ATR answer like an NHI card? (The card layer is imported
+    only when such a card is in a reader.)"""
+    from nhicard.card.session import answers_nhi_select
+
+    return answers_nhi_select(conn)
 
 
 @reader.command("list")
@@ -26,7 +39,7 @@ def list_readers_cmd(fmt: str | None, as_json: bool) -> None:
     from nhicard.pcsc.readers import list_readers
 
     app = get_app()
-    records = [info.to_record(app.lang) for info in list_readers()]
+    records = [info.to_record(app.lang) for info in list_readers(probe=_answers_nhi_select)]
     if not records:
         app.info(T("沒有找到讀卡機。", "No readers found."))
     emit(records, pick_format(fmt, as_json), columns=READER_COLUMNS)

@@ -5,6 +5,7 @@ that touches pyscard); the service check is per OS (``platform_*``)."""
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING
 
 from nhicard.envcheck import Check, CheckEnv, Finding, failed, passed, warned
@@ -19,16 +20,19 @@ GROUP = "pcsc"
 
 
 def reader_names(env: CheckEnv) -> list[str]:
-    from nhicard.pcsc.readers import list_reader_names
+    from nhicard.pcsc.names import list_reader_names
 
     names: list[str] = env.memo("reader-names", list_reader_names)
     return names
 
 
 def readers(env: CheckEnv) -> list[ReaderInfo]:
+    from nhicard.card.session import answers_nhi_select
     from nhicard.pcsc.readers import list_readers
 
-    lister = env.get("list_readers", list_readers)  # injectable for unit tests
+    lister = env.get(  # injectable for unit tests
+        "list_readers", partial(list_readers, probe=answers_nhi_select)
+    )
     infos: list[ReaderInfo] = env.memo("readers", lister)
     return infos
 

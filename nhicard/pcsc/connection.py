@@ -1,26 +1,15 @@
-"""The card connection interface, and its PC/SC implementation (shared mode, T0|T1,
+"""The PC/SC implementation of :class:`nhicard.connection.Connection` (shared mode, T0|T1,
 disconnect with SCARD_LEAVE_CARD so other programs holding the reader are not disturbed)."""
 
 from __future__ import annotations
 
 import time
-from typing import Any, Protocol
+from typing import Any
 
 from nhicard.errors import CardFailure
 from nhicard.i18n import T
 from nhicard.pcsc import codes
 from nhicard.pcsc.context import PcscContext, ScardCallError, check, scard
-
-
-class Connection(Protocol):
-    """What every layer above PC/SC needs of a card: its reader, ATR and a transmit."""
-
-    reader: str
-    atr: bytes
-
-    def transmit(self, apdu: bytes) -> tuple[bytes, int]:
-        """Send one command APDU; return (response data, status word such as 0x9000)."""
-        ...
 
 
 class PcscConnection:

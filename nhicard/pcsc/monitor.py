@@ -18,7 +18,7 @@ from nhicard.errors import CardAbsent
 from nhicard.i18n import T
 from nhicard.pcsc import codes
 from nhicard.pcsc.context import PcscContext, ScardCallError, check, scard
-from nhicard.pcsc.readers import list_reader_names, resolve_reader
+from nhicard.pcsc.names import list_reader_names, resolve_reader
 
 PNP_NOTIFICATION = "\\\\?PnP?\\Notification"
 

@@ -1,5 +1,5 @@
-"""Readers: enumeration (per call, never cached), choice by index or name, state, and
-opening a card in shared mode."""
+"""Readers: their state and card, the reader to read a card from, and opening a card in
+shared mode (names and choice by index or name: :mod:`nhicard.pcsc.names`)."""
 
 from __future__ import annotations
 
@@ -9,12 +9,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from nhicard.connection import Connection
 from nhicard.errors import CardAbsent, NhicardError, ReaderError
 from nhicard.i18n import T, Text
 from nhicard.pcsc import atr as atrs
 from nhicard.pcsc import codes
-from nhicard.pcsc.connection import Connection, PcscConnection
+from nhicard.pcsc.connection import PcscConnection
 from nhicard.pcsc.context import PcscContext, ScardCallError, check, scard, shared_context
+from nhicard.pcsc.names import list_reader_names, reader_list_text, resolve_reader, translated
 
 EMPTY = "empty"
 PRESENT = "present"
@@ -26,7 +28,8 @@ READER_STATES = (EMPTY, PRESENT, IN_USE, MUTE, UNAVAILABLE)
 SHARING_RETRIES = 4  # connection attempts while another program holds the card exclusively
 SHARING_RETRY_DELAY = 0.25  # seconds between those attempts
 
-# Decides whether a card whose ATR is not in our table answers like an NHI card.
+# Decides whether a card whose ATR is not in our table answers like an NHI card (the card
+# layer's nhicard.card.session.answers_nhi_select; None: do not ask the card).
 NhiProbe = Callable[[Connection], bool]
 
 
@@ -53,75 +56,6 @@ class ReaderInfo:
         }
 
 
-def _translated(err: ScardCallError, reader: str | None = None) -> NhicardError:
-    return codes.translate(err.code, reader=reader, during=err.during)
-
-
-def list_reader_names(context: PcscContext | None = None) -> list[str]:
-    """Names of the readers present right now (asked of PC/SC on every call)."""
-    ctx = context or shared_context()
-    sc = scard()
-
-    def op(handle: Any) -> list[str]:
-        hresult, names = sc.SCardListReaders(handle, [])
-        if codes.normalize(hresult) == codes.SCARD_E_NO_READERS_AVAILABLE:
-            return []
-        check(hresult, "SCardListReaders")
-        return list(names)
-
-    try:
-        return ctx.run(op)
-    except ScardCallError as err:
-        raise _translated(err) from None
-
-
-def _reader_list_text(names: list[str]) -> str:
-    return "; ".join(f"{i}: {n}" for i, n in enumerate(names)) or "-"
-
-
-def resolve_reader(spec: str, names: list[str]) -> str:
-    """The one reader ``spec`` names: an index (``0``) or a case-insensitive substring.
-
-    Raises ReaderError: no readers / several match (listed) / not found (available listed)."""
-    if not names:
-        raise codes.no_readers()
-    spec = spec.strip()
-    if spec.isdigit():
-        index = int(spec)
-        if index < len(names):
-            return names[index]
-        raise ReaderError(
-            T("沒有編號 {index} 的讀卡機", "no reader with index {index}").format(index=index),
-            hint=T("可用的讀卡機:{names}", "Available readers: {names}").format(
-                names=_reader_list_text(names)
-            ),
-            reason="reader-not-found",
-        )
-    exact = [n for n in names if n.lower() == spec.lower()]
-    matches = exact or [n for n in names if spec.lower() in n.lower()]
-    if len(matches) == 1:
-        return matches[0]
-    if not matches:
-        raise ReaderError(
-            T("找不到名稱含「{spec}」的讀卡機", "no reader matches “{spec}”").format(spec=spec),
-            hint=T("可用的讀卡機:{names}", "Available readers: {names}").format(
-                names=_reader_list_text(names)
-            ),
-            reason="reader-not-found",
-        )
-    listed = "; ".join(f"{names.index(m)}: {m}" for m in matches)
-    raise ReaderError(
-        T("「{spec}」符合多台讀卡機:{listed}", "“{spec}” matches several readers: {listed}").format(
-            spec=spec, listed=listed
-        ),
-        hint=T(
-            "請用編號(-r 0)或更完整的名稱指定讀卡機。",
-            "Name the reader by index (-r 0) or a longer part of its name.",
-        ),
-        reason="reader-ambiguous",
-    )
-
-
 def reader_states(
     names: list[str], context: PcscContext | None = None
 ) -> list[tuple[str, int, bytes]]:
@@ -143,7 +77,7 @@ def reader_states(
     try:
         return ctx.run(op)
     except ScardCallError as err:
-        raise _translated(err) from None
+        raise translated(err) from None
 
 
 def state_name(bits: int) -> str:
@@ -162,18 +96,11 @@ def state_name(bits: int) -> str:
     return UNAVAILABLE
 
 
-def default_nhi_probe(conn: Connection) -> bool:
-    """Ask the card whether it has the NHI applet (the card layer's SELECT)."""
-    from nhicard.card.session import answers_nhi_select
-
-    return answers_nhi_select(conn)
-
-
 def identify_card(
     reader: str,
     atr: bytes,
     *,
-    probe: NhiProbe | None = default_nhi_probe,
+    probe: NhiProbe | None,
     context: PcscContext | None = None,
 ) -> atrs.AtrInfo:
     """``card_type`` and label of the card in ``reader``: from the ATR table, else by asking
@@ -197,10 +124,9 @@ def identify_card(
     return atrs.AtrInfo(atrs.UNKNOWN, atrs.unknown_card_label(atr))
 
 
-def list_readers(
-    *, probe: NhiProbe | None = default_nhi_probe, context: PcscContext | None = None
-) -> list[ReaderInfo]:
-    """Every reader with its state and card (``reader list``)."""
+def list_readers(*, probe: NhiProbe | None, context: PcscContext | None = None) -> list[ReaderInfo]:
+    """Every reader with its state and card (``reader list``); a card whose ATR is not in
+    the table is asked by ``probe`` whether it is an NHI card."""
     names = list_reader_names(context)
     out = []
     for index, (name, bits, atr) in enumerate(reader_states(names, context)):
@@ -253,7 +179,7 @@ def choose_card_reader(reader_spec: str | None, *, wait: float | None = None) ->
             return preferred[0][0]
         raise ReaderError(
             T("多台讀卡機中都有卡片:{names}", "several readers hold a card: {names}").format(
-                names=_reader_list_text([n for n, _ in with_card])
+                names=reader_list_text([n for n, _ in with_card])
             ),
             hint=T(
                 "請用 -r 指定讀卡機(編號或名稱)。", "Choose the reader with -r (index or name)."
@@ -294,7 +220,7 @@ def connect_card(reader: str, *, context: PcscContext | None = None) -> PcscConn
             if err.code == codes.SCARD_E_SHARING_VIOLATION and attempt + 1 < SHARING_RETRIES:
                 time.sleep(SHARING_RETRY_DELAY)
                 continue
-            raise _translated(err, reader) from None
+            raise translated(err, reader) from None
     raise codes.sharing_violation(reader)  # not reached: the loop returns or raises
 
 

@@ -246,7 +246,7 @@ NO_CARD_HINT = T(
 def check_virtual_reader(reader: str = VIRTUAL_READER) -> None:
     """PC/SC answers and lists the vpcd reader the virtual card will sit in."""
     from nhicard.errors import NhicardError
-    from nhicard.pcsc.readers import list_reader_names
+    from nhicard.pcsc.names import list_reader_names
 
     try:
         names = list_reader_names()

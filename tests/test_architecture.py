@@ -1,0 +1,279 @@
+"""The import rule of ``nhicard/__init__.py``'s map, checked over the source (AST, no imports):
+each layer imports only the layers below it and the shared modules, never a layer above or a
+sibling beside it; no two modules import each other, directly or round a longer loop; click
+only in ``cli/``; pyscard only in ``pcsc/``.
+
+Every import counts, also one inside a function (a lazy import is still a dependency) or
+under ``TYPE_CHECKING``. A new top-level module or package must be given a place below."""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent / "nhicard"
+
+# Layers from the top (imports go down only); the names in one layer sit beside each other
+# and do not import one another.
+LAYERS: tuple[frozenset[str], ...] = (
+    frozenset({"cli"}),
+    frozenset({"flows", "envcheck", "sandbox"}),
+    frozenset({"web", "agent", "mail"}),
+    frozenset({"card"}),
+    frozenset({"pcsc", "apdu"}),
+)
+# Shared by every layer; they import only each other.
+SHARED = frozenset(
+    {
+        "nhicard",  # the package itself: __version__ and the map
+        "connection",  # the card-facing interface, below pcsc (its adapter) and apdu
+        "traffic",  # APDU tracing through logging
+        "errors",
+        "i18n",
+        "masking",
+        "paths",
+        "atomicfile",
+        "closing",
+        "certs",
+        "tlsclient",
+        "sam_endpoint",
+        "sandbox_endpoints",
+        "soupsieve_on_demand",
+    }
+)
+# Third-party packages only one part may import: package → the parts allowed.
+ONLY_IN = {"click": frozenset({"cli"}), "smartcard": frozenset({"pcsc"})}
+
+# (importing part, imported part) → why it is allowed for now. Empty: no exceptions.
+KNOWN_EXCEPTIONS: dict[tuple[str, str], str] = {}
+
+
+def module_name(path: Path, root: Path) -> str:
+    parts = list(path.relative_to(root.parent).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def imports_of(path: Path, root: Path, modules: set[str]) -> Iterator[tuple[str, int]]:
+    """(imported name, line) of every import in ``path``: a module of ``modules`` where the
+    name is one, else the top-level name of a third-party package."""
+    name = module_name(path, root)
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    for node in ast.walk(ast.parse(path.read_text("utf-8"), str(path))):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield _resolve(alias.name, modules), node.lineno
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                target = ".".join(base + ([node.module] if node.module else []))
+            else:
+                target = node.module or ""
+            for alias in node.names:
+                full = f"{target}.{alias.name}"
+                yield (full if full in modules else _resolve(target, modules)), node.lineno
+
+
+def _resolve(name: str, modules: set[str]) -> str:
+    """``name`` itself, or the longest known module it lies in, or its top-level package."""
+    while name and name not in modules:
+        if "." not in name:
+            return name
+        name = name.rpartition(".")[0]
+    return name
+
+
+def part_of(module: str) -> str:
+    """``nhicard.pcsc.readers`` → ``pcsc``; ``nhicard`` → ``nhicard``."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else parts[0]
+
+
+def rank(part: str) -> int | None:
+    for i, layer in enumerate(LAYERS):
+        if part in layer:
+            return i
+    return None
+
+
+def scan(root: Path) -> tuple[set[str], dict[str, list[tuple[str, int]]]]:
+    files = sorted(root.rglob("*.py"))
+    modules = {module_name(p, root) for p in files}
+    graph = {module_name(p, root): list(imports_of(p, root, modules)) for p in files}
+    return modules, graph
+
+
+def violations(root: Path) -> list[str]:
+    """Each import that breaks the rule, as ``module:line imports target (why)``."""
+    modules, graph = scan(root)
+    out = []
+    for module, targets in sorted(graph.items()):
+        mine = part_of(module)
+        if mine not in SHARED and rank(mine) is None:
+            out.append(f"{module}: {mine!r} has no place in LAYERS or SHARED")
+            continue
+        for target, line in targets:
+            where = f"{module}:{line} imports {target}"
+            if target not in modules:
+                top = target.split(".")[0]
+                if top in ONLY_IN and mine not in ONLY_IN[top]:
+                    out.append(f"{where} (only {sorted(ONLY_IN[top])} may)")
+                continue
+            theirs = part_of(target)
+            if theirs == mine or theirs in SHARED or (mine, theirs) in KNOWN_EXCEPTIONS:
+                continue
+            if mine in SHARED:
+                out.append(f"{where} (a shared module imports only shared modules)")
+            elif rank(theirs) is None:
+                out.append(f"{where} ({theirs!r} has no place in LAYERS or SHARED)")
+            elif rank(theirs) == rank(mine):  # type: ignore[operator]
+                out.append(f"{where} ({theirs} sits beside {mine})")
+            elif rank(theirs) < rank(mine):  # type: ignore[operator]
+                out.append(f"{where} (upward: {theirs} is above {mine})")
+    return out
+
+
+def cycles(root: Path) -> list[list[str]]:
+    """The import loops among the modules (strongly connected components of two or more)."""
+    modules, graph = scan(root)
+    edges = {m: sorted({t for t, _ in graph[m] if t in modules and t != m}) for m in modules}
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(start: str) -> None:  # Tarjan, iterative
+        work = [(start, iter(edges[start]))]
+        index[start] = low[start] = len(index)
+        stack.append(start)
+        on_stack.add(start)
+        while work:
+            node, rest = work[-1]
+            for nxt in rest:
+                if nxt not in index:
+                    index[nxt] = low[nxt] = len(index)
+                    stack.append(nxt)
+                    on_stack.add(nxt)
+                    work.append((nxt, iter(edges[nxt])))
+                    break
+                if nxt in on_stack:
+                    low[node] = min(low[node], index[nxt])
+            else:
+                work.pop()
+                if work:
+                    low[work[-1][0]] = min(low[work[-1][0]], low[node])
+                if low[node] == index[node]:
+                    component = []
+                    while True:
+                        member = stack.pop()
+                        on_stack.discard(member)
+                        component.append(member)
+                        if member == node:
+                            break
+                    if len(component) > 1:
+                        found.append(sorted(component))
+
+    for module in sorted(modules):
+        if module not in index:
+            visit(module)
+    return sorted(found)
+
+
+def test_no_import_goes_up_or_sideways() -> None:
+    assert violations(ROOT) == []
+
+
+def test_no_import_cycle() -> None:
+    assert cycles(ROOT) == []
+
+
+def test_every_known_exception_is_still_needed() -> None:
+    _modules, graph = scan(ROOT)
+    used = {(part_of(m), part_of(t)) for m, targets in graph.items() for t, _ in targets}
+    assert [pair for pair in KNOWN_EXCEPTIONS if pair not in used] == []
+
+
+# -- the checker itself, on small made-up trees --------------------------------------------
+
+
+def make_tree(tmp_path: Path, files: dict[str, str]) -> Path:
+    root = tmp_path / "nhicard"
+    for rel, text in {"__init__.py": "", **files}.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        for parent in path.relative_to(root).parents:
+            (root / parent / "__init__.py").touch()
+        path.write_text(text, "utf-8")
+    return root
+
+
+def lines(found: Iterable[str]) -> list[str]:
+    return [f.split(" (")[0] for f in found]
+
+
+def test_the_checker_finds_an_upward_import(tmp_path: Path) -> None:
+    root = make_tree(
+        tmp_path,
+        {
+            "pcsc/readers.py": "def probe():\n    from nhicard.card.session import answers\n",
+            "card/session.py": "from nhicard.pcsc import readers\nfrom nhicard import errors\n",
+            "errors.py": "",
+        },
+    )
+    assert violations(root) == [
+        "nhicard.pcsc.readers:2 imports nhicard.card.session (upward: card is above pcsc)"
+    ]
+
+
+def test_the_checker_finds_sideways_shared_and_third_party_imports(tmp_path: Path) -> None:
+    root = make_tree(
+        tmp_path,
+        {
+            "web/page.py": "from nhicard.agent.base import X\n",
+            "agent/base.py": "import click\nimport smartcard.scard\n",
+            "errors.py": "from nhicard.card import profile\n",
+            "card/profile.py": "",
+            "newthing.py": "",
+        },
+    )
+    assert lines(violations(root)) == [
+        "nhicard.agent.base:1 imports click",
+        "nhicard.agent.base:2 imports smartcard",
+        "nhicard.errors:1 imports nhicard.card.profile",
+        "nhicard.newthing: 'newthing' has no place in LAYERS or SHARED",
+        "nhicard.web.page:1 imports nhicard.agent.base",
+    ]
+
+
+def test_the_checker_resolves_relative_imports(tmp_path: Path) -> None:
+    root = make_tree(tmp_path, {"apdu.py": "", "pcsc/readers.py": "from .. import apdu\n"})
+    assert violations(root) == ["nhicard.pcsc.readers:1 imports nhicard.apdu (apdu sits beside pcsc)"]
+
+
+def test_the_checker_finds_a_cycle_also_through_a_lazy_import(tmp_path: Path) -> None:
+    root = make_tree(
+        tmp_path,
+        {
+            "pcsc/monitor.py": "from nhicard.pcsc.readers import names\n",
+            "pcsc/readers.py": "def wait():\n    from nhicard.pcsc import monitor\n",
+            "pcsc/a.py": "import nhicard.pcsc.b\n",
+            "pcsc/b.py": "import nhicard.pcsc.c\n",
+            "pcsc/c.py": "from nhicard.pcsc.a import x\n",
+        },
+    )
+    assert cycles(root) == [
+        ["nhicard.pcsc.a", "nhicard.pcsc.b", "nhicard.pcsc.c"],
+        ["nhicard.pcsc.monitor", "nhicard.pcsc.readers"],
+    ]
+    assert violations(root) == []  # within one package: only the cycle test catches it
+
+
+@pytest.mark.parametrize("part", sorted(SHARED | frozenset().union(*LAYERS)))
+def test_each_part_named_exists(part: str) -> None:
+    """A layer or shared module that no longer exists is to be struck from the lists."""
+    assert part == "nhicard" or (ROOT / part).is_dir() or (ROOT / f"{part}.py").is_file()
