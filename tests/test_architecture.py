@@ -252,7 +252,9 @@ def test_the_checker_finds_sideways_shared_and_third_party_imports(tmp_path: Pat
 
 def test_the_checker_resolves_relative_imports(tmp_path: Path) -> None:
     root = make_tree(tmp_path, {"apdu.py": "", "pcsc/readers.py": "from .. import apdu\n"})
-    assert violations(root) == ["nhicard.pcsc.readers:1 imports nhicard.apdu (apdu sits beside pcsc)"]
+    assert violations(root) == [
+        "nhicard.pcsc.readers:1 imports nhicard.apdu (apdu sits beside pcsc)"
+    ]
 
 
 def test_the_checker_finds_a_cycle_also_through_a_lazy_import(tmp_path: Path) -> None:
