@@ -12,6 +12,7 @@ from nhicard.mail.errors import (
     ImapUrlInvalid,
     MailNotFound,
     MailSourceMissing,
+    MailUnreadable,
 )
 from nhicard.mail.imap import ImapSource
 from nhicard.mail.message import MailItem
@@ -37,6 +38,7 @@ __all__ = [
     "MailMarkers",
     "MailNotFound",
     "MailSourceMissing",
+    "MailUnreadable",
     "MaildirSource",
     "MboxSource",
     "MessageSource",

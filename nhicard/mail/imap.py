@@ -22,6 +22,7 @@ from nhicard.mail.errors import (
     ImapLoginRefused,
     ImapMailboxMissing,
     ImapUnavailable,
+    MailUnreadable,
 )
 from nhicard.mail.imapurl import ImapUrl, encode_mailbox_name, parse_imap_url, quote_astring
 from nhicard.mail.message import MailItem, header_date, parse_message
@@ -240,6 +241,7 @@ class ImapSource:
         self.max_messages = max_messages
         scheme = "imaps" if self.url.implicit_tls else "imap"
         self.description = f"{scheme}://{self.url.server}/{self.url.mailbox}"
+        self.skipped: list[Text] = []
 
     def __repr__(self) -> str:
         return f"ImapSource({self.description!r}, user={self.url.user!r})"
@@ -430,12 +432,15 @@ class ImapSource:
                 if not isinstance(head, bytes) or not isinstance(raw, bytes):
                     continue
                 uid = _UID.search(head)
-                msg = parse_message(raw)
+                ref = f"{self.description} UID {uid.group(1).decode() if uid else '?'}"
+                try:
+                    msg = parse_message(raw, ref)
+                except MailUnreadable as err:
+                    self.skipped.append(err.message)
+                    continue
                 items.append(
                     MailItem(
-                        message=msg,
-                        date=header_date(msg) or parse_internaldate(head),
-                        ref=f"{self.description} UID {uid.group(1).decode() if uid else '?'}",
+                        message=msg, date=header_date(msg) or parse_internaldate(head), ref=ref
                     )
                 )
         return items
