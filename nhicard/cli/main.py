@@ -13,6 +13,7 @@ import click
 from nhicard import __version__
 from nhicard.cli.context import AppContext
 from nhicard.cli.lazy import LazyGroup
+from nhicard.cli.params import Seconds
 from nhicard.errors import NhicardError
 from nhicard.i18n import LANGS, T, default_lang
 
@@ -114,6 +115,13 @@ def _complete_reader(ctx: click.Context, param: click.Parameter, incomplete: str
 )
 @click.option("-q", "--quiet", is_flag=True, help="Only results and errors.")
 @click.option(
+    "--apdu-timeout",
+    type=Seconds(max=600.0),
+    default=None,
+    metavar="SECONDS",
+    help="How long the card may take to answer one command [default: 5].",
+)
+@click.option(
     "--version",
     is_flag=True,
     expose_value=False,
@@ -131,6 +139,7 @@ def cli(
     lang: str | None,
     verbose: int,
     quiet: bool,
+    apdu_timeout: float | None,
 ) -> None:
     """nhicard — the Taiwan NHI card (健保卡) from a terminal.
 
@@ -146,6 +155,10 @@ def cli(
         verbose=verbose,
         quiet=quiet,
     )
+    if apdu_timeout is not None:
+        from nhicard.pcsc.connection import set_apdu_timeout
+
+        set_apdu_timeout(apdu_timeout)
 
 
 INTERNAL_ERROR = T(

@@ -10,6 +10,7 @@ import click
 from nhicard.cli.context import AppContext, get_app
 from nhicard.cli.flow_options import flow_settings, save_pages_option
 from nhicard.cli.output import emit, output_options, pick_format
+from nhicard.cli.params import Seconds
 from nhicard.cli.secrets import read_password
 from nhicard.errors import UsageError
 from nhicard.i18n import T, Text
@@ -83,7 +84,7 @@ def _on_tick(app: AppContext):  # type: ignore[no-untyped-def]
 @click.option("--link", metavar="URL", default=None, help="The verification link itself.")
 @click.option(
     "--wait",
-    type=click.FloatRange(min=0, min_open=True),
+    type=Seconds(),
     metavar="SECONDS",
     default=None,
     help="Poll the mailbox up to SECONDS for the mail to arrive.",
