@@ -61,7 +61,7 @@ def _confirm_on_terminal(app: AppContext):  # type: ignore[no-untyped-def]
     type=Seconds(min=0.1, min_open=False),
     default=None,
     metavar="SECONDS",
-    help="HTTP read timeout [default: 30].",
+    help="HTTP read timeout; a whole request may take twice this [default: 30].",
 )
 @password_options(PASSWORD_ENV)
 @output_options

@@ -320,7 +320,9 @@ def open_flow(
         redactor.add_secret(value, kind)
     policy = profile.browser_policy()
     if settings.read_timeout is not None:
-        policy = dataclasses.replace(policy, read_timeout=settings.read_timeout)
+        policy = dataclasses.replace(
+            policy, read_timeout=settings.read_timeout, total_timeout=2 * settings.read_timeout
+        )
     browser = Browser(
         policy,
         transport=settings.transport,

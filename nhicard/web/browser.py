@@ -42,6 +42,11 @@ class BrowserPolicy:
     message_selectors: tuple[str, ...] = ()
     connect_timeout: float = 10.0
     read_timeout: float = 30.0
+    # every request as a whole (redirects included), however slowly the site trickles bytes
+    total_timeout: float = 60.0
+    # a response body larger than this (after decompression) is refused: the site's pages
+    # are tens of KB, so this only stops a broken or hostile site from filling memory
+    max_body_bytes: int = 8 * 1024 * 1024
     retries: int = 2
     backoff: float = 0.5
     max_redirects: int = 10
@@ -468,19 +473,25 @@ class Browser:
         pairs: tuple[tuple[str, str], ...] | None,
         secret_names: frozenset[str],
     ) -> httpx.Response:
-        timeout = httpx.Timeout(self.policy.read_timeout, connect=self.policy.connect_timeout)
+        policy = self.policy
+        deadline = self._clock() + max(policy.total_timeout, policy.read_timeout)
         request = self.client.build_request(
             method,
             url,
             content=content,
             headers={"User-Agent": USER_AGENT, **headers},
-            timeout=timeout,
+            timeout=self._timeout(deadline),
         )
         for hop in range(self.policy.max_redirects + 1):
             self._check_scheme(request.url)
             started = self._clock()
             self.requests_made += 1
-            response = self.client.send(request)
+            request.extensions["timeout"] = self._timeout(deadline).as_dict()
+            response = self.client.send(request, stream=True)
+            try:
+                self._read_body(response, deadline)
+            finally:
+                response.close()
             elapsed = (self._clock() - started) * 1000
             self._trace(
                 f"{request.method} {self._mask_url(str(request.url))} → {response.status_code}"
@@ -491,7 +502,6 @@ class Browser:
             next_request = response.next_request
             if next_request is None:
                 return response
-            response.close()
             request = next_request
         raise NetworkError(
             T("{host} 重新導向次數過多", "too many redirects from {host}").format(
@@ -500,6 +510,32 @@ class Browser:
             hint=T("網站可能異常,請稍後再試。", "The site may be misbehaving; try again later."),
             reason="too-many-redirects",
         )
+
+    def _timeout(self, deadline: float) -> httpx.Timeout:
+        """Per-read timeouts no longer than what is left of the request's total deadline."""
+        left = max(0.1, deadline - self._clock())
+        return httpx.Timeout(
+            min(self.policy.read_timeout, left), connect=min(self.policy.connect_timeout, left)
+        )
+
+    def _read_body(self, response: httpx.Response, deadline: float) -> None:
+        """Read a streamed body into ``response`` (``.content``/``.text`` work as usual),
+        refusing more than ``max_body_bytes`` and going past the total deadline."""
+        cap = self.policy.max_body_bytes
+        host = response.request.url.host
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > cap:
+            raise _body_too_large(host, cap)
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in response.iter_bytes():
+            size += len(chunk)
+            if size > cap:
+                raise _body_too_large(host, cap)
+            chunks.append(chunk)
+            if self._clock() > deadline:
+                raise _too_slow(host, self.policy.total_timeout)
+        response._content = b"".join(chunks)  # what Response.read() would have stored
 
     # -- trace -------------------------------------------------------------------------
     def _trace(self, line: str) -> None:
@@ -522,3 +558,29 @@ class Browser:
             for name, value in parse_qsl(parts.query, keep_blank_values=True)
         )
         return self.redactor.text(urlunsplit(parts._replace(query=query)))
+
+
+def _body_too_large(host: str, cap: int) -> NetworkError:
+    mb = f"{cap / (1024 * 1024):g}"
+    return NetworkError(
+        T(
+            "{host} 回應的內容超過 {mb} MB,已停止接收",
+            "{host} sent a response larger than {mb} MB; stopped receiving it",
+        ).format(host=host, mb=mb),
+        hint=T(
+            "網站可能異常或不是健保署的網站;請檢查網站設定檔,稍後再試。",
+            "The site may be broken or not the NHI's; check the site profile and try later.",
+        ),
+        reason="body-too-large",
+    )
+
+
+def _too_slow(host: str, seconds: float) -> NetworkError:
+    return NetworkError(
+        T(
+            "{host} 在 {s} 秒內沒有送完回應,已放棄",
+            "{host} did not finish its response within {s} s; giving up",
+        ).format(host=host, s=f"{seconds:g}"),
+        hint=T("網站回應過慢,請稍後再試。", "The site is answering too slowly; try again later."),
+        reason="total-timeout",
+    )
