@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import signal
 import sys
 import threading
@@ -14,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from nhicard.cli.context import AppContext, get_app
-from nhicard.cli.output import emit, output_options, pick_format
+from nhicard.cli.output import emit, json_text, output_options, pick_format
 from nhicard.cli.params import Seconds
 from nhicard.i18n import T, Text
 
@@ -329,7 +328,7 @@ class _LineWriter:
         elif self.output == "table":
             line = self._table_row(record)
         else:
-            line = json.dumps(record, ensure_ascii=False)
+            line = json_text(record)
         click.echo(line)
         sys.stdout.flush()
 

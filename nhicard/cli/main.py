@@ -13,6 +13,7 @@ import click
 from nhicard import __version__
 from nhicard.cli.context import AppContext
 from nhicard.cli.lazy import LazyGroup
+from nhicard.cli.output import tolerant_streams
 from nhicard.cli.params import Seconds
 from nhicard.errors import NhicardError
 from nhicard.i18n import LANGS, T, default_lang
@@ -190,6 +191,7 @@ def report_error(err: NhicardError, lang: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    tolerant_streams()
     args = list(sys.argv[1:] if argv is None else argv)
     lang = _lang_from_argv(args)
     verbose = any(
