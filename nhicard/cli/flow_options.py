@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import click
 
 from nhicard.cli.context import AppContext
+from nhicard.cli.params import writable_directory
 from nhicard.i18n import Text
 
 if TYPE_CHECKING:
@@ -19,6 +20,7 @@ save_pages_option = click.option(
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
     metavar="DIR",
+    callback=writable_directory,
     help="Save every page fetched (redacted) into DIR.",
 )
 

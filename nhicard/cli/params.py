@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import click
@@ -24,3 +28,45 @@ class Seconds(click.FloatRange):
         if not math.isfinite(number):
             self.fail(f"{value!r} is not a finite number of seconds.", param, ctx)
         return super().convert(number, param, ctx)
+
+
+def probe_writable(path: Path) -> str | None:
+    """Why files cannot be written in directory ``path`` (made if missing), or None."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        return "not a directory"
+    except OSError as exc:
+        return exc.strerror or type(exc).__name__
+    if not path.is_dir():
+        return "not a directory"
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".nhicard-probe-", dir=path)
+    except OSError as exc:
+        return exc.strerror or type(exc).__name__
+    os.close(fd)
+    with contextlib.suppress(OSError):
+        os.unlink(probe)
+    return None
+
+
+def writable_directory(
+    ctx: click.Context, param: click.Parameter, value: Path | None
+) -> Path | None:
+    """Callback of a ``DIR`` option we write files into: made if missing, and refused (exit 2,
+    naming the reason) when it is a file, a device, or cannot take new files (``/proc``)."""
+    if value is None or ctx.resilient_parsing:
+        return value
+    why = probe_writable(value)
+    if why is not None:
+        raise click.BadParameter(f"cannot write files in {str(value)!r}: {why}.", ctx, param)
+    return value
+
+
+def existing_or_new_directory(
+    ctx: click.Context, param: click.Parameter, value: Path | None
+) -> Path | None:
+    """Callback of a ``DIR`` option only read from: refused if it exists and is no directory."""
+    if value is not None and value.exists() and not value.is_dir():
+        raise click.BadParameter(f"{str(value)!r} is not a directory.", ctx, param)
+    return value

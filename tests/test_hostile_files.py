@@ -1,0 +1,90 @@
+"""Bad files and directories given to the CLI (issue 14): sandbox data of the wrong types,
+card names that do not fit the card, ``--dir`` / ``--save-pages`` that are devices or cannot
+take files. Each is a usage error (exit 2) naming the file, table and key — never exit 1."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from nhicard.errors import UsageError
+from nhicard.sandbox.data import name_bytes, parse_data
+from tests.conftest import run_nhicard
+
+CARD = """[[card]]
+card_number = "000099999999"
+name = {name}
+id_number = "A123456789"
+birth_date = 1990-01-01
+issue_date = 2020-01-01
+"""
+
+BAD_DATA = [
+    ('card = "x"', "card: must be an array of tables"),
+    ("card = [1]", "card: must be an array of tables"),
+    (CARD.format(name='"' + "😀" * 21 + '"'), "card[0].name:"),
+    (CARD.format(name='"' + "王" * 11 + '"'), "does not fit the card's 20 bytes"),
+    (CARD.format(name='["x"]'), "card[0].name: must be a string"),
+    (CARD.format(name='"王"').replace("birth_date = 1990-01-01\n", ""), "card[0].birth_date"),
+    (CARD.format(name='"王"').replace('"A123456789"', "[1]"), "card[0].id_number"),
+    (
+        '[[household]]\nhousehold_id = "F1"\ncity = "x"\ndistrict = "y"\nvillage = "z"\n'
+        "neighborhood = [1]",
+        "household[0].neighborhood",
+    ),
+    ("household = 3", "household: must be an array of tables"),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), BAD_DATA)
+def test_sim_card_data_errors_name_file_table_and_key(
+    tmp_path: Path, text: str, expected: str
+) -> None:
+    data = tmp_path / "people.toml"
+    data.write_text(text, encoding="utf-8")
+    proc = run_nhicard("--lang", "en", "sim", "card", "--data", str(data), "--port", "1")
+    assert proc.returncode == 2, proc.stderr
+    assert f"sandbox data file {data} is invalid" in proc.stderr
+    assert expected in proc.stderr
+    assert "Traceback" not in proc.stderr and "internal error" not in proc.stderr
+
+
+def test_sandbox_up_refuses_bad_data_before_starting(tmp_path: Path) -> None:
+    data = tmp_path / "people.toml"
+    data.write_text("card = [1]", encoding="utf-8")
+    proc = run_nhicard(
+        "--lang", "zh-TW", "sandbox", "up", "--dir", str(tmp_path / "sb"), "--data", str(data),
+        "--no-card", "--port-base", "1024",
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    assert "沙盒資料檔" in proc.stderr and "card" in proc.stderr
+
+
+def test_names_are_measured_in_card_bytes() -> None:
+    assert name_bytes("林峯") == 4
+    assert name_bytes("王" * 10) == 20
+    assert name_bytes("😀") is None or name_bytes("😀") == 1
+    with pytest.raises(UsageError):
+        parse_data({"card": [{"card_number": "0" * 12, "name": "王" * 11, "id_number":
+                    "A123456789", "birth_date": "1990-01-01", "issue_date": "2020-01-01"}]})  # fmt: skip
+
+
+@pytest.mark.parametrize("target", ["/dev/null", "/proc/self"])
+def test_sandbox_up_dir_that_cannot_take_files(target: str) -> None:
+    proc = run_nhicard(
+        "--lang", "en", "sandbox", "up", "--dir", target, "--no-card", "--port-base", "1024"
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    assert target in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("target", ["/dev/null", "/proc/self"])
+def test_save_pages_target_that_cannot_take_files(target: str) -> None:
+    proc = run_nhicard(
+        "--lang", "en", "register", "--save-pages", target, "--household-id", "F1234567",
+        "--city", "x", "--district", "y", "--village", "z", "--neighborhood", "1",
+        "--email", "a@example.com", "--phone", "1", "--mobile", "1", "--dry-run",
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    assert "--save-pages" in proc.stderr and "cannot write files in" in proc.stderr
