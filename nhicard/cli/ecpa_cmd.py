@@ -10,6 +10,7 @@ import click
 from nhicard.cli.context import get_app
 from nhicard.cli.flow_options import flow_settings, save_pages_option
 from nhicard.cli.output import emit, output_options, pick_format
+from nhicard.cli.params import return_url_callback
 from nhicard.cli.secrets import password_options, read_password
 from nhicard.i18n import T
 
@@ -45,6 +46,7 @@ def ecpa() -> None:
     "--return-url",
     metavar="URL",
     default=None,
+    callback=return_url_callback,
     help="Continue the single sign-on into this application (its sign-on address, e.g. "
     "https://elearn.hrd.gov.tw/sso_verify.php).",
 )

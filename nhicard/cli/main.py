@@ -14,7 +14,7 @@ from nhicard import __version__
 from nhicard.cli.context import AppContext
 from nhicard.cli.lazy import LazyGroup
 from nhicard.cli.output import tolerant_streams
-from nhicard.cli.params import Seconds
+from nhicard.cli.params import Seconds, agent_url_callback
 from nhicard.errors import NhicardError
 from nhicard.i18n import LANGS, T, default_lang
 
@@ -93,6 +93,7 @@ def _complete_reader(ctx: click.Context, param: click.Parameter, incomplete: str
     default="wss://iccert.nhi.gov.tw:7777/echo",
     show_default=True,
     metavar="URL",
+    callback=agent_url_callback,
     help="Address of the official component (nhiicc backend).",
 )
 @click.option(

@@ -5,11 +5,14 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import click
+
+from nhicard.errors import UsageError
+from nhicard.i18n import T
+from nhicard.urlcheck import url_problem
 
 YEAR = 365 * 24 * 3600.0
 
@@ -40,6 +43,8 @@ def probe_writable(path: Path) -> str | None:
         return exc.strerror or type(exc).__name__
     if not path.is_dir():
         return "not a directory"
+    import tempfile
+
     try:
         fd, probe = tempfile.mkstemp(prefix=".nhicard-probe-", dir=path)
     except OSError as exc:
@@ -59,7 +64,11 @@ def writable_directory(
         return value
     why = probe_writable(value)
     if why is not None:
-        raise click.BadParameter(f"cannot write files in {str(value)!r}: {why}.", ctx, param)
+        raise UsageError(
+            T("{opt}:無法在 {path} 寫入檔案:{why}", "{opt}: cannot write files in {path}: {why}")
+            .format(opt=_opt(param), path=str(value), why=why),
+            reason="bad-directory",
+        )  # fmt: skip
     return value
 
 
@@ -68,5 +77,35 @@ def existing_or_new_directory(
 ) -> Path | None:
     """Callback of a ``DIR`` option only read from: refused if it exists and is no directory."""
     if value is not None and value.exists() and not value.is_dir():
-        raise click.BadParameter(f"{str(value)!r} is not a directory.", ctx, param)
+        raise UsageError(
+            T("{opt}:{path} 不是目錄", "{opt}: {path} is not a directory")
+            .format(opt=_opt(param), path=str(value)),
+            reason="bad-directory",
+        )  # fmt: skip
     return value
+
+
+def _opt(param: click.Parameter) -> str:
+    return max(param.opts, key=len) if param.opts else str(param.name)
+
+
+def _url_callback(schemes: tuple[str, ...], zh: str, en: str) -> Any:
+    def check(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+        if value is None or ctx.resilient_parsing or value == param.default:
+            return value
+        why = url_problem(value, schemes)
+        if why is not None:
+            raise UsageError(
+                T(f"{{opt}}:{zh}無法使用:{{why}}", f"{{opt}}: {en} cannot be used: {{why}}")
+                .format(opt=_opt(param), why=why),
+                reason="bad-url",
+            )  # fmt: skip
+        return value
+
+    return check
+
+
+# --agent-url: the official component's WebSocket address
+agent_url_callback = _url_callback(("wss", "ws"), "元件網址", "the component address")
+# ecpa login --return-url: the relying party the single sign-on continues into
+return_url_callback = _url_callback(("https", "http"), "返回網址", "the return URL")
