@@ -175,8 +175,14 @@ def _maybe_report(path: str | None, show_pii: bool) -> Iterator[ReportFile | Non
         return
     from nhicard.card.batch import ReportFile
 
-    with ReportFile(path, show_pii=show_pii) as report_file:
+    report_file = ReportFile(path, show_pii=show_pii)
+    try:
         yield report_file
+    finally:
+        report_file.close()
+        failure = report_file.failure()
+        if failure is not None:
+            get_app().warn(failure)
 
 
 def _tracer(app: AppContext) -> Any:

@@ -46,6 +46,7 @@ def flow_settings(
         reader=app.reader,
         trace=trace if app.verbose >= 2 else None,
         log=log,
+        warn=app.warn,
         save_pages=save_pages,
         read_timeout=read_timeout,
     )

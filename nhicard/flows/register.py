@@ -471,7 +471,11 @@ class _Walk:
 
     def open_journal(self, card_number: str) -> Journal:
         settings = self.env.settings
-        return Journal.open(FLOW, card_number, state_dir=settings.state_dir, clock=settings.clock)
+        journal = Journal.open(
+            FLOW, card_number, state_dir=settings.state_dir, clock=settings.clock
+        )
+        journal.warn = self.env.warn
+        return journal
 
     def from_journal(self) -> RegisterOutcome | None:
         journal = self.journal
