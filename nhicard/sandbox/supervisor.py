@@ -326,7 +326,10 @@ def start(
         check_virtual_reader()
     (sandbox_dir / ENDPOINTS_FILE).unlink(missing_ok=True)
     log_path = sandbox_dir / LOG_FILE
-    with open(log_path, "ab") as log:
+    # the server's log can show e-mail addresses and names: 0600 whatever the umask
+    log_fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    os.fchmod(log_fd, 0o600)
+    with open(log_fd, "ab") as log:
         child = subprocess.Popen(
             server_command(sandbox_dir, data_file=data_file, port_base=port_base, card=card),
             stdin=subprocess.DEVNULL,
