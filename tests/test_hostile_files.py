@@ -88,3 +88,39 @@ def test_save_pages_target_that_cannot_take_files(target: str) -> None:
     )  # fmt: skip
     assert proc.returncode == 2, proc.stderr
     assert "--save-pages" in proc.stderr and "cannot write files in" in proc.stderr
+
+
+@pytest.mark.parametrize("kind", ["device", "fifo", "symlink"])
+def test_cookie_jar_target_that_is_not_a_regular_file_is_refused(tmp_path: Path, kind: str) -> None:
+    import os
+    import stat
+
+    if kind == "device":
+        target = Path("/dev/full")
+    elif kind == "fifo":
+        target = tmp_path / "jar"
+        os.mkfifo(target)
+    else:
+        target = tmp_path / "jar"
+        target.symlink_to(tmp_path / "elsewhere.txt")
+    before = os.lstat(target)
+    proc = run_nhicard(
+        "--lang", "en", "ecpa", "login", "--cookie-jar", str(target),
+        env={"NHICARD_PASSWORD": "Pw-246810"},
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    assert "exists and is not a regular file; not replacing it" in proc.stderr
+    after = os.lstat(target)
+    assert stat.S_IFMT(after.st_mode) == stat.S_IFMT(before.st_mode)
+
+
+def test_write_cookie_jar_itself_refuses_a_fifo(tmp_path: Path) -> None:
+    import os
+
+    from nhicard.flows.cookie_jar import write_cookie_jar
+
+    target = tmp_path / "jar"
+    os.mkfifo(target)
+    with pytest.raises(UsageError, match="not a regular file"):
+        write_cookie_jar(target, [])
+    assert not target.is_file()

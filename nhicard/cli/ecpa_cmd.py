@@ -10,7 +10,7 @@ import click
 from nhicard.cli.context import get_app
 from nhicard.cli.flow_options import flow_settings, save_pages_option
 from nhicard.cli.output import emit, output_options, pick_format
-from nhicard.cli.params import return_url_callback
+from nhicard.cli.params import cookie_jar_target, return_url_callback
 from nhicard.cli.secrets import password_options, read_password
 from nhicard.i18n import T
 
@@ -54,6 +54,7 @@ def ecpa() -> None:
     "--cookie-jar",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
+    callback=cookie_jar_target,
     metavar="FILE",
     help="Write all sites' cookies to FILE (Netscape format, mode 0600; curl --cookie FILE).",
 )

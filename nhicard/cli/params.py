@@ -109,3 +109,18 @@ def _url_callback(schemes: tuple[str, ...], zh: str, en: str) -> Any:
 agent_url_callback = _url_callback(("wss", "ws"), "元件網址", "the component address")
 # ecpa login --return-url: the relying party the single sign-on continues into
 return_url_callback = _url_callback(("https", "http"), "返回網址", "the return URL")
+
+
+def cookie_jar_target(
+    ctx: click.Context, param: click.Parameter, value: Path | None
+) -> Path | None:
+    """Callback of ``--cookie-jar``: refused before logging in when it exists and is not a
+    regular file (``/dev/full`` must never be replaced by a cookie file)."""
+    if value is None or ctx.resilient_parsing:
+        return value
+    from nhicard.flows.cookie_jar import target_problem
+
+    problem = target_problem(value)
+    if problem is not None:
+        raise problem
+    return value
