@@ -88,7 +88,7 @@ def login(
         confirm=False,
         prompt=T("健保卡註冊密碼", "NHI card registration password"),
     )
-    settings = flow_settings(app, save_pages)
+    settings = flow_settings(app, save_pages, form_hosts_of=return_url)
     with open_flow(settings, secrets=((password, "password"),)) as env:
         result = ecpa_login(env, password, return_url)
         if cookie_jar is not None:

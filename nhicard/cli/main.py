@@ -117,6 +117,11 @@ def _complete_reader(ctx: click.Context, param: click.Parameter, incomplete: str
 )
 @click.option("-q", "--quiet", is_flag=True, help="Only results and errors.")
 @click.option(
+    "--allow-profile-hosts",
+    is_flag=True,
+    help="Let a profile that extends real/sandbox send the password to other hosts (warns).",
+)
+@click.option(
     "--apdu-timeout",
     type=Seconds(max=600.0),
     default=None,
@@ -141,6 +146,7 @@ def cli(
     lang: str | None,
     verbose: int,
     quiet: bool,
+    allow_profile_hosts: bool,
     apdu_timeout: float | None,
 ) -> None:
     """nhicard — the Taiwan NHI card (健保卡) from a terminal.
@@ -156,6 +162,7 @@ def cli(
         lang=lang or default_lang(),
         verbose=verbose,
         quiet=quiet,
+        allow_profile_hosts=allow_profile_hosts,
     )
     if apdu_timeout is not None:
         from nhicard.pcsc.connection import set_apdu_timeout

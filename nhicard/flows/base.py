@@ -28,6 +28,7 @@ from nhicard.agent.base import BasicData, CardAgent
 from nhicard.agent.errors import component_error
 from nhicard.errors import NetworkError, SiteChanged, SiteRejected
 from nhicard.flows.errors import SessionExpired
+from nhicard.flows.hosts import check_profile_hosts
 from nhicard.i18n import T, Text
 from nhicard.web.aspnet import page_messages
 from nhicard.web.browser import Browser
@@ -68,6 +69,10 @@ class FlowSettings:
     # a problem that does not change the result (a page or the journal could not be
     # written): the CLI always shows it
     warn: Log | None = None
+    # a derived profile may send the password to hosts outside its base (flows/hosts.py)
+    allow_profile_hosts: bool = False
+    # hosts besides the profile's sites that forms may go to (ecpa login --return-url's)
+    extra_form_hosts: tuple[str, ...] = ()
     save_pages: Path | None = None
     clock: Clock = utc_now
     read_timeout: float | None = None
@@ -341,10 +346,13 @@ def open_flow(
 ) -> Iterator[FlowEnv]:
     """The environment of one flow run (see the module docstring)."""
     profile = profile or resolve_profile(settings.profile, sandbox_dir=settings.sandbox_dir)
+    check_profile_hosts(profile, allowed=settings.allow_profile_hosts, warn=settings.warn)
     redactor = profile.redactor()
     for value, kind in secrets:
         redactor.add_secret(value, kind)
     policy = profile.browser_policy()
+    hosts = (*profile.site_hosts(), *(h.lower() for h in settings.extra_form_hosts))
+    policy = dataclasses.replace(policy, form_hosts=tuple(dict.fromkeys(hosts)))
     if settings.read_timeout is not None:
         policy = dataclasses.replace(
             policy, read_timeout=settings.read_timeout, total_timeout=2 * settings.read_timeout

@@ -123,7 +123,7 @@ MAX_LINK_CHARS = 4096  # the site's links are ~150 characters; browsers refuse f
 
 
 def _refuse_malformed(link: str) -> None:
-    """:class:`SiteRejected` (exit 8) for a link no browser would open: too long, or with
+    """:class:`ForeignLink` (exit 8) for a link no browser would open: too long, or with
     control characters, spaces or other characters that are not printable ASCII."""
     if len(link) > MAX_LINK_CHARS:
         why = T("長度 {n} 個字元,超過 {max}", "it is {n} characters long, more than {max}").format(
@@ -136,8 +136,9 @@ def _refuse_malformed(link: str) -> None:
         ).format(ch=ascii(bad))
     else:
         return
-    raise SiteRejected(
+    raise ForeignLink(
         T(f"認證連結無效:{why.zh}", f"the verification link is not valid: {why.en}"),
+        host="?",
         hint=T(
             "請使用健保署寄來的認證通知信中的「健保卡註冊認證作業」連結。",
             "Use the 「健保卡註冊認證作業」 link of the NHI's own verification mail.",
@@ -148,8 +149,8 @@ def _refuse_malformed(link: str) -> None:
 
 def check_link(profile: SiteProfile, link: str) -> str:
     """``link`` when it leads to the profile's NHI site (same scheme and port, a host the
-    profile allows, the profile's link pattern); else :class:`ForeignLink` (exit 8), or
-    :class:`SiteRejected` (exit 8) for a malformed link."""
+    profile allows, the profile's link pattern, well-formed); else :class:`ForeignLink`
+    (exit 8)."""
     _refuse_malformed(link)
     scheme, host, port = _origin(link)
     site_scheme, site_host, site_port = _origin(profile.nhi.base_url)

@@ -19,7 +19,7 @@ from nhicard.i18n import T, Text
 from nhicard.tlsclient import verifying_context
 from nhicard.web.aspnet import page_messages, postback, state_rejection
 from nhicard.web.encoding import FORM_CONTENT_TYPE, urlencode_pairs
-from nhicard.web.errors import PageStateRejected, StaleForm
+from nhicard.web.errors import ForeignFormTarget, PageStateRejected, StaleForm
 from nhicard.web.form import Form, Key, Submission
 from nhicard.web.page import Page
 from nhicard.web.redact import Redactor
@@ -47,6 +47,9 @@ class BrowserPolicy:
     # a response body larger than this (after decompression) is refused: the site's pages
     # are tens of KB, so this only stops a broken or hostile site from filling memory
     max_body_bytes: int = 8 * 1024 * 1024
+    # hosts a form submission (any request but GET/HEAD) may go to; empty: no restriction.
+    # A page's form action or a 307/308 redirect pointing elsewhere is refused.
+    form_hosts: tuple[str, ...] = ()
     retries: int = 2
     backoff: float = 0.5
     max_redirects: int = 10
@@ -484,6 +487,7 @@ class Browser:
         )
         for hop in range(self.policy.max_redirects + 1):
             self._check_scheme(request.url)
+            self._check_form_host(request)
             started = self._clock()
             self.requests_made += 1
             request.extensions["timeout"] = self._timeout(deadline).as_dict()
@@ -509,6 +513,24 @@ class Browser:
             ),
             hint=T("網站可能異常,請稍後再試。", "The site may be misbehaving; try again later."),
             reason="too-many-redirects",
+        )
+
+    def _check_form_host(self, request: httpx.Request) -> None:
+        hosts = self.policy.form_hosts
+        if not hosts or request.method in ("GET", "HEAD") or request.url.host.lower() in hosts:
+            return
+        raise ForeignFormTarget(
+            T(
+                "拒絕把表單送到 {host}:它不是網站設定檔中的網站({allowed})",
+                "refusing to send a form to {host}: it is not one of the profile's sites "
+                "({allowed})",
+            ).format(host=request.url.host, allowed=", ".join(hosts)),
+            hint=T(
+                "頁面的表單或重新導向指向別的網站;網站可能已改版或遭竄改,未送出任何資料。",
+                "The page's form or a redirect points elsewhere; the site may have changed or "
+                "been tampered with. Nothing was sent.",
+            ),
+            reason="foreign-form-target",
         )
 
     def _timeout(self, deadline: float) -> httpx.Timeout:

@@ -9,6 +9,7 @@ Problems are reported as :class:`ProfileError` (exit 2) naming the key.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -204,6 +205,13 @@ class SiteProfile:
     mail: MailSpec
     sam: SamSpec
     sandbox: Mapping[str, str] = field(default_factory=dict)
+    # the built-in profile a user file extends (``"real"``/``"sandbox"``), None otherwise
+    derived_from: str | None = None
+
+    def site_hosts(self) -> tuple[str, ...]:
+        """The hosts of the profile's sites: the only ones forms are submitted to."""
+        hosts = [urlsplit(s.base_url).hostname or "" for s in (self.nhi, self.ecpa, self.elearn)]
+        return tuple(dict.fromkeys(h.lower() for h in hosts if h))
 
     def browser_policy(self, site: SiteSpec | None = None) -> BrowserPolicy:
         """Transport settings for the browser (maintenance markers of one site or all)."""
@@ -501,10 +509,10 @@ def merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any
     return out
 
 
-def _load_data(name_or_path: str, seen: tuple[str, ...] = ()) -> tuple[dict[str, Any], bool]:
-    """The merged TOML data, and whether it derives from the sandbox template."""
+def _load_data(name_or_path: str, seen: tuple[str, ...] = ()) -> tuple[dict[str, Any], str | None]:
+    """The merged TOML data, and the built-in profile it derives from (None: none)."""
     if name_or_path in BUILTIN:
-        return _read_toml(None, builtin=name_or_path), name_or_path == "sandbox"
+        return _read_toml(None, builtin=name_or_path), name_or_path
     path = Path(name_or_path).expanduser().resolve()
     if str(path) in seen:
         raise ProfileError(
@@ -517,7 +525,7 @@ def _load_data(name_or_path: str, seen: tuple[str, ...] = ()) -> tuple[dict[str,
     data = _read_toml(path)
     parent = data.pop("extends", None)
     if parent is None:
-        return data, False
+        return data, None
     if not isinstance(parent, str):
         raise ProfileError(
             T(
@@ -527,8 +535,8 @@ def _load_data(name_or_path: str, seen: tuple[str, ...] = ()) -> tuple[dict[str,
             reason="profile-invalid",
         )
     target = parent if parent in BUILTIN else str(path.parent / parent)
-    base, is_sandbox = _load_data(target, (*seen, str(path)))
-    return merge(base, data), is_sandbox
+    base, root = _load_data(target, (*seen, str(path)))
+    return merge(base, data), root
 
 
 def _pid_alive(pid: int) -> bool:
@@ -627,7 +635,8 @@ def _with_slash(url: str) -> str:
 
 def resolve_profile(name_or_path: str, *, sandbox_dir: Path | None = None) -> SiteProfile:
     """The profile ``real``, ``sandbox`` (needs a running sandbox) or a user TOML file."""
-    data, is_sandbox = _load_data(name_or_path)
+    data, root = _load_data(name_or_path)
+    is_sandbox = root == "sandbox"
     source = name_or_path
     endpoints: dict[str, str] = {}
     if is_sandbox:
@@ -636,4 +645,7 @@ def resolve_profile(name_or_path: str, *, sandbox_dir: Path | None = None) -> Si
             if key in endpoints:
                 endpoints[key] = _with_slash(endpoints[key])
         data = _fill(data, endpoints, source)
-    return build_profile(data, source=source, sandbox=endpoints)
+    profile = build_profile(data, source=source, sandbox=endpoints)
+    if root is not None and name_or_path not in BUILTIN:
+        profile = dataclasses.replace(profile, derived_from=root)
+    return profile
