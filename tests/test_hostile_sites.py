@@ -39,6 +39,13 @@ class Hostile(BaseHTTPRequestHandler):
                     self.wfile.write(CHUNK)
             except OSError:
                 return
+        elif self.path.startswith(("/forms", "/nested")):
+            many = 100_000 if self.path.startswith("/forms") else 200_000
+            unit = b"<form></form>" if self.path.startswith("/forms") else b"<div>"
+            body = b"<html><body>" + unit * many + b"</body></html>"
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
         elif self.path.startswith("/trickle"):  # one byte every 0.3 s, for a minute
             self.send_header("Content-Length", "200")
             self.end_headers()
@@ -138,3 +145,19 @@ def test_register_against_a_trickling_site_gives_up_at_the_total_deadline(
     assert done.returncode == 7, done.stderr  # type: ignore[attr-defined]
     assert "did not finish its response within 2 s" in done.stderr  # type: ignore[attr-defined]
     assert time.monotonic() - started < 15
+
+
+@pytest.mark.parametrize(
+    ("mode", "expected"),
+    [("/forms", "100000 forms (at most 200)"), ("/nested", "200002 elements (at most 50000)")],
+)
+def test_register_against_a_page_of_100000_forms_or_200000_elements_exits_11_quickly(
+    hostile: dict[str, object], tmp_path: Path, mode: str, expected: str
+) -> None:
+    hostile["srv"].mode = mode  # type: ignore[attr-defined]
+    started = time.monotonic()
+    done = _register(tmp_path, hostile)
+    assert done.returncode == 11, done.stderr  # type: ignore[attr-defined]
+    assert f"the page is too large to read: {expected}" in done.stderr  # type: ignore[attr-defined]
+    assert "Traceback" not in done.stderr  # type: ignore[attr-defined]
+    assert time.monotonic() - started < 10

@@ -32,6 +32,7 @@ from nhicard.flows.hosts import check_profile_hosts
 from nhicard.i18n import T, Text
 from nhicard.web.aspnet import page_messages
 from nhicard.web.browser import Browser
+from nhicard.web.errors import PageUnparsable
 from nhicard.web.form import Form, Key, Submission
 from nhicard.web.page import Page
 from nhicard.web.pages import PageSaver
@@ -224,6 +225,13 @@ class FlowEnv:
     def _save_with(self, saver: PageSaver, page: Page, step: str) -> Path | None:
         try:
             return saver.save(page, step)
+        except PageUnparsable as err:  # too large to redact safely: not saved
+            self.warn(
+                T("頁面未保存:{zh}", "page not saved: {en}").format(
+                    zh=err.message.zh, en=err.message.en
+                )
+            )
+            return None
         except OSError as err:
             if saver in self._unwritable:
                 return None  # said once is enough
