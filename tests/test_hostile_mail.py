@@ -128,3 +128,30 @@ def test_link_with_control_characters_exits_8(sandbox: SandboxServer, bad: str) 
     assert done.returncode == 8, done.stderr
     assert "not allowed" in done.stderr and "Traceback" not in done.stderr
     assert not is_verified(sandbox)
+
+
+@pytest.mark.imap
+def test_imap_skips_oversized_and_nested_mails_and_verifies(
+    sandbox: SandboxServer,  # noqa: F811
+    dovecot_factory: object,
+) -> None:
+    from nhicard.sandbox.tls import ensure_tls
+    from tests.flow_kit import inject
+
+    apply_pending(sandbox)
+    (good,) = sandbox.mails()
+    head = good.read_bytes().replace(b"\r\n", b"\n").split(b"\n\n", 1)[0]
+    inject(sandbox, head + b"\n\n" + b"x" * (MAX_MAIL_BYTES + 100))  # same subject, 16 MB+
+    inject(sandbox, nested_mail(3000))
+    tls = ensure_tls(sandbox.dir)
+    server = dovecot_factory(  # type: ignore[operator]
+        sandbox.maildir, cert=tls.server_cert, key=tls.server_key, ca_pem=tls.ca_cert
+    )
+    server.adopt_maildir()
+    done = nhicard_sandbox(
+        sandbox, "-v", "verify-email", "--json", "--imap", server.url(), "--imap-ca-bundle",
+        str(tls.ca_cert), env={"NHICARD_IMAP_PASSWORD": server.password}, timeout=90,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"status": "verified"}
+    assert "larger than 16 MB" in done.stderr and "nested more than" in done.stderr

@@ -25,13 +25,14 @@ from nhicard.mail.errors import (
     MailUnreadable,
 )
 from nhicard.mail.imapurl import ImapUrl, encode_mailbox_name, parse_imap_url, quote_astring
-from nhicard.mail.message import MailItem, header_date, parse_message
+from nhicard.mail.message import MAX_MAIL_BYTES, MailItem, header_date, parse_message
 from nhicard.mail.sources import SearchHint
 from nhicard.tlsclient import verifying_context
 
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_MAX_MESSAGES = 200
 FETCH_BATCH = 50
+_BODY_ITEM = f"BODY.PEEK[]<0.{MAX_MAIL_BYTES + 1}>"
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _UID = re.compile(rb"\bUID (\d+)")
 _INTERNALDATE = re.compile(
@@ -418,7 +419,9 @@ class ImapSource:
         for start in range(0, len(uids), FETCH_BATCH):
             batch = ",".join(str(u) for u in uids[start : start + FETCH_BATCH])
             try:
-                typ, data = conn.uid("FETCH", batch, "(UID INTERNALDATE BODY.PEEK[])")
+                # at most one byte over the cap of each mail: a larger one is known as such
+                # (and skipped) without holding all of it in memory
+                typ, data = conn.uid("FETCH", batch, f"(UID INTERNALDATE {_BODY_ITEM})")
             except imaplib.IMAP4.abort:
                 raise
             except imaplib.IMAP4.error:
