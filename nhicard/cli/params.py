@@ -95,9 +95,9 @@ def _url_callback(schemes: tuple[str, ...], zh: str, en: str) -> Any:
             return value
         why = url_problem(value, schemes)
         if why is not None:
+            opt = _opt(param)
             raise UsageError(
-                T(f"{{opt}}:{zh}無法使用:{{why}}", f"{{opt}}: {en} cannot be used: {{why}}")
-                .format(opt=_opt(param), why=why),
+                T(f"{opt}:{zh}無法使用:{why.zh}", f"{opt}: {en} cannot be used: {why.en}"),
                 reason="bad-url",
             )  # fmt: skip
         return value
