@@ -124,3 +124,31 @@ def test_write_cookie_jar_itself_refuses_a_fifo(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="not a regular file"):
         write_cookie_jar(target, [])
     assert not target.is_file()
+
+
+GOOD_CARD = CARD.format(name='"王小明"')
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('faults = "x"', "[faults] must be a table"),
+        ("[faults]\ncard = 5", "faults.card must be a string or a table"),
+        ('[faults.nhi]\nslow_seconds = "a"', "faults.nhi.slow_seconds must be a number"),
+        ("[faults.nhi]\nerror_status = [1]", "faults.nhi.error_status must be a number"),
+        ('[faults.card]\n"000012345678" = 3', "faults.card.000012345678 must be a fault string"),
+        ("settings = 3", "[settings] must be a table"),
+        ("[settings]\nlink_ttl_hours = 1e300", "settings.link_ttl_hours must be a number"),
+    ],
+)
+def test_sandbox_up_data_faults_and_settings_errors_name_file_table_and_key(
+    tmp_path: Path, text: str, expected: str
+) -> None:
+    data = tmp_path / "people.toml"
+    data.write_text(text + "\n" + GOOD_CARD, encoding="utf-8")
+    proc = run_nhicard(
+        "--lang", "en", "sandbox", "up", "--dir", str(tmp_path / "sb"), "--data", str(data),
+        "--no-card", "--port-base", "1024",
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    assert f"sandbox data file {data} is invalid" in proc.stderr and expected in proc.stderr
