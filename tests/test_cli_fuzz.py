@@ -34,8 +34,8 @@ REGISTER_FIELDS = (
 # cli-contract.md; 1 appears only for what is plainly not available (errors.NotAvailable,
 # e.g. ecpa login with the real profile) — a bug shows as "internal error", asserted below
 CONTRACT_CODES = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 130}
-BUDGET_SECONDS = 4.0  # each command stops generating new work after this (CI: < 40 s in all)
-EXAMPLES = 40  # per command
+BUDGET_SECONDS = 20.0  # what one command's examples may take (all nine: a few seconds)
+EXAMPLES = 100  # per command (all nine: about 5 s)
 
 # text a user (or a script gone wrong) might pass: ordinary words, numbers, junk, controls
 junk = st.one_of(
@@ -208,8 +208,6 @@ def test_cli_fuzz_exit_codes_and_no_traceback(isolated: Path, command: str) -> N
     )
     @given(argv=invocations(isolated, command))
     def one(argv: list[str]) -> None:
-        if time.monotonic() - started > BUDGET_SECONDS:
-            return  # the time budget is spent: the remaining examples do nothing
         code, stderr = run_in_process(argv)
         seen.append((argv, code, stderr))
         assert code in CONTRACT_CODES, (argv, code, stderr[-2000:])
@@ -218,3 +216,4 @@ def test_cli_fuzz_exit_codes_and_no_traceback(isolated: Path, command: str) -> N
 
     one()
     assert len(seen) >= 5, "the fuzz test ran too few examples to mean anything"
+    assert time.monotonic() - started < BUDGET_SECONDS, "too slow for CI: fewer examples"

@@ -152,3 +152,13 @@ def test_sandbox_up_data_faults_and_settings_errors_name_file_table_and_key(
     )  # fmt: skip
     assert proc.returncode == 2, proc.stderr
     assert f"sandbox data file {data} is invalid" in proc.stderr and expected in proc.stderr
+
+
+def test_profile_and_directory_names_with_a_nul_byte_are_refused(tmp_path: Path) -> None:
+    from nhicard.cli.params import probe_writable
+    from nhicard.web.errors import ProfileError
+    from nhicard.web.profile import resolve_profile
+
+    with pytest.raises(ProfileError, match="not valid"):
+        resolve_profile("bad\x00name.toml")
+    assert probe_writable(tmp_path / "a\x00b") == "not a valid path"

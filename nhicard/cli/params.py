@@ -41,6 +41,8 @@ def probe_writable(path: Path) -> str | None:
         return "not a directory"
     except OSError as exc:
         return exc.strerror or type(exc).__name__
+    except ValueError:  # a NUL byte in the name
+        return "not a valid path"
     if not path.is_dir():
         return "not a directory"
     import tempfile

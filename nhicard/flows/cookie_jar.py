@@ -67,8 +67,8 @@ def target_problem(target: Path) -> UsageError | None:
         info = os.lstat(target)
     except FileNotFoundError:
         return None
-    except OSError as exc:
-        info_error = exc.strerror or type(exc).__name__
+    except (OSError, ValueError) as exc:
+        info_error = getattr(exc, "strerror", None) or type(exc).__name__
         return UsageError(
             T("無法使用 cookie 檔 {path}:{why}", "cannot use the cookie file {path}: {why}")
             .format(path=str(target), why=info_error),

@@ -513,7 +513,20 @@ def _load_data(name_or_path: str, seen: tuple[str, ...] = ()) -> tuple[dict[str,
     """The merged TOML data, and the built-in profile it derives from (None: none)."""
     if name_or_path in BUILTIN:
         return _read_toml(None, builtin=name_or_path), name_or_path
-    path = Path(name_or_path).expanduser().resolve()
+    try:
+        path = Path(name_or_path).expanduser().resolve()
+    except (ValueError, OSError, RuntimeError) as exc:  # NUL byte, unknown ~user, loops
+        raise ProfileError(
+            T("網站設定檔名稱無效:{name}", "the site profile name is not valid: {name}").format(
+                name=ascii(name_or_path)
+            ),
+            hint=T(
+                "--profile 可用 real、sandbox 或 TOML 檔案路徑。",
+                "--profile takes real, sandbox or a path to a TOML file.",
+            ),
+            reason="profile-missing",
+            detail=type(exc).__name__,
+        ) from None
     if str(path) in seen:
         raise ProfileError(
             T(
