@@ -155,3 +155,18 @@ def test_imap_skips_oversized_and_nested_mails_and_verifies(
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == {"status": "verified"}
     assert "larger than 16 MB" in done.stderr and "nested more than" in done.stderr
+
+
+def test_mbox_skips_an_oversized_mail_without_reading_it(tmp_path: Path) -> None:
+    from nhicard.mail.sources import MboxSource
+
+    box = tmp_path / "box.mbox"
+    good = bytes(sample_mail())
+    with box.open("wb") as fh:
+        fh.write(b"From a@b Mon Jan  1 00:00:00 2024\n" + good + b"\n")
+        fh.write(b"From a@b Mon Jan  1 00:00:01 2024\nSubject: big\n\n")
+        fh.write(b"x" * (MAX_MAIL_BYTES + 10) + b"\n")
+    source = MboxSource(box)
+    items = list(source.messages())
+    assert len(items) == 1
+    assert any("larger than 16 MB" in t.en and "#2" in t.en for t in source.skipped)

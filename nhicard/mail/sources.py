@@ -141,8 +141,15 @@ class MboxSource:
             keys = list(box.iterkeys())
         except (OSError, mailbox.Error) as exc:
             raise _missing(self.path, "mbox 檔", "mbox file", exc) from None
+        # the table of contents (start, stop) of every message, to skip an oversized one
+        # without reading it; a private attribute of mailbox.mbox, hence the guard
+        toc = getattr(box, "_toc", None)
         try:
             for number, key in enumerate(keys, 1):
+                span = toc.get(key) if isinstance(toc, dict) else None
+                if span is not None and span[1] - span[0] > MAX_MAIL_BYTES:
+                    self.skipped.append(too_large(f"{self.path}#{number}").message)
+                    continue
                 try:
                     raw = box.get_bytes(key)
                     from_line = box.get_message(key).get_from()
