@@ -14,7 +14,9 @@ from tests.conftest import VirtualCardSlots, nhicard_executable, virtual_cards  
 from tests.stack import free_port_range
 
 
-def run_umask_000(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def run_umask_000(
+    *args: str, timeout: float = 60, umask: int = 0
+) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ) | {"LANG": "C.UTF-8", "PYTHONIOENCODING": "utf-8"}
     return subprocess.run(
         [nhicard_executable(), "--lang", "en", *args],
@@ -22,7 +24,7 @@ def run_umask_000(*args: str, timeout: float = 60) -> subprocess.CompletedProces
         capture_output=True,
         text=True,
         timeout=timeout,
-        preexec_fn=lambda: os.umask(0),
+        preexec_fn=lambda: os.umask(umask),
     )
 
 
@@ -52,9 +54,9 @@ def test_masked_report_keeps_the_usual_mode(
 ) -> None:
     virtual_cards.insert()
     report = tmp_path / "report.csv"
-    done = run_umask_000("-r", "0", "card", "verify", "--report", str(report))
+    done = run_umask_000("-r", "0", "card", "verify", "--report", str(report), umask=0o022)
     assert done.returncode == 0, done.stderr
-    assert mode(report) == 0o644
+    assert mode(report) == 0o644  # as the umask says
 
 
 def test_sandbox_database_and_log_are_0600(tmp_path: Path) -> None:

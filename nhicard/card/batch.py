@@ -145,10 +145,10 @@ class ReportFile:
         try:
             # full ID numbers (--show-pii) make the report personal data: 0600 whatever the
             # umask, also for a report that existed before
-            mode = 0o600 if show_pii else 0o644
+            mode = 0o600 if show_pii else 0o666  # masked reports: as the umask says
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, mode)
-            if show_pii or created:
-                os.fchmod(fd, mode)
+            if show_pii:
+                os.fchmod(fd, 0o600)
             self._file: IO[str] = open(fd, "a", encoding="utf-8", newline="")  # noqa: SIM115
         except OSError as err:
             raise UsageError(
