@@ -162,3 +162,13 @@ def test_profile_and_directory_names_with_a_nul_byte_are_refused(tmp_path: Path)
     with pytest.raises(ProfileError, match="not valid"):
         resolve_profile("bad\x00name.toml")
     assert probe_writable(tmp_path / "a\x00b") == "not a valid path"
+
+
+def test_card_verify_report_that_is_a_fifo_is_refused_without_blocking(tmp_path: Path) -> None:
+    import os
+
+    fifo = tmp_path / "report.csv"
+    os.mkfifo(fifo)
+    proc = run_nhicard("--lang", "en", "card", "verify", "--report", str(fifo), timeout=20)
+    assert proc.returncode == 2, proc.stderr
+    assert "is not a card verify report (not a regular file)" in proc.stderr

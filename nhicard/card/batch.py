@@ -92,6 +92,8 @@ def read_report(path: str | Path) -> list[dict[str, Any]]:
     fmt = report_format(p)
     if not p.exists():
         return []
+    if not p.is_file():  # a FIFO or device would block or never end
+        raise _not_a_report(p, "not a regular file")
     text = p.read_text(encoding="utf-8", errors="replace")
     if not text.strip():
         return []
