@@ -10,8 +10,9 @@ and in time, for CI. Commands that run until stopped (``sandbox up``, ``sim card
 
 from __future__ import annotations
 
-import contextlib
-import io
+import os
+import select
+import signal
 import socket
 import sys
 import time
@@ -35,7 +36,7 @@ REGISTER_FIELDS = (
 # e.g. ecpa login with the real profile) — a bug shows as "internal error", asserted below
 CONTRACT_CODES = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 130}
 BUDGET_SECONDS = 20.0  # what one command's examples may take (all nine: a few seconds)
-EXAMPLES = 100  # per command (all nine: about 5 s)
+EXAMPLES = 50  # per command
 
 # text a user (or a script gone wrong) might pass: ordinary words, numbers, junk, controls
 junk = st.one_of(
@@ -147,21 +148,65 @@ def invocations(draw: st.DrawFn, files: Path, command: str) -> list[str]:
     return args + ["completion", draw(st.sampled_from(["bash", "zsh", "fish"]) | junk)]
 
 
+HANG_SECONDS = 30.0  # one invocation taking longer than this is a hang: the test fails
+
+
 def run_in_process(argv: list[str]) -> tuple[int, str]:
-    """``main(argv)`` with stdin empty and stdout/stderr captured; (exit code, stderr)."""
-    out, err = io.StringIO(), io.StringIO()
-    old_stdin = sys.stdin
-    sys.stdin = io.StringIO("")
-    code = 0
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+    """``main(argv)`` in a forked child of this process (cheap, and whatever PC/SC or signal
+    state the command sets up dies with it), stdin and stdout on /dev/null, stderr captured;
+    returns (exit code, stderr). A child still running after HANG_SECONDS is killed and
+    reported as a hang."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns into pytest
+        code = 1
+        try:
+            os.close(read_end)
+            null = os.open(os.devnull, os.O_RDWR)
+            os.dup2(null, 0)
+            os.dup2(null, 1)
+            os.dup2(write_end, 2)
+            sys.stdin = open(0, encoding="utf-8", closefd=False)  # noqa: SIM115
+            sys.stdout = open(1, "w", encoding="utf-8", closefd=False)  # noqa: SIM115
+            sys.stderr = open(2, "w", encoding="utf-8", closefd=False)  # noqa: SIM115
+            from nhicard.pcsc import context as pcsc_context
+
+            pcsc_context._shared = None  # never a PC/SC handle of the parent (its socket)
             try:
                 main(argv)
+                code = 0
             except SystemExit as done:
                 code = done.code if isinstance(done.code, int) else (0 if done.code is None else 2)
-    finally:
-        sys.stdin = old_stdin
-    return code, err.getvalue()
+            except BaseException:  # noqa: BLE001 - what escapes main() is a bug: show it
+                import traceback
+
+                traceback.print_exc()
+                code = 1
+            sys.stdout.flush()
+            sys.stderr.flush()
+        finally:
+            os._exit(code)
+    os.close(write_end)
+    chunks: list[bytes] = []
+    deadline = time.monotonic() + HANG_SECONDS
+    with os.fdopen(read_end, "rb") as pipe:
+        os.set_blocking(pipe.fileno(), False)
+        while True:
+            ready, _, _ = select.select([pipe], [], [], 0.2)
+            if ready:
+                chunk = pipe.read(65536)
+                if chunk:
+                    chunks.append(chunk)
+                    continue
+                if chunk == b"":
+                    break
+            if time.monotonic() > deadline:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+                raise AssertionError(f"hang: {argv!r} still running after {HANG_SECONDS} s")
+    _, status = os.waitpid(pid, 0)
+    code = os.waitstatus_to_exitcode(status)
+    return code, b"".join(chunks).decode("utf-8", "replace")
 
 
 def closed_port() -> int:
@@ -170,8 +215,24 @@ def closed_port() -> int:
         return int(s.getsockname()[1])
 
 
+# imported once here, so each forked child starts with them (a child costs ~5 ms, not ~50)
+PRELOAD = (
+    "nhicard.cli.reader_cmd", "nhicard.cli.card_cmd", "nhicard.cli.card_verify_cmd",
+    "nhicard.cli.env_cmd", "nhicard.cli.register_cmd", "nhicard.cli.verify_email_cmd",
+    "nhicard.cli.ecpa_cmd", "nhicard.cli.sandbox_cmd", "nhicard.cli.completion_cmd",
+    "nhicard.flows.register", "nhicard.flows.verify_email", "nhicard.flows.ecpa",
+    "nhicard.mail", "nhicard.envcheck", "nhicard.web.profile", "nhicard.card.batch",
+    "nhicard.card.verification", "nhicard.pcsc.readers", "smartcard.scard", "httpx", "bs4",
+    "tabulate",
+)  # fmt: skip
+
+
 @pytest.fixture(scope="module")
 def fuzz_env(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    import importlib
+
+    for name in PRELOAD:
+        importlib.import_module(name)
     base = tmp_path_factory.mktemp("fuzz")
     url = f"https://127.0.0.1:{closed_port()}"
     sandbox_dir = write_sandbox(base / "sandbox", nhi_url=url, ecpa_url=url, elearn_url=url)
