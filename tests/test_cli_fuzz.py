@@ -1,12 +1,13 @@
-"""CLI fuzz test (issue 14): every command that returns by itself, run in-process through
-``nhicard.cli.main.main`` with generated option values and files. Whatever the input, the
-exit code is one of the contract's, never an internal error (a bug), and no traceback
-reaches stderr.
+"""CLI fuzz test (issue 14): every command that returns by itself, run through
+``nhicard.cli.main.main`` in a forked child per invocation, with generated option values and
+files. Whatever the input, the exit code is one of the contract's, never an internal error
+(a bug), no traceback reaches stderr, and nothing hangs (30 s per invocation).
 
-Nothing real is reachable, so nothing waits: PC/SC points at a socket that does not exist
-(exit 3), the sandbox profile's sites at closed loopback ports (exit 7). Bounded in examples
-and in time, for CI. Commands that run until stopped (``sandbox up``, ``sim card``,
-``agent serve``, ``card verify --watch``) are left out."""
+Nothing waits long: PC/SC points at a socket that does not exist (exit 3; or, when this
+test session already talks to its private pcscd, at that one, with no card in it), the
+sandbox profile's sites at closed loopback ports (exit 7). Bounded in examples (50 per
+command, about 25 s in all), for CI. Commands that run until stopped (``sandbox up``,
+``sim card``, ``agent serve``, ``card verify --watch``) are left out."""
 
 from __future__ import annotations
 
