@@ -46,6 +46,11 @@ class Hostile(BaseHTTPRequestHandler):
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
+        elif self.path.startswith("/stall"):  # headers, then nothing
+            self.send_header("Content-Length", "100")
+            self.end_headers()
+            self.wfile.flush()
+            time.sleep(10)
         elif self.path.startswith("/trickle"):  # one byte every 0.3 s, for a minute
             self.send_header("Content-Length", "200")
             self.end_headers()
@@ -161,3 +166,15 @@ def test_register_against_a_page_of_100000_forms_or_200000_elements_exits_11_qui
     assert f"the page is too large to read: {expected}" in done.stderr  # type: ignore[attr-defined]
     assert "Traceback" not in done.stderr  # type: ignore[attr-defined]
     assert time.monotonic() - started < 10
+
+
+def test_retries_stay_within_the_total_deadline(hostile: dict[str, object]) -> None:
+    """A GET whose reads time out is retried only while the request's deadline allows."""
+    policy = BrowserPolicy(
+        ca_bundle=str(hostile["ca"]), read_timeout=0.6, total_timeout=1.0, retries=5, backoff=0.1
+    )
+    hostile["srv"].mode = "/trickle"  # type: ignore[attr-defined]
+    started = time.monotonic()
+    with Browser(policy) as browser, pytest.raises(NetworkError):
+        browser.open(f"{hostile['url']}/stall")
+    assert time.monotonic() - started < 3.5  # not 6 attempts x 0.6 s + backoff

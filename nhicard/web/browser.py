@@ -438,15 +438,25 @@ class Browser:
     ) -> httpx.Response:
         policy = self.policy
         attempt = 0
+        # one deadline for the request with its redirects and retries
+        deadline = self._clock() + max(policy.total_timeout, policy.read_timeout)
         while True:
             try:
-                response = self._send_following(method, url, content, headers, pairs, secret_names)
+                response = self._send_following(
+                    method, url, content, headers, pairs, secret_names, deadline
+                )
             except httpx.TransportError as exc:
                 host = httpx.URL(url).host
                 error, retryable = classify_transport_error(exc, host)
                 self._trace(f"{method} {self._mask_url(url)} → {error.reason}")
-                if retryable and method in IDEMPOTENT and attempt < policy.retries:
-                    self._sleep(policy.backoff * (2**attempt))
+                pause = policy.backoff * (2**attempt)
+                if (
+                    retryable
+                    and method in IDEMPOTENT
+                    and attempt < policy.retries
+                    and self._clock() + pause < deadline
+                ):
+                    self._sleep(pause)
                     attempt += 1
                     continue
                 raise error from exc
@@ -454,6 +464,7 @@ class Browser:
                 response.status_code >= 500
                 and method in IDEMPOTENT
                 and attempt < policy.retries
+                and self._clock() + policy.backoff * (2**attempt) < deadline
                 and not self._is_maintenance(response)
             ):
                 self._sleep(policy.backoff * (2**attempt))
@@ -475,9 +486,8 @@ class Browser:
         headers: dict[str, str],
         pairs: tuple[tuple[str, str], ...] | None,
         secret_names: frozenset[str],
+        deadline: float,
     ) -> httpx.Response:
-        policy = self.policy
-        deadline = self._clock() + max(policy.total_timeout, policy.read_timeout)
         request = self.client.build_request(
             method,
             url,
