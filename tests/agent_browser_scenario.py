@@ -245,7 +245,7 @@ def main() -> None:
     with SamServer(load_data(), keys).serve_in_thread() as sam:
         profile = Path(cfg["work"]) / "profile.toml"
         profile.write_text(
-            f'[sam]\nhost = "127.0.0.1"\nport = {sam.port}\nwrap_key = "{keys.wrap_key.hex()}"\n'
+            f'extends = "real"\n[sam]\nhost = "127.0.0.1"\nport = {sam.port}\nwrap_key = "{keys.wrap_key.hex()}"\n'
         )
         done = nhicard(cfg, "--lang", "en", "agent", "install", "--no-service", "--json")
         out["install"] = {"rc": done.returncode, "stdout": done.stdout, "stderr": done.stderr}

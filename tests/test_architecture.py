@@ -42,6 +42,7 @@ SHARED = frozenset(
         "sam_endpoint",
         "sandbox_endpoints",
         "soupsieve_on_demand",
+        "urlcheck",
     }
 )
 # Third-party packages only one part may import: package → the parts allowed.
