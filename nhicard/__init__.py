@@ -12,7 +12,25 @@ Where things live (one owner per concept):
 - The card's 57-byte profile, both ways: ``card/profile.py`` (``from_bytes`` / ``to_bytes``;
   the virtual card uses ``to_bytes``).
 - State directories: ``paths.py``; certificates: ``certs.py``; TLS client contexts:
-  ``tlsclient.py``; error classes and exit codes: ``errors.py``; bilingual text: ``i18n.py``.
+  ``tlsclient.py``; error classes and their categories: ``errors.py`` (the one category →
+  exit-code table: ``cli/main.py``); bilingual text: ``i18n.py``.
+- The card: the interface ``connection.py`` (``Connection``: send an APDU, get data and status
+  word); ``apdu.py`` (``StatusWord``, GET RESPONSE, Le retry); the pyscard adapter ``pcsc/``
+  (``connection.py``, reader names ``names.py``, ``readers.py``, ``monitor.py``); the NHI
+  commands ``card/session.py``. APDU tracing: ``traffic.py`` (``logging`` at ``TRAFFIC``, the
+  masking filter); ``-vv`` prints it (``cli/trace.py``).
+- What commands print (language, masking for display): ``cli/records.py`` and the commands.
+
+Layers (imports go down only; ``tests/test_architecture.py`` enforces it)::
+
+    cli  →  flows | envcheck | sandbox  →  web | agent | mail  →  card  →  pcsc | apdu
+
+Names separated by ``|`` sit beside each other and do not import one another. Every layer may
+import the shared modules (``connection``, ``traffic``, ``errors``, ``i18n``, ``masking``,
+``paths``, ``atomicfile``, ``closing``, ``certs``, ``tlsclient``, ``urlcheck``,
+``sam_endpoint``, ``sandbox_endpoints``, ``soupsieve_on_demand``), which import only each
+other. No import cycles; ``click`` only in ``cli/``, pyscard only in ``pcsc/``; exit codes
+only in ``cli/``.
 """
 
 __version__ = "0.1.0"

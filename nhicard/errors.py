@@ -1,20 +1,39 @@
-"""Typed errors. Each class carries the exit code of the CLI contract.
+"""Typed errors. Each class carries a :class:`Category`: what kind of failure it is.
 
-The core raises these; ``nhicard.cli.main`` maps them to messages and exit codes in one place.
+The core raises these; ``nhicard.cli.main`` renders them and maps each category to its exit
+code (cli-contract.md) in one place — no module outside ``cli/`` knows an exit code.
 A message is a bilingual :class:`~nhicard.i18n.Text`; ``hint`` tells the user what to do.
 """
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any
 
 from nhicard.i18n import Text
 
 
+class Category(StrEnum):
+    """What kind of failure an error is (the CLI contract gives each its exit code)."""
+
+    OTHER = "other"  # a deliberate error of no more specific kind (a feature not available)
+    USAGE = "usage"  # bad options, arguments or input files
+    PCSC_UNAVAILABLE = "pcsc-unavailable"  # no PC/SC service or library
+    NO_READER = "no-reader"  # no reader, the named reader not found, or ambiguous
+    NO_CARD = "no-card"  # no card, card removed, or not an NHI card
+    CARD_ERROR = "card-error"  # the card answered with an error, or its data is unreadable
+    NETWORK = "network"  # network or TLS failure, site unreachable or answering 5xx
+    SITE_REJECTED = "site-rejected"  # the site refused the input
+    AUTH_REFUSED = "auth-refused"  # wrong password, signature refused, account locked
+    CHECKS_FAILED = "checks-failed"  # env check found a failure
+    SITE_CHANGED = "site-changed"  # the page is not what the profile describes
+    INTERRUPTED = "interrupted"  # Ctrl-C, SIGTERM
+
+
 class NhicardError(Exception):
     """Base of every error nhicard raises on purpose."""
 
-    exit_code = 1
+    category = Category.OTHER
 
     def __init__(
         self,
@@ -40,51 +59,51 @@ class NhicardError(Exception):
 
 
 class UsageError(NhicardError):
-    exit_code = 2
+    category = Category.USAGE
 
 
 class PcscUnavailable(NhicardError):
-    exit_code = 3
+    category = Category.PCSC_UNAVAILABLE
 
 
 class ReaderError(NhicardError):
     """No reader, reader not found, or ambiguous reader choice."""
 
-    exit_code = 4
+    category = Category.NO_READER
 
 
 class CardAbsent(NhicardError):
     """No card, card removed, or not an NHI card."""
 
-    exit_code = 5
+    category = Category.NO_CARD
 
 
 class CardFailure(NhicardError):
     """The card answered with an error, or its data is unreadable."""
 
-    exit_code = 6
+    category = Category.CARD_ERROR
 
 
 class NetworkError(NhicardError):
-    exit_code = 7
+    category = Category.NETWORK
 
 
 class SiteRejected(NhicardError):
-    exit_code = 8
+    category = Category.SITE_REJECTED
 
 
 class AuthRefused(NhicardError):
-    exit_code = 9
+    category = Category.AUTH_REFUSED
 
 
 class ChecksFailed(NhicardError):
-    exit_code = 10
+    category = Category.CHECKS_FAILED
 
 
 class SiteChanged(NhicardError):
     """The page is not what the profile describes; ``saved_page`` is where we kept it."""
 
-    exit_code = 11
+    category = Category.SITE_CHANGED
 
     def __init__(self, message: Text, *, saved_page: str | None = None, **kw: Any) -> None:
         super().__init__(message, **kw)
@@ -92,6 +111,15 @@ class SiteChanged(NhicardError):
 
 
 class NotAvailable(NhicardError):
-    """A feature that this build or this setup does not provide (said plainly, exit 1)."""
+    """A feature that this build or this setup does not provide (said plainly)."""
 
-    exit_code = 1
+    category = Category.OTHER
+
+
+class AlreadyReported(NhicardError):
+    """The command has shown its results and what failed (e.g. ``card verify``'s cards and
+    summary); only the exit status of ``category`` is left to give, with no message."""
+
+    def __init__(self, category: Category, message: Text) -> None:
+        super().__init__(message)
+        self.category = category

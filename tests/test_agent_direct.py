@@ -24,6 +24,7 @@ from nhicard.agent.errors import (
     AgentUsageError,
 )
 from nhicard.agent.sam import SamEndpoint
+from nhicard.cli.main import exit_code_for
 from nhicard.connection import Connection
 from nhicard.errors import CardAbsent, PcscUnavailable, ReaderError
 from nhicard.i18n import T
@@ -160,7 +161,7 @@ def test_h_sign_refused_card_is_8006(sam: SamServerThread, keys: SandboxKeys) ->
     agent = agent_for(sam, keys, VirtualCard(WANG, FaultSpec(bad_auth=True)))
     with pytest.raises(AgentCardFailure) as info:
         agent.h_sign(VR)
-    assert (info.value.official_code, info.value.exit_code) == ("8006", 6)
+    assert (info.value.official_code, exit_code_for(info.value)) == ("8006", 6)
 
 
 def test_h_sign_with_wrong_argument_is_a_usage_error(
@@ -178,7 +179,7 @@ def test_sam_unreachable_is_4061(keys: SandboxKeys) -> None:
     )
     with pytest.raises(AgentNetworkError) as info:
         agent.h_sign(VR)
-    assert (info.value.official_code, info.value.exit_code) == ("4061", 7)
+    assert (info.value.official_code, exit_code_for(info.value)) == ("4061", 7)
 
 
 @pytest.mark.parametrize("after", [1, 2, 3])
@@ -186,7 +187,7 @@ def test_card_pulled_mid_way_is_8013(sam: SamServerThread, keys: SandboxKeys, af
     agent = agent_for(sam, keys, VirtualCard(WANG, FaultSpec(remove_after=after)))
     with pytest.raises(AgentCardAbsent) as info:
         agent.h_sign(VR)
-    assert (info.value.official_code, info.value.exit_code) == ("8013", 5)
+    assert (info.value.official_code, exit_code_for(info.value)) == ("8013", 5)
     assert "removed" in (info.value.detail or "")
 
 
@@ -210,7 +211,7 @@ def test_opening_errors(
     for op in (agent.get_basic, lambda: agent.h_sign(VR), lambda: agent.encrypt_password("abc123")):
         with pytest.raises(cls) as info:
             op()
-        assert (info.value.official_code, info.value.exit_code) == (code, exit_code)
+        assert (info.value.official_code, exit_code_for(info.value)) == (code, exit_code)
         assert info.value.detail and info.value.detail.startswith(exc.message.en)  # type: ignore[attr-defined]
 
 
@@ -293,6 +294,6 @@ def test_real_stack_pcscd_down_is_7001(pcsc, keys: SandboxKeys, tmp_path: Path) 
     try:
         with pytest.raises(AgentPcscUnavailable) as info:
             DirectAgent(reader=None, sam=SamEndpoint("127.0.0.1", 9, keys.wrap_key)).get_basic()
-        assert (info.value.official_code, info.value.exit_code) == ("7001", 3)
+        assert (info.value.official_code, exit_code_for(info.value)) == ("7001", 3)
     finally:
         pcsc.start()

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from nhicard.agent.base import BasicData
 from nhicard.agent.errors import OFFICIAL_CODES, AgentError, agent_error
+from nhicard.cli.main import exit_code_for
 from nhicard.errors import CardAbsent, NetworkError
 
 EXIT_CODES = {
@@ -24,7 +25,7 @@ EXIT_CODES = {
 def test_exit_code_of_each_official_code(code: str, exit_code: int) -> None:
     err = agent_error(code)
     assert isinstance(err, AgentError)
-    assert err.exit_code == exit_code
+    assert exit_code_for(err) == exit_code
     assert err.official_code == code
     # both languages carry the code and the official text, so users can search for them
     assert code in err.message.zh and code in err.message.en
@@ -73,7 +74,9 @@ def test_messages() -> None:
     assert isinstance(agent_error("8013"), CardAbsent)
     assert isinstance(agent_error("4061"), NetworkError)
     unknown = agent_error("1234")
-    assert unknown.official_code == "1234" and unknown.exit_code == 7 and "1234" in str(unknown)
+    assert (
+        unknown.official_code == "1234" and exit_code_for(unknown) == 7 and "1234" in str(unknown)
+    )
 
 
 def test_every_official_code_of_the_docs_is_known() -> None:
@@ -111,7 +114,7 @@ def test_basic_data_wire_format() -> None:
 def test_basic_data_malformed(bad: str) -> None:
     with pytest.raises(AgentError) as info:
         BasicData.from_wire(bad)
-    assert info.value.exit_code == 7
+    assert exit_code_for(info.value) == 7
 
 
 @settings(max_examples=300, deadline=None)

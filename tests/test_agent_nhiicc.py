@@ -38,6 +38,7 @@ from nhicard.agent.nhiicc import NhiiccAgent, parse_reply
 from nhicard.agent.sam import SamEndpoint
 from nhicard.agent.servetls import ensure_server_certificate
 from nhicard.agent.service import AgentService, OriginPolicy, origin_matches, sandbox_origins
+from nhicard.cli.main import exit_code_for
 from nhicard.connection import Connection
 from nhicard.sandbox.data import load_data
 from nhicard.sandbox.keys import SandboxKeys, verify_h_sign
@@ -74,17 +75,17 @@ def test_parse_reply() -> None:
     assert parse_reply("GetBasic", ("GetBasic:" + WANG_WIRE).encode()) == WANG_WIRE
     with pytest.raises(AgentCardFailure) as info:
         parse_reply("H_Sign", "8006")
-    assert (info.value.official_code, info.value.exit_code) == ("8006", 6)
+    assert (info.value.official_code, exit_code_for(info.value)) == ("8006", 6)
     with pytest.raises(AgentComponentBroken) as broken:
         parse_reply("GetVersion", "9999")
-    assert broken.value.exit_code == 1
+    assert exit_code_for(broken.value) == 1
     for code in ("4041", "4021"):
         with pytest.raises(AgentNetworkError) as net:
             parse_reply("GetBasic", code)
         assert net.value.official_code == code and "--agent direct" in net.value.hint.en  # type: ignore[union-attr]
     with pytest.raises(AgentError) as other:
         parse_reply("GetBasic", "GetRandom:1234")
-    assert other.value.official_code is None and other.value.exit_code == 7
+    assert other.value.official_code is None and exit_code_for(other.value) == 7
 
 
 @settings(max_examples=300, deadline=None)
@@ -240,7 +241,7 @@ def test_card_errors_travel_as_official_codes(service: AgentService, tls) -> Non
         service.cards.card = VirtualCard(WANG, FaultSpec(remove_after=1))  # type: ignore[attr-defined]
         with client(service, tls) as agent, pytest.raises(AgentError) as pulled:
             agent.get_basic()
-        assert (pulled.value.official_code, pulled.value.exit_code) == ("8013", 5)
+        assert (pulled.value.official_code, exit_code_for(pulled.value)) == ("8013", 5)
     finally:
         service.cards.card = VirtualCard(WANG)  # type: ignore[attr-defined]
 
@@ -249,7 +250,7 @@ def test_origin_refused_is_4041(service: AgentService, tls) -> None:  # type: ig
     agent = client(service, tls, origin="https://evil.example.com")
     with agent, pytest.raises(AgentNetworkError) as info:
         agent.get_version()
-    assert (info.value.official_code, info.value.exit_code) == ("4041", 7)
+    assert (info.value.official_code, exit_code_for(info.value)) == ("4041", 7)
     assert "4041" in str(info.value)
 
 
@@ -417,7 +418,7 @@ def test_agent_serve_subprocess(served) -> None:  # type: ignore[no-untyped-def]
     served["cards"].remove()
     with NhiiccAgent(url, origin=GOV, ca_bundle=ca) as agent, pytest.raises(AgentError) as absent:
         agent.get_basic()
-    assert (absent.value.official_code, absent.value.exit_code) == ("7004", 5)
+    assert (absent.value.official_code, exit_code_for(absent.value)) == ("7004", 5)
     proc = served["proc"]
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(10) == 0

@@ -18,6 +18,7 @@ from nhicard.apdu import (
     transceive,
     with_le,
 )
+from nhicard.cli.main import exit_code_for
 from nhicard.errors import CardFailure
 from nhicard.traffic import TRAFFIC, MaskPersonalData, PersonalBytes
 
@@ -70,7 +71,7 @@ def test_a_second_6cxx_is_an_error_carrying_the_sw() -> None:
     with pytest.raises(ApduError) as info:
         transceive(conn, READ_PROFILE, command="READ PROFILE")
     assert info.value.sw == 0x6C39
-    assert info.value.exit_code == 6
+    assert exit_code_for(info.value) == 6
     assert isinstance(info.value, CardFailure)
     assert (
         info.value.message.en

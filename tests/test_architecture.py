@@ -280,3 +280,57 @@ def test_the_checker_finds_a_cycle_also_through_a_lazy_import(tmp_path: Path) ->
 def test_each_part_named_exists(part: str) -> None:
     """A layer or shared module that no longer exists is to be struck from the lists."""
     assert part == "nhicard" or (ROOT / part).is_dir() or (ROOT / f"{part}.py").is_file()
+
+
+# -- exit codes: only cli/ knows them ------------------------------------------------------
+
+# module → why it may end its process with a status of its own
+EXIT_STATUS_EXCEPTIONS = {
+    "nhicard.sandbox.server": "the sandbox server is a process of its own (`python -m`, started "
+    "by `sandbox up`); the supervisor reads its status, the CLI contract does not",
+}
+
+
+def exit_code_uses(root: Path) -> list[str]:
+    """Each place outside ``cli/`` that names an exit code or ends the process:
+    ``exit_code``, ``sys.exit``/``os._exit``/``ctx.exit``, ``SystemExit``."""
+    out = []
+    for path in sorted(root.rglob("*.py")):
+        module = module_name(path, root)
+        if part_of(module) == "cli" or module in EXIT_STATUS_EXCEPTIONS:
+            continue
+        for node in ast.walk(ast.parse(path.read_text("utf-8"), str(path))):
+            name = None
+            if isinstance(node, ast.Attribute) and node.attr in ("exit_code", "exit", "_exit"):
+                name = node.attr
+            elif isinstance(node, ast.Name) and node.id in ("exit_code", "SystemExit"):
+                name = node.id
+            elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                if any(isinstance(t, ast.Name) and t.id == "exit_code" for t in targets):
+                    name = "exit_code"
+            if name:
+                out.append(f"{module}:{node.lineno} {name}")
+    return sorted(set(out))
+
+
+def test_no_module_outside_cli_knows_an_exit_code() -> None:
+    assert exit_code_uses(ROOT) == []
+
+
+def test_the_exit_code_check_finds_each_form(tmp_path: Path) -> None:
+    root = make_tree(
+        tmp_path,
+        {
+            "errors.py": "class E(Exception):\n    exit_code = 6\n",
+            "card/batch.py": "import sys\ndef f(ctx):\n    ctx.exit(6)\n    sys.exit(1)\n",
+            "web/page.py": "def g():\n    raise SystemExit(2)\n",
+            "cli/main.py": "import sys\nsys.exit(2)\n",
+        },
+    )
+    assert exit_code_uses(root) == [
+        "nhicard.card.batch:3 exit",
+        "nhicard.card.batch:4 exit",
+        "nhicard.errors:2 exit_code",
+        "nhicard.web.page:2 SystemExit",
+    ]

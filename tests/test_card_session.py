@@ -7,6 +7,8 @@ import pytest
 
 from nhicard.card.reading import read_card
 from nhicard.card.session import NhiCard, answers_nhi_select
+from nhicard.cli.main import exit_code_for
+from nhicard.cli.records import card_record
 from nhicard.errors import CardAbsent, CardFailure
 from nhicard.pcsc.smartcard_list import default_smartcard_list
 from nhicard.sandbox.algorithms import mutual_auth_answer
@@ -75,7 +77,7 @@ def test_health_professional_card() -> None:
     with pytest.raises(CardAbsent) as info:
         read_card(conn)
     assert info.value.reason == "hpc"
-    assert info.value.exit_code == 5
+    assert exit_code_for(info.value) == 5
     assert info.value.message.zh == "這不是健保卡(醫事人員卡)"
     assert sent(conn) == [SELECT_NHI, READ_PROFILE]
 
@@ -142,11 +144,11 @@ def test_terminated_card() -> None:
     reading = read_card(connect("terminated"))
     assert reading.card_data.terminated
     assert list(reading.warnings) == ["this card has been cancelled (termination flag set)"]
-    assert reading.to_record("zh-TW")["warnings"] == ["此卡已註銷(註銷註記已設定)"]
+    assert card_record(reading, "zh-TW")["warnings"] == ["此卡已註銷(註銷註記已設定)"]
 
 
 def test_to_record_masked() -> None:
-    record = read_card(connect()).to_record("en", mask=True)
+    record = card_record(read_card(connect()), "en", mask=True)
     assert (
         record["name"],
         record["id_number"],

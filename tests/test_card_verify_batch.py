@@ -24,6 +24,7 @@ from nhicard.card.batch import (
     watch_cards,
 )
 from nhicard.card.verification import REPORT_FIELDS, Reason, Verification
+from nhicard.cli.main import exit_code_for
 from nhicard.errors import CardAbsent, PcscUnavailable, UsageError
 from nhicard.i18n import T
 from nhicard.pcsc import codes
@@ -406,7 +407,7 @@ def test_report_format_from_extension() -> None:
     for name in ("a.json", "a.txt", "report"):
         with pytest.raises(UsageError) as info:
             report_format(name)
-        assert info.value.exit_code == 2
+        assert exit_code_for(info.value) == 2
 
 
 def test_csv_report_header_once_and_fsynced(

@@ -9,7 +9,7 @@ import click
 import pytest
 
 from nhicard.cli import main as main_mod
-from nhicard.errors import CardAbsent, NetworkError, SiteChanged
+from nhicard.errors import AlreadyReported, CardAbsent, Category, NetworkError, SiteChanged
 from nhicard.i18n import T
 from tests.conftest import ROOT, run_nhicard
 
@@ -89,6 +89,34 @@ def test_errors_map_to_exit_codes_in_both_languages(
             assert ("請插卡" if lang == "zh-TW" else "insert the card") in err
         if kind == "page":
             assert "/tmp/x.html" in err
+
+
+# cli-contract.md's exit codes, one per category of the core's errors
+CONTRACT_EXIT_CODES = {
+    "other": 1, "usage": 2, "pcsc-unavailable": 3, "no-reader": 4, "no-card": 5,
+    "card-error": 6, "network": 7, "site-rejected": 8, "auth-refused": 9,
+    "checks-failed": 10, "site-changed": 11, "interrupted": 130,
+}  # fmt: skip
+
+
+def test_one_exit_code_per_category() -> None:
+    assert {c.value: code for c, code in main_mod.EXIT_CODES.items()} == CONTRACT_EXIT_CODES
+    assert set(main_mod.EXIT_CODES) == set(Category)
+
+
+@pytest.mark.parametrize("category", list(Category))
+def test_an_already_reported_error_exits_with_its_category_and_says_nothing(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], category: Category
+) -> None:
+    @click.command()
+    def quiet_failure() -> None:
+        raise AlreadyReported(category, T("已顯示", "already shown"))
+
+    monkeypatch.setattr(main_mod.cli, "main", quiet_failure.main)
+    with pytest.raises(SystemExit) as exc:
+        main_mod.main([])
+    assert exc.value.code == CONTRACT_EXIT_CODES[category.value]
+    assert capsys.readouterr().err == ""
 
 
 def test_bug_traceback_only_with_verbose(boom: None, capsys: pytest.CaptureFixture[str]) -> None:

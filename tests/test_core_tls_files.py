@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from nhicard import certs
 from nhicard.atomicfile import PUBLIC, create_file_once, replace_file
+from nhicard.cli.main import exit_code_for
 from nhicard.closing import ClosesOnExit
 from nhicard.errors import NetworkError
 from nhicard.i18n import T
@@ -131,7 +132,7 @@ def test_unreadable_ca_bundle_raises_the_callers_error(
     with pytest.raises(error) as info:
         verifying_context(missing, hint=HINT, error=error)
     assert type(info.value) is error
-    assert (info.value.exit_code, info.value.reason, info.value.hint) == (7, "ca-bundle", HINT)
+    assert (exit_code_for(info.value), info.value.reason, info.value.hint) == (7, "ca-bundle", HINT)
     assert str(info.value.detail).startswith("FileNotFoundError: ")
     assert missing in info.value.message.en
 

@@ -17,6 +17,7 @@ from nhicard.agent.base import BasicData
 from nhicard.agent.clock import taipei_date
 from nhicard.agent.encrypt import EncryptedDataInvalid
 from nhicard.agent.errors import AgentUsageError
+from nhicard.cli.main import exit_code_for
 
 CARD = "000012345678"
 DAY = date(2025, 3, 9)
@@ -69,7 +70,7 @@ def test_password_length_is_8009(pwd: str) -> None:
     with pytest.raises(AgentUsageError) as info:
         encrypt.encrypt_password(CARD, pwd, DAY)
     assert info.value.official_code == "8009"
-    assert info.value.exit_code == 2
+    assert exit_code_for(info.value) == 2
 
 
 def test_date_boundary_around_midnight_asia_taipei() -> None:
@@ -83,7 +84,7 @@ def test_date_boundary_around_midnight_asia_taipei() -> None:
     # a server that is one second later (already the next day in Taipei) cannot decrypt it
     with pytest.raises(EncryptedDataInvalid) as info:
         encrypt.decrypt_password(CARD, sent, taipei_date(after))
-    assert info.value.exit_code == 9
+    assert exit_code_for(info.value) == 9
     assert "Asia/Taipei" in info.value.hint.en  # type: ignore[union-attr]
     assert encrypt.decrypt_password(CARD, sent, date(2025, 3, 9)) == "abc123"
 

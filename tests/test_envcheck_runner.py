@@ -6,6 +6,7 @@ import threading
 
 import pytest
 
+from nhicard.cli.records import env_report
 from nhicard.envcheck import (
     FAIL,
     PASS,
@@ -17,7 +18,6 @@ from nhicard.envcheck import (
     Finding,
     failed,
     passed,
-    report,
     run_checks,
     skipped,
     summarize,
@@ -202,7 +202,7 @@ def test_report_json_shape_in_each_language() -> None:
         CheckResult("pcsc.service", "pcsc", FAIL, BAD, "socket", FIX),
         CheckResult("card.present", "card", SKIP, skipped(OK).summary),
     ]
-    assert report(results, "en") == {
+    assert env_report(results, "en") == {
         "checks": [
             {
                 "id": "system.os",
@@ -231,5 +231,5 @@ def test_report_json_shape_in_each_language() -> None:
         ],
         "summary": {"pass": 1, "warn": 0, "fail": 1, "skip": 1},
     }
-    assert report(results, "zh-TW")["checks"][1]["fix"] == "修好它"
+    assert env_report(results, "zh-TW")["checks"][1]["fix"] == "修好它"
     assert summarize([]) == {"pass": 0, "warn": 0, "fail": 0, "skip": 0}

@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nhicard.agent.base import AgentSelection, BasicData
+from nhicard.cli.main import exit_code_for
 from nhicard.errors import AuthRefused, NhicardError, SiteChanged, SiteRejected, UsageError
 from nhicard.flows.base import FlowSettings, open_flow
 from nhicard.flows.ecpa import EcpaLoginResult, ecpa_login, origin_of, refusal_error
@@ -256,7 +257,7 @@ def test_wrong_password_is_sent_once(login: Runner, site: FakeEcpa) -> None:
     )
     with pytest.raises(AuthRefused) as caught:
         login()
-    assert caught.value.exit_code == 9
+    assert exit_code_for(caught.value) == 9
     assert caught.value.reason == "wrong-password"
     assert caught.value.data["attempts_left"] == 2
     assert "2 attempt(s) left" in caught.value.message.en
@@ -330,7 +331,7 @@ def test_a_reply_that_is_not_plain_text_is_a_site_change_with_the_page_saved(
         assert isinstance(caught.value, SiteChanged)
         assert caught.value.saved_page and Path(caught.value.saved_page).exists()
     else:
-        assert caught.value.exit_code == 7
+        assert exit_code_for(caught.value) == 7
 
 
 def test_home_without_the_name_is_a_site_change(login: Runner, site: FakeEcpa) -> None:
@@ -407,7 +408,7 @@ def test_real_profile_without_the_nhi_chain_exits_11(tmp_path: Path, site: FakeE
     runner = make_runner(resolve_profile("real"), site, FakeAgent(), tmp_path)
     with pytest.raises(SiteChanged) as caught:
         runner()
-    assert caught.value.exit_code == 11
+    assert exit_code_for(caught.value) == 11
     assert caught.value.reason == "ecpa-chain-unknown"
     assert "not public" in caught.value.message.en
     assert site.requests == []
@@ -421,7 +422,7 @@ CALL = ChainCall(name="GetApTicketV2", url=f"{ECPA}/Home/GetApTicketV2", fields=
 def test_any_refusal_reply_becomes_exit_8_or_9(reply: str) -> None:
     profile = resolve_profile("real")
     error = refusal_error(reply, profile.ecpa, CALL)
-    assert error.exit_code in (8, 9)
+    assert exit_code_for(error) in (8, 9)
     assert isinstance(error.message.zh, str) and isinstance(error.message.en, str)
 
 

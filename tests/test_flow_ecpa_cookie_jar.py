@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from nhicard.cli.main import exit_code_for
 from nhicard.errors import UsageError
 from nhicard.flows.cookie_jar import cookie_line, netscape_text, write_cookie_jar
 
@@ -95,7 +96,7 @@ def test_umask_cannot_widen_the_mode(tmp_path: Path) -> None:
 def test_unwritable_place_is_a_usage_error(tmp_path: Path) -> None:
     with pytest.raises(UsageError) as err:
         write_cookie_jar(tmp_path / "missing-dir" / "jar.txt", [cookie()])
-    assert err.value.exit_code == 2 and "missing-dir" in err.value.message.en
+    assert exit_code_for(err.value) == 2 and "missing-dir" in err.value.message.en
     assert not (tmp_path / "missing-dir").exists()
 
 

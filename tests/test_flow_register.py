@@ -15,6 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from nhicard.agent.base import BasicData
+from nhicard.cli.main import exit_code_for
 from nhicard.errors import NetworkError, SiteChanged, SiteRejected, UsageError
 from nhicard.flows.base import (
     FlowEnv,
@@ -68,7 +69,7 @@ def test_normalisers_raise_only_usage_errors(text: str) -> None:
         try:
             check(text)
         except UsageError as err:
-            assert err.exit_code == 2 and err.reason
+            assert exit_code_for(err) == 2 and err.reason
 
 
 def test_parse_request_reports_the_first_bad_input() -> None:

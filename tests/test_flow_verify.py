@@ -16,6 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from nhicard.cli.main import exit_code_for
 from nhicard.errors import AuthRefused, SiteChanged, SiteRejected
 from nhicard.flows.base import FlowSettings, open_flow
 from nhicard.flows.verify_email import (
@@ -157,7 +158,7 @@ def test_link_refusals_are_exit_8_without_touching_the_card(
     site.first = NOTICE.format(message=message)
     with pytest.raises(SiteRejected) as err:
         verify(LINK)
-    assert err.value.exit_code == 8 and err.value.reason == reason
+    assert exit_code_for(err.value) == 8 and err.value.reason == reason
     assert message.split(" ")[0] in err.value.message.zh
     assert agent.calls == [] and site.posts == []
 
@@ -168,7 +169,7 @@ def test_wrong_card_is_exit_9_and_not_confirmed(
     site.after_read = page(WRONG_CARD, "", 2)
     with pytest.raises(AuthRefused) as err:
         verify(LINK)
-    assert err.value.exit_code == 9 and err.value.reason == "wrong-card"
+    assert exit_code_for(err.value) == 9 and err.value.reason == "wrong-card"
     assert "not the NHI card" in err.value.message.en
     assert len(site.posts) == 1
 
@@ -229,7 +230,7 @@ def test_foreign_link_never_opened(verify: Callable[[str], VerifyResult], site: 
 def test_check_link_refuses(profile: SiteProfile, link: str) -> None:
     with pytest.raises(ForeignLink) as err:
         check_link(profile, link)
-    assert err.value.exit_code == 8
+    assert exit_code_for(err.value) == 8
     assert "token=x" not in err.value.message.en
 
 

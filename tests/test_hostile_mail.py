@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from nhicard.cli.main import exit_code_for
 from nhicard.mail.errors import MailUnreadable
 from nhicard.mail.message import MAX_MAIL_BYTES, MAX_MIME_DEPTH, parse_message
 from nhicard.mail.sources import EmlSource, MaildirSource
@@ -40,7 +41,7 @@ def verify(sb: SandboxServer, *args: str) -> subprocess.CompletedProcess[str]:
 def test_parse_refuses_deep_nesting_without_recursion_error() -> None:
     with pytest.raises(MailUnreadable) as caught:
         parse_message(nested_mail(3000), "deep.eml")
-    assert caught.value.exit_code == 8
+    assert exit_code_for(caught.value) == 8
     assert "deep.eml" in caught.value.message.en
     assert parse_message(nested_mail(MAX_MIME_DEPTH - 1)).is_multipart()
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from nhicard.cli.main import exit_code_for
 from nhicard.mail import (
     ImapLoginRefused,
     ImapMailboxMissing,
@@ -65,7 +66,7 @@ def test_parse_imap_url(url: str, expected: ImapUrl) -> None:
 def test_bad_imap_urls(url: str, why: str) -> None:
     with pytest.raises(ImapUrlInvalid) as info:
         parse_imap_url(url)
-    assert info.value.exit_code == 2
+    assert exit_code_for(info.value) == 2
     assert why in info.value.message.en
     assert "secret" not in str(info.value)
 
@@ -185,7 +186,7 @@ def test_wrong_password_is_exit_9_naming_the_server(dovecot: DovecotServer) -> N
         list(_source(dovecot, password="wrong-Secret-42").messages())
     err = info.value
     server = f"127.0.0.1:{dovecot.imaps_port}"
-    assert err.exit_code == 9 and err.reason == "imap-login-refused"
+    assert exit_code_for(err) == 9 and err.reason == "imap-login-refused"
     assert err.message.en == f"the IMAP server {server} refused the login of mailbox user {USER}"
     assert err.message.zh == f"IMAP 伺服器 {server} 拒絕了信箱帳號 {USER} 的登入"
     assert "AUTHENTICATIONFAILED" in (err.detail or "")
@@ -206,7 +207,7 @@ def test_untrusted_certificate_is_a_network_error(dovecot: DovecotServer, tmp_pa
     for bundle in (str(other_ca), None):  # another CA, and the system store
         with pytest.raises(ImapUnavailable) as info:
             list(_source(dovecot, ca_bundle=bundle).messages())
-        assert info.value.exit_code == 7
+        assert exit_code_for(info.value) == 7
         assert info.value.reason == "tls-unknown-ca"
         assert f"127.0.0.1:{dovecot.imaps_port}" in info.value.message.en
     with pytest.raises(ImapUnavailable) as info:
@@ -232,7 +233,7 @@ def test_server_without_starttls_gets_no_password(dovecot_factory) -> None:  # n
     with pytest.raises(ImapUnavailable) as info:
         list(ImapSource(server.url(), server.password, timeout=10).messages())
     err = info.value
-    assert err.exit_code == 7 and err.reason == "imap-no-starttls"
+    assert exit_code_for(err) == 7 and err.reason == "imap-no-starttls"
     assert err.message.en == (
         f"the IMAP server 127.0.0.1:{server.imap_port} does not offer STARTTLS; refusing to "
         "send the password in clear"
@@ -246,7 +247,7 @@ def test_server_without_starttls_gets_no_password(dovecot_factory) -> None:  # n
 def test_missing_mailbox_is_a_usage_error(dovecot: DovecotServer) -> None:
     with pytest.raises(ImapMailboxMissing) as info:
         list(_source(dovecot, url=dovecot.url(mailbox="%E5%81%A5%E4%BF%9D")).messages())
-    assert info.value.exit_code == 2
+    assert exit_code_for(info.value) == 2
     assert "has no mailbox 健保" in info.value.message.en
 
 
@@ -254,7 +255,7 @@ def test_connection_refused_is_a_network_error() -> None:
     port = free_port()
     with pytest.raises(ImapUnavailable) as info:
         list(ImapSource(f"imaps://bob@127.0.0.1:{port}/INBOX", "pw", timeout=5).messages())
-    assert (info.value.exit_code, info.value.reason) == (7, "connection-refused")
+    assert (exit_code_for(info.value), info.value.reason) == (7, "connection-refused")
 
 
 def test_unreadable_ca_bundle(tmp_path: Path) -> None:
@@ -346,7 +347,7 @@ def test_silent_server_times_out(scheme: str) -> None:
             )
     finally:
         server.close()
-    assert (info.value.exit_code, info.value.reason) == (7, "timeout")
+    assert (exit_code_for(info.value), info.value.reason) == (7, "timeout")
     assert info.value.message.en == f"the IMAP server 127.0.0.1:{server.port} timed out"
 
 
@@ -357,13 +358,13 @@ def test_server_speaking_something_else() -> None:
             list(ImapSource(f"imap://bob@127.0.0.1:{server.port}/", "pw", timeout=2).messages())
     finally:
         server.close()
-    assert (info.value.exit_code, info.value.reason) == (7, "imap-protocol")
+    assert (exit_code_for(info.value), info.value.reason) == (7, "imap-protocol")
 
 
 def test_dns_failure() -> None:
     with pytest.raises(ImapUnavailable) as info:
         list(ImapSource("imaps://bob@no-such-host.invalid/INBOX", "pw", timeout=5).messages())
-    assert (info.value.exit_code, info.value.reason) == (7, "dns")
+    assert (exit_code_for(info.value), info.value.reason) == (7, "dns")
 
 
 @pytest.mark.imap

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from nhicard.cli.main import exit_code_for
 from nhicard.errors import NhicardError, UsageError
 from nhicard.mail import (
     ForeignLink,
@@ -166,7 +167,7 @@ def test_imap_url_parser(text: str) -> None:
         try:
             url = parse_imap_url(candidate)
         except ImapUrlInvalid as exc:
-            assert exc.exit_code == 2
+            assert exit_code_for(exc) == 2
         else:
             assert isinstance(url, ImapUrl) and url.user and url.host and 0 < url.port < 65536
 

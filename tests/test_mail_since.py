@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
+from nhicard.cli.main import exit_code_for
 from nhicard.errors import UsageError
 from nhicard.mail import parse_since
 
@@ -60,6 +61,6 @@ def test_bad_values(text: str) -> None:
     with pytest.raises(UsageError) as info:
         parse_since(text, now=_now)
     err = info.value
-    assert err.exit_code == 2 and err.reason == "bad-since"
+    assert exit_code_for(err) == 2 and err.reason == "bad-since"
     assert err.message.en == f"cannot read the time {text!r}"
     assert "10m" in err.hint.en

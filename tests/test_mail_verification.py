@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from nhicard.cli.main import exit_code_for
 from nhicard.errors import NetworkError
 from nhicard.i18n import T
 from nhicard.mail import (
@@ -208,7 +209,7 @@ def test_since_excludes_older_mails() -> None:
     with pytest.raises(MailNotFound) as info:
         find(*mails, since=BASE_TIME + timedelta(minutes=21))
     err = info.value
-    assert (err.exit_code, err.examined, err.matched, err.data["older"]) == (8, 2, 0, 2)
+    assert (exit_code_for(err), err.examined, err.matched, err.data["older"]) == (8, 2, 0, 2)
     assert "2" in err.message.en and "older than 2025-03-01T09:21:00+00:00" in err.message.en
 
 
@@ -257,7 +258,7 @@ def test_no_mail_at_all(tmp_path: Path) -> None:
     write_maildir(tmp_path / "Maildir", [])
     with pytest.raises(MailNotFound) as info:
         find_verification_mail(MaildirSource(tmp_path / "Maildir"), SANDBOX_MARKERS)
-    assert (info.value.examined, info.value.matched, info.value.exit_code) == (0, 0, 8)
+    assert (info.value.examined, info.value.matched, exit_code_for(info.value)) == (0, 0, 8)
     assert f"maildir:{tmp_path / 'Maildir'}" in info.value.message.en
 
 
@@ -277,7 +278,7 @@ def test_labelled_link_to_a_foreign_host_is_refused(bad: str) -> None:
     with pytest.raises(ForeignLink) as info:
         find(msg)
     err = info.value
-    assert err.exit_code == 8 and err.reason == "foreign-link"
+    assert exit_code_for(err) == 8 and err.reason == "foreign-link"
     assert err.data["link"] == bad
     assert err.message.en.startswith("DANGER:")
     assert "127.0.0.1, localhost" in err.hint.en
@@ -361,7 +362,7 @@ def test_eml_with_mbox_from_line(tmp_path: Path) -> None:
 def test_missing_source_is_a_usage_error(tmp_path: Path, make: type, what: str) -> None:
     with pytest.raises(MailSourceMissing) as info:
         find_verification_mail(make(tmp_path / "nope"), SANDBOX_MARKERS)
-    assert info.value.exit_code == 2
+    assert exit_code_for(info.value) == 2
     assert info.value.message.en == f"{what} {tmp_path / 'nope'} not found"
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from nhicard.cli.main import exit_code_for
 from nhicard.errors import CardAbsent, CardFailure, PcscUnavailable, ReaderError
 from nhicard.pcsc import codes
 from nhicard.pcsc.names import resolve_reader
@@ -33,7 +34,7 @@ from nhicard.pcsc.names import resolve_reader
 def test_translation(code: int, cls: type, exit_code: int, reason: str) -> None:
     err = codes.translate(code, reader="Reader X", during="SCardConnect")
     assert type(err) is cls
-    assert err.exit_code == exit_code
+    assert exit_code_for(err) == exit_code
     assert err.reason == reason
     assert err.hint is not None and err.hint.zh and err.hint.en
     assert err.message.zh and err.message.en

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from nhicard.cli.main import exit_code_for
 from nhicard.web.browser import Browser, BrowserPolicy
 from nhicard.web.errors import ForeignFormTarget
 from tests.conftest import run_nhicard
@@ -150,7 +151,7 @@ def test_form_action_to_another_host_is_not_sent(site: tuple[str, str]) -> None:
     Site.posts.clear()
     with pytest.raises(ForeignFormTarget) as caught:
         _submit(site, "/foreign")
-    assert caught.value.exit_code == 11
+    assert exit_code_for(caught.value) == 11
     assert "refusing to send a form to localhost" in caught.value.message.en
     assert Site.posts == []  # nothing left the machine towards the other host
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from nhicard.cli.main import exit_code_for
 from nhicard.errors import NetworkError
 from nhicard.web.errors import ProfileError
 from nhicard.web.profile import resolve_profile
@@ -102,7 +103,7 @@ def test_sandbox_profile_fills_placeholders(tmp_path: Path) -> None:
 def test_sandbox_not_running(tmp_path: Path) -> None:
     with pytest.raises(NetworkError) as err:
         resolve_profile("sandbox", sandbox_dir=tmp_path / "absent")
-    assert err.value.exit_code == 7
+    assert exit_code_for(err.value) == 7
     assert "sandbox not running: run `nhicard sandbox up`" in err.value.message.en
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()
@@ -161,7 +162,7 @@ def test_validation_errors_name_the_key(tmp_path: Path, body: str, key: str) -> 
     f.write_text('extends = "real"\n' + body)
     with pytest.raises(ProfileError) as err:
         resolve_profile(str(f))
-    assert err.value.exit_code == 2
+    assert exit_code_for(err.value) == 2
     assert f"{key} " in err.value.message.en
 
 

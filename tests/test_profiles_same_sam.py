@@ -22,7 +22,7 @@ from click.testing import CliRunner
 
 from nhicard.cli.context import AppContext
 from nhicard.cli.flow_options import flow_settings
-from nhicard.cli.main import cli
+from nhicard.cli.main import cli, exit_code_for
 from nhicard.envcheck.plan import load_profile
 from nhicard.errors import NetworkError
 from nhicard.flows.base import _default_agent, open_flow
@@ -188,10 +188,10 @@ def test_a_profile_file_overriding_the_sam(tmp_path: Path) -> None:
     f.write_text('extends = "real"\n[sam]\nwrap_key = "abcd"\n')
     with pytest.raises(ProfileError) as bad:
         resolve_profile(str(f))
-    assert bad.value.exit_code == 2 and "sam.wrap_key" in bad.value.message.en
+    assert exit_code_for(bad.value) == 2 and "sam.wrap_key" in bad.value.message.en
     with pytest.raises(ProfileError) as unknown:
         resolve_profile(str(tmp_path / "nonexistent-profile.toml"))
-    assert unknown.value.exit_code == 2
+    assert exit_code_for(unknown.value) == 2
 
 
 def test_sandbox_profiles_without_a_sandbox(
@@ -205,7 +205,7 @@ def test_sandbox_profiles_without_a_sandbox(
     for profile in ("sandbox", str(mine)):
         with pytest.raises(NetworkError) as err:
             resolve_profile(profile)
-        assert err.value.exit_code == 7 and err.value.reason == "sandbox-not-running"
+        assert exit_code_for(err.value) == 7 and err.value.reason == "sandbox-not-running"
         loaded = load_profile(profile)
         assert loaded.sam is None and isinstance(loaded.error, NetworkError)
         done = subprocess.run(

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from nhicard.agent import samwire
 from nhicard.agent.errors import AgentCardFailure, AgentError, AgentNetworkError
 from nhicard.agent.sam import SamClient, SamEndpoint
+from nhicard.cli.main import exit_code_for
 from nhicard.sandbox.algorithms import mutual_auth_answer
 from nhicard.sandbox.data import load_data
 from nhicard.sandbox.keys import (
@@ -82,7 +83,7 @@ def test_signature_verifies_with_the_sandbox_public_key(
 def test_wrong_card_answer_is_8006(sam: SamServerThread, keys: SandboxKeys) -> None:
     with pytest.raises(AgentCardFailure) as info:
         sign(sam, keys, WANG.card_number, b"\x00" * 16)
-    assert info.value.official_code == "8006" and info.value.exit_code == 6
+    assert info.value.official_code == "8006" and exit_code_for(info.value) == 6
     assert "8006" in str(info.value) and "卡片回傳無法認卡" in str(info.value)
 
 
@@ -105,7 +106,7 @@ def test_unreachable_sam_is_4061() -> None:
         port = s.getsockname()[1]  # closed again: nobody listens there
     with pytest.raises(AgentNetworkError) as info:
         SamClient(SamEndpoint("127.0.0.1", port, b"\x01" * 24)).open()
-    assert info.value.official_code == "4061" and info.value.exit_code == 7
+    assert info.value.official_code == "4061" and exit_code_for(info.value) == 7
     assert "無法連接服務網站" in str(info.value)
 
 

@@ -14,6 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from nhicard.cli.main import exit_code_for
 from nhicard.errors import NetworkError, UsageError
 from nhicard.sandbox.supervisor import ENDPOINT_KEYS
 from nhicard.sandbox_endpoints import (
@@ -54,7 +55,7 @@ def test_written_then_read_back(tmp_path: Path) -> None:
 def test_load_refuses_what_a_profile_cannot_use(tmp_path: Path) -> None:
     with pytest.raises(NetworkError) as absent:
         load_endpoints(tmp_path / "absent")
-    assert absent.value.exit_code == 7 and absent.value.reason == "sandbox-not-running"
+    assert exit_code_for(absent.value) == 7 and absent.value.reason == "sandbox-not-running"
     assert "sandbox not running" in absent.value.message.en
     (tmp_path / "endpoints.json").write_text("[1]")
     with pytest.raises(NetworkError, match="sandbox not running") as not_object:
@@ -91,4 +92,4 @@ def test_wrap_key(tmp_path: Path) -> None:
     (tmp_path / "sam_wrap_key.hex").write_text("abcd")
     with pytest.raises(UsageError, match="not 24 bytes") as short:
         load_wrap_key(tmp_path)
-    assert short.value.exit_code == 2 and "sandbox up" in short.value.hint.en  # type: ignore[union-attr]
+    assert exit_code_for(short.value) == 2 and "sandbox up" in short.value.hint.en  # type: ignore[union-attr]

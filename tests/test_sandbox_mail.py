@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from nhicard.cli.main import exit_code_for
 from nhicard.errors import NetworkError
 from nhicard.sandbox.mailer import SUBJECT, build_verification_mail, send_mail
 from nhicard.sandbox.smtp_sink import SmtpSink
@@ -85,4 +86,4 @@ def test_unreachable_smtp_is_a_network_error(tmp_path: Path) -> None:
     )
     with pytest.raises(NetworkError) as err:
         send_mail(msg, "127.0.0.1", port, timeout=2)
-    assert err.value.exit_code == 7 and f"127.0.0.1:{port}" in (err.value.detail or "")
+    assert exit_code_for(err.value) == 7 and f"127.0.0.1:{port}" in (err.value.detail or "")

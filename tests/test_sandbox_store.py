@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from nhicard.cli.main import exit_code_for
 from nhicard.sandbox.store import (
     AlreadyRegistered,
     LinkState,
@@ -89,7 +90,7 @@ def test_a_registered_card_cannot_apply_again(store: RegistrationStore) -> None:
     register(store)
     with pytest.raises(AlreadyRegistered) as err:
         register(store)
-    assert err.value.exit_code == 8 and err.value.reason == "already-registered"
+    assert exit_code_for(err.value) == 8 and err.value.reason == "already-registered"
 
 
 def test_three_wrong_passwords_lock_ten_minutes_and_three_locks_revoke(

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from nhicard import certs
+from nhicard.cli.main import exit_code_for
 from nhicard.envcheck import FAIL, PASS, CheckEnv, network, platform_linux, run_checks
 from nhicard.envcheck.targets import NetworkTargets, SiteTarget
 from nhicard.errors import NetworkError
@@ -103,7 +104,7 @@ def test_untrusted_chain_names_issuer_and_root_and_the_fix(
         with Browser(BrowserPolicy(retries=0)) as browser, pytest.raises(NetworkError) as caught:
             browser.open(url)
         error = caught.value
-        assert error.exit_code == 7 and error.reason == "tls-unknown-ca"
+        assert exit_code_for(error) == 7 and error.reason == "tls-unknown-ca"
         assert f"issued by CN={chain.intermediate}" in error.message.en
         assert f"chaining to CN={chain.root}" in error.message.en
         assert note in error.message.en

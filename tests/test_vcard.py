@@ -10,6 +10,7 @@ import time
 import pytest
 
 from nhicard.card.profile import encode_name
+from nhicard.cli.main import exit_code_for
 from nhicard.errors import UsageError
 from nhicard.sandbox.data import load_data
 from nhicard.sandbox.vcard import (
@@ -49,7 +50,7 @@ def test_fault_spec_parsing() -> None:
 def test_bad_fault_specs(spec: str) -> None:
     with pytest.raises(UsageError) as info:
         FaultSpec.parse(spec)
-    assert info.value.exit_code == 2
+    assert exit_code_for(info.value) == 2
     assert info.value.hint is not None and "remove-after=N" in info.value.hint.en
 
 

@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from nhicard.cli.main import exit_code_for
 from nhicard.web.aspnet import (
     PostBack,
     change_postback,
@@ -152,7 +153,7 @@ def test_form_selection() -> None:
     assert p.form(0).element.get("id") == "a"
     with pytest.raises(FormNotFound) as err:
         p.form("zzz")
-    assert err.value.exit_code == 11
+    assert exit_code_for(err.value) == 11
     with pytest.raises(FormNotFound):
         Page(URL, 200, "<p>no form</p>").form()
 

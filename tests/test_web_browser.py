@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from nhicard import __version__
+from nhicard.cli.main import exit_code_for
 from nhicard.errors import NetworkError
 from nhicard.web.browser import Browser, BrowserPolicy
 from nhicard.web.errors import StaleForm
@@ -323,7 +324,7 @@ def test_5xx_get_is_retried_with_backoff_post_is_not(site: TlsServer) -> None:
     with b:
         with pytest.raises(NetworkError) as err:
             b.open(site.url + "/fail")
-        assert err.value.reason == "server-error" and err.value.exit_code == 7
+        assert err.value.reason == "server-error" and exit_code_for(err.value) == 7
         assert "127.0.0.1" in err.value.message.en and "503" in err.value.message.en
         assert Handler.hits["GET /fail"] == 3 and sleeps == [0.25, 0.5]
         with pytest.raises(NetworkError):

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from nhicard.cli.main import exit_code_for
 from nhicard.errors import NhicardError
 from nhicard.web.encoding import urlencode_pairs
 from nhicard.web.errors import ChoiceRejected, ControlAmbiguous, ControlNotFound, UnsupportedForm
@@ -79,7 +80,7 @@ def test_checkbox_and_radio_only_when_checked_value_default_on() -> None:
     with pytest.raises(ChoiceRejected) as err:
         form["sex"] = "X"
     assert err.value.candidates == ["M", "F"]
-    assert err.value.exit_code == 8
+    assert exit_code_for(err.value) == 8
 
 
 def test_select_first_option_when_none_selected_and_multiple() -> None:
@@ -235,7 +236,7 @@ def test_control_spec_names_first_then_labels_and_missing_is_site_changed() -> N
     assert form.find(ControlSpec(names=("nope",), labels=("密碼",)))[0]["name"] == "y"
     with pytest.raises(ControlNotFound) as err:
         form.find(ControlSpec(names=("nope",), labels=("不存在",)))
-    assert err.value.exit_code == 11
+    assert exit_code_for(err.value) == 11
     assert "nope / 不存在" in str(err.value)
 
 

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from nhicard.cli.main import exit_code_for
 from nhicard.i18n import T
 from nhicard.web.errors import ChoiceRejected
 from nhicard.web.form import Option
@@ -56,7 +57,7 @@ def test_district_with_or_without_suffix(typed: str, expected: str) -> None:
 def test_several_matches_are_ambiguous_with_candidates() -> None:
     with pytest.raises(ChoiceRejected) as err:
         match_option("新竹", CITIES, what=CITY)
-    assert err.value.exit_code == 8
+    assert exit_code_for(err.value) == 8
     assert err.value.reason == "ambiguous"
     assert err.value.candidates == ["新竹市", "新竹縣"]
     assert "新竹市, 新竹縣" in err.value.message.zh

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from nhicard.cli.main import exit_code_for
+
 pytest.importorskip("uvicorn")
 
 from nhicard.errors import NetworkError  # noqa: E402
@@ -159,7 +161,7 @@ def test_maintenance_page_is_a_network_error(sandbox) -> None:  # type: ignore[n
     with Browser(profile.browser_policy(profile.nhi), sleep=sleeps.append) as b:
         with pytest.raises(NetworkError) as err:
             b.open(profile.nhi.url("login"))
-        assert err.value.reason == "maintenance" and err.value.exit_code == 7
+        assert err.value.reason == "maintenance" and exit_code_for(err.value) == 7
         assert "系統維護中,請稍後再試。" in err.value.message.zh
         assert sleeps == [] and b.requests_made == 1
 
@@ -204,7 +206,7 @@ def test_a_changed_caption_is_a_site_change(sandbox) -> None:  # type: ignore[no
         form = to_apply_page(b, profile).form()
         with pytest.raises(ControlNotFound) as err:
             form.submitter(apply.control("next"))
-        assert err.value.exit_code == 11 and "下一步" in err.value.message.zh
+        assert exit_code_for(err.value) == 11 and "下一步" in err.value.message.zh
 
 
 def test_a_replayed_viewstate_is_a_page_state_rejection(sandbox) -> None:  # type: ignore[no-untyped-def]
@@ -217,7 +219,7 @@ def test_a_replayed_viewstate_is_a_page_state_rejection(sandbox) -> None:  # typ
         with pytest.raises(PageStateRejected) as err:
             b.submit(replay, allow_stale=True)  # the old page's __VIEWSTATE, out of step
         assert b.requests_made == 4  # a refused POST is never retried
-    assert err.value.exit_code == 8 and err.value.reason == "page-state-rejected"
+    assert exit_code_for(err.value) == 8 and err.value.reason == "page-state-rejected"
     assert err.value.detail == "HTTP 500: Validation of viewstate MAC failed"
     assert err.value.render("en") == (
         "127.0.0.1 refused the page state: the form was stale or tampered with, and the site did"
@@ -234,7 +236,7 @@ def test_a_postback_the_page_did_not_offer_is_a_page_state_rejection(sandbox) ->
         form = to_apply_page(b, profile).form()
         with pytest.raises(PageStateRejected) as err:
             b.postback(form, "ctl00$NotOnThePage")  # outside __EVENTVALIDATION
-    assert err.value.exit_code == 8
+    assert exit_code_for(err.value) == 8
     assert err.value.detail == "HTTP 500: Invalid postback or callback argument"
 
 
@@ -247,4 +249,4 @@ def test_a_plain_500_stays_a_server_error(sandbox) -> None:  # type: ignore[no-u
     with Browser(policy, sleep=lambda _: None) as b, pytest.raises(NetworkError) as err:
         to_apply_page(b, profile)
     assert not isinstance(err.value, PageStateRejected)
-    assert err.value.exit_code == 7 and err.value.reason == "server-error"
+    assert exit_code_for(err.value) == 7 and err.value.reason == "server-error"

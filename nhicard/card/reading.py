@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
-from nhicard.card.notices import Notice, render_notice
+from nhicard.card.notices import Notice
 from nhicard.card.profile import CardData, NhiProfile
 from nhicard.card.session import NhiCard
 from nhicard.connection import Connection
 from nhicard.i18n import T, Text
-from nhicard.masking import mask_date, mask_id, mask_name
 from nhicard.pcsc import atr as atrs
 
 
 @dataclass(frozen=True)
 class CardReading:
-    """What ``card read`` reports about one card."""
+    """What ``card read`` reports about one card (printed by ``nhicard.cli.records``)."""
 
     reader: str
     atr: bytes
@@ -25,32 +23,6 @@ class CardReading:
     profile: NhiProfile
     card_data: CardData
     warnings: tuple[str, ...]
-
-    def to_record(self, lang: str, *, mask: bool = False) -> dict[str, Any]:
-        """The JSON record of the CLI contract (``card read``); ``mask`` hides name, ID and
-        birth date as in logs."""
-        p = self.profile
-        record: dict[str, Any] = {
-            "reader": self.reader,
-            "atr": atrs.format_atr(self.atr),
-            "card_type": self.card_type,
-            "card_number": p.card_number,
-            "name": p.name,
-            "id_number": p.id_number,
-            "birth_date": p.birth_date.isoformat(),
-            "birth_date_roc": p.birth_date_roc,
-            "sex": p.sex,
-            "issue_date": p.issue_date.isoformat(),
-            "issue_date_roc": p.issue_date_roc,
-            "card_termination": self.card_data.card_termination,
-            "warnings": [render_notice(w, lang) for w in self.warnings],
-        }
-        if mask:
-            record["name"] = mask_name(p.name)
-            record["id_number"] = mask_id(p.id_number)
-            record["birth_date"] = mask_date(record["birth_date"])
-            record["birth_date_roc"] = mask_date(p.birth_date_roc)
-        return record
 
 
 def card_type_after_read(atr: bytes) -> atrs.AtrInfo:

@@ -55,6 +55,7 @@ def read(wait: float | None, mask: bool, fmt: str | None, as_json: bool) -> None
     Without -r the reader is the one holding a card (an NHI card is preferred over a Health
     Professional Card in the other slot)."""
     from nhicard.card.reading import read_card
+    from nhicard.cli.records import card_record
     from nhicard.cli.trace import show_card_traffic
     from nhicard.pcsc.atr import format_atr
     from nhicard.pcsc.readers import open_card
@@ -70,4 +71,4 @@ def read(wait: float | None, mask: bool, fmt: str | None, as_json: bool) -> None
             atr=format_atr(conn.atr),
         )
         reading = read_card(conn)
-    emit(reading.to_record(app.lang, mask=mask), pick_format(fmt, as_json), columns=CARD_COLUMNS)
+    emit(card_record(reading, app.lang, mask=mask), pick_format(fmt, as_json), columns=CARD_COLUMNS)

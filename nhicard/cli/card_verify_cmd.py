@@ -15,6 +15,7 @@ import click
 from nhicard.cli.context import AppContext, get_app
 from nhicard.cli.output import emit, json_text, output_options, pick_format
 from nhicard.cli.params import Seconds
+from nhicard.errors import AlreadyReported, Category
 from nhicard.i18n import T, Text
 
 if TYPE_CHECKING:
@@ -22,8 +23,6 @@ if TYPE_CHECKING:
     from nhicard.card.verification import Verification
     from nhicard.errors import PcscUnavailable
 
-EXIT_FAILED = 6
-EXIT_INTERRUPTED = 130
 STOPPED_NOT_STARTED = "not-started"  # the summary's state until the cards are watched
 STOP_GRACE = 1.5  # seconds the card at hand may still take after Ctrl-C
 STOPPED_INTERRUPTED = "interrupted"  # nhicard.card.batch.STOPPED_INTERRUPTED
@@ -135,7 +134,6 @@ def verify(
 
     app = get_app()
     show_card_traffic(app)
-    ctx = click.get_current_context()
     if not watch and (all_readers or count is not None):
         raise click.UsageError("--all-readers and --count need --watch")
     if all_readers and app.reader is not None:
@@ -161,13 +159,18 @@ def verify(
                 if summary.stopped_by != STOPPED_NOT_STARTED:
                     _print_summary(app, summary)
             if summary.any_failed:
-                ctx.exit(EXIT_FAILED)
+                raise _cards_failed()
             if summary.stopped_by == STOPPED_INTERRUPTED:
-                ctx.exit(EXIT_INTERRUPTED)
+                raise AlreadyReported(Category.INTERRUPTED, T("已中斷", "interrupted"))
             return
-        code = _run_single(app, timeout, report_file, already_ok, show_pii, output)
-    if code:
-        ctx.exit(code)
+        failed = _run_single(app, timeout, report_file, already_ok, show_pii, output)
+    if failed:
+        raise _cards_failed()
+
+
+def _cards_failed() -> AlreadyReported:
+    """A card failed verification (each failure and the summary are already shown)."""
+    return AlreadyReported(Category.CARD_ERROR, T("卡片驗證失敗", "a card failed verification"))
 
 
 @contextmanager
@@ -223,7 +226,8 @@ def _run_single(
     already_ok: dict[str, str],
     show_pii: bool,
     output: str,
-) -> int:
+) -> bool:
+    """Verify the one card; True when it failed."""
     from nhicard.card.verification import REPORT_FIELDS, verify_in_reader
     from nhicard.pcsc.readers import choose_card_reader
 
@@ -244,18 +248,18 @@ def _run_single(
             card=v.card_number,
             when=already_ok[v.card_number or ""],
         )
-        return 0
+        return False
     if report_file is not None:
         report_file.append(v)
     emit(v.to_record(show_pii=show_pii), output, columns=REPORT_FIELDS)
     if v.ok:
-        return 0
+        return False
     app.warn(
         T("{card} 驗證失敗:{why}", "{card} failed verification: {why}"),
         card=app.tr(_card_name(v)),
         why=_failure_text(app, v),
     )
-    return EXIT_FAILED
+    return True
 
 
 # -- a stream of cards -------------------------------------------------------------------

@@ -10,7 +10,8 @@ import click
 from nhicard.cli.context import get_app
 from nhicard.cli.output import emit, output_options, pick_format
 from nhicard.cli.params import Seconds
-from nhicard.envcheck import FAIL, GROUPS, PASS, SKIP, WARN, CheckResult, report, run_checks
+from nhicard.cli.records import check_record, env_report
+from nhicard.envcheck import FAIL, GROUPS, PASS, SKIP, WARN, CheckResult, run_checks
 from nhicard.envcheck.agent import AgentSettings
 from nhicard.errors import ChecksFailed
 from nhicard.i18n import T
@@ -68,7 +69,7 @@ def render_table(results: list[CheckResult], lang: str) -> str:
         if r.status in (WARN, FAIL) and r.fix is not None:
             arrow = "→" if fancy else "->"
             lines.append(f"{' ' * (7 + width)}  {arrow} {r.fix.render(lang)}")
-    counts = report(results, lang)["summary"]
+    counts = env_report(results, lang)["summary"]
     lines.append("")
     lines.append(
         SUMMARY_LINE.render(
@@ -164,9 +165,9 @@ def check(
     if fmt == "table":
         click.echo(render_table(results, app.lang))
     elif fmt == "json":
-        emit(report(results, app.lang), fmt)
+        emit(env_report(results, app.lang), fmt)
     else:
-        emit([r.to_dict(app.lang) for r in results], fmt)
+        emit([check_record(r, app.lang) for r in results], fmt)
     failures = sum(1 for r in results if r.status == FAIL)
     if failures:
         raise ChecksFailed(

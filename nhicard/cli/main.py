@@ -18,7 +18,7 @@ from nhicard.cli.context import AppContext
 from nhicard.cli.lazy import LazyGroup
 from nhicard.cli.output import tolerant_streams
 from nhicard.cli.params import Seconds, agent_url_callback
-from nhicard.errors import NhicardError
+from nhicard.errors import AlreadyReported, Category, NhicardError
 from nhicard.i18n import LANGS, T, default_lang
 
 # name -> "module:attribute"; modules are imported only when the command runs or is listed
@@ -173,6 +173,29 @@ def cli(
         set_apdu_timeout(apdu_timeout)
 
 
+# The one table of exit codes (cli-contract.md): the core's error categories → exit status.
+EXIT_CODES: dict[Category, int] = {
+    Category.OTHER: 1,
+    Category.USAGE: 2,
+    Category.PCSC_UNAVAILABLE: 3,
+    Category.NO_READER: 4,
+    Category.NO_CARD: 5,
+    Category.CARD_ERROR: 6,
+    Category.NETWORK: 7,
+    Category.SITE_REJECTED: 8,
+    Category.AUTH_REFUSED: 9,
+    Category.CHECKS_FAILED: 10,
+    Category.SITE_CHANGED: 11,
+    Category.INTERRUPTED: 130,
+}
+EXIT_BUG = 1  # an unexpected exception: a bug in nhicard
+
+
+def exit_code_for(err: NhicardError) -> int:
+    """The exit status of the CLI contract for ``err``."""
+    return EXIT_CODES[err.category]
+
+
 INTERNAL_ERROR = T(
     "nhicard 內部錯誤(這是程式的問題,請回報):{err}",
     "internal error in nhicard (this is a bug, please report it): {err}",
@@ -211,11 +234,12 @@ def main(argv: list[str] | None = None) -> None:
     try:
         rv = cli.main(args=args, prog_name="nhicard", standalone_mode=False)
     except NhicardError as err:
-        report_error(err, lang)
-        sys.exit(err.exit_code)
+        if not isinstance(err, AlreadyReported):
+            report_error(err, lang)
+        sys.exit(exit_code_for(err))
     except click.exceptions.Abort:
         click.echo(INTERRUPTED.render(lang), err=True)
-        sys.exit(130)
+        sys.exit(EXIT_CODES[Category.INTERRUPTED])
     except click.ClickException as err:
         err.show()
         sys.exit(err.exit_code)
@@ -223,7 +247,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(err.exit_code)
     except KeyboardInterrupt:
         click.echo(INTERRUPTED.render(lang), err=True)
-        sys.exit(130)
+        sys.exit(EXIT_CODES[Category.INTERRUPTED])
     except BrokenPipeError:
         # stdout closed by the reader of a pipe (| head): quietly stop
         with contextlib.suppress(OSError):
@@ -237,7 +261,7 @@ def main(argv: list[str] | None = None) -> None:
         click.echo(INTERNAL_ERROR.render(lang, err=f"{type(err).__name__}: {err}"), err=True)
         if not verbose:
             click.echo(INTERNAL_HINT.render(lang), err=True)
-        sys.exit(1)
+        sys.exit(EXIT_BUG)
     sys.exit(rv if isinstance(rv, int) and not isinstance(rv, bool) else 0)
 
 

@@ -39,7 +39,9 @@ def list_readers_cmd(fmt: str | None, as_json: bool) -> None:
     from nhicard.pcsc.readers import list_readers
 
     app = get_app()
-    records = [info.to_record(app.lang) for info in list_readers(probe=_answers_nhi_select)]
+    from nhicard.cli.records import reader_record
+
+    records = [reader_record(i, app.lang) for i in list_readers(probe=_answers_nhi_select)]
     if not records:
         app.info(T("沒有找到讀卡機。", "No readers found."))
     emit(records, pick_format(fmt, as_json), columns=READER_COLUMNS)

@@ -69,7 +69,8 @@ def skipped(summary: Text, detail: str = "") -> Finding:
 
 @dataclass(frozen=True)
 class CheckResult:
-    """One line of the report (cli-contract.md: ``id, group, status, summary, detail, fix``)."""
+    """One line of the report (cli-contract.md: ``id, group, status, summary, detail, fix``;
+    printed by ``nhicard.cli.records``)."""
 
     id: str
     group: str
@@ -77,16 +78,6 @@ class CheckResult:
     summary: Text
     detail: str = ""
     fix: Text | None = None
-
-    def to_dict(self, lang: str) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "group": self.group,
-            "status": self.status,
-            "summary": self.summary.render(lang),
-            "detail": self.detail,
-            "fix": self.fix.render(lang) if self.fix is not None else None,
-        }
 
 
 @dataclass(frozen=True)
@@ -274,8 +265,3 @@ def summarize(results: Sequence[CheckResult]) -> dict[str, int]:
     for r in results:
         counts[r.status] += 1
     return counts
-
-
-def report(results: Sequence[CheckResult], lang: str) -> dict[str, Any]:
-    """The JSON document of cli-contract.md, texts in ``lang``."""
-    return {"checks": [r.to_dict(lang) for r in results], "summary": summarize(results)}

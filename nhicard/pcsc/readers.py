@@ -35,7 +35,7 @@ NhiProbe = Callable[[Connection], bool]
 
 @dataclass(frozen=True)
 class ReaderInfo:
-    """One reader as ``reader list`` shows it."""
+    """One reader as ``reader list`` shows it (printed by ``nhicard.cli.records``)."""
 
     index: int
     name: str
@@ -43,17 +43,6 @@ class ReaderInfo:
     atr: bytes | None
     card_type: str | None  # one of nhicard.pcsc.atr.CARD_TYPES, None without a card
     card_label: Text | None
-
-    def to_record(self, lang: str) -> dict[str, Any]:
-        """The JSON record of the CLI contract (``reader list``)."""
-        return {
-            "index": self.index,
-            "name": self.name,
-            "state": self.state,
-            "atr": atrs.format_atr(self.atr) if self.atr else None,
-            "card_type": self.card_type,
-            "card_label": self.card_label.render(lang) if self.card_label else None,
-        }
 
 
 def reader_states(
