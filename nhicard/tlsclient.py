@@ -28,3 +28,12 @@ def verifying_context(
         ) from exc
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     return ctx
+
+
+def inspecting_context() -> ssl.SSLContext:
+    """A context that verifies nothing, only to read the certificates a server presents
+    (to say why they did not verify); nothing but the handshake is sent over it."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx

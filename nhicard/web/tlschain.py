@@ -18,6 +18,8 @@ from datetime import date
 
 from nhicard.errors import NetworkError
 from nhicard.i18n import T, Text
+from nhicard.netclass import Kind, base_message
+from nhicard.tlsclient import inspecting_context
 
 MAX_CHAIN = 10
 
@@ -127,9 +129,7 @@ def presented_chain(
 ) -> PresentedChain | None:
     """The chain ``host:port`` sends (read without verifying it), or None if it cannot be
     had. Nothing is sent but the handshake."""
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
+    ctx = inspecting_context()
     try:
         with (
             socket.create_connection((host, port), timeout=timeout) as raw,
@@ -163,10 +163,7 @@ def untrusted_texts(host: str, chain: PresentedChain | None) -> tuple[Text, Text
     """(message, fix) for a certificate of ``host`` that does not verify."""
     if chain is None:
         return (
-            T(
-                "無法驗證 {host} 的憑證:簽發機構不受信任",
-                "cannot verify the certificate of {host}: unknown certificate authority",
-            ).format(host=host),
+            base_message(Kind.TLS_UNKNOWN_CA, host),
             BUNDLE_FIX.format(root="該根憑證", root_en="that root", where="", where_en=""),
         )
     known = chain.known_root()
