@@ -187,10 +187,10 @@ def serve(
 
             issued = ensure_server_certificate(state_dir() / "agent-tls")
             cert, key, ca_file = str(issued.cert_file), str(issued.key_file), issued.ca_file
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        from nhicard.tlsclient import serving_context
+
         try:
-            context.load_cert_chain(cert, key)
+            context = serving_context(cert, key)
         except (OSError, ssl.SSLError) as exc:
             raise UsageError(
                 T("無法載入 TLS 憑證或金鑰", "cannot load the TLS certificate or key"),
