@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import re
 
-_ID_RE = re.compile(r"\b([A-Z])([12ABCD89])(\d{8})\b")
+# explicit look-arounds, not \b: next to CJK text (身分證字號A123456789號) there is no word
+# boundary, as CJK characters are word characters too
+_ID_RE = re.compile(r"(?<![A-Za-z0-9])([A-Z])([12ABCD89])([0-9]{8})(?![0-9])")
 
 
 def mask_id(value: str | None) -> str | None:

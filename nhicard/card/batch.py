@@ -92,6 +92,8 @@ def read_report(path: str | Path) -> list[dict[str, Any]]:
     fmt = report_format(p)
     if not p.exists():
         return []
+    if not p.is_file():  # a FIFO or device would block or never end
+        raise _not_a_report(p, "not a regular file")
     text = p.read_text(encoding="utf-8", errors="replace")
     if not text.strip():
         return []
@@ -137,9 +139,19 @@ class ReportFile:
         self.format = report_format(self.path)
         self.show_pii = show_pii
         self.existing = read_report(self.path)
+        # a write that failed (disk full, I/O error): later records are not written, and
+        # the command says so at the end, keeping its own result and exit code
+        self.write_error: OSError | None = None
+        self.lost = 0  # records not written because of write_error
         created = not self.path.exists()
         try:
-            self._file: IO[str] = open(self.path, "a", encoding="utf-8", newline="")  # noqa: SIM115
+            # full ID numbers (--show-pii) make the report personal data: 0600 whatever the
+            # umask, also for a report that existed before
+            mode = 0o600 if show_pii else 0o666  # masked reports: as the umask says
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, mode)
+            if show_pii:
+                os.fchmod(fd, 0o600)
+            self._file: IO[str] = open(fd, "a", encoding="utf-8", newline="")  # noqa: SIM115
         except OSError as err:
             raise UsageError(
                 T("無法寫入報告檔「{path}」", "cannot write the report file “{path}”").format(
@@ -159,21 +171,50 @@ class ReportFile:
         elif not self.path.read_bytes().endswith(b"\n"):
             self._write_line("")  # finish a line cut short by an earlier crash
 
-    def _write_line(self, line: str) -> None:
-        self._file.write(line + "\n")
-        self._file.flush()
-        os.fsync(self._file.fileno())
+    def _write_line(self, line: str) -> bool:
+        if self.write_error is not None:
+            return False
+        try:
+            self._file.write(line + "\n")
+            self._file.flush()
+            os.fsync(self._file.fileno())
+        except OSError as err:
+            self.write_error = err
+            return False
+        return True
 
     def append(self, verification: Verification) -> None:
-        """Write one card's record and make sure it is on disk before returning."""
+        """Write one card's record and make sure it is on disk before returning. A failed
+        write does not raise: it is kept in ``write_error`` and counted in ``lost``."""
         record = verification.to_record(show_pii=self.show_pii)
         if self.format == "csv":
-            self._write_line(csv_line(["" if v is None else str(v) for v in record.values()]))
+            written = self._write_line(
+                csv_line(["" if v is None else str(v) for v in record.values()])
+            )
         else:
-            self._write_line(json.dumps(record, ensure_ascii=False))
+            written = self._write_line(json.dumps(record, ensure_ascii=False))
+        if not written:
+            self.lost += 1
+
+    def failure(self) -> Text | None:
+        """What to tell the user when records could not be written, else None."""
+        if self.write_error is None:
+            return None
+        return T(
+            "無法寫入報告檔「{path}」:{why};{n} 筆結果未寫入(結果仍顯示於畫面)",
+            "could not write the report file “{path}”: {why}; {n} result(s) are not in it "
+            "(they were still printed)",
+        ).format(
+            path=str(self.path),
+            why=self.write_error.strerror or type(self.write_error).__name__,
+            n=self.lost,
+        )
 
     def close(self) -> None:
-        self._file.close()
+        try:
+            self._file.close()
+        except OSError as err:  # the last buffered bytes could not be written
+            self.write_error = self.write_error or err
 
     def __enter__(self) -> ReportFile:
         return self

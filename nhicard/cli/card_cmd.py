@@ -8,6 +8,7 @@ from nhicard.apdu import Tracer
 from nhicard.cli.context import AppContext, get_app
 from nhicard.cli.lazy import LazyGroup
 from nhicard.cli.output import emit, output_options, pick_format
+from nhicard.cli.params import Seconds
 from nhicard.i18n import T
 
 CARD_COLUMNS = (
@@ -54,7 +55,7 @@ def card() -> None:
 @card.command("read", epilog=READ_EPILOG)
 @click.option(
     "--wait",
-    type=click.FloatRange(min=0, min_open=True),
+    type=Seconds(),
     metavar="SECONDS",
     help="Wait up to SECONDS for a card to be inserted.",
 )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import signal
 import sys
 import threading
@@ -14,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from nhicard.cli.context import AppContext, get_app
-from nhicard.cli.output import emit, output_options, pick_format
+from nhicard.cli.output import emit, json_text, output_options, pick_format
+from nhicard.cli.params import Seconds
 from nhicard.i18n import T, Text
 
 if TYPE_CHECKING:
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 EXIT_FAILED = 6
 EXIT_INTERRUPTED = 130
 STOPPED_NOT_STARTED = "not-started"  # the summary's state until the cards are watched
+STOP_GRACE = 1.5  # seconds the card at hand may still take after Ctrl-C
 STOPPED_INTERRUPTED = "interrupted"  # nhicard.card.batch.STOPPED_INTERRUPTED
 
 
@@ -99,7 +100,7 @@ def _check_report(ctx: click.Context, param: click.Parameter, value: str | None)
 )
 @click.option(
     "--timeout",
-    type=click.FloatRange(min=0, min_open=True),
+    type=Seconds(),
     metavar="SECONDS",
     help="With --watch: stop after SECONDS without a card; without: wait up to SECONDS for one.",
 )
@@ -174,8 +175,14 @@ def _maybe_report(path: str | None, show_pii: bool) -> Iterator[ReportFile | Non
         return
     from nhicard.card.batch import ReportFile
 
-    with ReportFile(path, show_pii=show_pii) as report_file:
+    report_file = ReportFile(path, show_pii=show_pii)
+    try:
         yield report_file
+    finally:
+        report_file.close()
+        failure = report_file.failure()
+        if failure is not None:
+            get_app().warn(failure)
 
 
 def _tracer(app: AppContext) -> Any:
@@ -327,7 +334,7 @@ class _LineWriter:
         elif self.output == "table":
             line = self._table_row(record)
         else:
-            line = json.dumps(record, ensure_ascii=False)
+            line = json_text(record)
         click.echo(line)
         sys.stdout.flush()
 
@@ -420,20 +427,37 @@ class _CliListener:
 @contextmanager
 def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
     """First Ctrl-C (or SIGTERM): finish the card at hand, then stop; a second Ctrl-C
-    interrupts at once."""
+    interrupts at once, and so does the first one when the card at hand takes longer than
+    :data:`STOP_GRACE` seconds (a card that does not answer)."""
+    main = threading.main_thread()
+    timers: list[threading.Timer] = []
+
+    def kick() -> None:  # the grace is over: interrupt the main thread's wait
+        if hasattr(signal, "pthread_kill") and main.ident is not None:
+            signal.pthread_kill(main.ident, signal.SIGINT)
+        else:  # pragma: no cover - Windows
+            import _thread
+
+            _thread.interrupt_main()
 
     def handler(signum: int, frame: FrameType | None) -> None:
         if stop.is_set() and signum == signal.SIGINT:
             raise KeyboardInterrupt
         stop.set()
+        timer = threading.Timer(STOP_GRACE, kick)
+        timer.daemon = True
+        timers.append(timer)
+        timer.start()
 
-    if threading.current_thread() is not threading.main_thread():
+    if threading.current_thread() is not main:
         yield
         return
     old = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
+        for timer in timers:
+            timer.cancel()
         for sig, previous in old.items():
             signal.signal(sig, previous)
 

@@ -24,6 +24,7 @@ class AppContext:
     lang: str = "zh-TW"
     verbose: int = 0
     quiet: bool = False
+    allow_profile_hosts: bool = False
     extras: dict[str, object] = field(default_factory=dict)
 
     # -- messages on stderr ------------------------------------------------------------

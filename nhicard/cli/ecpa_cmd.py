@@ -10,6 +10,7 @@ import click
 from nhicard.cli.context import get_app
 from nhicard.cli.flow_options import flow_settings, save_pages_option
 from nhicard.cli.output import emit, output_options, pick_format
+from nhicard.cli.params import cookie_jar_target, return_url_callback
 from nhicard.cli.secrets import password_options, read_password
 from nhicard.i18n import T
 
@@ -51,6 +52,7 @@ def ecpa() -> None:
     "--return-url",
     metavar="URL",
     default=None,
+    callback=return_url_callback,
     help="Continue the single sign-on into this application (its sign-on address, e.g. "
     "https://elearn.hrd.gov.tw/sso_verify.php).",
 )
@@ -65,6 +67,7 @@ def ecpa() -> None:
     "--cookie-jar",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
+    callback=cookie_jar_target,
     metavar="FILE",
     help="Write all sites' cookies to FILE (Netscape format, mode 0600; curl --cookie FILE).",
 )
@@ -104,7 +107,7 @@ def login(
             else T("健保卡註冊密碼", "NHI card registration password")
         ),
     )
-    settings = flow_settings(app, save_pages)
+    settings = flow_settings(app, save_pages, form_hosts_of=return_url)
     with open_flow(settings, secrets=((password, "password"),)) as env:
         result = ecpa_login(env, password, return_url, account=account)
         if cookie_jar is not None:

@@ -9,6 +9,7 @@ import click
 
 from nhicard.cli.context import get_app
 from nhicard.cli.output import emit, output_options, pick_format
+from nhicard.cli.params import Seconds
 from nhicard.envcheck import FAIL, GROUPS, PASS, SKIP, WARN, CheckResult, report, run_checks
 from nhicard.envcheck.agent import AgentSettings
 from nhicard.errors import ChecksFailed
@@ -107,7 +108,7 @@ def _groups(ctx: click.Context, param: click.Parameter, value: str | None) -> tu
 )
 @click.option(
     "--timeout",
-    type=click.FloatRange(min=0.1, max=120.0),
+    type=Seconds(min=0.1, min_open=False, max=120.0),
     default=5.0,
     show_default=True,
     show_envvar=True,

@@ -16,6 +16,8 @@ from nhicard import __version__
 from nhicard.agent import DEFAULT_AGENT_URL
 from nhicard.cli.context import AppContext
 from nhicard.cli.lazy import LazyGroup
+from nhicard.cli.output import tolerant_streams
+from nhicard.cli.params import Seconds, agent_url_callback
 from nhicard.errors import NhicardError
 from nhicard.i18n import LANGS, T, default_lang
 
@@ -94,6 +96,7 @@ def _complete_reader(ctx: click.Context, param: click.Parameter, incomplete: str
     default=DEFAULT_AGENT_URL,
     show_default=True,
     metavar="URL",
+    callback=agent_url_callback,
     help="Address of the official component (nhiicc backend).",
 )
 @click.option(
@@ -117,6 +120,18 @@ def _complete_reader(ctx: click.Context, param: click.Parameter, incomplete: str
 )
 @click.option("-q", "--quiet", is_flag=True, help="Only results and errors.")
 @click.option(
+    "--allow-profile-hosts",
+    is_flag=True,
+    help="Let a profile that extends real/sandbox send the password to other hosts (warns).",
+)
+@click.option(
+    "--apdu-timeout",
+    type=Seconds(max=600.0),
+    default=None,
+    metavar="SECONDS",
+    help="How long the card may take to answer one command [default: 5].",
+)
+@click.option(
     "--version",
     is_flag=True,
     expose_value=False,
@@ -134,6 +149,8 @@ def cli(
     lang: str | None,
     verbose: int,
     quiet: bool,
+    allow_profile_hosts: bool,
+    apdu_timeout: float | None,
 ) -> None:
     """nhicard — the Taiwan NHI card (健保卡) from a terminal.
 
@@ -148,7 +165,12 @@ def cli(
         lang=lang or default_lang(),
         verbose=verbose,
         quiet=quiet,
+        allow_profile_hosts=allow_profile_hosts,
     )
+    if apdu_timeout is not None:
+        from nhicard.pcsc.connection import set_apdu_timeout
+
+        set_apdu_timeout(apdu_timeout)
 
 
 INTERNAL_ERROR = T(
@@ -180,6 +202,7 @@ def report_error(err: NhicardError, lang: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    tolerant_streams()
     args = list(sys.argv[1:] if argv is None else argv)
     lang = _lang_from_argv(args)
     verbose = any(

@@ -5,6 +5,8 @@ Results go to stdout, messages to stderr, so ``nhicard … --json | jq`` always 
 
 from __future__ import annotations
 
+import codecs
+import contextlib
 import io
 import json
 import sys
@@ -15,6 +17,32 @@ import click
 
 FORMATS = ("table", "json", "jsonl", "csv")
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+def stream_takes_unicode(stream: object) -> bool:
+    """Whether ``stream`` encodes every character (UTF-8/16/32): else JSON is written with
+    ``\\u`` escapes, so it stays valid and complete on a cp950 or ASCII console."""
+    encoding = getattr(stream, "encoding", None) or "ascii"
+    try:
+        name = codecs.lookup(encoding).name
+    except LookupError:
+        return False
+    return name.startswith("utf")
+
+
+def tolerant_streams() -> None:
+    """Let stdout and stderr replace what their encoding cannot show (a Windows console in
+    cp950 and 林峯), instead of failing with UnicodeEncodeError."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None and not stream_takes_unicode(stream):
+            with contextlib.suppress(ValueError, OSError):
+                reconfigure(errors="replace")
+
+
+def json_text(value: Any, **kw: Any) -> str:
+    """``json.dumps`` for stdout: UTF-8 as it is when stdout takes it, ``\\u`` escapes else."""
+    return json.dumps(value, ensure_ascii=not stream_takes_unicode(sys.stdout), **kw)
 
 
 def output_options(func: F) -> F:
@@ -72,9 +100,9 @@ def render(
     single = isinstance(data, Mapping)
     rows: list[Mapping[str, Any]] = [data] if isinstance(data, Mapping) else list(data)
     if fmt == "json":
-        return json.dumps(data, ensure_ascii=False, indent=2)
+        return json_text(data, indent=2)
     if fmt == "jsonl":
-        return "\n".join(json.dumps(r, ensure_ascii=False) for r in rows)
+        return "\n".join(json_text(r) for r in rows)
     cols = list(columns) if columns else _columns(rows)
     if fmt == "csv":
         buf = io.StringIO()

@@ -10,6 +10,7 @@ import click
 from nhicard.cli.context import AppContext, get_app
 from nhicard.cli.flow_options import flow_settings, save_pages_option
 from nhicard.cli.output import emit, output_options, pick_format
+from nhicard.cli.params import Seconds
 from nhicard.cli.secrets import password_options, read_password
 from nhicard.errors import UsageError
 from nhicard.i18n import T
@@ -57,10 +58,10 @@ def _confirm_on_terminal(app: AppContext):  # type: ignore[no-untyped-def]
 @save_pages_option
 @click.option(
     "--timeout",
-    type=click.FloatRange(min=0.1),
+    type=Seconds(min=0.1, min_open=False),
     default=None,
     metavar="SECONDS",
-    help="HTTP read timeout [default: 30].",
+    help="HTTP read timeout; a whole request may take twice this [default: 30].",
 )
 @password_options(PASSWORD_ENV)
 @output_options

@@ -8,7 +8,8 @@ import click
 
 from nhicard.cli.context import get_app
 from nhicard.cli.output import emit, output_options, pick_format
-from nhicard.errors import NetworkError
+from nhicard.cli.params import existing_or_new_directory, probe_writable
+from nhicard.errors import NetworkError, UsageError
 from nhicard.i18n import T
 
 DIR_HELP = "Sandbox directory [default: $NHICARD_SANDBOX_DIR, else <user state dir>/sandbox]."
@@ -25,6 +26,7 @@ dir_option = click.option(
     "sandbox_dir",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
+    callback=existing_or_new_directory,
     help=DIR_HELP,
 )
 
@@ -65,6 +67,14 @@ def up(
 
     app = get_app()
     directory = _sandbox_dir(sandbox_dir)
+    why = probe_writable(directory)
+    if why is not None:
+        raise UsageError(
+            T("無法在沙盒目錄 {dir} 寫入檔案:{why}", "cannot write files in the sandbox directory {dir}: {why}")
+            .format(dir=str(directory), why=why),
+            hint=T("請以 --dir 指定可寫入的目錄。", "Name a writable directory with --dir."),
+            reason="bad-directory",
+        )  # fmt: skip
     app.info(T("正在啟動沙盒({dir})…", "Starting the sandbox ({dir})…"), dir=str(directory))
     endpoints = supervisor.start(
         directory, data_file=data_file, port_base=port_base, card=not no_card

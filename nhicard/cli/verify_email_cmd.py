@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 import click
@@ -9,9 +10,10 @@ import click
 from nhicard.cli.context import AppContext, get_app
 from nhicard.cli.flow_options import flow_settings, save_pages_option
 from nhicard.cli.output import emit, output_options, pick_format
+from nhicard.cli.params import Seconds
 from nhicard.cli.secrets import read_password
 from nhicard.errors import UsageError
-from nhicard.i18n import T
+from nhicard.i18n import T, Text
 
 IMAP_PASSWORD_ENV = "NHICARD_IMAP_PASSWORD"
 SOURCE_OPTIONS = ("eml", "mbox", "maildir", "imap", "link")
@@ -82,7 +84,7 @@ def _on_tick(app: AppContext):  # type: ignore[no-untyped-def]
 @click.option("--link", metavar="URL", default=None, help="The verification link itself.")
 @click.option(
     "--wait",
-    type=click.FloatRange(min=0, min_open=True),
+    type=Seconds(),
     metavar="SECONDS",
     default=None,
     help="Poll the mailbox up to SECONDS for the mail to arrive.",
@@ -127,7 +129,7 @@ def verify_email(
     """Verify the registration: follow the mail's link, read the card, confirm (steps 5-6)."""
     from nhicard.flows.base import open_flow
     from nhicard.flows.verify_email import MailSourceSpec, find_link, verify_link
-    from nhicard.mail import parse_since
+    from nhicard.mail import MailNotFound, parse_since
     from nhicard.web.profile import resolve_profile
 
     app = get_app()
@@ -173,7 +175,12 @@ def verify_email(
                 T("等待認證通知信(最多 {s} 秒)…", "Waiting up to {s} s for the verification mail…"),
                 s=f"{wait:g}",
             )
-        mail = find_link(source, profile, since=when, wait=wait, on_tick=_on_tick(app))
+        try:
+            mail = find_link(source, profile, since=when, wait=wait, on_tick=_on_tick(app))
+        except MailNotFound as missing:
+            _show_skipped(app, missing.data.get("skipped") or ())
+            raise
+        _show_skipped(app, mail.skipped)
         app.debug(
             T("認證通知信:{subject}({date})", "verification mail: {subject} ({date})"),
             subject=mail.subject,
@@ -184,3 +191,8 @@ def verify_email(
         result = verify_link(env, value)
         app.debug(T("HTTP 請求數:{n}", "HTTP requests: {n}"), n=env.browser.requests_made)
     emit(result.to_dict(), chosen)
+
+
+def _show_skipped(app: AppContext, skipped: Iterable[Text]) -> None:
+    for what in skipped:
+        app.debug(T("略過:{what}", "skipped: {what}"), what=app.tr(what))

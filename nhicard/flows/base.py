@@ -29,9 +29,11 @@ from nhicard.agent.base import SIGNATURE_LENGTH, BasicData, CardAgent
 from nhicard.agent.errors import component_error
 from nhicard.errors import NetworkError, SiteChanged, SiteRejected
 from nhicard.flows.errors import SessionExpired
+from nhicard.flows.hosts import check_profile_hosts
 from nhicard.i18n import T, Text
 from nhicard.web.aspnet import page_messages
 from nhicard.web.browser import Browser
+from nhicard.web.errors import PageUnparsable
 from nhicard.web.form import Form, Key, Submission
 from nhicard.web.page import Page
 from nhicard.web.pages import PageSaver
@@ -64,6 +66,13 @@ class FlowSettings:
     reader: str | None = None
     trace: Trace | None = None
     log: Log | None = None
+    # a problem that does not change the result (a page or the journal could not be
+    # written): the CLI always shows it
+    warn: Log | None = None
+    # a derived profile may send the password to hosts outside its base (flows/hosts.py)
+    allow_profile_hosts: bool = False
+    # hosts besides the profile's sites that forms may go to (ecpa login --return-url's)
+    extra_form_hosts: tuple[str, ...] = ()
     save_pages: Path | None = None
     clock: Clock = utc_now
     read_timeout: float | None = None
@@ -142,12 +151,18 @@ class FlowEnv:
         self._agent: CardAgent | None = None
         self._saver = PageSaver(settings.save_pages, redactor) if settings.save_pages else None
         self._failure_saver: PageSaver | None = None
+        self._unwritable: list[PageSaver] = []
 
     # -- messages ------------------------------------------------------------------------
     def log(self, text: Text) -> None:
         """A progress line (the CLI shows it on stderr unless --quiet)."""
         if self.settings.log is not None:
             self.settings.log(text)
+
+    def warn(self, text: Text) -> None:
+        """A problem that does not change the flow's result (shown even with --quiet)."""
+        if self.settings.warn is not None:
+            self.settings.warn(text)
 
     def add_secret(self, value: str | None, kind: str = "other") -> None:
         """Mask ``value`` in traces and saved pages from now on."""
@@ -188,20 +203,44 @@ class FlowEnv:
         return page
 
     def save(self, page: Page, step: str) -> Path | None:
-        """Save the page (redacted) when ``--save-pages`` is set; returns its path."""
-        return self._saver.save(page, step) if self._saver is not None else None
+        """Save the page (redacted) when ``--save-pages`` is set; returns its path, or None
+        when it could not be written (disk full, read-only: said with :meth:`warn`)."""
+        return self._save_with(self._saver, page, step) if self._saver is not None else None
 
-    def keep_page(self, page: Page, step: str) -> Path:
+    def keep_page(self, page: Page, step: str) -> Path | None:
         """Save the page (redacted) for a failure report: into the ``--save-pages`` dir, else
-        ``<state dir>/pages/``."""
+        ``<state dir>/pages/``. None when it could not be written (said with :meth:`warn`):
+        the failure being reported stays what it is."""
         if self._saver is not None:
-            return self._saver.save(page, step)
+            return self._save_with(self._saver, page, step)
         if self._failure_saver is None:
             from nhicard.paths import state_dir
 
             base = self.settings.state_dir or state_dir()
             self._failure_saver = PageSaver(base / "pages", self.redactor)
-        return self._failure_saver.save(page, step)
+        return self._save_with(self._failure_saver, page, step)
+
+    def _save_with(self, saver: PageSaver, page: Page, step: str) -> Path | None:
+        try:
+            return saver.save(page, step)
+        except PageUnparsable as err:  # too large to redact safely: not saved
+            self.warn(
+                T("頁面未保存:{zh}", "page not saved: {en}").format(
+                    zh=err.message.zh, en=err.message.en
+                )
+            )
+            return None
+        except OSError as err:
+            if saver in self._unwritable:
+                return None  # said once is enough
+            self._unwritable.append(saver)
+            self.warn(
+                T(
+                    "無法保存頁面到 {dir}:{why}",
+                    "could not save the page in {dir}: {why}",
+                ).format(dir=str(saver.directory), why=err.strerror or type(err).__name__)
+            )
+            return None
 
     # -- judging pages -------------------------------------------------------------------
     def site_of(self, spec: PageSpec) -> SiteSpec:
@@ -224,7 +263,7 @@ class FlowEnv:
                 "profile (--profile FILE).",
             ),
             reason="site-changed",
-            saved_page=str(path),
+            saved_page=str(path) if path is not None else None,
         )
 
     def messages(self, page: Page, site: SiteSpec | None = None) -> list[str]:
@@ -313,12 +352,17 @@ def open_flow(
 ) -> Iterator[FlowEnv]:
     """The environment of one flow run (see the module docstring)."""
     profile = profile or resolve_profile(settings.profile, sandbox_dir=settings.sandbox_dir)
+    check_profile_hosts(profile, allowed=settings.allow_profile_hosts, warn=settings.warn)
     redactor = profile.redactor()
     for value, kind in secrets:
         redactor.add_secret(value, kind)
     policy = profile.browser_policy()
+    hosts = (*profile.site_hosts(), *(h.lower() for h in settings.extra_form_hosts))
+    policy = dataclasses.replace(policy, form_hosts=tuple(dict.fromkeys(hosts)))
     if settings.read_timeout is not None:
-        policy = dataclasses.replace(policy, read_timeout=settings.read_timeout)
+        policy = dataclasses.replace(
+            policy, read_timeout=settings.read_timeout, total_timeout=2 * settings.read_timeout
+        )
     browser = Browser(
         policy,
         transport=settings.transport,
@@ -331,7 +375,8 @@ def open_flow(
         yield env
     except SiteChanged as err:
         if err.saved_page is None and browser.current is not None:
-            err.saved_page = str(env.keep_page(browser.current, "site-changed"))
+            kept = env.keep_page(browser.current, "site-changed")
+            err.saved_page = str(kept) if kept is not None else None
         raise
     finally:
         env.close()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import stat
 from collections.abc import Iterable
 from http.cookiejar import Cookie
 from pathlib import Path
@@ -59,6 +60,32 @@ def netscape_text(cookies: Iterable[Cookie]) -> str:
     return HEADER + "".join(line + "\n" for line in lines)
 
 
+def target_problem(target: Path) -> UsageError | None:
+    """A :class:`UsageError` when ``target`` exists and is not a regular file (a device such
+    as /dev/full, a FIFO, a directory, a symbolic link): the atomic rename would replace it."""
+    try:
+        info = os.lstat(target)
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        info_error = getattr(exc, "strerror", None) or type(exc).__name__
+        return UsageError(
+            T("無法使用 cookie 檔 {path}:{why}", "cannot use the cookie file {path}: {why}")
+            .format(path=str(target), why=info_error),
+            reason="cookie-jar",
+        )  # fmt: skip
+    if stat.S_ISREG(info.st_mode):
+        return None
+    return UsageError(
+        T(
+            "cookie 檔 {path} 已存在且不是一般檔案,不會取代它",
+            "the cookie file {path} exists and is not a regular file; not replacing it",
+        ).format(path=str(target)),
+        hint=T("請指定一般檔案的路徑。", "Name the path of a regular file."),
+        reason="cookie-jar",
+    )
+
+
 def write_cookie_jar(path: Path, cookies: Iterable[Cookie]) -> int:
     """Write ``cookies`` to ``path`` (mode 0600, atomic replace); returns how many.
 
@@ -66,6 +93,9 @@ def write_cookie_jar(path: Path, cookies: Iterable[Cookie]) -> int:
     items = list(cookies)
     data = netscape_text(items).encode("utf-8")
     target = Path(path)
+    problem = target_problem(target)
+    if problem is not None:
+        raise problem
     tmp = target.with_name(f".{target.name}.{secrets.token_hex(6)}.tmp")
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

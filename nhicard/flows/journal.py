@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from nhicard.errors import UsageError
-from nhicard.i18n import T
+from nhicard.i18n import T, Text
 from nhicard.masking import mask_id
 from nhicard.web.pages import write_private
 
@@ -58,6 +58,8 @@ class Journal:
         self._clock = clock or (lambda: datetime.now(UTC))
         self.steps: dict[str, str] = {}
         self.facts: dict[str, Any] = {}
+        self.write_error: OSError | None = None
+        self.warn: Callable[[Text], None] | None = None  # told when the file cannot be written
         self._load()
 
     @classmethod
@@ -136,4 +138,16 @@ class Journal:
 
     def _write(self) -> None:
         text = json.dumps(self.to_dict(), ensure_ascii=False, indent=2) + "\n"
-        write_private(self.path, text.encode("utf-8"))
+        try:
+            write_private(self.path, text.encode("utf-8"))
+        except OSError as err:
+            # the run goes on (its result is what counts); a rerun just knows less
+            self.write_error = err
+            if self.warn is not None:
+                self.warn(
+                    T(
+                        "無法寫入執行紀錄 {path}:{why}(重新執行時將無法得知已完成的步驟)",
+                        "could not write the run journal {path}: {why} (a rerun will not "
+                        "know which steps were done)",
+                    ).format(path=str(self.path), why=err.strerror or type(err).__name__)
+                )

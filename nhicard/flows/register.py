@@ -410,6 +410,11 @@ class _Walk:
         except PageStateRejected:
             self.journal.forget("submitting")  # refused before it was processed: not stored
             raise
+        except KeyboardInterrupt:
+            # Ctrl-C while the site had the application: it most likely stored it and sent
+            # the mail; the rerun must not send a second one on its own (from_journal)
+            self.journal.record("submitting", interrupted=True, email=self.request.email)
+            raise
         if page.find_marker(self.nhi.markers.success):
             self.journal.record(STATUS_SUBMITTED, email=self.request.email)
             env.log(
@@ -447,7 +452,16 @@ class _Walk:
         except _AlreadyRegistered as found:
             env.log(T("此健保卡已完成註冊", "this NHI card is already registered"))
             if not self.dry_run:
-                self.open_journal(found.card_number).record(STATUS_ALREADY)
+                journal = self.open_journal(found.card_number)
+                if journal.done("submitting") and not journal.done(STATUS_SUBMITTED):
+                    env.warn(
+                        T(
+                            "上次在 {when} 中斷的申請已送達網站,且已完成認證;不再送出",
+                            "the application interrupted at {when} had reached the site and "
+                            "has been verified since; nothing is sent again",
+                        ).format(when=journal.when("submitting"))
+                    )
+                journal.record(STATUS_ALREADY)
             return RegisterOutcome(STATUS_ALREADY, req.email, False)
         self.journal = self.open_journal(basic.card_number)
         if not self.dry_run:
@@ -472,7 +486,11 @@ class _Walk:
 
     def open_journal(self, card_number: str) -> Journal:
         settings = self.env.settings
-        return Journal.open(FLOW, card_number, state_dir=settings.state_dir, clock=settings.clock)
+        journal = Journal.open(
+            FLOW, card_number, state_dir=settings.state_dir, clock=settings.clock
+        )
+        journal.warn = self.env.warn
+        return journal
 
     def from_journal(self) -> RegisterOutcome | None:
         journal = self.journal
@@ -490,8 +508,28 @@ class _Walk:
             )
             return RegisterOutcome(STATUS_SUBMITTED, email, True)
         if journal.done(STATUS_SUBMITTED) and self.resend:
+            journal.facts.pop("interrupted", None)
             journal.forget(STATUS_SUBMITTED, "submitting")
             return None
+        if journal.done("submitting") and journal.facts.get("interrupted") and not self.resend:
+            # the site does not say whether it holds an unverified application (the card is
+            # not "already registered" until its link is followed): do not send a second
+            # verification mail on a guess
+            email = str(journal.facts.get("email") or self.request.email)
+            self.env.warn(
+                T(
+                    "上次在 {when} 送出申請時被中斷(Ctrl-C);網站不是「已完成註冊」,但很可能已收到"
+                    "申請並寄出認證通知信到 {email}。不再重複送出:請先收信並執行 verify-email;"
+                    "若沒有收到,再加上 --resend 重新申請",
+                    "the last run was interrupted (Ctrl-C) during its final submit at {when}; the "
+                    "site does not show the card as registered, but it most likely got the "
+                    "application and mailed the verification link to {email}. Not sending it "
+                    "again: check the mail and run verify-email; if none came, add --resend",
+                ).format(when=journal.when("submitting"), email=email)
+            )
+            return RegisterOutcome(STATUS_SUBMITTED, email, True)
+        if journal.done("submitting") and journal.facts.get("interrupted"):  # --resend
+            journal.facts.pop("interrupted", None)
         if journal.done("submitting"):
             self.resumed = True
             self.env.log(

@@ -119,9 +119,39 @@ def _origin(url: str) -> tuple[str, str, int | None]:
     return scheme, host, port if port is not None else default
 
 
+MAX_LINK_CHARS = 4096  # the site's links are ~150 characters; browsers refuse far less
+
+
+def _refuse_malformed(link: str) -> None:
+    """:class:`ForeignLink` (exit 8) for a link no browser would open: too long, or with
+    control characters, spaces or other characters that are not printable ASCII."""
+    if len(link) > MAX_LINK_CHARS:
+        why = T("長度 {n} 個字元,超過 {max}", "it is {n} characters long, more than {max}").format(
+            n=len(link), max=MAX_LINK_CHARS
+        )
+    elif any(not ("\x21" <= ch <= "\x7e") for ch in link):
+        bad = next(ch for ch in link if not ("\x21" <= ch <= "\x7e"))
+        why = T(
+            "含有不允許的字元 {ch}", "it contains the character {ch}, which is not allowed"
+        ).format(ch=ascii(bad))
+    else:
+        return
+    raise ForeignLink(
+        T(f"認證連結無效:{why.zh}", f"the verification link is not valid: {why.en}"),
+        host="?",
+        hint=T(
+            "請使用健保署寄來的認證通知信中的「健保卡註冊認證作業」連結。",
+            "Use the 「健保卡註冊認證作業」 link of the NHI's own verification mail.",
+        ),
+        reason="link-invalid",
+    )
+
+
 def check_link(profile: SiteProfile, link: str) -> str:
     """``link`` when it leads to the profile's NHI site (same scheme and port, a host the
-    profile allows, the profile's link pattern); else :class:`ForeignLink` (exit 8)."""
+    profile allows, the profile's link pattern, well-formed); else :class:`ForeignLink`
+    (exit 8)."""
+    _refuse_malformed(link)
     scheme, host, port = _origin(link)
     site_scheme, site_host, site_port = _origin(profile.nhi.base_url)
     allowed_hosts = {h.lower() for h in profile.mail.allowed_link_hosts} | {site_host}

@@ -13,6 +13,7 @@ from nhicard.mail.errors import (
     ImapUrlInvalid,
     MailNotFound,
     MailSourceMissing,
+    MailUnreadable,
 )
 from nhicard.mail.imap import ImapSource
 from nhicard.mail.message import MailItem
@@ -38,6 +39,7 @@ __all__ = [
     "MailMarkers",
     "MailNotFound",
     "MailSourceMissing",
+    "MailUnreadable",
     "MaildirSource",
     "MboxSource",
     "MessageSource",

@@ -7,6 +7,7 @@
 | :class:`ImapMailboxMissing` | 2 | the IMAP server has no such mailbox (folder) |
 | :class:`ImapUnavailable` | 7 | connection, TLS, STARTTLS missing, protocol failure |
 | :class:`MailNotFound` | 8 | no verification mail (yet): the site's mail did not come |
+| :class:`MailUnreadable` | 8 | a mail too large or too deeply nested to read safely |
 | :class:`ForeignLink` | 8 | the mail's link leads outside the profile's allowed hosts |
 | :class:`ImapLoginRefused` | 9 | the IMAP server refused the mailbox user name / password |
 """
@@ -49,6 +50,11 @@ class MailNotFound(SiteRejected):
         super().__init__(message, data=data, **kw)
         self.examined = examined
         self.matched = matched
+
+
+class MailUnreadable(SiteRejected):
+    """A mail that cannot be read safely: larger than the size cap, MIME nested too deeply,
+    or not a regular file (exit 8). Sources holding several mails skip it and go on."""
 
 
 class ForeignLink(SiteRejected):

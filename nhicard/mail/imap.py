@@ -22,9 +22,10 @@ from nhicard.mail.errors import (
     ImapLoginRefused,
     ImapMailboxMissing,
     ImapUnavailable,
+    MailUnreadable,
 )
 from nhicard.mail.imapurl import ImapUrl, encode_mailbox_name, parse_imap_url, quote_astring
-from nhicard.mail.message import MailItem, header_date, parse_message
+from nhicard.mail.message import MAX_MAIL_BYTES, MailItem, header_date, parse_message
 from nhicard.mail.sources import SearchHint
 from nhicard.netclass import BASE_MESSAGES, HINT_CLOCK, Kind, classify, word
 from nhicard.tlsclient import verifying_context
@@ -32,6 +33,7 @@ from nhicard.tlsclient import verifying_context
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_MAX_MESSAGES = 200
 FETCH_BATCH = 50
+_BODY_ITEM = f"BODY.PEEK[]<0.{MAX_MAIL_BYTES + 1}>"
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _UID = re.compile(rb"\bUID (\d+)")
 
@@ -183,6 +185,7 @@ class ImapSource:
         self.max_messages = max_messages
         scheme = "imaps" if self.url.implicit_tls else "imap"
         self.description = f"{scheme}://{self.url.server}/{self.url.mailbox}"
+        self.skipped: list[Text] = []
 
     def __repr__(self) -> str:
         return f"ImapSource({self.description!r}, user={self.url.user!r})"
@@ -359,7 +362,9 @@ class ImapSource:
         for start in range(0, len(uids), FETCH_BATCH):
             batch = ",".join(str(u) for u in uids[start : start + FETCH_BATCH])
             try:
-                typ, data = conn.uid("FETCH", batch, "(UID INTERNALDATE BODY.PEEK[])")
+                # at most one byte over the cap of each mail: a larger one is known as such
+                # (and skipped) without holding all of it in memory
+                typ, data = conn.uid("FETCH", batch, f"(UID INTERNALDATE {_BODY_ITEM})")
             except imaplib.IMAP4.abort:
                 raise
             except imaplib.IMAP4.error:
@@ -373,12 +378,15 @@ class ImapSource:
                 if not isinstance(head, bytes) or not isinstance(raw, bytes):
                     continue
                 uid = _UID.search(head)
-                msg = parse_message(raw)
+                ref = f"{self.description} UID {uid.group(1).decode() if uid else '?'}"
+                try:
+                    msg = parse_message(raw, ref)
+                except MailUnreadable as err:
+                    self.skipped.append(err.message)
+                    continue
                 items.append(
                     MailItem(
-                        message=msg,
-                        date=header_date(msg) or parse_internaldate(head),
-                        ref=f"{self.description} UID {uid.group(1).decode() if uid else '?'}",
+                        message=msg, date=header_date(msg) or parse_internaldate(head), ref=ref
                     )
                 )
         return items

@@ -9,6 +9,7 @@ from urllib.parse import unquote, urlsplit
 
 from nhicard.i18n import T
 from nhicard.mail.errors import ImapUrlInvalid
+from nhicard.urlcheck import host_problem
 
 IMAPS_PORT = 993
 IMAP_PORT = 143
@@ -64,6 +65,8 @@ def parse_imap_url(url: str) -> ImapUrl:
     host = parts.hostname
     if not host:
         raise _bad(url, "缺少主機", "no host")
+    if host_problem(host):
+        raise _bad(url, "主機名稱格式錯誤", "the host name is not valid")
     if parts.query or parts.fragment:
         raise _bad(url, "不支援 ? 或 # 部分", "? and # parts are not supported")
     try:

@@ -13,9 +13,14 @@ import email.policy
 import email.utils
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.message import EmailMessage
+from email.message import EmailMessage, Message
+
+from nhicard.i18n import T
+from nhicard.mail.errors import MailUnreadable
 
 _PARSE_POLICY = email.policy.default
+MAX_MAIL_BYTES = 16 * 1024 * 1024  # a verification mail is a few KB; more is not one of them
+MAX_MIME_DEPTH = 32  # multipart nesting; real mails rarely exceed 4
 
 
 @dataclass(frozen=True)
@@ -32,11 +37,58 @@ class MailItem:
     ref: str
 
 
-def parse_message(raw: bytes) -> EmailMessage:
-    """Parse raw RFC 5322 bytes (a leading mbox ``From_`` line is dropped)."""
+def unreadable(ref: str, why_zh: str, why_en: str) -> MailUnreadable:
+    """The error for a mail that is not read (``ref`` names it)."""
+    return MailUnreadable(
+        T("無法讀取郵件 {ref}:{why_zh}", "cannot read the mail {ref}: {why_en}").format(
+            ref=ref, why_zh=why_zh, why_en=why_en
+        ),
+        hint=T(
+            "這不是健保署的認證通知信;請改用健保署寄來的那封信。",
+            "This is not the NHI's verification mail; use the mail the NHI sent.",
+        ),
+        reason="mail-unreadable",
+    )
+
+
+def too_large(ref: str) -> MailUnreadable:
+    mb = MAX_MAIL_BYTES // (1024 * 1024)
+    return unreadable(ref, f"超過 {mb} MB,不予讀取", f"larger than {mb} MB, not read")
+
+
+def _depth_ok(msg: Message) -> bool:
+    """Whether no multipart is nested deeper than MAX_MIME_DEPTH (walked without recursion)."""
+    stack: list[tuple[Message, int]] = [(msg, 0)]
+    while stack:
+        part, depth = stack.pop()
+        if depth > MAX_MIME_DEPTH:
+            return False
+        payload = part.get_payload() if part.is_multipart() else None
+        if isinstance(payload, list):
+            stack.extend((p, depth + 1) for p in payload if isinstance(p, Message))
+    return True
+
+
+def parse_message(raw: bytes, ref: str = "-") -> EmailMessage:
+    """Parse raw RFC 5322 bytes (a leading mbox ``From_`` line is dropped).
+
+    Raises :class:`MailUnreadable` for a mail larger than :data:`MAX_MAIL_BYTES` or nested
+    deeper than :data:`MAX_MIME_DEPTH` (the standard library's parser and walkers recurse)."""
+    if len(raw) > MAX_MAIL_BYTES:
+        raise too_large(ref)
     if raw.startswith(b"From "):
         _, _, raw = raw.partition(b"\n")
-    msg = email.message_from_bytes(raw, policy=_PARSE_POLICY)
+    try:
+        msg = email.message_from_bytes(raw, policy=_PARSE_POLICY)
+        deep = not _depth_ok(msg)
+    except RecursionError:
+        deep = True
+    if deep:
+        raise unreadable(
+            ref,
+            f"MIME 巢狀超過 {MAX_MIME_DEPTH} 層",
+            f"MIME parts nested more than {MAX_MIME_DEPTH} levels deep",
+        )
     assert isinstance(msg, EmailMessage)
     return msg
 

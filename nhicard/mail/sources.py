@@ -13,15 +13,24 @@ import email.utils
 import mailbox
 import os
 import re
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
-from nhicard.i18n import T
-from nhicard.mail.errors import MailSourceMissing
-from nhicard.mail.message import MailItem, aware, header_date, parse_message
+from nhicard.i18n import T, Text
+from nhicard.mail.errors import MailSourceMissing, MailUnreadable
+from nhicard.mail.message import (
+    MAX_MAIL_BYTES,
+    MailItem,
+    aware,
+    header_date,
+    parse_message,
+    too_large,
+    unreadable,
+)
 
 
 @dataclass(frozen=True)
@@ -37,6 +46,9 @@ class MessageSource(Protocol):
     """Where mails come from. ``description`` names it for messages (no secrets)."""
 
     description: str
+    # mails passed over as unreadable (``ref: reason``), for ``-v`` (sources of one mail
+    # raise :class:`MailUnreadable` instead)
+    skipped: list[Text]
 
     def messages(
         self, *, since: datetime | None = None, hint: SearchHint | None = None
@@ -66,8 +78,23 @@ def _mtime(path: Path) -> datetime | None:
 
 
 def _item(raw: bytes, delivered: datetime | None, ref: str) -> MailItem:
-    msg = parse_message(raw)
+    msg = parse_message(raw, ref)
     return MailItem(message=msg, date=header_date(msg) or delivered, ref=ref)
+
+
+def read_mail_file(path: Path) -> bytes:
+    """The bytes of one mail file, at most :data:`MAX_MAIL_BYTES`.
+
+    Opened without blocking, so a FIFO or device never hangs us: anything but a regular
+    file is :class:`MailUnreadable`, as is a file over the cap. ``OSError`` passes."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    with os.fdopen(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise unreadable(str(path), "不是一般檔案", "not a regular file")
+        data = fh.read(MAX_MAIL_BYTES + 1)
+    if len(data) > MAX_MAIL_BYTES:
+        raise too_large(str(path))
+    return data
 
 
 class EmlSource:
@@ -76,12 +103,13 @@ class EmlSource:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         self.description = f"eml:{self.path}"
+        self.skipped: list[Text] = []
 
     def messages(
         self, *, since: datetime | None = None, hint: SearchHint | None = None
     ) -> Iterator[MailItem]:
         try:
-            raw = self.path.read_bytes()
+            raw = read_mail_file(self.path)
         except OSError as exc:
             raise _missing(self.path, "郵件檔", "mail file", exc) from None
         yield _item(raw, _mtime(self.path), str(self.path))
@@ -102,6 +130,7 @@ class MboxSource:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         self.description = f"mbox:{self.path}"
+        self.skipped: list[Text] = []
 
     def messages(
         self, *, since: datetime | None = None, hint: SearchHint | None = None
@@ -113,14 +142,27 @@ class MboxSource:
             keys = list(box.iterkeys())
         except (OSError, mailbox.Error) as exc:
             raise _missing(self.path, "mbox 檔", "mbox file", exc) from None
+        # the table of contents (start, stop) of every message, to skip an oversized one
+        # without reading it; a private attribute of mailbox.mbox, hence the guard
+        toc = getattr(box, "_toc", None)
         with contextlib.closing(box):
             for number, key in enumerate(keys, 1):
+                span = toc.get(key) if isinstance(toc, dict) else None
+                if span is not None and span[1] - span[0] > MAX_MAIL_BYTES:
+                    self.skipped.append(too_large(f"{self.path}#{number}").message)
+                    continue
                 try:
                     raw = box.get_bytes(key)
                     from_line = box.get_message(key).get_from()
                 except (OSError, KeyError, mailbox.Error):
                     continue
-                yield _item(raw, _from_line_date(from_line), f"{self.path}#{number}")
+                ref = f"{self.path}#{number}"
+                try:
+                    item = _item(raw, _from_line_date(from_line), ref)
+                except MailUnreadable as err:
+                    self.skipped.append(err.message)
+                    continue
+                yield item
 
 
 _MAILDIR_TIME = re.compile(r"^(\d{9,11})\.")
@@ -135,6 +177,7 @@ class MaildirSource:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         self.description = f"maildir:{self.path}"
+        self.skipped: list[Text] = []
 
     def _files(self) -> list[Path]:
         if not self.path.is_dir():
@@ -162,8 +205,11 @@ class MaildirSource:
 
     def _read(self, path: Path) -> tuple[bytes, Path] | None:
         try:
-            return path.read_bytes(), path
-        except (FileNotFoundError, IsADirectoryError):
+            return read_mail_file(path), path
+        except MailUnreadable as err:
+            self.skipped.append(err.message)
+            return None
+        except FileNotFoundError:
             pass
         except OSError:
             return None
@@ -174,7 +220,10 @@ class MaildirSource:
             return None
         for candidate in moved:
             try:
-                return candidate.read_bytes(), candidate
+                return read_mail_file(candidate), candidate
+            except MailUnreadable as err:
+                self.skipped.append(err.message)
+                return None
             except OSError:
                 continue
         return None
@@ -189,4 +238,9 @@ class MaildirSource:
             raw, real = got
             stamp = _MAILDIR_TIME.match(real.name)
             delivered = datetime.fromtimestamp(int(stamp.group(1)), UTC) if stamp else _mtime(real)
-            yield _item(raw, delivered, str(real))
+            try:
+                item = _item(raw, delivered, str(real))
+            except MailUnreadable as err:
+                self.skipped.append(err.message)
+                continue
+            yield item

@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from nhicard.errors import NetworkError, UsageError
-from nhicard.i18n import T
+from nhicard.i18n import T, Text
 from nhicard.mail.body import message_bodies
 from nhicard.mail.errors import ForeignLink, MailNotFound
 from nhicard.mail.links import first_matching, html_hrefs, labelled_links, text_urls
@@ -113,6 +113,7 @@ class VerificationMail:
     sender: str
     date: datetime | None
     message_id: str | None
+    skipped: tuple[Text, ...] = ()  # mails of the source passed over as unreadable
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -231,8 +232,11 @@ def find_verification_mail(
             continue
         if link:
             candidates.append(_Candidate(when or _OLDEST, order, item, link, None))
+    skipped = tuple(getattr(source, "skipped", ()))
     if not candidates:
-        raise _not_found(examined, older, header_matches, cut, source)
+        missing = _not_found(examined, older, header_matches, cut, source)
+        missing.data["skipped"] = list(skipped)
+        raise missing
     best = max(candidates, key=lambda c: (c.when, c.order))
     if best.refusal is not None:
         raise best.refusal
@@ -243,6 +247,7 @@ def find_verification_mail(
         sender=header_text(best.item.message, "From"),
         date=_normalise(best.item.date),
         message_id=header_text(best.item.message, "Message-ID") or None,
+        skipped=skipped,
     )
 
 

@@ -86,6 +86,12 @@ class PcscContext:
             with contextlib.suppress(Exception):
                 scard().SCardReleaseContext(handle)
 
+    def abandon(self) -> None:
+        """Forget the context without releasing it: a call on it is blocked for good (a card
+        that does not answer), and releasing would block too. The next use makes a new one."""
+        with self._lock:
+            self._handle = None
+
     def run(self, op: Callable[[Any], R]) -> R:
         """Run ``op(handle)``; on a stale-context code re-establish once and run it again.
 

@@ -50,11 +50,19 @@ class SiteSettings:
             table = {}
         if not isinstance(table, Mapping):
             raise _bad_settings("[settings] must be a table")
-        try:
-            ttl = timedelta(hours=float(table.get("link_ttl_hours", 24)))
-            timeout = timedelta(minutes=float(table.get("session_timeout_minutes", 20)))
-        except (TypeError, ValueError) as exc:
-            raise _bad_settings(str(exc)) from None
+        spans: dict[str, timedelta] = {}
+        for key, unit, default in (
+            ("link_ttl_hours", "hours", 24),
+            ("session_timeout_minutes", "minutes", 20),
+        ):
+            value = table.get(key, default)
+            try:
+                if isinstance(value, bool) or not isinstance(value, int | float | str):
+                    raise TypeError
+                spans[key] = timedelta(**{unit: float(value)})
+            except (TypeError, ValueError, OverflowError):
+                raise _bad_settings(f"settings.{key} must be a number, not {value!r:.40}") from None
+        ttl, timeout = spans["link_ttl_hours"], spans["session_timeout_minutes"]
         if ttl <= timedelta(0) or timeout <= timedelta(0):
             raise _bad_settings("link_ttl_hours and session_timeout_minutes must be > 0")
         agent_url = str(table.get("agent_url") or endpoints.get("agent_url") or DEFAULT_AGENT_URL)

@@ -92,15 +92,22 @@ class SiteFaults:
         }  # fmt: skip
         if unknown:
             raise _bad("unknown key(s) " + ", ".join(sorted(unknown)))
-        try:
-            status = int(table.get("error_status", 500))
-            times = table.get("error_times")
-            times = None if times is None else int(times)
-            slow = float(table.get("slow_seconds", 0.0))
-            rejections = table.get("reject_state_times")
-            rejections = None if rejections is None else int(rejections)
-        except (TypeError, ValueError) as exc:
-            raise _bad(str(exc)) from None
+
+        def number(key: str, kind: type[int] | type[float], default: Any = None) -> Any:
+            value = table.get(key, default)
+            if value is None:
+                return None
+            if isinstance(value, bool) or not isinstance(value, int | float | str):
+                raise _bad(f"faults.nhi.{key} must be a number, not {value!r:.40}")
+            try:
+                return kind(value)
+            except (TypeError, ValueError, OverflowError):
+                raise _bad(f"faults.nhi.{key} must be a number, not {value!r:.40}") from None
+
+        status = number("error_status", int, 500)
+        times = number("error_times", int)
+        slow = number("slow_seconds", float, 0.0)
+        rejections = number("reject_state_times", int)
         if not 500 <= status <= 599:
             raise _bad("error_status must be 500..599")
         return cls(
@@ -170,6 +177,9 @@ class SandboxFaults:
         if isinstance(card, str):
             specs["*"] = card
         elif isinstance(card, Mapping):
+            for number, spec in card.items():
+                if not isinstance(spec, str):
+                    raise _bad(f'faults.card.{number} must be a fault string such as "t0,delay=50"')
             specs = {str(k): str(v) for k, v in card.items()}
         elif card is not None:
             raise _bad("faults.card must be a string or a table")

@@ -11,8 +11,10 @@ Every time argument is an aware datetime (naive ones are taken as UTC).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
+import os
 import secrets
 import sqlite3
 import threading
@@ -171,11 +173,17 @@ class RegistrationStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._scrypt_n = scrypt_n
         self._lock = threading.RLock()
+        # 0600 before the first byte, whatever the umask: SQLite gives the -wal and -shm
+        # files (hashes, IDs, names, e-mails too) the database file's mode
+        os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
+        self.path.chmod(0o600)
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA busy_timeout=5000")
         self._db.executescript(_SCHEMA)
-        self.path.chmod(0o600)
+        for suffix in ("-wal", "-shm"):  # left by an older version with a wider mode
+            with contextlib.suppress(FileNotFoundError):
+                Path(f"{self.path}{suffix}").chmod(0o600)
         self._dummy_hash = hash_password(secrets.token_hex(8), n=scrypt_n)
 
     @classmethod

@@ -288,6 +288,29 @@ def server_command(
     return cmd
 
 
+def check_data_file(path: Path) -> None:
+    """Everything of a data file the server will read: people, ``[faults]``, ``[settings]``.
+    Errors name the file, the table and the key (UsageError, exit 2)."""
+    from nhicard.errors import UsageError
+    from nhicard.i18n import T
+    from nhicard.sandbox.context import SiteSettings
+    from nhicard.sandbox.data import load_data
+    from nhicard.sandbox.faults import SandboxFaults
+
+    data = load_data(path)
+    try:
+        SandboxFaults.from_data(data.extra)
+        SiteSettings.parse(data.extra.get("settings"), {})
+    except UsageError as err:
+        raise UsageError(
+            T("沙盒資料檔 {path} 有誤:{zh}", "sandbox data file {path} is invalid: {en}").format(
+                path=str(path), zh=err.message.zh, en=err.message.en
+            ),
+            hint=err.hint,
+            reason=err.reason,
+        ) from None
+
+
 def start(
     sandbox_dir: Path,
     *,
@@ -304,16 +327,17 @@ def start(
     if pid is not None:
         raise _already_running(sandbox_dir, pid)
     if data_file is not None:
-        from nhicard.sandbox.data import load_data
-
-        load_data(data_file)  # a bad file is reported here, not in the server's log
+        check_data_file(data_file)  # a bad file is reported here, not in the server's log
         data_file = Path(data_file).resolve()
     check_ports_free(port_base)
     if card:
         check_virtual_reader()
     (sandbox_dir / ENDPOINTS_FILE).unlink(missing_ok=True)
     log_path = sandbox_dir / LOG_FILE
-    with open(log_path, "ab") as log:
+    # the server's log can show e-mail addresses and names: 0600 whatever the umask
+    log_fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    os.fchmod(log_fd, 0o600)
+    with open(log_fd, "ab") as log:
         child = subprocess.Popen(
             server_command(sandbox_dir, data_file=data_file, port_base=port_base, card=card),
             stdin=subprocess.DEVNULL,

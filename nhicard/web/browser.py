@@ -19,7 +19,7 @@ from nhicard.netclass import HINT_CLOCK, Kind, base_message, classify
 from nhicard.tlsclient import verifying_context
 from nhicard.web.aspnet import page_messages, postback, state_rejection
 from nhicard.web.encoding import FORM_CONTENT_TYPE, urlencode_pairs
-from nhicard.web.errors import PageStateRejected, StaleForm
+from nhicard.web.errors import ForeignFormTarget, PageStateRejected, StaleForm
 from nhicard.web.form import Form, Key, Submission
 from nhicard.web.page import Page
 from nhicard.web.redact import Redactor
@@ -42,6 +42,14 @@ class BrowserPolicy:
     message_selectors: tuple[str, ...] = ()
     connect_timeout: float = 10.0
     read_timeout: float = 30.0
+    # every request as a whole (redirects included), however slowly the site trickles bytes
+    total_timeout: float = 60.0
+    # a response body larger than this (after decompression) is refused: the site's pages
+    # are tens of KB, so this only stops a broken or hostile site from filling memory
+    max_body_bytes: int = 8 * 1024 * 1024
+    # hosts a form submission (any request but GET/HEAD) may go to; empty: no restriction.
+    # A page's form action or a 307/308 redirect pointing elsewhere is refused.
+    form_hosts: tuple[str, ...] = ()
     retries: int = 2
     backoff: float = 0.5
     max_redirects: int = 10
@@ -380,9 +388,13 @@ class Browser:
     ) -> httpx.Response:
         policy = self.policy
         attempt = 0
+        # one deadline for the request with its redirects and retries
+        deadline = self._clock() + max(policy.total_timeout, policy.read_timeout)
         while True:
             try:
-                response = self._send_following(method, url, content, headers, pairs, secret_names)
+                response = self._send_following(
+                    method, url, content, headers, pairs, secret_names, deadline
+                )
             except httpx.TransportError as exc:
                 host = httpx.URL(url).host
                 error, retryable = classify_transport_error(exc, host)
@@ -391,8 +403,14 @@ class Browser:
 
                     error = explain_untrusted(error, url, timeout=policy.connect_timeout)
                 self._trace(f"{method} {self._mask_url(url)} → {error.reason}")
-                if retryable and method in IDEMPOTENT and attempt < policy.retries:
-                    self._sleep(policy.backoff * (2**attempt))
+                pause = policy.backoff * (2**attempt)
+                if (
+                    retryable
+                    and method in IDEMPOTENT
+                    and attempt < policy.retries
+                    and self._clock() + pause < deadline
+                ):
+                    self._sleep(pause)
                     attempt += 1
                     continue
                 raise error from exc
@@ -400,6 +418,7 @@ class Browser:
                 response.status_code >= 500
                 and method in IDEMPOTENT
                 and attempt < policy.retries
+                and self._clock() + policy.backoff * (2**attempt) < deadline
                 and not self._is_maintenance(response)
             ):
                 self._sleep(policy.backoff * (2**attempt))
@@ -421,20 +440,26 @@ class Browser:
         headers: dict[str, str],
         pairs: tuple[tuple[str, str], ...] | None,
         secret_names: frozenset[str],
+        deadline: float,
     ) -> httpx.Response:
-        timeout = httpx.Timeout(self.policy.read_timeout, connect=self.policy.connect_timeout)
         request = self.client.build_request(
             method,
             url,
             content=content,
             headers={"User-Agent": USER_AGENT, **headers},
-            timeout=timeout,
+            timeout=self._timeout(deadline),
         )
         for hop in range(self.policy.max_redirects + 1):
             self._check_scheme(request.url)
+            self._check_form_host(request)
             started = self._clock()
             self.requests_made += 1
-            response = self.client.send(request)
+            request.extensions["timeout"] = self._timeout(deadline).as_dict()
+            response = self.client.send(request, stream=True)
+            try:
+                self._read_body(response, deadline)
+            finally:
+                response.close()
             elapsed = (self._clock() - started) * 1000
             self._trace(
                 f"{request.method} {self._mask_url(str(request.url))} → {response.status_code}"
@@ -445,7 +470,6 @@ class Browser:
             next_request = response.next_request
             if next_request is None:
                 return response
-            response.close()
             request = next_request
         raise NetworkError(
             T("{host} 重新導向次數過多", "too many redirects from {host}").format(
@@ -454,6 +478,50 @@ class Browser:
             hint=T("網站可能異常,請稍後再試。", "The site may be misbehaving; try again later."),
             reason="too-many-redirects",
         )
+
+    def _check_form_host(self, request: httpx.Request) -> None:
+        hosts = self.policy.form_hosts
+        if not hosts or request.method in ("GET", "HEAD") or request.url.host.lower() in hosts:
+            return
+        raise ForeignFormTarget(
+            T(
+                "拒絕把表單送到 {host}:它不是網站設定檔中的網站({allowed})",
+                "refusing to send a form to {host}: it is not one of the profile's sites "
+                "({allowed})",
+            ).format(host=request.url.host, allowed=", ".join(hosts)),
+            hint=T(
+                "頁面的表單或重新導向指向別的網站;網站可能已改版或遭竄改,未送出任何資料。",
+                "The page's form or a redirect points elsewhere; the site may have changed or "
+                "been tampered with. Nothing was sent.",
+            ),
+            reason="foreign-form-target",
+        )
+
+    def _timeout(self, deadline: float) -> httpx.Timeout:
+        """Per-read timeouts no longer than what is left of the request's total deadline."""
+        left = max(0.1, deadline - self._clock())
+        return httpx.Timeout(
+            min(self.policy.read_timeout, left), connect=min(self.policy.connect_timeout, left)
+        )
+
+    def _read_body(self, response: httpx.Response, deadline: float) -> None:
+        """Read a streamed body into ``response`` (``.content``/``.text`` work as usual),
+        refusing more than ``max_body_bytes`` and going past the total deadline."""
+        cap = self.policy.max_body_bytes
+        host = response.request.url.host
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > cap:
+            raise _body_too_large(host, cap)
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in response.iter_bytes():
+            size += len(chunk)
+            if size > cap:
+                raise _body_too_large(host, cap)
+            chunks.append(chunk)
+            if self._clock() > deadline:
+                raise _too_slow(host, self.policy.total_timeout)
+        response._content = b"".join(chunks)  # what Response.read() would have stored
 
     # -- trace -------------------------------------------------------------------------
     def _trace(self, line: str) -> None:
@@ -476,3 +544,29 @@ class Browser:
             for name, value in parse_qsl(parts.query, keep_blank_values=True)
         )
         return self.redactor.text(urlunsplit(parts._replace(query=query)))
+
+
+def _body_too_large(host: str, cap: int) -> NetworkError:
+    mb = f"{cap / (1024 * 1024):g}"
+    return NetworkError(
+        T(
+            "{host} 回應的內容超過 {mb} MB,已停止接收",
+            "{host} sent a response larger than {mb} MB; stopped receiving it",
+        ).format(host=host, mb=mb),
+        hint=T(
+            "網站可能異常或不是健保署的網站;請檢查網站設定檔,稍後再試。",
+            "The site may be broken or not the NHI's; check the site profile and try later.",
+        ),
+        reason="body-too-large",
+    )
+
+
+def _too_slow(host: str, seconds: float) -> NetworkError:
+    return NetworkError(
+        T(
+            "{host} 在 {s} 秒內沒有送完回應,已放棄",
+            "{host} did not finish its response within {s} s; giving up",
+        ).format(host=host, s=f"{seconds:g}"),
+        hint=T("網站回應過慢,請稍後再試。", "The site is answering too slowly; try again later."),
+        reason="total-timeout",
+    )

@@ -28,6 +28,11 @@ class UnsupportedForm(SiteChanged):
     """The form uses an encoding or control this engine does not submit (exit 11)."""
 
 
+class ForeignFormTarget(SiteChanged):
+    """A form submission (its action, or a 307/308 redirect of it) would go to a host the
+    profile does not name: refused before anything is sent (exit 11)."""
+
+
 class ChoiceRejected(SiteRejected):
     """A value is not among a drop-down's options, or matches several (exit 8).
 

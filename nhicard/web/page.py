@@ -48,8 +48,44 @@ HEADINGS = (
 )
 
 
+# Bounds on the work one page may cause: the sites' pages have a few thousand elements and
+# one or two forms; a hostile page with 200,000 nested elements or 100,000 forms would take
+# a minute to parse and walk.
+MAX_ELEMENTS = 50_000
+MAX_FORMS = 200
+_TAG_START = re.compile(r"<[A-Za-z]")
+_FORM_START = re.compile(r"<form[\s/>]", re.I)
+
+
+def _too_big(what_zh: str, what_en: str, count: int, limit: int) -> PageUnparsable:
+    return PageUnparsable(
+        T(
+            "網頁過於龐大,不予解析:{n} 個{zh}(上限 {max})",
+            "the page is too large to read: {n} {en} (at most {max})",
+        ).format(n=count, zh=what_zh, en=what_en, max=limit),
+        hint=T(
+            "網站可能異常或不是健保署的網站;請稍後再試,或檢查網站設定檔。",
+            "The site may be broken or not the NHI's; try later or check the site profile.",
+        ),
+        reason="page-too-large",
+    )
+
+
+def check_page_size(text: str) -> None:
+    """:class:`PageUnparsable` (exit 11) for a page over :data:`MAX_ELEMENTS` elements or
+    :data:`MAX_FORMS` forms; counted with a linear scan before any parsing."""
+    forms = sum(1 for _ in _FORM_START.finditer(text))
+    if forms > MAX_FORMS:
+        raise _too_big("表單", "forms", forms, MAX_FORMS)
+    elements = sum(1 for _ in _TAG_START.finditer(text))
+    if elements > MAX_ELEMENTS:
+        raise _too_big("元素", "elements", elements, MAX_ELEMENTS)
+
+
 def parse_html(text: str) -> BeautifulSoup:
-    """Parse HTML with the standard-library parser; failure → :class:`PageUnparsable`."""
+    """Parse HTML with the standard-library parser; failure, or a page over the bounds of
+    :func:`check_page_size` → :class:`PageUnparsable`."""
+    check_page_size(text)
     try:
         return BeautifulSoup(text, "html.parser")
     except Exception as exc:  # noqa: BLE001 - html.parser/bs4 raise assorted errors on junk

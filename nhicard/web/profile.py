@@ -9,6 +9,7 @@ Problems are reported as :class:`ProfileError` (exit 2) naming the key.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import tomllib
 from collections.abc import Mapping
@@ -246,6 +247,13 @@ class SiteProfile:
     mail: MailSpec
     sam: SamEndpoint
     sandbox: Mapping[str, str] = field(default_factory=dict)
+    # the built-in profile a user file extends (``"real"``/``"sandbox"``), None otherwise
+    derived_from: str | None = None
+
+    def site_hosts(self) -> tuple[str, ...]:
+        """The hosts of the profile's sites: the only ones forms are submitted to."""
+        hosts = [urlsplit(s.base_url).hostname or "" for s in (self.nhi, self.ecpa, self.elearn)]
+        return tuple(dict.fromkeys(h.lower() for h in hosts if h))
 
     @property
     def is_sandbox(self) -> bool:
@@ -652,11 +660,24 @@ def merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any
     return out
 
 
-def _load_data(name_or_path: str, seen: tuple[str, ...] = ()) -> tuple[dict[str, Any], bool]:
-    """The merged TOML data, and whether it derives from the sandbox template."""
+def _load_data(name_or_path: str, seen: tuple[str, ...] = ()) -> tuple[dict[str, Any], str | None]:
+    """The merged TOML data, and the built-in profile it derives from (None: none)."""
     if name_or_path in BUILTIN:
-        return _read_toml(None, builtin=name_or_path), name_or_path == "sandbox"
-    path = Path(name_or_path).expanduser().resolve()
+        return _read_toml(None, builtin=name_or_path), name_or_path
+    try:
+        path = Path(name_or_path).expanduser().resolve()
+    except (ValueError, OSError, RuntimeError) as exc:  # NUL byte, unknown ~user, loops
+        raise ProfileError(
+            T("網站設定檔名稱無效:{name}", "the site profile name is not valid: {name}").format(
+                name=ascii(name_or_path)
+            ),
+            hint=T(
+                "--profile 可用 real、sandbox 或 TOML 檔案路徑。",
+                "--profile takes real, sandbox or a path to a TOML file.",
+            ),
+            reason="profile-missing",
+            detail=type(exc).__name__,
+        ) from None
     if str(path) in seen:
         raise ProfileError(
             T(
@@ -668,7 +689,7 @@ def _load_data(name_or_path: str, seen: tuple[str, ...] = ()) -> tuple[dict[str,
     data = _read_toml(path)
     parent = data.pop("extends", None)
     if parent is None:
-        return data, False
+        return data, None
     if not isinstance(parent, str):
         raise ProfileError(
             T(
@@ -678,8 +699,8 @@ def _load_data(name_or_path: str, seen: tuple[str, ...] = ()) -> tuple[dict[str,
             reason="profile-invalid",
         )
     target = parent if parent in BUILTIN else str(path.parent / parent)
-    base, is_sandbox = _load_data(target, (*seen, str(path)))
-    return merge(base, data), is_sandbox
+    base, root = _load_data(target, (*seen, str(path)))
+    return merge(base, data), root
 
 
 def sandbox_placeholders(sandbox_dir: Path | None = None) -> dict[str, str]:
@@ -739,10 +760,14 @@ def _with_slash(url: str) -> str:
 
 def resolve_profile(name_or_path: str, *, sandbox_dir: Path | None = None) -> SiteProfile:
     """The profile ``real``, ``sandbox`` (needs a running sandbox) or a user TOML file."""
-    data, is_sandbox = _load_data(name_or_path)
+    data, root = _load_data(name_or_path)
+    is_sandbox = root == "sandbox"
     source = name_or_path
     endpoints: dict[str, str] = {}
     if is_sandbox:
         endpoints = sandbox_placeholders(sandbox_dir)
         data = _fill(data, endpoints, source)
-    return build_profile(data, source=source, sandbox=endpoints)
+    profile = build_profile(data, source=source, sandbox=endpoints)
+    if root is not None and name_or_path not in BUILTIN:
+        profile = dataclasses.replace(profile, derived_from=root)
+    return profile

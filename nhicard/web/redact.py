@@ -18,6 +18,12 @@ from nhicard.masking import mask_date, mask_id, mask_ids_in_text, mask_name
 PASSWORD_MASK = "***"
 SECRET_KINDS = ("password", "id", "name", "date", "email", "phone", "card", "other")
 _DIGITS_RE = re.compile(r"\d")
+# ASP.NET state: long opaque blobs that can carry what the page showed (names, IDs); traces
+# show only their length, as saved pages do (same list as nhicard.web.aspnet.STATE_FIELDS)
+STATE_FIELD_NAMES = frozenset(
+    {"__viewstate", "__viewstategenerator", "__viewstateencrypted", "__eventvalidation",
+     "__previouspage"}
+)  # fmt: skip
 
 
 def mask_secret(value: str, kind: str) -> str:
@@ -73,6 +79,6 @@ class Redactor:
         """What a trace may show of one form field's value."""
         if is_password or name.lower() in self.password_fields:
             return PASSWORD_MASK
-        if name.lower() in self.hidden_fields:
+        if name.lower() in self.hidden_fields or name.lower() in STATE_FIELD_NAMES:
             return f"[{len(value)} chars]" if value else ""
         return self.text(value)
