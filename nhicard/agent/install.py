@@ -44,12 +44,12 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
 from nhicard import certs
+from nhicard.agent import COMPONENT_HOST
 from nhicard.agent.servetls import CA_NAME, ensure_server_certificate
 from nhicard.atomicfile import PUBLIC, replace_file
 from nhicard.errors import NotAvailable
 from nhicard.i18n import T, Text
 
-COMPONENT_HOST = "iccert.nhi.gov.tw"
 MARK = "# added by nhicard agent install"
 HOSTS_LINE = f"127.0.0.1 {COMPONENT_HOST} {MARK}"
 NICKNAME = CA_NAME

@@ -21,8 +21,9 @@ from pathlib import Path
 from cryptography import x509
 
 from nhicard import certs
+from nhicard.agent import COMPONENT_HOST
 
-SERVER_NAMES = ("localhost", "iccert.nhi.gov.tw")
+SERVER_NAMES = ("localhost", COMPONENT_HOST)
 SERVER_IPS = ("127.0.0.1", "::1")
 PERMITTED = (*SERVER_NAMES, *SERVER_IPS)
 SERVER_DAYS = 397
@@ -75,7 +76,7 @@ def ensure_server_certificate(directory: Path, now: dt.datetime | None = None) -
         ca_cert,
         ca_key,
         key,
-        common_name="iccert.nhi.gov.tw",
+        common_name=COMPONENT_HOST,
         hosts=PERMITTED,
         valid_from=now - BACKDATE,
         valid_until=now + dt.timedelta(days=SERVER_DAYS),

@@ -12,6 +12,7 @@ from types import FrameType
 
 import click
 
+from nhicard.agent import COMPONENT_HOST, COMPONENT_HTTP_PORT, COMPONENT_HTTPS_PORT, COMPONENT_PORT
 from nhicard.cli.context import get_app
 from nhicard.cli.output import emit, output_options, pick_format
 from nhicard.errors import UsageError
@@ -27,7 +28,7 @@ def agent() -> None:
 @click.option(
     "--port",
     type=click.IntRange(1, 65535),
-    default=7777,
+    default=COMPONENT_PORT,
     show_default=True,
     help="TCP port on 127.0.0.1.",
 )
@@ -63,14 +64,14 @@ def agent() -> None:
 @click.option(
     "--http-port",
     type=click.IntRange(0, 65535),
-    default=59001,
+    default=COMPONENT_HTTP_PORT,
     show_default=True,
     help="Port of the Windows builds' HTTP API (http://127.0.0.1:PORT/api/); 0: off.",
 )
 @click.option(
     "--https-port",
     type=click.IntRange(0, 65535),
-    default=59002,
+    default=COMPONENT_HTTPS_PORT,
     show_default=True,
     help="Port of the HTTPS API (https://127.0.0.1:PORT/api/); 0: off.",
 )
@@ -434,7 +435,7 @@ def status_rows(doc: dict[str, object]) -> list[dict[str, object]]:
         {
             "item": "hosts",
             "ok": hosts["ok"],
-            "detail": f"{hosts['file']}: iccert.nhi.gov.tw → {', '.join(hosts['resolves_to']) or '-'}",
+            "detail": f"{hosts['file']}: {COMPONENT_HOST} → {', '.join(hosts['resolves_to']) or '-'}",
         }
     )
     rows.append(
