@@ -22,6 +22,7 @@ from nhicard.netclass import Kind, base_message
 from nhicard.tlsclient import inspecting_context
 
 MAX_CHAIN = 10
+TIMEOUT = 5.0  # seconds for the second handshake that reads the chain
 
 
 @dataclass(frozen=True)
@@ -125,7 +126,7 @@ def summarize(der: bytes) -> CertSummary | None:
 
 
 def presented_chain(
-    host: str, port: int, *, server_name: str | None = None, timeout: float = 5.0
+    host: str, port: int, *, server_name: str | None = None, timeout: float = TIMEOUT
 ) -> PresentedChain | None:
     """The chain ``host:port`` sends (read without verifying it), or None if it cannot be
     had. Nothing is sent but the handshake."""
@@ -198,7 +199,7 @@ BUNDLE_FIX = T(
 )
 
 
-def explain_untrusted(error: NetworkError, url: str, *, timeout: float = 5.0) -> NetworkError:
+def explain_untrusted(error: NetworkError, url: str, *, timeout: float = TIMEOUT) -> NetworkError:
     """``error`` (an unknown-CA failure of ``url``) reworded with the chain the site sends:
     its issuer, the root it leads to, and how to trust that root in the profile."""
     from urllib.parse import urlsplit
