@@ -11,8 +11,11 @@ Where things live (one owner per concept):
   ``sam_endpoint.py``; the client ``agent/sam.py``; the component's address ``agent.DEFAULT_AGENT_URL``; ``SIGNATURE_LENGTH`` in ``agent/base.py``.
 - The card's 57-byte profile, both ways: ``card/profile.py`` (``from_bytes`` / ``to_bytes``;
   the virtual card uses ``to_bytes``).
-- State directories: ``paths.py``; certificates: ``certs.py``; TLS client contexts:
-  ``tlsclient.py``; error classes and exit codes: ``errors.py``; bilingual text: ``i18n.py``.
+- The official component's host, ports and URL: ``agent/__init__.py``.
+- State directories: ``paths.py``; certificates (CA, server leaf, PEM files): ``certs.py``;
+  TLS contexts (verifying clients, local servers): ``tlsclient.py``; what a failed connection
+  was (DNS, refused, timeout, certificate…): ``netclass.py``; error classes and exit codes:
+  ``errors.py``; bilingual text: ``i18n.py``.
 """
 
 __version__ = "0.1.0"
