@@ -11,9 +11,12 @@ Where things live (one owner per concept):
   ``sam_endpoint.py``; the client ``agent/sam.py``; the component's address ``agent.DEFAULT_AGENT_URL``; ``SIGNATURE_LENGTH`` in ``agent/base.py``.
 - The card's 57-byte profile, both ways: ``card/profile.py`` (``from_bytes`` / ``to_bytes``;
   the virtual card uses ``to_bytes``).
-- State directories: ``paths.py``; certificates: ``certs.py``; TLS client contexts:
-  ``tlsclient.py``; error classes and their categories: ``errors.py`` (the one category →
-  exit-code table: ``cli/main.py``); bilingual text: ``i18n.py``.
+- The official component's host, ports and URL: ``agent/__init__.py``.
+- State directories: ``paths.py``; certificates (CA, server leaf, PEM files): ``certs.py``;
+  TLS contexts (verifying clients, local servers): ``tlsclient.py``; what a failed connection
+  was (DNS, refused, timeout, certificate…): ``netclass.py``; error classes and their
+  categories: ``errors.py`` (the one category → exit-code table: ``cli/main.py``); bilingual
+  text: ``i18n.py``.
 - The card: the interface ``connection.py`` (``Connection``: send an APDU, get data and status
   word); ``apdu.py`` (``StatusWord``, GET RESPONSE, Le retry); the pyscard adapter ``pcsc/``
   (``connection.py``, reader names ``names.py``, ``readers.py``, ``monitor.py``); the NHI
@@ -27,7 +30,7 @@ Layers (imports go down only; ``tests/test_architecture.py`` enforces it)::
 
 Names separated by ``|`` sit beside each other and do not import one another. Every layer may
 import the shared modules (``connection``, ``traffic``, ``errors``, ``i18n``, ``masking``,
-``paths``, ``atomicfile``, ``closing``, ``certs``, ``tlsclient``, ``urlcheck``,
+``paths``, ``atomicfile``, ``closing``, ``certs``, ``tlsclient``, ``netclass``, ``urlcheck``,
 ``sam_endpoint``, ``sandbox_endpoints``, ``soupsieve_on_demand``), which import only each
 other. No import cycles; ``click`` only in ``cli/``, pyscard only in ``pcsc/``; exit codes
 only in ``cli/``.

@@ -1,11 +1,13 @@
-"""Local TLS certificates with ``cryptography``: P-256 keys, a CA, server certificates the CA
-issues for given host names and IP addresses, PEM encodings, and the near-expiry test. A CA
-may be name-constrained (``permitted``): then it can sign for those names and addresses only,
-and browsers refuse anything else it signs.
+"""Local TLS certificates with ``cryptography``, the one module that makes them: P-256 keys, a
+CA, server certificates the CA issues for given host names and IP addresses, PEM encodings and
+files, and the checks for reuse (near expiry, issued by this CA for this key). A CA may be
+name-constrained (``permitted``): then it can sign for those names and addresses only, and
+browsers refuse anything else it signs.
 
-Used by ``agent serve`` (:mod:`nhicard.agent.servetls`) and the sandbox
-(:mod:`nhicard.sandbox.tls`); the files they live in are written with
-:mod:`nhicard.atomicfile`.
+Which names, lifetimes and files is the policy of each user: ``agent serve``
+(:mod:`nhicard.agent.servetls`, whose CA key is never kept) and the sandbox
+(:mod:`nhicard.sandbox.tls`). Files are written with :mod:`nhicard.atomicfile`: keys mode
+0600, certificates 0644.
 """
 
 from __future__ import annotations
@@ -13,22 +15,32 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 from collections.abc import Sequence
+from pathlib import Path
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from nhicard.atomicfile import PUBLIC, create_file_once, replace_file
 
 __all__ = [
     "certificate_pem",
     "fingerprint",
     "expires_within",
     "issue_server_cert",
+    "issued_by",
+    "load_certificate",
+    "load_private_key",
     "make_ca",
     "name",
     "new_key",
     "private_key_pem",
+    "read_certificate",
+    "write_certificate",
+    "write_private_key",
 ]
 
 
@@ -169,3 +181,55 @@ def expires_within(cert: x509.Certificate, margin: dt.timedelta, now: dt.datetim
 def fingerprint(cert: x509.Certificate) -> str:
     """SHA-256 of the certificate (DER), as upper-case hex without separators."""
     return cert.fingerprint(hashes.SHA256()).hex().upper()
+
+
+def issued_by(
+    cert: x509.Certificate, ca: x509.Certificate, key: ec.EllipticCurvePrivateKey
+) -> bool:
+    """True when ``cert`` is signed by ``ca`` and certifies ``key`` (its public half)."""
+    if cert.issuer != ca.subject:
+        return False
+    try:
+        cert.verify_directly_issued_by(ca)
+    except (ValueError, TypeError, InvalidSignature):
+        return False
+    return _spki(key.public_key()) == _spki(cert.public_key())
+
+
+def _spki(public_key: object) -> bytes:
+    return public_key.public_bytes(  # type: ignore[attr-defined, no-any-return]
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+# -- files ---------------------------------------------------------------------------------
+
+
+def load_certificate(path: Path) -> x509.Certificate:
+    """The PEM certificate in ``path``; OSError or ValueError when it cannot be had."""
+    return x509.load_pem_x509_certificate(Path(path).read_bytes())
+
+
+def read_certificate(path: Path) -> x509.Certificate | None:
+    """The PEM certificate in ``path``, or None when it is missing or unreadable."""
+    try:
+        return load_certificate(path)
+    except (OSError, ValueError):
+        return None
+
+
+def load_private_key(path: Path) -> PrivateKeyTypes:
+    """The unencrypted PEM private key in ``path``; OSError, ValueError or TypeError when it
+    cannot be had."""
+    return serialization.load_pem_private_key(Path(path).read_bytes(), password=None)
+
+
+def write_certificate(path: Path, cert: x509.Certificate, *, once: bool = False) -> None:
+    """Write ``cert`` as PEM (mode 0644), atomically; with ``once`` only if ``path`` does
+    not exist yet (so that processes racing to create it all end up with the same file)."""
+    (create_file_once if once else replace_file)(Path(path), certificate_pem(cert), mode=PUBLIC)
+
+
+def write_private_key(path: Path, key: PrivateKeyTypes, *, once: bool = False) -> None:
+    """Write ``key`` as PEM (mode 0600), atomically; ``once`` as for :func:`write_certificate`."""
+    (create_file_once if once else replace_file)(Path(path), private_key_pem(key))

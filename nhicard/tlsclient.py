@@ -1,9 +1,12 @@
-"""The TLS trust of nhicard's clients (web sites, IMAP): always verifying, TLS ≥ 1.2, trusting
-the given CA bundle or else the system's roots."""
+"""The TLS of nhicard: its clients (web sites, IMAP) always verify, with TLS ≥ 1.2, trusting
+the given CA bundle or else the system's roots; its local servers (``agent serve``, the sandbox)
+offer TLS ≥ 1.2 with a certificate of :mod:`nhicard.certs`. What a failed connection was is
+:mod:`nhicard.netclass`."""
 
 from __future__ import annotations
 
 import ssl
+from pathlib import Path
 
 from nhicard.errors import NetworkError
 from nhicard.i18n import T, Text
@@ -27,4 +30,22 @@ def verifying_context(
             detail=f"{type(exc).__name__}: {exc}",
         ) from exc
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    return ctx
+
+
+def inspecting_context() -> ssl.SSLContext:
+    """A context that verifies nothing, only to read the certificates a server presents
+    (to say why they did not verify); nothing but the handshake is sent over it."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+def serving_context(cert_file: str | Path, key_file: str | Path | None = None) -> ssl.SSLContext:
+    """A server context (TLS ≥ 1.2) with this certificate chain and key (None: the key is in
+    ``cert_file``); OSError or ssl.SSLError when they cannot be loaded."""
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.load_cert_chain(str(cert_file), None if key_file is None else str(key_file))
     return ctx

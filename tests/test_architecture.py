@@ -43,6 +43,7 @@ SHARED = frozenset(
         "sandbox_endpoints",
         "soupsieve_on_demand",
         "urlcheck",
+        "netclass",  # what a failed connection was
     }
 )
 # Third-party packages only one part may import: package → the parts allowed.

@@ -160,6 +160,38 @@ def test_replace_file_replaces_with_the_given_mode(tmp_path: Path, open_umask: N
     assert [p.name for p in tmp_path.iterdir()] == ["ca.pem"]
 
 
+def test_pem_files_round_trip_with_key_and_certificate_modes(
+    tmp_path: Path, open_umask: None
+) -> None:
+    ca, ca_key = _ca()
+    certs.write_certificate(tmp_path / "ca.pem", ca)
+    certs.write_private_key(tmp_path / "ca-key.pem", ca_key)
+    certs.write_private_key(tmp_path / "ca-key.pem", certs.new_key(), once=True)  # kept
+    assert (_mode(tmp_path / "ca.pem"), _mode(tmp_path / "ca-key.pem")) == (0o644, 0o600)
+    assert certs.load_certificate(tmp_path / "ca.pem") == ca
+    loaded = certs.load_private_key(tmp_path / "ca-key.pem")
+    assert isinstance(loaded, ec.EllipticCurvePrivateKey)
+    assert loaded.private_numbers() == ca_key.private_numbers()
+    assert certs.read_certificate(tmp_path / "missing.pem") is None
+    (tmp_path / "junk.pem").write_bytes(b"not a certificate")
+    assert certs.read_certificate(tmp_path / "junk.pem") is None
+    with pytest.raises(ValueError):
+        certs.load_certificate(tmp_path / "junk.pem")
+
+
+def test_issued_by_checks_the_signer_and_the_key() -> None:
+    ca, ca_key = _ca()
+    other, _ = _ca()
+    key = certs.new_key()
+    cert = certs.issue_server_cert(
+        ca, ca_key, key, common_name="127.0.0.1", hosts=("127.0.0.1",),
+        valid_from=NOW, valid_until=NOW + dt.timedelta(days=1),
+    )  # fmt: skip
+    assert certs.issued_by(cert, ca, key)
+    assert not certs.issued_by(cert, ca, certs.new_key())  # another key
+    assert not certs.issued_by(cert, other, key)  # same subject, another signer
+
+
 def test_closes_on_exit_closes_also_after_an_exception() -> None:
     class Held(ClosesOnExit):
         closed = 0

@@ -149,8 +149,8 @@ def test_a_command_against_such_a_site_says_it_and_exits_7(grca: Chain, tmp_path
         profile = tmp_path / "p.toml"
         profile.write_text(f'extends = "real"\n[ecpa]\nbase_url = "{base}"\n', "utf-8")
         done = run_nhicard(
-            "--profile", str(profile), "--lang", "en", "ecpa", "login", "--account", "someone",
-            env={"NHICARD_PASSWORD": "Pw-246810"},
+            "--profile", str(profile), "--allow-profile-hosts", "--lang", "en", "ecpa", "login",
+            "--account", "someone", env={"NHICARD_PASSWORD": "Pw-246810"},
         )  # fmt: skip
         assert done.returncode == 7, done.stderr
         assert f"issued by CN={grca.intermediate}" in done.stderr
@@ -161,8 +161,8 @@ def test_a_command_against_such_a_site_says_it_and_exits_7(grca: Chain, tmp_path
             "utf-8",
         )
         trusted = run_nhicard(
-            "--profile", str(profile), "--lang", "en", "ecpa", "login", "--account", "someone",
-            env={"NHICARD_PASSWORD": "Pw-246810"},
+            "--profile", str(profile), "--allow-profile-hosts", "--lang", "en", "ecpa", "login",
+            "--account", "someone", env={"NHICARD_PASSWORD": "Pw-246810"},
         )  # fmt: skip
     # TLS now verifies; the stand-in's page is not eCPA's: exit 11 with the page saved
     assert trusted.returncode == 11, trusted.stderr

@@ -5,6 +5,14 @@ card through our own PC/SC layer and SAM client, ``nhiicc`` to the official comp
 WebSocket; ``factory.open_agent`` picks one.
 """
 
-DEFAULT_AGENT_URL = "wss://iccert.nhi.gov.tw:7777/echo"
-"""Where the official component listens (its installer maps ``iccert.nhi.gov.tw`` to
-127.0.0.1); the default of ``--agent-url``."""
+COMPONENT_HOST = "iccert.nhi.gov.tw"
+"""The official component's host name (its installer maps it to 127.0.0.1 in the hosts
+file); ``agent serve`` answers to it too."""
+COMPONENT_PORT = 7777
+"""The component's WebSocket port, and ``agent serve``'s."""
+COMPONENT_HTTP_PORT = 59001
+COMPONENT_HTTPS_PORT = 59002
+"""The ports of the HTTP API of the component's Windows builds (``/api/``)."""
+
+DEFAULT_AGENT_URL = f"wss://{COMPONENT_HOST}:{COMPONENT_PORT}/echo"
+"""Where the official component listens; the default of ``--agent-url``."""

@@ -17,16 +17,14 @@ from nhicard.agent.base import AgentSelection, CardAgent
 from nhicard.agent.clock import Clock
 from nhicard.agent.direct import CardOpener, DirectAgent
 from nhicard.agent.errors import AgentError
-from nhicard.agent.nhiicc import NhiiccAgent
+from nhicard.agent.nhiicc import CONNECT_TIMEOUT, READ_TIMEOUT, NhiiccAgent
 from nhicard.agent.nhiicc_http import DEFAULT_API_URLS, NhiiccHttpAgent
 from nhicard.agent.sam import SamEndpoint
 from nhicard.errors import UsageError
 from nhicard.i18n import T, Text
 
 KINDS = ("auto", "direct", "nhiicc")
-PROBE_TIMEOUT = 1.0
-CONNECT_TIMEOUT = 3.0
-READ_TIMEOUT = 30.0
+PROBE_TIMEOUT = 1.0  # seconds the component has to answer GetVersion before direct is used
 
 Log = Callable[[Text], None]
 

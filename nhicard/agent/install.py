@@ -44,12 +44,12 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
 from nhicard import certs
+from nhicard.agent import COMPONENT_HOST
 from nhicard.agent.servetls import CA_NAME, ensure_server_certificate
 from nhicard.atomicfile import PUBLIC, replace_file
 from nhicard.errors import NotAvailable
 from nhicard.i18n import T, Text
 
-COMPONENT_HOST = "iccert.nhi.gov.tw"
 MARK = "# added by nhicard agent install"
 HOSTS_LINE = f"127.0.0.1 {COMPONENT_HOST} {MARK}"
 NICKNAME = CA_NAME
@@ -325,7 +325,7 @@ def parse_windows_hashes(output: str) -> list[str]:
 
 
 def sha1_of(ca_file: Path) -> str:
-    cert = x509.load_pem_x509_certificate(ca_file.read_bytes())
+    cert = certs.load_certificate(ca_file)
     return cert.fingerprint(hashes.SHA1()).hex().upper()  # noqa: S303 - a store's lookup key
 
 
@@ -851,7 +851,7 @@ def install(m: Machine, *, service: bool = True, dry_run: bool = False) -> list[
         sha1s.add(sha1_of(m.ca_file))
     doc = {
         "changes": [*previous, *changes],
-        "ca_sha256": certs.fingerprint(x509.load_pem_x509_certificate(m.ca_file.read_bytes())),
+        "ca_sha256": certs.fingerprint(certs.load_certificate(m.ca_file)),
         "windows_sha1": sorted(sha1s),
         "installed_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
@@ -939,9 +939,7 @@ def status(
 ) -> dict[str, Any]:
     """What is installed and whether it works (``agent status``, ``env check``)."""
     recorded = _recorded(m)
-    ca = None
-    with contextlib.suppress(OSError, ValueError):
-        ca = x509.load_pem_x509_certificate(m.ca_file.read_bytes())
+    ca = certs.read_certificate(m.ca_file)
     ca_pem = certs.certificate_pem(ca).decode().strip() if ca is not None else None
     cert_doc: dict[str, Any] = {"file": str(m.ca_file), "exists": ca is not None}
     if ca is not None:

@@ -36,6 +36,9 @@ from nhicard.agent.errors import AgentError, agent_error, component_error
 from nhicard.closing import ClosesOnExit
 from nhicard.i18n import T
 
+CONNECT_TIMEOUT = 3.0  # seconds to open the WebSocket (the component is on this computer)
+READ_TIMEOUT = 30.0  # seconds for the component's answer (a card operation)
+
 DEFAULT_ORIGIN = "https://cloudicweb.nhi.gov.tw"
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 MAX_REPLY = 64 * 1024
@@ -138,8 +141,8 @@ class NhiiccAgent(ClosesOnExit):
         *,
         origin: str = DEFAULT_ORIGIN,
         ca_bundle: str | None = None,
-        connect_timeout: float = 3.0,
-        read_timeout: float = 30.0,
+        connect_timeout: float = CONNECT_TIMEOUT,
+        read_timeout: float = READ_TIMEOUT,
         selection: AgentSelection | None = None,
     ) -> None:
         self.url = url

@@ -15,6 +15,7 @@ import ssl
 from typing import Any
 from urllib.parse import urlsplit
 
+from nhicard.agent import COMPONENT_HTTP_PORT, COMPONENT_HTTPS_PORT
 from nhicard.agent.base import (
     AgentSelection,
     BasicData,
@@ -26,6 +27,7 @@ from nhicard.agent.nhiicc import (
     DEFAULT_ORIGIN,
     LOOPBACK_HOSTS,
     MAX_REPLY,
+    READ_TIMEOUT,
     parse_hex,
     parse_random,
     parse_signature,
@@ -34,7 +36,10 @@ from nhicard.agent.nhiicc import (
 from nhicard.closing import ClosesOnExit
 from nhicard.i18n import T
 
-DEFAULT_API_URLS = ("http://127.0.0.1:59001/api/", "https://127.0.0.1:59002/api/")
+DEFAULT_API_URLS = (
+    f"http://127.0.0.1:{COMPONENT_HTTP_PORT}/api/",
+    f"https://127.0.0.1:{COMPONENT_HTTPS_PORT}/api/",
+)
 OK = "0000"
 
 
@@ -59,7 +64,7 @@ class NhiiccHttpAgent(ClosesOnExit):
         *,
         origin: str = DEFAULT_ORIGIN,
         ca_bundle: str | None = None,
-        timeout: float = 30.0,
+        timeout: float = READ_TIMEOUT,
         selection: AgentSelection | None = None,
     ) -> None:
         _check_base(base_url)

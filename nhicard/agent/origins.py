@@ -26,9 +26,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from nhicard.agent import COMPONENT_HOST
+
 DEFAULT_ORIGINS = ("https://*.gov.tw",)
 NULL_ORIGINS = ("null", "file://")
-ALLOWED_HOSTS = ("localhost", "127.0.0.1", "::1", "iccert.nhi.gov.tw")
+ALLOWED_HOSTS = ("localhost", "127.0.0.1", "::1", COMPONENT_HOST)
 
 _DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
 _LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")

@@ -21,9 +21,9 @@ from pathlib import Path
 from cryptography import x509
 
 from nhicard import certs
-from nhicard.atomicfile import PUBLIC, replace_file
+from nhicard.agent import COMPONENT_HOST
 
-SERVER_NAMES = ("localhost", "iccert.nhi.gov.tw")
+SERVER_NAMES = ("localhost", COMPONENT_HOST)
 SERVER_IPS = ("127.0.0.1", "::1")
 PERMITTED = (*SERVER_NAMES, *SERVER_IPS)
 SERVER_DAYS = 397
@@ -41,19 +41,13 @@ class ServerCertificate:
 
 
 def _still_valid(cert_file: Path, now: dt.datetime) -> bool:
-    try:
-        cert = x509.load_pem_x509_certificate(cert_file.read_bytes())
-    except (OSError, ValueError):
-        return False
-    return not certs.expires_within(cert, RENEW_BEFORE, now)
+    cert = certs.read_certificate(cert_file)
+    return cert is not None and not certs.expires_within(cert, RENEW_BEFORE, now)
 
 
 def load_ca(directory: Path) -> x509.Certificate | None:
     """The CA certificate in ``directory`` (None when missing or unreadable)."""
-    try:
-        return x509.load_pem_x509_certificate((Path(directory) / "ca.pem").read_bytes())
-    except (OSError, ValueError):
-        return None
+    return certs.read_certificate(Path(directory) / "ca.pem")
 
 
 def ensure_server_certificate(directory: Path, now: dt.datetime | None = None) -> ServerCertificate:
@@ -82,13 +76,13 @@ def ensure_server_certificate(directory: Path, now: dt.datetime | None = None) -
         ca_cert,
         ca_key,
         key,
-        common_name="iccert.nhi.gov.tw",
+        common_name=COMPONENT_HOST,
         hosts=PERMITTED,
         valid_from=now - BACKDATE,
         valid_until=now + dt.timedelta(days=SERVER_DAYS),
     )
     del ca_key  # never written: the CA can sign nothing more
-    replace_file(result.key_file, certs.private_key_pem(key))
-    replace_file(result.cert_file, certs.certificate_pem(cert), mode=PUBLIC)
-    replace_file(result.ca_file, certs.certificate_pem(ca_cert), mode=PUBLIC)
+    certs.write_private_key(result.key_file, key)
+    certs.write_certificate(result.cert_file, cert)
+    certs.write_certificate(result.ca_file, ca_cert)
     return result

@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from email.utils import formatdate
 from typing import Any
 
-from nhicard.agent import httpapi
+from nhicard.agent import COMPONENT_HTTP_PORT, COMPONENT_HTTPS_PORT, COMPONENT_PORT, httpapi
 from nhicard.agent.base import CardAgent
 from nhicard.agent.errors import (
     AgentCardAbsent,
@@ -86,9 +86,9 @@ __all__ = [
     "url_origin",
 ]
 
-DEFAULT_PORT = 7777
-DEFAULT_HTTP_PORT = 59001
-DEFAULT_HTTPS_PORT = 59002
+DEFAULT_PORT = COMPONENT_PORT
+DEFAULT_HTTP_PORT = COMPONENT_HTTP_PORT
+DEFAULT_HTTPS_PORT = COMPONENT_HTTPS_PORT
 RESOURCE = "/echo"
 UNKNOWN = "9999"
 ORIGIN_REFUSED = "4041"

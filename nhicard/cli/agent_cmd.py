@@ -12,6 +12,7 @@ from types import FrameType
 
 import click
 
+from nhicard.agent import COMPONENT_HOST, COMPONENT_HTTP_PORT, COMPONENT_HTTPS_PORT, COMPONENT_PORT
 from nhicard.cli.context import get_app
 from nhicard.cli.output import emit, output_options, pick_format
 from nhicard.errors import UsageError
@@ -27,7 +28,7 @@ def agent() -> None:
 @click.option(
     "--port",
     type=click.IntRange(1, 65535),
-    default=7777,
+    default=COMPONENT_PORT,
     show_default=True,
     help="TCP port on 127.0.0.1.",
 )
@@ -63,14 +64,14 @@ def agent() -> None:
 @click.option(
     "--http-port",
     type=click.IntRange(0, 65535),
-    default=59001,
+    default=COMPONENT_HTTP_PORT,
     show_default=True,
     help="Port of the Windows builds' HTTP API (http://127.0.0.1:PORT/api/); 0: off.",
 )
 @click.option(
     "--https-port",
     type=click.IntRange(0, 65535),
-    default=59002,
+    default=COMPONENT_HTTPS_PORT,
     show_default=True,
     help="Port of the HTTPS API (https://127.0.0.1:PORT/api/); 0: off.",
 )
@@ -185,10 +186,10 @@ def serve(
 
             issued = ensure_server_certificate(state_dir() / "agent-tls")
             cert, key, ca_file = str(issued.cert_file), str(issued.key_file), issued.ca_file
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        from nhicard.tlsclient import serving_context
+
         try:
-            context.load_cert_chain(cert, key)
+            context = serving_context(cert, key)
         except (OSError, ssl.SSLError) as exc:
             raise UsageError(
                 T("無法載入 TLS 憑證或金鑰", "cannot load the TLS certificate or key"),
@@ -432,7 +433,7 @@ def status_rows(doc: dict[str, object]) -> list[dict[str, object]]:
         {
             "item": "hosts",
             "ok": hosts["ok"],
-            "detail": f"{hosts['file']}: iccert.nhi.gov.tw → {', '.join(hosts['resolves_to']) or '-'}",
+            "detail": f"{hosts['file']}: {COMPONENT_HOST} → {', '.join(hosts['resolves_to']) or '-'}",
         }
     )
     rows.append(

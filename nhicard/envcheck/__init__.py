@@ -24,6 +24,8 @@ from typing import Any
 
 from nhicard.i18n import T, Text
 
+DEFAULT_TIMEOUT = 5.0  # seconds for each check that waits on the network
+
 PASS = "pass"
 WARN = "warn"
 FAIL = "fail"
@@ -102,7 +104,9 @@ class CheckEnv:
     different threads ask for it at the same time (a site probed once serves the network and
     clock checks)."""
 
-    def __init__(self, settings: Mapping[str, Any] | None = None, *, timeout: float = 5.0):
+    def __init__(
+        self, settings: Mapping[str, Any] | None = None, *, timeout: float = DEFAULT_TIMEOUT
+    ):
         self.settings: dict[str, Any] = dict(settings or {})
         self.timeout = timeout
         self._memo: dict[str, Any] = {}

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+from nhicard.agent import COMPONENT_HOST
 from nhicard.envcheck import SKIP, Check, CheckEnv, Finding, passed, probes, skipped, warned
 from nhicard.envcheck.platforms import environ_of, platform_of
 from nhicard.envcheck.probes import ProbeError
@@ -23,7 +24,6 @@ if TYPE_CHECKING:
     from nhicard.sam_endpoint import SamEndpoint
 
 GROUP = "agent"
-COMPONENT_HOST = "iccert.nhi.gov.tw"
 
 # The component as it ships (nhi-agent.md): 2020 builds make a root CA named "NHI SelfRoot CA"
 # and answer GetVersion:0001; 2024 builds make one with organisation nhi-localhost-ca, a leaf

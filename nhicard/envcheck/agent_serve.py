@@ -18,11 +18,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from nhicard.agent import COMPONENT_PORT
 from nhicard.envcheck import Check, CheckEnv, Finding, passed, skipped, warned
 from nhicard.i18n import T, Text
 
 GROUP = "agent"
-COMPONENT_PORT = 7777
 _ANY4 = "00000000"
 _ANY6 = "0" * 32
 _LISTEN = "0A"
@@ -147,10 +147,10 @@ def check_exposed(env: CheckEnv) -> Finding:
             ).format(p=COMPONENT_PORT, w=", ".join(found)),
             T(
                 "官方元件就是如此;改用只聽 127.0.0.1 的 nhicard agent serve,或以防火牆封鎖外部連到 "
-                "7777 埠。",
+                "{p} 埠。",
                 "The official component does this; use nhicard agent serve (127.0.0.1 only) "
-                "instead, or block outside access to port 7777 in the firewall.",
-            ),
+                "instead, or block outside access to port {p} in the firewall.",
+            ).format(p=COMPONENT_PORT),
             ", ".join(found),
         )
     return passed(

@@ -160,10 +160,13 @@ def encrypt_path(env: CheckEnv) -> tuple[bool, str]:
             return bool(injected())
         if settings is None:
             return False
-        from nhicard.agent.factory import probe_component
+        from nhicard.agent.factory import PROBE_TIMEOUT, probe_component
 
         answered = probe_component(
-            settings.url, origin=settings.origin, ca_bundle=settings.ca_bundle, timeout=1.0
+            settings.url,
+            origin=settings.origin,
+            ca_bundle=settings.ca_bundle,
+            timeout=PROBE_TIMEOUT,
         )
         return answered.ok
 

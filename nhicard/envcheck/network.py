@@ -8,7 +8,18 @@ from collections.abc import Mapping
 from functools import partial
 from urllib.parse import urlsplit, urlunsplit
 
-from nhicard.envcheck import FAIL, Check, CheckEnv, Finding, failed, passed, probes, skipped, warned
+from nhicard.envcheck import (
+    DEFAULT_TIMEOUT,
+    FAIL,
+    Check,
+    CheckEnv,
+    Finding,
+    failed,
+    passed,
+    probes,
+    skipped,
+    warned,
+)
 from nhicard.envcheck.probes import ProbeError
 from nhicard.envcheck.targets import NetworkTargets, SiteTarget, probe_site, targets_of
 from nhicard.i18n import T, Text
@@ -161,7 +172,7 @@ PROBE_SUMMARIES = {
 }
 
 
-def probe_failure(site: SiteTarget, err: ProbeError, timeout: float = 5.0) -> Finding:
+def probe_failure(site: SiteTarget, err: ProbeError, timeout: float = DEFAULT_TIMEOUT) -> Finding:
     """Word a failed HTTPS probe of ``site`` by its kind; an untrusted certificate names the
     chain the site sends (issuer, root) and how to trust that root in the profile."""
     summary = PROBE_SUMMARIES.get(err.kind, T("{site}:HTTPS 連線失敗", "{site}: HTTPS failed"))

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nhicard.agent import DEFAULT_AGENT_URL
-from nhicard.envcheck import GROUPS, Check, CheckEnv, Finding, failed, passed
+from nhicard.envcheck import DEFAULT_TIMEOUT, GROUPS, Check, CheckEnv, Finding, failed, passed
 from nhicard.envcheck import agent as agent_group
 from nhicard.envcheck import agent_serve as agent_serve_group
 from nhicard.envcheck import card as card_group
@@ -28,7 +28,6 @@ from nhicard.i18n import T
 if TYPE_CHECKING:
     from nhicard.sam_endpoint import SamEndpoint
 
-DEFAULT_TIMEOUT = 5.0  # seconds for each check that waits on the network
 LOCAL_TIMEOUT = 10.0  # seconds for each check of this computer (PC/SC, files)
 LOCAL_GROUPS = frozenset({"system", "pcsc", "card", "installer"})
 

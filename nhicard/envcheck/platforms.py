@@ -16,6 +16,7 @@ from pathlib import Path, PurePath
 from types import ModuleType
 from typing import TYPE_CHECKING, Protocol, cast
 
+from nhicard.agent import COMPONENT_HOST
 from nhicard.i18n import T, Text
 
 if TYPE_CHECKING:
@@ -64,9 +65,9 @@ def hosts_line_fix(path: PurePath, how_zh: str, how_en: str) -> Text:
     """The fix when the hosts file at ``path`` lacks the official component's line;
     ``how_zh`` / ``how_en`` say how to add that line by hand on this OS."""
     return T(
-        f"官方元件安裝時會在 {path} 加入「127.0.0.1 iccert.nhi.gov.tw」;需要官方元件時"
+        f"官方元件安裝時會在 {path} 加入「127.0.0.1 {COMPONENT_HOST}」;需要官方元件時"
         f"請重新安裝,或{how_zh}加入這一行。",
-        f"The official component's installer adds '127.0.0.1 iccert.nhi.gov.tw' to {path}; "
+        f"The official component's installer adds '127.0.0.1 {COMPONENT_HOST}' to {path}; "
         f"if you need the component, reinstall it or add that line with {how_en}.",
     )
 

@@ -16,6 +16,10 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
+from nhicard import netclass
+from nhicard.netclass import Kind
+from nhicard.tlsclient import inspecting_context
+
 TIMEOUT = "timeout"
 DNS = "dns"
 REFUSED = "refused"
@@ -34,46 +38,30 @@ class ProbeError(Exception):
         self.text = text
 
 
-def _chain(exc: BaseException) -> list[BaseException]:
-    seen: list[BaseException] = []
-    cur: BaseException | None = exc
-    while cur is not None and cur not in seen:
-        seen.append(cur)
-        cur = cur.__cause__ or cur.__context__
-    return seen
+_KINDS = {  # the probes' coarser kinds: advice differs for these only
+    Kind.TIMEOUT: TIMEOUT,
+    Kind.DNS: DNS,
+    Kind.REFUSED: REFUSED,
+    Kind.TLS_EXPIRED: TLS_UNTRUSTED,
+    Kind.TLS_UNKNOWN_CA: TLS_UNTRUSTED,
+    Kind.TLS_HOSTNAME: TLS_UNTRUSTED,
+    Kind.TLS_OTHER: TLS,
+}
 
 
 def classify(exc: BaseException) -> ProbeError:
-    """Map a socket/ssl/httpx exception to a :class:`ProbeError`."""
+    """Map a socket/ssl/httpx exception to a :class:`ProbeError` (:mod:`nhicard.netclass`
+    decides the kind, by the message too when an httpx error carries no cause)."""
     if isinstance(exc, ProbeError):
         return exc
-    chain = _chain(exc)
-    text = f"{type(exc).__name__}: {exc}".strip()
-    for e in chain:
-        if isinstance(e, ssl.SSLCertVerificationError):
-            return ProbeError(TLS_UNTRUSTED, e.verify_message or str(e))
-    for e in chain:
-        if isinstance(e, socket.gaierror):
-            return ProbeError(DNS, str(e))
-        if isinstance(e, (TimeoutError, socket.timeout)):
-            return ProbeError(TIMEOUT, text)
-        if isinstance(e, ConnectionRefusedError):
-            return ProbeError(REFUSED, text)
-        if isinstance(e, ssl.SSLError):
-            return ProbeError(TLS, text)
-    name = type(exc).__name__
-    if "Timeout" in name:
-        return ProbeError(TIMEOUT, text)
-    lowered = text.lower()
-    if "certificate verify failed" in lowered:
-        return ProbeError(TLS_UNTRUSTED, text)
-    if "name or service not known" in lowered or "nodename nor servname" in lowered:
-        return ProbeError(DNS, text)
-    if "connection refused" in lowered:
-        return ProbeError(REFUSED, text)
-    if "ssl" in lowered or "tls" in lowered:
-        return ProbeError(TLS, text)
-    return ProbeError(OTHER, text)
+    failure = netclass.classify(exc, by_text=True)
+    kind = _KINDS.get(failure.kind, OTHER)
+    cert = failure.certificate_error
+    if cert is not None:
+        return ProbeError(kind, cert.verify_message or str(cert))
+    if isinstance(failure.cause, socket.gaierror):
+        return ProbeError(kind, str(failure.cause))
+    return ProbeError(kind, f"{type(exc).__name__}: {exc}".strip())
 
 
 def resolve(host: str, port: int) -> list[str]:
@@ -121,10 +109,7 @@ def tls_handshake(
     except ProbeError as err:
         if err.kind != TLS_UNTRUSTED:
             raise
-        loose = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        loose.check_hostname = False
-        loose.verify_mode = ssl.CERT_NONE
-        peer = _handshake(host, port, server_name, loose, timeout, verified=False)
+        peer = _handshake(host, port, server_name, inspecting_context(), timeout, verified=False)
         return TlsPeer(peer.version, peer.certificate, False, err.text)
 
 

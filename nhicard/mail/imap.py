@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import imaplib
 import re
-import socket
 import ssl
 import time
 from collections.abc import Iterator
@@ -28,6 +27,7 @@ from nhicard.mail.errors import (
 from nhicard.mail.imapurl import ImapUrl, encode_mailbox_name, parse_imap_url, quote_astring
 from nhicard.mail.message import MAX_MAIL_BYTES, MailItem, header_date, parse_message
 from nhicard.mail.sources import SearchHint
+from nhicard.netclass import BASE_MESSAGES, HINT_CLOCK, Kind, classify, word
 from nhicard.tlsclient import verifying_context
 
 DEFAULT_TIMEOUT = 30.0
@@ -36,9 +36,6 @@ FETCH_BATCH = 50
 _BODY_ITEM = f"BODY.PEEK[]<0.{MAX_MAIL_BYTES + 1}>"
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _UID = re.compile(rb"\bUID (\d+)")
-_UNKNOWN_CA = {2, 18, 19, 20, 21, 27}
-_EXPIRED = {9, 10}
-_HOSTNAME = {62}
 
 
 def imap_date(when: datetime) -> str:
@@ -119,87 +116,37 @@ _HINT_CA = T(
 )
 
 
+_REASONS = {
+    Kind.DNS: "dns",
+    Kind.REFUSED: "connection-refused",
+    Kind.TIMEOUT: "timeout",
+    Kind.TLS_EXPIRED: "tls-expired",
+    Kind.TLS_UNKNOWN_CA: "tls-unknown-ca",
+    Kind.TLS_HOSTNAME: "tls-hostname",
+    Kind.TLS_OTHER: "tls-handshake",
+}
+_HINTS = {Kind.TLS_EXPIRED: HINT_CLOCK, Kind.TLS_HOSTNAME: _HINT_CA, Kind.TLS_UNKNOWN_CA: _HINT_CA}
+_MESSAGES = {  # where the base wording of nhicard.netclass does not fit a server
+    Kind.DNS: T("找不到 {peer}(DNS)", "cannot resolve {peer} (DNS)"),
+    Kind.TIMEOUT: T("{peer} 沒有回應(逾時)", "{peer} timed out"),
+    Kind.TLS_UNKNOWN_CA: T(
+        "無法驗證 {peer} 的憑證:簽發機構不受信任",
+        "cannot verify the certificate of {peer}: unknown authority",
+    ),
+}
+
+
 def classify_os_error(url: ImapUrl, exc: BaseException) -> ImapUnavailable:
-    """A typed, bilingual error for a socket or TLS failure talking to ``url``."""
-    detail = f"{type(exc).__name__}: {exc}"
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        code = exc.verify_code
-        if code in _EXPIRED:
-            return _unavailable(
-                url,
-                "tls-expired",
-                T(
-                    "IMAP 伺服器 {server} 的憑證已過期或尚未生效",
-                    "the certificate of the IMAP server {server} has expired or is not yet valid",
-                ),
-                T("請確認電腦的日期與時間正確。", "Check this computer's date and time."),
-                detail,
-            )
-        if code in _HOSTNAME:
-            return _unavailable(
-                url,
-                "tls-hostname",
-                T(
-                    "IMAP 伺服器 {server} 的憑證與主機名稱不符",
-                    "the certificate of the IMAP server {server} does not match its name",
-                ),
-                _HINT_CA,
-                detail,
-            )
-        return _unavailable(
-            url,
-            "tls-unknown-ca",
-            T(
-                "無法驗證 IMAP 伺服器 {server} 的憑證:簽發機構不受信任",
-                "cannot verify the certificate of the IMAP server {server}: unknown authority",
-            ),
-            _HINT_CA,
-            detail,
-        )
-    if isinstance(exc, ssl.SSLError):
-        return _unavailable(
-            url,
-            "tls-handshake",
-            T(
-                "與 IMAP 伺服器 {server} 的 TLS 交握失敗",
-                "the TLS handshake with the IMAP server {server} failed",
-            ),
-            _HINT_NET,
-            detail,
-        )
-    if isinstance(exc, socket.gaierror):
-        return _unavailable(
-            url,
-            "dns",
-            T("找不到 IMAP 伺服器 {server}(DNS)", "cannot resolve the IMAP server {server} (DNS)"),
-            _HINT_NET,
-            detail,
-        )
-    if isinstance(exc, TimeoutError):
-        return _unavailable(
-            url,
-            "timeout",
-            T("IMAP 伺服器 {server} 沒有回應(逾時)", "the IMAP server {server} timed out"),
-            _HINT_NET,
-            detail,
-        )
-    if isinstance(exc, ConnectionRefusedError):
-        return _unavailable(
-            url,
-            "connection-refused",
-            T("IMAP 伺服器 {server} 拒絕連線", "the IMAP server {server} refused the connection"),
-            _HINT_NET,
-            detail,
-        )
-    return _unavailable(
-        url,
-        "imap-connection",
-        T(
-            "與 IMAP 伺服器 {server} 的連線失敗",
-            "the connection to the IMAP server {server} failed",
-        ),
-        _HINT_NET,
-        detail,
+    """A typed, bilingual error for a socket or TLS failure talking to ``url``
+    (:mod:`nhicard.netclass` decides the kind)."""
+    kind = classify(exc).kind
+    peer = T(f"IMAP 伺服器 {url.server}", f"the IMAP server {url.server}")
+    template = _MESSAGES.get(kind) or BASE_MESSAGES[kind if kind in _REASONS else Kind.OTHER]
+    return ImapUnavailable(
+        word(template, peer),
+        hint=_HINTS.get(kind, _HINT_NET),
+        reason=_REASONS.get(kind, "imap-connection"),
+        detail=f"{type(exc).__name__}: {exc}",
     )
 
 

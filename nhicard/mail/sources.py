@@ -168,6 +168,13 @@ class MboxSource:
 _MAILDIR_TIME = re.compile(r"^(\d{9,11})\.")
 
 
+def _mtime_ns(path: Path) -> int:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return 0
+
+
 class MaildirSource:
     """A Maildir directory: messages in ``new/`` and ``cur/`` (``tmp/`` is ignored).
 
@@ -201,7 +208,9 @@ class MaildirSource:
             except OSError as exc:
                 raise _missing(d, "Maildir 目錄", "Maildir directory", exc) from None
             files.extend(d / n for n in names if not n.startswith("."))
-        return files
+        # delivery order (a mail's Date has whole seconds only: two mails of one second are
+        # told apart by when they were written), then the name
+        return sorted(files, key=lambda f: (_mtime_ns(f), f.name))
 
     def _read(self, path: Path) -> tuple[bytes, Path] | None:
         try:

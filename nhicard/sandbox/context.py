@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from nhicard.agent import COMPONENT_PORT
 from nhicard.atomicfile import create_file_once
 from nhicard.errors import UsageError
 from nhicard.i18n import T
@@ -24,7 +25,7 @@ from nhicard.sandbox.registry import HouseholdRegistry
 from nhicard.sandbox.store import DEFAULT_LINK_TTL, RegistrationStore
 
 STATE_SECRET_FILE = "state_secret.key"
-DEFAULT_AGENT_URL = "wss://127.0.0.1:7777/echo"
+DEFAULT_AGENT_URL = f"wss://127.0.0.1:{COMPONENT_PORT}/echo"
 DEFAULT_SESSION_TIMEOUT = timedelta(minutes=20)
 DEFAULT_MAIL_SENDER = "cloudic-noreply@nhi.sandbox.invalid"
 

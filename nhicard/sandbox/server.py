@@ -35,7 +35,6 @@ from nhicard.sandbox import supervisor
 from nhicard.sandbox_endpoints import SandboxEndpoints, write_endpoints
 
 HOST = "127.0.0.1"
-DEFAULT_VPCD_PORT = 35963
 VPCD_READER_PREFIX = "Virtual PCD"  # FRIENDLYNAME of Debian's vpcd reader.conf
 log = logging.getLogger("nhicard.sandbox.server")
 
@@ -262,7 +261,9 @@ def parse_args(argv: list[str] | None = None) -> ServerOptions:
     parser.add_argument("--port-base", type=int, default=supervisor.DEFAULT_PORT_BASE)
     parser.add_argument("--no-card", action="store_true")
     args = parser.parse_args(argv)
-    vpcd_port = int(os.environ.get("NHICARD_VPCD_PORT") or DEFAULT_VPCD_PORT)
+    from nhicard.sandbox.vpcd import DEFAULT_PORT, PORT_ENV
+
+    vpcd_port = int(os.environ.get(PORT_ENV) or DEFAULT_PORT)
     return ServerOptions(
         sandbox_dir=args.dir.resolve(),
         data_file=args.data,

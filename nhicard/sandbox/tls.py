@@ -15,14 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from nhicard import certs
-from nhicard.atomicfile import PUBLIC, create_file_once, replace_file
 from nhicard.errors import UsageError
 from nhicard.i18n import T
+from nhicard.tlsclient import serving_context
 
 CA_CERT_FILE = "ca.pem"
 CA_KEY_FILE = "ca-key.pem"
@@ -47,10 +45,7 @@ class TlsFiles:
 
     def server_context(self) -> ssl.SSLContext:
         """An SSL context for a sandbox HTTPS server (TLS ≥ 1.2)."""
-        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-        ctx.load_cert_chain(str(self.server_cert), str(self.server_key))
-        return ctx
+        return serving_context(self.server_cert, self.server_key)
 
     def client_context(self) -> ssl.SSLContext:
         """An SSL context that trusts only the sandbox CA (verification on)."""
@@ -72,7 +67,7 @@ def _bad(path: Path, why: str) -> UsageError:
 
 def _load_key(path: Path) -> ec.EllipticCurvePrivateKey:
     try:
-        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+        key = certs.load_private_key(path)
     except (OSError, ValueError, TypeError) as exc:
         raise _bad(path, type(exc).__name__) from None
     if not isinstance(key, ec.EllipticCurvePrivateKey):
@@ -82,14 +77,14 @@ def _load_key(path: Path) -> ec.EllipticCurvePrivateKey:
 
 def _load_cert(path: Path) -> x509.Certificate:
     try:
-        return x509.load_pem_x509_certificate(path.read_bytes())
+        return certs.load_certificate(path)
     except (OSError, ValueError) as exc:
         raise _bad(path, type(exc).__name__) from None
 
 
 def _ensure_key(path: Path) -> ec.EllipticCurvePrivateKey:
     if not path.exists():
-        create_file_once(path, certs.private_key_pem(certs.new_key()))
+        certs.write_private_key(path, certs.new_key(), once=True)
     return _load_key(path)
 
 
@@ -102,7 +97,7 @@ def _ensure_ca(d: Path, now: dt.datetime) -> tuple[x509.Certificate, ec.Elliptic
             valid_from=now - BACKDATE,
             valid_until=now + CA_LIFETIME,
         )
-        create_file_once(cert_path, certs.certificate_pem(cert), mode=PUBLIC)
+        certs.write_certificate(cert_path, cert, once=True)
     return _load_cert(cert_path), key
 
 
@@ -112,19 +107,7 @@ def _server_cert_usable(
     if not path.exists():
         return False
     cert = _load_cert(path)
-    if cert.issuer != ca.subject or certs.expires_within(cert, RENEW_BEFORE, now):
-        return False
-    try:
-        cert.verify_directly_issued_by(ca)
-    except (ValueError, TypeError, InvalidSignature):
-        return False
-    own = key.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    theirs = cert.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return own == theirs
+    return certs.issued_by(cert, ca, key) and not certs.expires_within(cert, RENEW_BEFORE, now)
 
 
 def ensure_tls(directory: Path, *, now: dt.datetime | None = None) -> TlsFiles:
@@ -145,7 +128,7 @@ def ensure_tls(directory: Path, *, now: dt.datetime | None = None) -> TlsFiles:
             valid_from=moment - BACKDATE,
             valid_until=moment + SERVER_LIFETIME,
         )
-        replace_file(cert_path, certs.certificate_pem(cert), mode=PUBLIC)
+        certs.write_certificate(cert_path, cert)
     return TlsFiles(
         ca_cert=d / CA_CERT_FILE, ca_key=d / CA_KEY_FILE, server_cert=cert_path, server_key=key_path
     )

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from nhicard.sandbox.vcard import CardPulled, VirtualCard
 
 DEFAULT_PORT = 35963
+PORT_ENV = "NHICARD_VPCD_PORT"  # another base port (slot 0) for vpcd
 CTRL_OFF = 0x00
 CTRL_ON = 0x01
 CTRL_RESET = 0x02
@@ -35,7 +36,7 @@ PULLED = "pulled"
 def slot_port(slot: int = 0, base: int | None = None) -> int:
     """vpcd's port for ``slot``: ``base`` or env ``NHICARD_VPCD_PORT`` or 35963, plus slot."""
     if base is None:
-        env = os.environ.get("NHICARD_VPCD_PORT", "")
+        env = os.environ.get(PORT_ENV, "")
         base = int(env) if env.isdigit() else DEFAULT_PORT
     return base + slot
 

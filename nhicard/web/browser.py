@@ -3,7 +3,6 @@ TLS always verified, typed network errors, a request counter and a masked ``-vv`
 
 from __future__ import annotations
 
-import socket
 import ssl
 import time
 from collections.abc import Callable, Iterable
@@ -16,6 +15,7 @@ import httpx
 from nhicard import __version__
 from nhicard.errors import NetworkError
 from nhicard.i18n import T, Text
+from nhicard.netclass import HINT_CLOCK, Kind, base_message, classify
 from nhicard.tlsclient import verifying_context
 from nhicard.web.aspnet import page_messages, postback, state_rejection
 from nhicard.web.encoding import FORM_CONTENT_TYPE, urlencode_pairs
@@ -67,119 +67,69 @@ def tls_context(ca_bundle: str | None) -> ssl.SSLContext:
     )
 
 
-def _chain(exc: BaseException) -> Iterable[BaseException]:
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        yield current
-        current = current.__cause__ or current.__context__
-
-
-_UNKNOWN_CA_CODES = {2, 18, 19, 20, 21, 27}
-_EXPIRED_CODES = {9, 10}
-_HOSTNAME_CODES = {62}
+_REASONS = {
+    Kind.DNS: "dns",
+    Kind.REFUSED: "connection-refused",
+    Kind.TLS_EXPIRED: "tls-expired",
+    Kind.TLS_UNKNOWN_CA: "tls-unknown-ca",
+    Kind.TLS_HOSTNAME: "tls-hostname",
+    Kind.TLS_OTHER: "tls-handshake",
+}
+_HINTS = {
+    Kind.DNS: T(
+        "檢查網路、DNS 與代理伺服器(proxy)設定;" + HINT_ENV.zh,
+        "Check the network, DNS and proxy settings; " + HINT_ENV.en,
+    ),
+    Kind.REFUSED: T(
+        "網站可能停機,或防火牆阻擋;使用沙箱時請執行 nhicard sandbox up。",
+        "The site may be down or blocked by a firewall; for the sandbox run `nhicard sandbox up`.",
+    ),
+    Kind.TLS_EXPIRED: HINT_CLOCK,
+    Kind.TLS_HOSTNAME: T(
+        "可能有代理伺服器攔截連線;" + HINT_ENV.zh,
+        "A proxy may be intercepting; " + HINT_ENV.en,
+    ),
+    Kind.TLS_UNKNOWN_CA: T(
+        "檢查代理伺服器(proxy)設定與網站設定檔的 ca_bundle;" + HINT_ENV.zh,
+        "Check proxy settings and the profile's ca_bundle; " + HINT_ENV.en,
+    ),
+    Kind.TLS_OTHER: T(
+        "檢查代理伺服器(proxy)設定;" + HINT_ENV.zh, "Check proxy settings; " + HINT_ENV.en
+    ),
+}
+_HINT_CONNECT = T(
+    "檢查網路與代理伺服器(proxy)設定;" + HINT_ENV.zh,
+    "Check the network and proxy settings; " + HINT_ENV.en,
+)
 
 
 def classify_transport_error(exc: httpx.TransportError, host: str) -> tuple[NetworkError, bool]:
     """A typed, bilingual :class:`NetworkError` for an httpx failure, and whether retrying
-    the same idempotent request may help."""
-    chain = list(_chain(exc))
-    cert = next((e for e in chain if isinstance(e, ssl.SSLCertVerificationError)), None)
-    tls = next((e for e in chain if isinstance(e, ssl.SSLError)), None)
-    detail = str(cert or tls or exc) or type(exc).__name__
+    the same idempotent request may help (:mod:`nhicard.netclass` decides the kind)."""
+    failure = classify(exc)
+    kind = failure.kind
+    tls = kind.untrusted or kind is Kind.TLS_OTHER
+    detail = str(failure.cause if tls else exc) or type(exc).__name__
 
     def make(reason: str, msg: Text, hint: Text) -> NetworkError:
-        return NetworkError(msg.format(host=host), hint=hint, reason=reason, detail=detail)
+        return NetworkError(msg, hint=hint, reason=reason, detail=detail)
 
-    if cert is not None:
-        code = cert.verify_code
-        if code in _EXPIRED_CODES:
-            return make(
-                "tls-expired",
-                T(
-                    "{host} 的憑證已過期或尚未生效",
-                    "the certificate of {host} has expired or is not yet valid",
-                ),
-                T("請確認電腦的日期與時間正確。", "Check this computer's date and time."),
-            ), False
-        if code in _HOSTNAME_CODES:
-            return make(
-                "tls-hostname",
-                T(
-                    "{host} 的憑證與主機名稱不符",
-                    "the certificate of {host} does not match its name",
-                ),
-                T(
-                    "可能有代理伺服器攔截連線;" + HINT_ENV.zh,
-                    "A proxy may be intercepting; " + HINT_ENV.en,
-                ),
-            ), False
-        return make(
-            "tls-unknown-ca",
-            T(
-                "無法驗證 {host} 的憑證:簽發機構不受信任",
-                "cannot verify the certificate of {host}: unknown certificate authority",
-            ),
-            T(
-                "檢查代理伺服器(proxy)設定與網站設定檔的 ca_bundle;" + HINT_ENV.zh,
-                "Check proxy settings and the profile's ca_bundle; " + HINT_ENV.en,
-            ),
-        ), False
-    if tls is not None:
-        return make(
-            "tls-handshake",
-            T("與 {host} 的 TLS 交握失敗", "the TLS handshake with {host} failed"),
-            T("檢查代理伺服器(proxy)設定;" + HINT_ENV.zh, "Check proxy settings; " + HINT_ENV.en),
-        ), False
-    if isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):
-        return make(
-            "connect-timeout",
-            T("連線到 {host} 逾時", "connecting to {host} timed out"),
-            T(
-                "檢查網路與代理伺服器(proxy)設定;" + HINT_ENV.zh,
-                "Check the network and proxy settings; " + HINT_ENV.en,
-            ),
-        ), True
-    if isinstance(exc, httpx.TimeoutException):
+    if kind is Kind.TIMEOUT and isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):
+        return make("connect-timeout", base_message(kind, host), _HINT_CONNECT), True
+    if kind is Kind.TIMEOUT and isinstance(exc, httpx.TimeoutException):
         return make(
             "read-timeout",
-            T("等待 {host} 回應逾時", "{host} did not answer in time"),
+            T("等待 {host} 回應逾時", "{host} did not answer in time").format(host=host),
             T("網站可能忙碌,請稍後再試。", "The site may be busy; try again later."),
         ), False
-    if any(isinstance(e, socket.gaierror) for e in chain):
-        return make(
-            "dns",
-            T(
-                "無法解析主機名稱 {host}(DNS 失敗)",
-                "cannot resolve the host name {host} (DNS failure)",
-            ),
-            T(
-                "檢查網路、DNS 與代理伺服器(proxy)設定;" + HINT_ENV.zh,
-                "Check the network, DNS and proxy settings; " + HINT_ENV.en,
-            ),
-        ), False
-    if any(isinstance(e, ConnectionRefusedError) for e in chain):
-        return make(
-            "connection-refused",
-            T("{host} 拒絕連線", "{host} refused the connection"),
-            T(
-                "網站可能停機,或防火牆阻擋;使用沙箱時請執行 nhicard sandbox up。",
-                "The site may be down or blocked by a firewall; for the sandbox run `nhicard sandbox up`.",
-            ),
-        ), True
+    if kind in _REASONS:
+        return make(_REASONS[kind], base_message(kind, host), _HINTS[kind]), kind is Kind.REFUSED
     if isinstance(exc, httpx.ConnectError):
-        return make(
-            "connect-failed",
-            T("無法連線到 {host}", "cannot connect to {host}"),
-            T(
-                "檢查網路與代理伺服器(proxy)設定;" + HINT_ENV.zh,
-                "Check the network and proxy settings; " + HINT_ENV.en,
-            ),
-        ), True
+        return make("connect-failed", T("無法連線到 {host}", "cannot connect to {host}").format(
+            host=host), _HINT_CONNECT), True  # fmt: skip
     return make(
         "connection-lost",
-        T("與 {host} 的連線中斷", "the connection to {host} was lost"),
+        base_message(Kind.RESET, host),
         T("請稍後再試。", "Try again later."),
     ), False
 

@@ -18,8 +18,11 @@ from datetime import date
 
 from nhicard.errors import NetworkError
 from nhicard.i18n import T, Text
+from nhicard.netclass import Kind, base_message
+from nhicard.tlsclient import inspecting_context
 
 MAX_CHAIN = 10
+TIMEOUT = 5.0  # seconds for the second handshake that reads the chain
 
 
 @dataclass(frozen=True)
@@ -123,13 +126,11 @@ def summarize(der: bytes) -> CertSummary | None:
 
 
 def presented_chain(
-    host: str, port: int, *, server_name: str | None = None, timeout: float = 5.0
+    host: str, port: int, *, server_name: str | None = None, timeout: float = TIMEOUT
 ) -> PresentedChain | None:
     """The chain ``host:port`` sends (read without verifying it), or None if it cannot be
     had. Nothing is sent but the handshake."""
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
+    ctx = inspecting_context()
     try:
         with (
             socket.create_connection((host, port), timeout=timeout) as raw,
@@ -163,10 +164,7 @@ def untrusted_texts(host: str, chain: PresentedChain | None) -> tuple[Text, Text
     """(message, fix) for a certificate of ``host`` that does not verify."""
     if chain is None:
         return (
-            T(
-                "無法驗證 {host} 的憑證:簽發機構不受信任",
-                "cannot verify the certificate of {host}: unknown certificate authority",
-            ).format(host=host),
+            base_message(Kind.TLS_UNKNOWN_CA, host),
             BUNDLE_FIX.format(root="該根憑證", root_en="that root", where="", where_en=""),
         )
     known = chain.known_root()
@@ -201,7 +199,7 @@ BUNDLE_FIX = T(
 )
 
 
-def explain_untrusted(error: NetworkError, url: str, *, timeout: float = 5.0) -> NetworkError:
+def explain_untrusted(error: NetworkError, url: str, *, timeout: float = TIMEOUT) -> NetworkError:
     """``error`` (an unknown-CA failure of ``url``) reworded with the chain the site sends:
     its issuer, the root it leads to, and how to trust that root in the profile."""
     from urllib.parse import urlsplit
