@@ -34,7 +34,8 @@ from nhicard.i18n import T, Text
 from nhicard.web.aspnet import page_messages
 from nhicard.web.browser import Browser
 from nhicard.web.errors import PageUnparsable
-from nhicard.web.form import Form, Key, Submission
+from nhicard.web.form import Form, Key
+from nhicard.web.formdata import Submission
 from nhicard.web.page import Page
 from nhicard.web.pages import PageSaver
 from nhicard.web.profile import PageSpec, SiteProfile, SiteSpec, resolve_profile

@@ -38,7 +38,7 @@ from nhicard.errors import AuthRefused, NhicardError, SiteChanged, SiteRejected,
 from nhicard.flows.base import FlowEnv, site_message_text
 from nhicard.i18n import T
 from nhicard.web.aspnet import page_messages
-from nhicard.web.form import Submission
+from nhicard.web.formdata import Submission
 from nhicard.web.page import Page
 from nhicard.web.profile import ChainCall, LoginChain, SiteSpec
 from nhicard.web.selectors import select

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 from bs4 import Tag
 
-from nhicard.web.form import Form, Key, Submission
+from nhicard.web.form import Form, Key
+from nhicard.web.formdata import Submission
 from nhicard.web.selectors import select_valid
 from nhicard.web.text import normalize
 

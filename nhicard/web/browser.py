@@ -20,7 +20,8 @@ from nhicard.tlsclient import verifying_context
 from nhicard.web.aspnet import page_messages, postback, state_rejection
 from nhicard.web.encoding import FORM_CONTENT_TYPE, urlencode_pairs
 from nhicard.web.errors import ForeignFormTarget, PageStateRejected, StaleForm
-from nhicard.web.form import Form, Key, Submission
+from nhicard.web.form import Form, Key
+from nhicard.web.formdata import Submission
 from nhicard.web.page import Page
 from nhicard.web.redact import Redactor
 

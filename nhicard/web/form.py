@@ -1,11 +1,8 @@
 """An HTML form that fills in and encodes exactly as a browser would.
 
-The rules (WHATWG "constructing the entry list"): controls in document order; disabled
-controls (and those inside a disabled ``<fieldset>``) skipped; only the chosen submit button
-sent; checkboxes and radios only when checked (value default ``on``); a ``<select>`` sends its
-selected options, or its first enabled option when none is selected; ``formaction`` /
-``formmethod`` of the button override the form's; ``action`` is resolved against the page URL;
-GET forms put the encoded pairs into the query.
+Which controls are sent with which values (the entry list) is :mod:`nhicard.web.formdata`;
+here: ``formaction`` / ``formmethod`` of the button override the form's; ``action`` is
+resolved against the page URL; GET forms put the encoded pairs into the query.
 
 Controls are found by name, by id, or by their visible label text: ``<label for>``, a wrapping
 ``<label>``, or the table layout of the NHI site where the label sits in a neighbouring
@@ -22,19 +19,32 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 from bs4 import BeautifulSoup, NavigableString, Tag
 
 from nhicard.i18n import T
-from nhicard.web.encoding import FORM_CONTENT_TYPE, urlencode_pairs
+from nhicard.web.encoding import urlencode_pairs
 from nhicard.web.errors import (
     ChoiceRejected,
     ControlAmbiguous,
     ControlNotFound,
     UnsupportedForm,
 )
+from nhicard.web.formdata import (
+    LINE_INPUT_TYPES,
+    SUBMITTABLE,
+    Option,
+    Submission,
+    attr_of,
+    control_type,
+    entry_list,
+    inside,
+    is_button,
+    is_disabled,
+    is_submit_button,
+    option_disabled,
+    option_value,
+    select_options,
+    select_state,
+)
 from nhicard.web.text import label_variants, normalize, normalize_label
 
-SUBMITTABLE = ("input", "select", "textarea", "button")
-BUTTON_INPUT_TYPES = frozenset({"submit", "image", "button", "reset"})
-SUBMIT_INPUT_TYPES = frozenset({"submit", "image"})
-LINE_INPUT_TYPES = frozenset({"text", "search", "tel", "password", "url", "email", ""})
 _ADJACENT_TEXT_MAX = 40
 _PLACEHOLDER_PREFIXES = ("請選擇", "請選取", "select", "choose", "--")
 
@@ -53,16 +63,6 @@ Key = str | ControlRef
 
 
 @dataclass(frozen=True)
-class Option:
-    """One ``<option>`` of a drop-down."""
-
-    value: str
-    text: str
-    selected: bool
-    disabled: bool
-
-
-@dataclass(frozen=True)
 class ControlInfo:
     """A read-only description of one control, for listings and error messages."""
 
@@ -76,111 +76,9 @@ class ControlInfo:
     options: tuple[Option, ...] = ()
 
 
-@dataclass(frozen=True)
-class Submission:
-    """A ready request: method, URL and the ordered pairs a browser would send."""
-
-    method: str
-    url: str
-    pairs: tuple[tuple[str, str], ...]
-    secret_names: frozenset[str] = frozenset()
-    page_serial: int | None = None
-
-    @property
-    def content_type(self) -> str:
-        return FORM_CONTENT_TYPE
-
-    def body(self) -> bytes:
-        """The urlencoded body (POST); empty for GET, whose pairs are in the URL."""
-        return urlencode_pairs(self.pairs).encode("ascii") if self.method == "POST" else b""
-
-
 def element_text(el: Tag) -> str:
     """Visible text of an element, pieces joined by single spaces."""
     return " ".join(el.get_text(" ", strip=True).split())
-
-
-def _attr(el: Tag, name: str) -> str:
-    value = el.get(name)
-    if value is None:
-        return ""
-    if isinstance(value, list):  # class-like attributes
-        return " ".join(value)
-    return str(value)
-
-
-def control_type(el: Tag) -> str:
-    """``input`` types lower-cased (missing or unknown → ``text``); else the tag name, and
-    ``<button>`` its type (default ``submit``)."""
-    if el.name == "input":
-        return _attr(el, "type").strip().lower() or "text"
-    if el.name == "button":
-        kind = _attr(el, "type").strip().lower()
-        return kind if kind in ("submit", "reset", "button") else "submit"
-    return el.name or ""
-
-
-def is_button(el: Tag) -> bool:
-    return el.name == "button" or (el.name == "input" and control_type(el) in BUTTON_INPUT_TYPES)
-
-
-def is_submit_button(el: Tag) -> bool:
-    if el.name == "button":
-        return control_type(el) == "submit"
-    return el.name == "input" and control_type(el) in SUBMIT_INPUT_TYPES
-
-
-def option_value(opt: Tag) -> str:
-    if opt.has_attr("value"):
-        return _attr(opt, "value")
-    return " ".join(opt.get_text().split())
-
-
-def _option_disabled(opt: Tag) -> bool:
-    if opt.has_attr("disabled"):
-        return True
-    parent = opt.parent
-    return isinstance(parent, Tag) and parent.name == "optgroup" and parent.has_attr("disabled")
-
-
-def _select_options(el: Tag) -> list[Tag]:
-    return [o for o in el.find_all("option") if o.find_parent("select") is el]
-
-
-def select_state(el: Tag) -> list[Option]:
-    """The options of a ``<select>`` with browser selectedness (explicit ``selected``; for a
-    single-choice list the last explicit one, else the first enabled option)."""
-    opts = _select_options(el)
-    multiple = el.has_attr("multiple")
-    explicit = [o.has_attr("selected") for o in opts]
-    if not multiple:
-        chosen = max((i for i, s in enumerate(explicit) if s), default=None)
-        if chosen is None and _attr(el, "size") in ("", "0", "1"):
-            chosen = next((i for i, o in enumerate(opts) if not _option_disabled(o)), None)
-        explicit = [i == chosen for i in range(len(opts))]
-    return [
-        Option(option_value(o), " ".join(o.get_text().split()), explicit[i], _option_disabled(o))
-        for i, o in enumerate(opts)
-    ]
-
-
-def _inside(node: object, ancestor: Tag) -> bool:
-    """True if ``node`` is a descendant of ``ancestor`` (identity, not bs4's equality)."""
-    parents = getattr(node, "parents", ())
-    return any(p is ancestor for p in parents)
-
-
-def is_disabled(el: Tag) -> bool:
-    """Disabled itself, or inside a disabled ``<fieldset>`` but not in its first legend."""
-    if el.has_attr("disabled"):
-        return True
-    for fieldset in el.find_parents("fieldset"):
-        if not fieldset.has_attr("disabled"):
-            continue
-        legend = fieldset.find("legend", recursive=False)
-        if legend is None or not _inside(el, legend):
-            return True
-    return False
 
 
 _INDEX_ATTR = "_nhicard_form_index"
@@ -265,7 +163,7 @@ class Form:
 
     # -- structure ---------------------------------------------------------------------
     def _owner(self, el: Tag) -> Tag | None:
-        form_id = _attr(el, "form")
+        form_id = attr_of(el, "form")
         if form_id:
             return self.document.find("form", id=form_id)
         return el.find_parent("form")
@@ -291,8 +189,8 @@ class Form:
                 ControlInfo(
                     tag=el.name or "",
                     type=control_type(el),
-                    name=_attr(el, "name"),
-                    id=_attr(el, "id"),
+                    name=attr_of(el, "name"),
+                    id=attr_of(el, "id"),
                     disabled=is_disabled(el),
                     labels=tuple(dict.fromkeys(strong + weak)),
                     value=self._display_value(el),
@@ -303,17 +201,17 @@ class Form:
 
     @property
     def method(self) -> str:
-        return "POST" if _attr(self.element, "method").strip().lower() == "post" else "GET"
+        return "POST" if attr_of(self.element, "method").strip().lower() == "post" else "GET"
 
     @property
     def action(self) -> str:
-        return self._resolve_url(_attr(self.element, "action"))
+        return self._resolve_url(attr_of(self.element, "action"))
 
     def _resolve_url(self, target: str) -> str:
         base = self.page_url
         base_el = self.document.find("base", href=True)
         if isinstance(base_el, Tag):
-            base = urljoin(self.page_url, _attr(base_el, "href").strip())
+            base = urljoin(self.page_url, attr_of(base_el, "href").strip())
         target = target.strip()
         if not target:
             return self.page_url
@@ -321,7 +219,7 @@ class Form:
 
     # -- labels ------------------------------------------------------------------------
     def _text_outside(self, container: Tag, el: Tag) -> str:
-        pieces = [str(s) for s in container.strings if not _inside(s, el)]
+        pieces = [str(s) for s in container.strings if not inside(s, el)]
         return " ".join(" ".join(pieces).split())
 
     def _row_label(self, el: Tag) -> str | None:
@@ -357,24 +255,24 @@ class Form:
         ctype = control_type(el)
         if ctype == "hidden":
             return strong, weak
-        ident = _attr(el, "id")
+        ident = attr_of(el, "id")
         if ident:
             for lab in index.labels_for.get(ident, ()):
                 strong.append(element_text(lab))
         wrapping = el.find_parent("label")
-        if wrapping is not None and _attr(wrapping, "for") in ("", ident):
+        if wrapping is not None and attr_of(wrapping, "for") in ("", ident):
             strong.append(self._text_outside(wrapping, el))
-        aria = _attr(el, "aria-label")
+        aria = attr_of(el, "aria-label")
         if aria:
             strong.append(aria)
-        for ref in _attr(el, "aria-labelledby").split():
+        for ref in attr_of(el, "aria-labelledby").split():
             target = index.by_id.get(ref)
             if isinstance(target, Tag):
                 strong.append(element_text(target))
         if is_button(el):
-            own = _attr(el, "value") if el.name == "input" else element_text(el)
+            own = attr_of(el, "value") if el.name == "input" else element_text(el)
             if ctype == "image":
-                own = _attr(el, "alt")
+                own = attr_of(el, "alt")
             strong.append(own)
         else:
             row = self._row_label(el)
@@ -389,7 +287,7 @@ class Form:
             ):
                 strong.append(element_text(prev_label))
             if el.name == "select":
-                opts = _select_options(el)
+                opts = select_options(el)
                 if opts:
                     first = opts[0]
                     text = " ".join(first.get_text().split())
@@ -405,16 +303,18 @@ class Form:
                     if text and len(text) <= _ADJACENT_TEXT_MAX:
                         weak.append(text)
         for attr in ("title", "placeholder"):
-            if _attr(el, attr):
-                weak.append(_attr(el, attr))
+            if attr_of(el, attr):
+                weak.append(attr_of(el, attr))
         return [s for s in strong if s], [w for w in weak if w]
 
     # -- lookup ------------------------------------------------------------------------
     def _group(self, el: Tag, pool: list[Tag]) -> list[Tag]:
-        name = _attr(el, "name")
+        name = attr_of(el, "name")
         if name and control_type(el) in ("radio", "checkbox"):
             return [
-                e for e in pool if _attr(e, "name") == name and control_type(e) == control_type(el)
+                e
+                for e in pool
+                if attr_of(e, "name") == name and control_type(e) == control_type(el)
             ]
         return [el]
 
@@ -443,7 +343,7 @@ class Form:
                 groups.setdefault(id(group[0]), group)
             if len(groups) > 1:
                 described = [
-                    _attr(g[0], "name") or _attr(g[0], "id") or control_type(g[0])
+                    attr_of(g[0], "name") or attr_of(g[0], "id") or control_type(g[0])
                     for g in groups.values()
                 ]
                 raise ControlAmbiguous(
@@ -465,15 +365,15 @@ class Form:
         pool = self.elements()
         if self.scope is not None:
             scope = self.scope
-            pool = [el for el in pool if el is scope or _inside(el, scope)]
+            pool = [el for el in pool if el is scope or inside(el, scope)]
         if buttons is not None:
             pool = [el for el in pool if is_button(el) == buttons]
         names, labels = _ref_names(key)
         for name in names:
-            by_name = [el for el in pool if _attr(el, "name") == name]
+            by_name = [el for el in pool if attr_of(el, "name") == name]
             if by_name:
                 return self._group(by_name[0], pool) if len(by_name) == 1 else by_name
-            by_id = [el for el in pool if _attr(el, "id") == name]
+            by_id = [el for el in pool if attr_of(el, "id") == name]
             if by_id:
                 return self._group(by_id[0], pool)
         for label in labels:
@@ -522,7 +422,7 @@ class Form:
             return el.get_text()
         if control_type(el) == "password":
             return ""
-        return _attr(el, "value")
+        return attr_of(el, "value")
 
     def __getitem__(self, key: Key) -> str | list[str]:
         """The current value: a string; a list for multiple selects and checkbox groups."""
@@ -533,12 +433,12 @@ class Form:
             chosen = [o.value for o in select_state(first) if o.selected]
             return chosen if first.has_attr("multiple") else (chosen[0] if chosen else "")
         if kind == "checkbox":
-            return [_attr(e, "value") or "on" for e in els if e.has_attr("checked")]
+            return [attr_of(e, "value") or "on" for e in els if e.has_attr("checked")]
         if kind == "radio":
-            return next((_attr(e, "value") or "on" for e in els if e.has_attr("checked")), "")
+            return next((attr_of(e, "value") or "on" for e in els if e.has_attr("checked")), "")
         if first.name == "textarea":
             return first.get_text()
-        return _attr(first, "value")
+        return attr_of(first, "value")
 
     def __setitem__(self, key: Key, value: str | bool | Sequence[str]) -> None:
         self.set(key, value)
@@ -593,14 +493,14 @@ class Form:
                     "下拉選單「{key}」只能選一個值", "drop-down '{key}' takes exactly one value"
                 ).format(key=_describe(key))
             )
-        opts = _select_options(el)
+        opts = select_options(el)
         chosen: list[Tag] = []
         for item in wanted:
             match = [o for o in opts if option_value(o) == item] or [
                 o for o in opts if normalize(" ".join(o.get_text().split())) == normalize(item)
             ]
-            if not match or _option_disabled(match[0]):
-                texts = [" ".join(o.get_text().split()) for o in opts if not _option_disabled(o)]
+            if not match or option_disabled(match[0]):
+                texts = [" ".join(o.get_text().split()) for o in opts if not option_disabled(o)]
                 raise ChoiceRejected(
                     T(
                         "「{value}」不在「{key}」的選項中;可選:{options}",
@@ -636,7 +536,7 @@ class Form:
                         "單選欄位「{key}」只能選一個值", "radio group '{key}' takes one value"
                     ).format(key=_describe(key))
                 )
-            values = [_attr(e, "value") or "on" for e in els]
+            values = [attr_of(e, "value") or "on" for e in els]
             missing = wanted - set(values)
             if missing:
                 raise ChoiceRejected(
@@ -662,7 +562,7 @@ class Form:
         """Set a field by exact name, adding a hidden input at the end of the form if the page
         has none (as ``__doPostBack`` needs ``__EVENTTARGET``)."""
         for el in self.elements():
-            if _attr(el, "name") == name and el.name == "input":
+            if attr_of(el, "name") == name and el.name == "input":
                 el["value"] = value
                 return
         soup = BeautifulSoup("", "html.parser")
@@ -672,46 +572,7 @@ class Form:
 
     # -- submission --------------------------------------------------------------------
     def _entries(self, submitter: Tag | None) -> Iterator[tuple[str, str]]:
-        for el in self.elements():
-            if is_disabled(el):
-                continue
-            kind = control_type(el)
-            name = _attr(el, "name")
-            if is_button(el):
-                if el is not submitter:
-                    continue
-                if kind == "image":
-                    prefix = f"{name}." if name else ""
-                    yield f"{prefix}x", "0"
-                    yield f"{prefix}y", "0"
-                elif name:
-                    yield name, _attr(el, "value")
-                continue
-            if not name:
-                continue
-            if el.name == "select":
-                for opt in select_state(el):
-                    if opt.selected and not opt.disabled:
-                        yield name, opt.value
-            elif el.name == "textarea":
-                text = el.get_text()
-                if text.startswith("\r\n"):
-                    text = text[2:]
-                elif text.startswith("\n"):
-                    text = text[1:]
-                yield name, text
-            elif kind in ("checkbox", "radio"):
-                if el.has_attr("checked"):
-                    yield name, _attr(el, "value") or "on"
-            elif kind == "file":
-                yield name, ""
-            elif kind == "hidden" and name.lower() == "_charset_":
-                yield name, "UTF-8"
-            else:
-                value = _attr(el, "value")
-                if kind in LINE_INPUT_TYPES:
-                    value = value.replace("\r", "").replace("\n", "")
-                yield name, value
+        return entry_list(self.elements(), submitter)
 
     def submitter(self, key: Key) -> Tag:
         """The submit button ``key`` names (by name, id or its visible text)."""
@@ -733,16 +594,16 @@ class Form:
         button = (
             self.submitter(submit) if submit is not None and not isinstance(submit, Tag) else submit
         )
-        method = _attr(self.element, "method")
-        action = _attr(self.element, "action")
-        enctype = _attr(self.element, "enctype")
+        method = attr_of(self.element, "method")
+        action = attr_of(self.element, "action")
+        enctype = attr_of(self.element, "enctype")
         if button is not None:
             if button.has_attr("formmethod"):
-                method = _attr(button, "formmethod")
+                method = attr_of(button, "formmethod")
             if button.has_attr("formaction"):
-                action = _attr(button, "formaction")
+                action = attr_of(button, "formaction")
             if button.has_attr("formenctype"):
-                enctype = _attr(button, "formenctype")
+                enctype = attr_of(button, "formenctype")
         verb = "POST" if method.strip().lower() == "post" else "GET"
         url = self._resolve_url(action)
         enctype = enctype.strip().lower() or "application/x-www-form-urlencoded"
@@ -754,7 +615,7 @@ class Form:
             )
         pairs = tuple(self._entries(button))
         secret = frozenset(
-            _attr(el, "name") for el in self.elements() if control_type(el) == "password"
+            attr_of(el, "name") for el in self.elements() if control_type(el) == "password"
         )
         if verb == "GET":
             parts = urlsplit(url)

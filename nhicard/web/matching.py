@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from nhicard.i18n import T, Text
 from nhicard.web.errors import ChoiceRejected
-from nhicard.web.form import Option
+from nhicard.web.formdata import Option
 from nhicard.web.text import has_cjk, normalize
 
 ZH_SUFFIXES = ("市", "縣", "區", "鄉", "鎮", "里", "村")

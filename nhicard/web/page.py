@@ -14,14 +14,8 @@ from bs4 import BeautifulSoup, NavigableString, Tag
 from nhicard.i18n import T
 from nhicard.web.aspnet import PostBack, is_aspnet_form, parse_postback
 from nhicard.web.errors import ControlAmbiguous, ControlNotFound, FormNotFound, PageUnparsable
-from nhicard.web.form import (
-    SUBMITTABLE,
-    Form,
-    Key,
-    element_text,
-    is_button,
-    is_submit_button,
-)
+from nhicard.web.form import Form, Key, element_text
+from nhicard.web.formdata import SUBMITTABLE, is_button, is_submit_button
 from nhicard.web.text import label_variants, normalize, normalize_label
 
 _LOCATION_RE = re.compile(

@@ -16,7 +16,7 @@ from pathlib import Path
 from bs4 import Tag
 
 from nhicard.web.aspnet import STATE_FIELDS
-from nhicard.web.form import control_type
+from nhicard.web.formdata import control_type
 from nhicard.web.page import Page, parse_html
 from nhicard.web.redact import Redactor
 
