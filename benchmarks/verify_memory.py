@@ -19,7 +19,8 @@ from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
 
-from nhicard.card.batch import BatchListener, ReportFile, WatchOptions, watch_cards
+from nhicard.card.batch import BatchListener, WatchOptions, watch_cards
+from nhicard.card.report import ReportFile
 from nhicard.card.verification import Verification, verify_in_reader
 from nhicard.sandbox.data import CardRecord, load_data
 from nhicard.sandbox.vcard import InProcessConnection, VirtualCard

@@ -14,15 +14,9 @@ from typing import Any
 import pytest
 
 from nhicard.card import batch
-from nhicard.card.batch import (
-    BatchListener,
-    ReportFile,
-    WatchOptions,
-    read_report,
-    report_format,
-    verified_ok_numbers,
-    watch_cards,
-)
+from nhicard.card import report as report_module
+from nhicard.card.batch import BatchListener, WatchOptions, watch_cards
+from nhicard.card.report import ReportFile, read_report, report_format, verified_ok_numbers
 from nhicard.card.verification import REPORT_FIELDS, Reason, Verification
 from nhicard.cli.main import exit_code_for
 from nhicard.errors import CardAbsent, PcscUnavailable, UsageError
@@ -414,8 +408,8 @@ def test_csv_report_header_once_and_fsynced(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     synced: list[int] = []
-    real_fsync = batch.os.fsync
-    monkeypatch.setattr(batch.os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd)))
+    real_fsync = report_module.os.fsync
+    monkeypatch.setattr(report_module.os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd)))
     path = tmp_path / "r.csv"
     with ReportFile(path) as report:
         assert report.existing == []

@@ -223,6 +223,7 @@ PRELOAD = (
     "nhicard.cli.ecpa_cmd", "nhicard.cli.sandbox_cmd", "nhicard.cli.completion_cmd",
     "nhicard.flows.register", "nhicard.flows.verify_email", "nhicard.flows.ecpa",
     "nhicard.mail", "nhicard.envcheck", "nhicard.web.profile", "nhicard.card.batch",
+    "nhicard.card.report",
     "nhicard.card.verification", "nhicard.pcsc.readers", "smartcard.scard", "httpx", "bs4",
     "tabulate",
 )  # fmt: skip

@@ -19,7 +19,8 @@ from nhicard.errors import AlreadyReported, Category
 from nhicard.i18n import T, Text
 
 if TYPE_CHECKING:
-    from nhicard.card.batch import BatchSummary, ReportFile
+    from nhicard.card.batch import BatchSummary
+    from nhicard.card.report import ReportFile
     from nhicard.card.verification import Verification
     from nhicard.errors import PcscUnavailable
 
@@ -76,7 +77,7 @@ class _VerifyCommand(click.Command):
 def _check_report(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     if value is None:
         return None
-    from nhicard.card.batch import report_format
+    from nhicard.card.report import report_format
     from nhicard.errors import UsageError
 
     try:
@@ -129,7 +130,8 @@ def verify(
     An office checking a box of NHI cards: run with --watch --report FILE, insert the cards
     one after another, and take each out when told to. Ctrl-C stops; the report keeps every
     card verified so far, and a rerun with the same report skips the cards already ok."""
-    from nhicard.card.batch import BatchSummary, verified_ok_numbers
+    from nhicard.card.batch import BatchSummary
+    from nhicard.card.report import verified_ok_numbers
     from nhicard.cli.trace import show_card_traffic
 
     app = get_app()
@@ -178,7 +180,7 @@ def _maybe_report(path: str | None, show_pii: bool) -> Iterator[ReportFile | Non
     if path is None:
         yield None
         return
-    from nhicard.card.batch import ReportFile
+    from nhicard.card.report import ReportFile
 
     report_file = ReportFile(path, show_pii=show_pii)
     try:
@@ -326,7 +328,7 @@ class _LineWriter:
             sys.stdout.flush()
 
     def write(self, v: Verification) -> None:
-        from nhicard.card.batch import csv_line
+        from nhicard.card.report import csv_line
 
         record = v.to_record(show_pii=self.show_pii)
         if self.output == "csv":
