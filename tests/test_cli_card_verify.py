@@ -325,10 +325,10 @@ def test_table_lines_in_watch_mode(capsys: pytest.CaptureFixture[str]) -> None:
     from datetime import datetime, timedelta, timezone
 
     from nhicard.card.verification import Reason, Verification
-    from nhicard.cli.card_verify_cmd import _LineWriter
+    from nhicard.cli.card_verify_view import LineWriter
 
     at = datetime(2026, 11, 27, 9, 30, tzinfo=timezone(timedelta(hours=8)))
-    lines = _LineWriter("table", show_pii=False)
+    lines = LineWriter("table", show_pii=False)
     lines.begin()
     lines.write(Verification(SLOT0, b"\x3b", "nhi", WANG, "A123456789", None, None, at,
                              apdu_ms=12.34))  # fmt: skip
