@@ -26,14 +26,14 @@ from nhicard.flows.base import (
 )
 from nhicard.flows.errors import SessionExpired
 from nhicard.flows.journal import Journal
-from nhicard.flows.register import (
+from nhicard.flows.register import register
+from nhicard.flows.register_input import (
     check_email,
     check_neighborhood,
     normalize_household_id,
     normalize_mobile,
     normalize_phone,
     parse_request,
-    register,
 )
 from nhicard.sandbox.data import load_data
 from nhicard.web.page import Page

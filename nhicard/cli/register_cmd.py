@@ -99,8 +99,8 @@ def register(
     refused the input, 11 the site's page changed (the page is saved).
     """
     from nhicard.flows.base import open_flow
-    from nhicard.flows.register import check_password, parse_request
     from nhicard.flows.register import register as run_register
+    from nhicard.flows.register_input import check_password, parse_request
 
     app = get_app()
     request = parse_request(

@@ -11,7 +11,7 @@ The walk, page by page (every detail from the site profile's ``nhi`` pages):
 4. the password/contact page: password twice, e-mail, phone, mobile, 確認申請 → the site
    says the verification mail (認證通知信) was sent.
 
-Inputs are checked locally before any request (:func:`parse_request`). ``dry_run`` walks
+Inputs are checked locally before any request (:func:`~nhicard.flows.register_input.parse_request`). ``dry_run`` walks
 every page up to the final submit and stops there. A page that is not what the profile
 describes ends the run with exit 11 and the page saved (see :mod:`nhicard.flows.base`).
 
@@ -42,16 +42,22 @@ page once; a second expiry fails with :class:`~nhicard.flows.errors.SessionExpir
 from __future__ import annotations
 
 import html
-import re
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from nhicard.agent.base import BasicData
-from nhicard.errors import NhicardError, SiteRejected, UsageError
+from nhicard.errors import NhicardError, SiteRejected
 from nhicard.flows.base import FlowEnv, fill_agent_fields, site_rejected
 from nhicard.flows.errors import SessionExpired
 from nhicard.flows.journal import Journal
+from nhicard.flows.register_input import (
+    CITY,
+    DISTRICT,
+    VILLAGE,
+    RegistrationRequest,
+    check_password,
+)
 from nhicard.i18n import T, Text
 from nhicard.masking import mask_name
 from nhicard.web.aspnet import change_postback, postback
@@ -62,175 +68,9 @@ from nhicard.web.page import Page
 from nhicard.web.profile import PageSpec
 
 FLOW = "register"
-PASSWORD_MIN, PASSWORD_MAX = 6, 12
-NEIGHBORHOOD_MAX = 999
-
 STATUS_SUBMITTED = "submitted"
 STATUS_ALREADY = "already-registered"
 STATUS_DRY_RUN = "dry-run"
-
-_HOUSEHOLD_RE = re.compile(r"[A-Z0-9]{8}")
-_EMAIL_RE = re.compile(r"[^@\s]+@[^@\s.]+(\.[^@\s.]+)+")
-_MOBILE_RE = re.compile(r"09\d{8}")
-_PHONE_MAIN_RE = re.compile(r"(0\d{1,3}-?)?\d{5,8}")
-_PHONE_EXT_RE = re.compile(r"^(.*?)(?:#|ext\.?|x|分機|轉)(\d{1,6})$", re.I)
-
-
-# -- the request ---------------------------------------------------------------------------
-@dataclass(frozen=True)
-class RegistrationRequest:
-    """What the apply and contact pages ask for (checked and normalised; no password)."""
-
-    household_id: str
-    city: str
-    district: str
-    village: str
-    neighborhood: int
-    email: str
-    phone: str
-    mobile: str
-
-
-def _bad(message: Text, hint: Text | None = None, *, reason: str) -> UsageError:
-    return UsageError(message, hint=hint, reason=reason)
-
-
-def normalize_household_id(value: str) -> str:
-    """戶號 as typed → 8 upper-case letters or digits (spaces removed); else exit 2."""
-    canon = "".join(unicodedata.normalize("NFKC", value).split()).upper()
-    if not _HOUSEHOLD_RE.fullmatch(canon):
-        raise _bad(
-            T(
-                "戶號應為 8 個英文字母或數字(例:F1234567),收到「{value}」",
-                "the household ID number must be 8 letters or digits (e.g. F1234567), "
-                "got '{value}'",
-            ).format(value=value),
-            T(
-                "戶號印在戶口名簿封面左上角。",
-                "It is printed top left on the household certificate.",
-            ),
-            reason="bad-household-id",
-        )
-    return canon
-
-
-def normalize_phone(value: str) -> str:
-    """A Taiwan phone number: optional area code, dash, optional extension (``#123``,
-    ``ext 123``, ``分機123``) → ``02-23456789#123``; else exit 2."""
-    text = unicodedata.normalize("NFKC", value).strip()
-    text = re.sub(r"^\((0\d{1,3})\)\s*", r"\1-", text)  # (02) 2345… → 02-2345…
-    text = re.sub(r"[\s()]", "", text)
-    ext = ""
-    found = _PHONE_EXT_RE.match(text)
-    if found:
-        text, ext = found.group(1), found.group(2)
-    if "-" in text:
-        head, rest = text.split("-", 1)
-        text = f"{head}-{rest.replace('-', '')}"
-    if not _PHONE_MAIN_RE.fullmatch(text):
-        raise _bad(
-            T(
-                "聯絡電話格式錯誤:「{value}」(例:02-23456789 或 02-23456789#123)",
-                "the phone number '{value}' is not valid (e.g. 02-23456789 or 02-23456789#123)",
-            ).format(value=value),
-            reason="bad-phone",
-        )
-    return text + (f"#{ext}" if ext else "")
-
-
-def normalize_mobile(value: str) -> str:
-    """A Taiwan mobile number → ``09xxxxxxxx`` (spaces and dashes removed); else exit 2."""
-    digits = re.sub(r"[\s\-]", "", unicodedata.normalize("NFKC", value))
-    if digits.startswith("+886"):
-        digits = "0" + digits[4:]
-    if not _MOBILE_RE.fullmatch(digits):
-        raise _bad(
-            T(
-                "手機號碼格式錯誤:「{value}」(應為 09 開頭的 10 碼數字,例:0912345678)",
-                "the mobile number '{value}' is not valid (10 digits starting with 09, "
-                "e.g. 0912345678)",
-            ).format(value=value),
-            reason="bad-mobile",
-        )
-    return digits
-
-
-def check_email(value: str) -> str:
-    email = value.strip()
-    if len(email) > 254 or not _EMAIL_RE.fullmatch(email):
-        raise _bad(
-            T(
-                "電子郵件格式錯誤:「{value}」",
-                "the e-mail address '{value}' is not valid",
-            ).format(value=value),
-            T("認證通知信會寄到這個地址。", "The verification mail goes to this address."),
-            reason="bad-email",
-        )
-    return email
-
-
-def check_neighborhood(value: str | int) -> int:
-    text = unicodedata.normalize("NFKC", str(value)).strip()
-    if not text.isdigit() or not 1 <= int(text) <= NEIGHBORHOOD_MAX:
-        raise _bad(
-            T(
-                "鄰應為 1 至 999 的整數,收到「{value}」",
-                "the neighborhood (鄰) must be a whole number from 1 to 999, got '{value}'",
-            ).format(value=value),
-            reason="bad-neighborhood",
-        )
-    return int(text)
-
-
-def check_password(password: str) -> None:
-    """6–12 characters (the site's rule); the message never shows the password."""
-    if not PASSWORD_MIN <= len(password) <= PASSWORD_MAX:
-        raise _bad(
-            T(
-                "註冊密碼長度須為 6 至 12 個字元(目前 {n} 個)",
-                "the registration password must have 6 to 12 characters (it has {n})",
-            ).format(n=len(password)),
-            reason="bad-password",
-        )
-
-
-def _place(value: str, what: Text) -> str:
-    text = " ".join(value.split())
-    if not text:
-        raise _bad(
-            T("{zh}不可空白", "{en} must not be empty").format(zh=what.zh, en=what.en),
-            reason="empty-address",
-        )
-    return text
-
-
-CITY = T("縣市", "city/county")
-DISTRICT = T("鄉鎮市區", "district/township")
-VILLAGE = T("村里", "village")
-
-
-def parse_request(
-    *,
-    household_id: str,
-    city: str,
-    district: str,
-    village: str,
-    neighborhood: str | int,
-    email: str,
-    phone: str,
-    mobile: str,
-) -> RegistrationRequest:
-    """Check every input locally (exit 2 with a clear message) and normalise it."""
-    return RegistrationRequest(
-        household_id=normalize_household_id(household_id),
-        city=_place(city, CITY),
-        district=_place(district, DISTRICT),
-        village=_place(village, VILLAGE),
-        neighborhood=check_neighborhood(neighborhood),
-        email=check_email(email),
-        phone=normalize_phone(phone),
-        mobile=normalize_mobile(mobile),
-    )
 
 
 # -- the result ----------------------------------------------------------------------------
