@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -27,15 +26,18 @@ TRAFFIC_NAME = "TRAFFIC"
 MaskRanges = Sequence[tuple[int, int]]  # [start, end) offsets
 
 
-@dataclass(frozen=True, repr=False)
 class PersonalBytes:
     """Bytes to trace whose marked ranges are personal: ``mask`` holds [start, end) offsets
     counted from ``offset`` (the position of ``data`` in a longer answer). Shown without the
-    filter (``str``, ``repr``) it gives only its length."""
+    filter (``str``, ``repr``) it gives only its length. (A plain class: a dataclass costs
+    about a millisecond of ``card read``'s start-up.)"""
 
-    data: bytes
-    mask: MaskRanges = ()
-    offset: int = 0
+    __slots__ = ("data", "mask", "offset")
+
+    def __init__(self, data: bytes, mask: MaskRanges = (), offset: int = 0) -> None:
+        self.data = data
+        self.mask = mask
+        self.offset = offset
 
     def __repr__(self) -> str:
         return f"PersonalBytes({len(self.data)} bytes)"
