@@ -51,11 +51,14 @@ class NhicardError(Exception):
         self.detail = detail  # technical detail (not translated), e.g. a PC/SC code
         self.data = data or {}
 
-    def render(self, lang: str) -> str:
-        text = self.message.render(lang)
-        if self.detail:
-            text += f" ({self.detail})"
-        return text
+    @property
+    def text(self) -> Text:
+        """The message with the technical detail after it, in both languages (the CLI picks
+        one)."""
+        if not self.detail:
+            return self.message
+        suffix = f" ({self.detail})"
+        return Text(self.message.zh + suffix, self.message.en + suffix)
 
 
 class UsageError(NhicardError):

@@ -63,10 +63,10 @@ def test_every_other_code_shows_the_pages_a001_text(code: str) -> None:
 
 def test_messages() -> None:
     err = agent_error("8006", detail="the SAM refused the card")
-    assert err.render("zh-TW") == (
+    assert err.text.zh == (
         "讀卡元件錯誤 [8006] 卡片回傳無法認卡:卡片未通過相互認證 (the SAM refused the card)"
     )
-    assert err.render("en") == (
+    assert err.text.en == (
         "card agent error [8006] 卡片回傳無法認卡: the card failed the mutual authentication "
         "(the SAM refused the card)"
     )

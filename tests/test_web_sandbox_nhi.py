@@ -221,7 +221,7 @@ def test_a_replayed_viewstate_is_a_page_state_rejection(sandbox) -> None:  # typ
         assert b.requests_made == 4  # a refused POST is never retried
     assert exit_code_for(err.value) == 8 and err.value.reason == "page-state-rejected"
     assert err.value.detail == "HTTP 500: Validation of viewstate MAC failed"
-    assert err.value.render("en") == (
+    assert err.value.text.en == (
         "127.0.0.1 refused the page state: the form was stale or tampered with, and the site did"
         " not process this submission (HTTP 500: Validation of viewstate MAC failed)"
     )

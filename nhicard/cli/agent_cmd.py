@@ -402,7 +402,7 @@ def status_cmd(
             ca_bundle=str(machine.ca_file) if machine.ca_file.exists() else None,
             timeout=3,
         )
-        error = result.error.render(app.lang) if result.error else None
+        error = result.error.text.render(app.lang) if result.error else None
         return result.ok, result.version, error
 
     doc = status(machine, probe=probe)

@@ -170,7 +170,7 @@ class CliListener:
                 "PC/SC 服務無法使用({err}),{s} 秒後重試…",
                 "PC/SC service unavailable ({err}); retrying in {s} s…",
             ),
-            err=error.render(self.app.lang),
+            err=error.text.render(self.app.lang),
             s=f"{retry_in:g}",
         )
 

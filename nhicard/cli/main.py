@@ -216,7 +216,7 @@ def _lang_from_argv(argv: list[str]) -> str:
 
 
 def report_error(err: NhicardError, lang: str) -> None:
-    click.echo(f"{ERROR_PREFIX.render(lang)}: {err.render(lang)}", err=True)
+    click.echo(f"{ERROR_PREFIX.render(lang)}: {err.text.render(lang)}", err=True)
     if err.hint is not None:
         click.echo(f"{HINT_PREFIX.render(lang)}: {err.hint.render(lang)}", err=True)
     saved = getattr(err, "saved_page", None)

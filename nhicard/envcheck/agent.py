@@ -347,7 +347,7 @@ def check_version(env: CheckEnv) -> Finding:
         )
     err = probe.error
     message = err.message if err is not None else T("沒有回應", "no answer")
-    detail = f"{s.url}: {err.render('en')}" if err is not None else s.url
+    detail = f"{s.url}: {err.text.en}" if err is not None else s.url
     return warned(
         Text(
             f"官方元件沒有回應 GetVersion:{message.zh}",

@@ -81,7 +81,7 @@ def _profile_check(name: str, loaded: LoadedProfile) -> Check:
             return failed(
                 T("無法載入網站設定檔 {p}", "cannot load the site profile {p}").format(p=name),
                 err.hint or err.message,
-                err.render("en"),
+                err.text.en,
             )
         t = loaded.targets
         detail = "; ".join(f"{s.key} {s.url}" for s in t.sites)

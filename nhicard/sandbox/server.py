@@ -283,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         asyncio.run(serve(options))
     except NhicardError as err:
-        log.error("%s", err.render("en"))
+        log.error("%s", err.text.en)
         return 2
     except OSError as err:
         log.error("cannot start the sandbox: %s", err)
