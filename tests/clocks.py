@@ -115,8 +115,8 @@ class FakeClock:
 
 def main(argv: list[str]) -> int:
     """``python -m tests.clocks AT [TZ] -- COMMAND…``: COMMAND and everything it starts run
-    at the fake time AT (UTC, ISO) in time zone TZ (default UTC); ``make test-at`` and
-    ``make demo-at`` use it."""
+    at the fake time AT (UTC, ISO) in time zone TZ (default UTC); ``make demo-at`` uses
+    it."""
     if "--" not in argv or argv.index("--") not in (1, 2) or argv[-1] == "--":
         print(main.__doc__)
         return 2
