@@ -407,7 +407,7 @@ def test_agent_serve_subprocess(served) -> None:  # type: ignore[no-untyped-def]
         pytest.raises(AgentNetworkError) as info,
     ):
         agent.get_basic()
-    assert info.value.official_code == "4041"
+    assert info.value.official_code == "4041", (info.value, info.value.detail)
     served["cards"].insert(WANG.card_number, faults="bad-auth")
     with (
         NhiiccAgent(url, origin=GOV, ca_bundle=ca) as agent,
