@@ -30,3 +30,11 @@ def test_unwaitable_seconds_are_usage_errors(command: tuple[str, ...], value: st
     proc = run_nhicard("--lang", "en", *args, env={"NHICARD_PASSWORD": "Pw-246810"})
     assert proc.returncode == 2, proc.stderr
     assert "Invalid value for" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "1e400"])
+@pytest.mark.parametrize("option", ["--idle-timeout", "--card-deadline"])
+def test_agent_serve_seconds_refuse_what_no_clock_can_wait(option: str, value: str) -> None:
+    proc = run_nhicard("--lang", "en", "agent", "serve", option, value)
+    assert proc.returncode == 2, proc.stderr
+    assert "Invalid value for" in proc.stderr and "Traceback" not in proc.stderr

@@ -98,7 +98,7 @@ def json_reply(call: str, reply: str) -> dict[str, str]:
 def status_bitmap(doc: Mapping[str, str]) -> bytes:
     """A 24-bit BMP one pixel high whose pixels carry ``doc`` as JSON: pixel *i* holds
     characters 3i, 3i+1, 3i+2 as its blue, green and red bytes (what the client script reads
-    back, skipping zero bytes). ASCII only (``\\uXXXX`` escapes), at most 1024 pixels."""
+    back, skipping zero bytes). ASCII only (JSON's ``\\u`` escapes), at most 1024 pixels."""
     text = json.dumps(dict(doc), ensure_ascii=True, separators=(",", ":")).encode("ascii")
     width = max(1, -(-len(text) // 3))
     if width > MAX_BITMAP_WIDTH:

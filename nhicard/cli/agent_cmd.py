@@ -15,6 +15,7 @@ import click
 from nhicard.agent import COMPONENT_HOST, COMPONENT_HTTP_PORT, COMPONENT_HTTPS_PORT, COMPONENT_PORT
 from nhicard.cli.context import get_app
 from nhicard.cli.output import emit, output_options, pick_format
+from nhicard.cli.params import Seconds
 from nhicard.errors import UsageError
 from nhicard.i18n import T
 
@@ -84,14 +85,14 @@ def agent() -> None:
 )
 @click.option(
     "--idle-timeout",
-    type=click.FloatRange(1, 3600),
+    type=Seconds(1, min_open=False, max=3600),
     default=60.0,
     show_default=True,
     help="Seconds an open WebSocket may stay silent.",
 )
 @click.option(
     "--card-deadline",
-    type=click.FloatRange(0.5, 600),
+    type=Seconds(0.5, min_open=False, max=600),
     default=30.0,
     show_default=True,
     help="Seconds one card (and SAM) operation may take; then it is answered 8013.",
