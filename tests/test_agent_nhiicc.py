@@ -418,11 +418,14 @@ def test_agent_serve_subprocess(served) -> None:  # type: ignore[no-untyped-def]
     served["cards"].remove()
     with NhiiccAgent(url, origin=GOV, ca_bundle=ca) as agent, pytest.raises(AgentError) as absent:
         agent.get_basic()
-    assert (absent.value.official_code, exit_code_for(absent.value)) == ("7004", 5)
+    assert (absent.value.official_code, exit_code_for(absent.value)) == ("7004", 5), (
+        absent.value,
+        absent.value.detail,
+    )
     proc = served["proc"]
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(10) == 0
-    log = proc.stderr.read()
+    log = proc.stderr.read(); print("LOGLEN", len(log)); print(log[-3000:])
     assert "wss://127.0.0.1:" in log and "GetBasic -> ok" in log and "-> 4041" in log
     assert "abc123" not in log and "EnCrypt -> ok" in log
 

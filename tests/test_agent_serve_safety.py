@@ -108,10 +108,11 @@ def server_context(tls) -> ssl.SSLContext:  # type: ignore[no-untyped-def]
 
 
 def client_context(tls) -> ssl.SSLContext:  # type: ignore[no-untyped-def]
-    """The test clients' trust. TLS 1.2 at most: the websockets sync client reads on one
-    thread while it writes on another, and with TLS 1.3 (session tickets arriving after the
-    handshake) about one connection in 300 then lost its request on this machine; a
-    single-threaded client over TLS 1.3 never did (600 of 600 against this server)."""
+    """The test clients' trust. TLS 1.2 at most: these tests drive the server with
+    websockets' threading client, which reads on one thread while it writes on another, and
+    with TLS 1.3 (session tickets arriving after the handshake) about one connection in 300
+    then lost its request on this machine. nhicard's own client (``nhicard.agent.wsclient``)
+    is single-threaded and is tested over TLS 1.3 (tests/test_agent_wsclient.py)."""
     ctx = ssl.create_default_context(cafile=str(tls.ca_file))
     ctx.maximum_version = ssl.TLSVersion.TLSv1_2
     return ctx

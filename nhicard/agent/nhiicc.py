@@ -21,7 +21,6 @@ import contextlib
 import re
 import ssl
 import time
-from typing import Any
 from urllib.parse import urlsplit
 
 from nhicard.agent import DEFAULT_AGENT_URL
@@ -33,6 +32,7 @@ from nhicard.agent.base import (
     check_version_plus_random,
 )
 from nhicard.agent.errors import AgentError, agent_error, component_error
+from nhicard.agent.wsclient import WebSocketClient
 from nhicard.closing import ClosesOnExit
 from nhicard.i18n import T
 
@@ -153,7 +153,7 @@ class NhiiccAgent(ClosesOnExit):
         self.selection = selection or AgentSelection(
             "nhiicc", T("已指定 --agent nhiicc", "--agent nhiicc was chosen")
         )
-        self._ws: Any = None
+        self._ws: WebSocketClient | None = None
         self.notices: list[str] = []  # the component's log:/connected: frames, newest last
 
     # -- CardAgent -----------------------------------------------------------------------
@@ -186,27 +186,17 @@ class NhiiccAgent(ClosesOnExit):
                 ws.close()
 
     # -- transport -----------------------------------------------------------------------
-    def _connect(self) -> Any:
+    def _connect(self) -> WebSocketClient:
         if self._ws is not None:
             return self._ws
         from websockets.exceptions import InvalidHandshake, InvalidURI, WebSocketException
-        from websockets.sync.client import connect
-        from websockets.typing import Origin
 
         ctx = _ssl_context(self.url, self.ca_bundle)
         try:
-            opened = connect(
-                self.url,
-                origin=Origin(self.origin),
-                ssl=ctx,
-                open_timeout=self.connect_timeout,
-                close_timeout=1,
-                max_size=MAX_REPLY,
-                compression=None,
-                proxy=None,
+            client = WebSocketClient(
+                self.url, origin=self.origin, ssl_context=ctx, max_size=MAX_REPLY
             )
-            # entered as a context manager: the form every websockets version supports
-            self._ws = opened.__enter__()
+            client.open(self.connect_timeout)
         except ssl.SSLCertVerificationError as exc:
             raise component_error(
                 T("讀卡機元件的 TLS 憑證驗證失敗", "the component's TLS certificate was refused"),
@@ -218,7 +208,8 @@ class NhiiccAgent(ClosesOnExit):
                 T("無法連線到讀卡機元件", "cannot connect to the card reader component"),
                 detail=f"{self.url}: {type(exc).__name__}: {exc}",
             ) from None
-        return self._ws
+        self._ws = client
+        return client
 
     def _call(self, command: str, request: str) -> str:
         """Send one request and parse its reply. The request (which may carry a password) is
@@ -228,9 +219,9 @@ class NhiiccAgent(ClosesOnExit):
         ws = self._connect()
         deadline = time.monotonic() + self.read_timeout
         try:
-            ws.send(request)
+            ws.send_text(request, self.read_timeout)
             while True:
-                reply = ws.recv(timeout=max(deadline - time.monotonic(), 0.001))
+                reply = ws.recv(max(deadline - time.monotonic(), 0.001))
                 if not (isinstance(reply, str) and reply.startswith(NOTICE_PREFIXES)):
                     break
                 self.notices = [*self.notices, reply[:200]][-MAX_NOTICES:]
