@@ -40,7 +40,6 @@ from nhicard.i18n import T, Text
 from nhicard.mail import (
     EmlSource,
     ForeignLink,
-    ImapSource,
     MaildirSource,
     MailMarkers,
     MboxSource,
@@ -97,6 +96,8 @@ def open_mail_source(spec: MailSourceSpec) -> MessageSource:
     if spec.kind == "maildir":
         return MaildirSource(Path(spec.location))
     if spec.kind == "imap":
+        from nhicard.mail.imap import ImapSource
+
         return ImapSource(spec.location, spec.imap_password or "", ca_bundle=spec.imap_ca_bundle)
     raise ValueError(f"unknown mail source kind {spec.kind!r}")
 

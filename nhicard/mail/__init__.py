@@ -2,7 +2,12 @@
 verification mail (認證通知信) and its link 「健保卡註冊認證作業」.
 
 Core code: no click, no printing; typed errors from :mod:`nhicard.mail.errors`.
+
+``ImapSource`` is imported on first use (``imaplib`` compiles its regexes at import: ≈ 10 ms
+that a ``--maildir`` / ``--eml`` / ``--mbox`` run never needs).
 """
+
+from typing import TYPE_CHECKING, Any
 
 from nhicard import soupsieve_on_demand  # noqa: F401 - before bs4 (mail.links): see there
 from nhicard.mail.errors import (
@@ -15,7 +20,6 @@ from nhicard.mail.errors import (
     MailSourceMissing,
     MailUnreadable,
 )
-from nhicard.mail.imap import ImapSource
 from nhicard.mail.message import MailItem
 from nhicard.mail.since import parse_since
 from nhicard.mail.sources import EmlSource, MaildirSource, MboxSource, MessageSource, SearchHint
@@ -26,6 +30,18 @@ from nhicard.mail.verification import (
     find_verification_mail,
     wait_for_verification_mail,
 )
+
+if TYPE_CHECKING:
+    from nhicard.mail.imap import ImapSource
+
+
+def __getattr__(name: str) -> Any:
+    if name == "ImapSource":
+        from nhicard.mail.imap import ImapSource
+
+        return ImapSource
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "EmlSource",
