@@ -425,7 +425,7 @@ def test_agent_serve_subprocess(served) -> None:  # type: ignore[no-untyped-def]
     proc = served["proc"]
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(10) == 0
-    log = proc.stderr.read(); print("LOGLEN", len(log)); print(log[-3000:])
+    log = proc.stderr.read()
     assert "wss://127.0.0.1:" in log and "GetBasic -> ok" in log and "-> 4041" in log
     assert "abc123" not in log and "EnCrypt -> ok" in log
 
