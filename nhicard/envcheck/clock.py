@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import UTC, datetime, timedelta, timezone, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 
+from nhicard.agent.clock import TAIPEI
 from nhicard.envcheck import Check, CheckEnv, Finding, failed, passed, skipped, warned
 from nhicard.envcheck.probes import ProbeError, SiteProbe
 from nhicard.envcheck.targets import now_utc, probe_site, targets_of
@@ -19,9 +20,6 @@ from nhicard.i18n import T, Text
 GROUP = "clock"
 WARN_AFTER = 60.0  # seconds
 FAIL_AFTER = 300.0
-# Taiwan has kept UTC+8 without daylight saving since 1979: a fixed offset is exact and works
-# where the tz database is missing (Windows without tzdata).
-TAIPEI = timezone(timedelta(hours=8), "Asia/Taipei")
 MIDNIGHT_MARGIN = timedelta(minutes=10)
 
 CLOCK_FIX = T(

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -99,7 +100,11 @@ def _default_agent(settings: FlowSettings, profile: SiteProfile) -> CardAgent:
     )
 
 
-_BILINGUAL_RE = re.compile(r"^(.*?[\u3000-\u303f\u3400-\u9fff\uff00-\uffef])\s+([A-Za-z].*)$", re.S)
+@functools.cache
+def _bilingual_re() -> re.Pattern[str]:
+    """A message "中文 English" (compiled when a site message is first read: ≈ 2 ms)."""
+    return re.compile(r"^(.*?[\u3000-\u303f\u3400-\u9fff\uff00-\uffef])\s+([A-Za-z].*)$", re.S)
+
 
 # Messages of the real site seen in Chinese only, and their English (extend as they are met).
 KNOWN_MESSAGES: dict[str, str] = {
@@ -115,7 +120,7 @@ KNOWN_MESSAGES: dict[str, str] = {
 def site_message_text(message: str) -> Text:
     """A site message as bilingual text: a bilingual message split into its halves, a known
     Chinese one translated, anything else verbatim in both languages."""
-    found = _BILINGUAL_RE.match(message.strip())
+    found = _bilingual_re().match(message.strip())
     if found:
         return Text(found.group(1).strip(), found.group(2).strip())
     for zh, en in KNOWN_MESSAGES.items():

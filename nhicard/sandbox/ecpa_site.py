@@ -58,7 +58,7 @@ import secrets
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -70,13 +70,13 @@ from starlette.routing import Route
 from starlette.templating import Jinja2Templates
 
 from nhicard.agent import DEFAULT_AGENT_URL
+from nhicard.agent.clock import TAIPEI
 from nhicard.i18n import T, Text
 from nhicard.sandbox.cookie_session import MemorySessions, Session
 from nhicard.sandbox.sso import SsoSigner
 from nhicard.sandbox.store import check_password, hash_password
 from nhicard.sandbox.templating import compile_templates
 
-TAIPEI = timezone(timedelta(hours=8), "Asia/Taipei")
 CHALLENGE_TTL = timedelta(minutes=5)
 LOCK_TIME = timedelta(minutes=10)
 MAX_FAILURES = 3

@@ -12,15 +12,14 @@ from datetime import datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
-from zoneinfo import ZoneInfo
 
+from nhicard.agent.clock import TAIPEI
 from nhicard.errors import NetworkError
 from nhicard.i18n import T
 
 SUBJECT = "健保卡網路服務註冊認證通知信"
 SENDER_NAME = "衛生福利部中央健康保險署"
 LINK_LABEL = "健保卡註冊認證作業"
-TAIPEI = ZoneInfo("Asia/Taipei")
 
 
 def build_verification_mail(

@@ -18,7 +18,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
-from zoneinfo import ZoneInfo
 
 import jinja2
 from starlette.applications import Starlette
@@ -26,6 +25,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from nhicard.agent.clock import TAIPEI
 from nhicard.errors import NetworkError, NhicardError
 from nhicard.i18n import Text
 from nhicard.sandbox import nhi_messages as msg
@@ -54,7 +54,6 @@ USER_ACTION_PATH = BASE + "UserAction.aspx"
 VERIFY_PATH = BASE + "Verify.aspx"
 MAIN_PATH = BASE + "Main.aspx"
 SCRIPT_PATH = BASE + "js/nhi_agent.js"
-TAIPEI = ZoneInfo("Asia/Taipei")
 AGENT_FIELDS = ("hidBasic", "hidVersion", "hidRandom", "hidSign")
 HTTP_REASONS = {500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable",
                 504: "Gateway Timeout"}  # fmt: skip
