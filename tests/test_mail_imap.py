@@ -22,7 +22,7 @@ from nhicard.mail import (
     find_verification_mail,
     wait_for_verification_mail,
 )
-from nhicard.mail.imap import imap_date, parse_internaldate, search_criteria
+from nhicard.mail.imap import imap_date, parse_internaldate, response_code, search_criteria
 from nhicard.mail.imapurl import ImapUrl, encode_mailbox_name, parse_imap_url
 from tests.dovecot import DovecotServer, free_port, write_test_ca
 from tests.mail_samples import BASE_TIME, LINK, SANDBOX_MARKERS, sample_mail
@@ -249,6 +249,55 @@ def test_missing_mailbox_is_a_usage_error(dovecot: DovecotServer) -> None:
         list(_source(dovecot, url=dovecot.url(mailbox="%E5%81%A5%E4%BF%9D")).messages())
     assert exit_code_for(info.value) == 2
     assert "has no mailbox 健保" in info.value.message.en
+    # Dovecot's answer carries no RFC 5530 code: no code is taken as "no such mailbox"
+    assert "doesn't exist" in (info.value.detail or "")
+    assert response_code(info.value.detail or "") is None
+
+
+class _SelectAnswer:
+    """An IMAP connection whose SELECT answers ``NO`` with the given text."""
+
+    def __init__(self, text: bytes) -> None:
+        self.text = text
+
+    def select(self, mailbox: str, readonly: bool = False) -> tuple[str, list[bytes]]:
+        return "NO", [self.text]
+
+
+@pytest.mark.parametrize(
+    ("text", "passing"),
+    [
+        (b"[INUSE] Mailbox is locked by another session", True),
+        (b"[UNAVAILABLE] Temporary failure, try again", True),
+        (b"[SERVERBUG] Internal error occurred. Refer to server log", True),
+        (b"[LIMIT] Too many open mailboxes", True),
+        (b"[NONEXISTENT] Mailbox doesn't exist: Archive", False),
+        (b"Mailbox doesn't exist: Archive", False),
+        (b"[ALERT] no", False),
+    ],
+)
+def test_select_refusals_not_now_or_never(text: bytes, passing: bool) -> None:
+    source = ImapSource("imaps://bob@127.0.0.1:993/Archive", "pw")
+    with pytest.raises((ImapUnavailable, ImapMailboxMissing)) as info:
+        source._examine(_SelectAnswer(text))  # type: ignore[arg-type]  # noqa: SLF001
+    err = info.value
+    if passing:  # a network-class failure: `verify-email --wait` retries it
+        assert isinstance(err, ImapUnavailable) and err.reason == "imap-mailbox-busy"
+        assert exit_code_for(err) == 7
+        assert err.message.en == (
+            "the IMAP server 127.0.0.1:993 cannot open the mailbox Archive for now"
+        )
+        assert err.message.zh == "IMAP 伺服器 127.0.0.1:993 暫時無法開啟信箱資料夾 Archive"
+    else:
+        assert isinstance(err, ImapMailboxMissing) and exit_code_for(err) == 2
+    assert err.detail == text.decode()
+
+
+def test_response_code() -> None:
+    assert response_code("[INUSE] locked") == "INUSE"
+    assert response_code(" [uidvalidity 3] ok") == "UIDVALIDITY"
+    assert response_code("no code") is None
+    assert response_code("[] empty") is None
 
 
 def test_connection_refused_is_a_network_error() -> None:

@@ -316,19 +316,34 @@ class ImapSource:
             raise
         except imaplib.IMAP4.error as exc:
             typ, data = "NO", [str(exc).encode()]
-        if typ != "OK":
-            raise ImapMailboxMissing(
+        if typ == "OK":
+            return
+        text = _server_text(data)
+        if response_code(text) in TRANSIENT_CODES:
+            raise ImapUnavailable(
                 T(
-                    "IMAP 伺服器 {server} 上沒有信箱資料夾 {mailbox}",
-                    "the IMAP server {server} has no mailbox {mailbox}",
+                    "IMAP 伺服器 {server} 暫時無法開啟信箱資料夾 {mailbox}",
+                    "the IMAP server {server} cannot open the mailbox {mailbox} for now",
                 ).format(server=self.url.server, mailbox=self.url.mailbox),
                 hint=T(
-                    "在網址最後寫正確的資料夾名稱,例如 /INBOX。",
-                    "Put the right folder at the end of the URL, e.g. /INBOX.",
+                    "稍後再試;使用 --wait 時 nhicard 會自動重試。",
+                    "Try again later; with --wait nhicard retries by itself.",
                 ),
-                reason="imap-no-mailbox",
-                detail=_server_text(data),
+                reason="imap-mailbox-busy",
+                detail=text,
             )
+        raise ImapMailboxMissing(
+            T(
+                "IMAP 伺服器 {server} 上沒有信箱資料夾 {mailbox}",
+                "the IMAP server {server} has no mailbox {mailbox}",
+            ).format(server=self.url.server, mailbox=self.url.mailbox),
+            hint=T(
+                "在網址最後寫正確的資料夾名稱,例如 /INBOX。",
+                "Put the right folder at the end of the URL, e.g. /INBOX.",
+            ),
+            reason="imap-no-mailbox",
+            detail=text,
+        )
 
     def _search(
         self, conn: imaplib.IMAP4, since: datetime | None, hint: SearchHint | None
@@ -398,6 +413,21 @@ def _uids(data: list[object]) -> list[int]:
         if isinstance(line, bytes):
             out.extend(int(tok) for tok in line.split() if tok.isdigit())
     return out
+
+
+# RFC 5530 response codes that say "not now" rather than "no such mailbox": a SELECT answered
+# with one of them is a passing failure, retried by ``verify-email --wait``.
+TRANSIENT_CODES = frozenset({"UNAVAILABLE", "INUSE", "LIMIT", "SERVERBUG"})
+
+
+def response_code(text: str) -> str | None:
+    """The response code of a tagged reply's text (``"[INUSE] Mailbox locked"`` → ``INUSE``)."""
+    text = text.lstrip()
+    if not text.startswith("["):
+        return None
+    end = text.find("]")
+    code = text[1:end].split(" ", 1)[0] if end > 1 else ""
+    return code.upper() or None
 
 
 def _server_text(value: object) -> str:
