@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from nhicard.agent import samwire
 from nhicard.agent.errors import AgentCardFailure, AgentError, AgentNetworkError
-from nhicard.agent.sam import SamClient, SamEndpoint
+from nhicard.agent.sam import ClientKeys, SamClient, SamEndpoint
 from nhicard.cli.main import exit_code_for
 from nhicard.sandbox.algorithms import mutual_auth_answer
 from nhicard.sandbox.data import load_data
@@ -54,6 +54,44 @@ def sign(sam: SamServerThread, keys: SandboxKeys, card_number: str, auth_key: by
         client.open()
         au32 = client.exchange_challenge(card_number, challenge)
         return client.exchange_signature(mutual_auth_answer(auth_key, au32, challenge), VR)
+
+
+def test_client_keys_made_ahead_are_used_once_each(
+    sam: SamServerThread, keys: SandboxKeys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The handshake takes the key made ahead (on another thread), never the same key twice;
+    with refill the next is ready after each take; sessions with those keys sign."""
+    import threading
+
+    from nhicard.agent import sam as sam_module
+
+    made: list[tuple[object, str]] = []
+    real = sam_module.new_client_key
+
+    def recording() -> object:
+        key = real()
+        made.append((key, threading.current_thread().name))
+        return key
+
+    monkeypatch.setattr(sam_module, "new_client_key", recording)
+    ahead = ClientKeys(refill=True)
+    ahead.prepare()
+    ahead.prepare()  # one key in making at a time
+    taken = []
+    for _ in range(3):
+        with SamClient(endpoint(sam, keys), keys=ahead) as client:
+            client.open()
+            au32 = client.exchange_challenge(WANG.card_number, bytes(range(8)))
+            answer = mutual_auth_answer(WANG.auth_key, au32, bytes(range(8)))
+            sig = client.exchange_signature(answer, VR)
+        assert verify_h_sign(keys.sam_public_key, WANG.card_number, VR, sig)
+        taken.append(made[len(taken)][0])
+    assert len({id(k) for k in taken}) == 3
+    assert all(name == "sam-client-key" for _, name in made)  # none on the caller's thread
+    once = ClientKeys()
+    first = once.take()  # nothing prepared: made on the spot
+    assert made[-1] == (first, threading.current_thread().name)
+    assert once.take() is not first
 
 
 def test_keys_are_saved_with_mode_0600_and_reloaded(tmp_path: Path) -> None:

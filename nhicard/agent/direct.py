@@ -26,7 +26,7 @@ from nhicard.agent.base import (
 )
 from nhicard.agent.clock import Clock, taipei_date, utc_now
 from nhicard.agent.errors import AgentError, agent_error
-from nhicard.agent.sam import SamClient, SamEndpoint
+from nhicard.agent.sam import ClientKeys, SamClient, SamEndpoint
 from nhicard.closing import ClosesOnExit
 from nhicard.errors import CardAbsent, CardFailure, NhicardError, PcscUnavailable, ReaderError
 from nhicard.i18n import T
@@ -72,13 +72,21 @@ class DirectAgent(ClosesOnExit):
         card_opener: CardOpener | None = None,
         sam_client_factory: SamClientFactory | None = None,
         selection: AgentSelection | None = None,
+        refill_keys: bool = False,
     ) -> None:
+        """``refill_keys``: a long-lived agent (``agent serve``) keeps the next SAM client
+        key made ahead after each H_Sign; a command's agent prepares only its first."""
         self.reader = reader
         self.sam = sam
         self._clock = clock or utc_now
         self._rng = rng or secrets.token_bytes
         self._open = card_opener or _default_opener
-        self._sam_client = sam_client_factory or (lambda ep: SamClient(ep, rng=self._rng))
+        if sam_client_factory is None:
+            # the SAM session's RSA key is made while the flow does other things
+            keys = ClientKeys(refill=refill_keys)
+            keys.prepare()
+            sam_client_factory = lambda ep: SamClient(ep, rng=self._rng, keys=keys)  # noqa: E731
+        self._sam_client = sam_client_factory
         self.selection = selection or AgentSelection(
             "direct", T("已指定 --agent direct", "--agent direct was chosen")
         )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import secrets
 import socket
+import threading
 from collections.abc import Callable
 
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
@@ -40,6 +41,58 @@ def _default_connector(address: tuple[str, int], timeout: float) -> socket.socke
     return sock
 
 
+def new_client_key() -> rsa.RSAPrivateKey:
+    """A fresh RSA-1024 key for step 1 of the key handshake (nhi-agent.md)."""
+    return rsa.generate_private_key(public_exponent=65537, key_size=1024)
+
+
+class ClientKeys:
+    """Client keys made ahead of need, each used for one SAM session only.
+
+    Making an RSA-1024 key takes ≈ 10–20 ms of CPU, most of it outside the GIL. :meth:`prepare`
+    starts making the next key on a daemon thread, so that the time overlaps what comes
+    before the H_Sign (HTTP requests, reading the card); :meth:`take` hands that key over,
+    waiting for it if need be, or makes one on the spot if none was prepared. A key is never
+    handed out twice; with ``refill`` the next one is started at once (``agent serve``)."""
+
+    def __init__(self, *, refill: bool = False) -> None:
+        self._refill = refill
+        self._lock = threading.Lock()
+        self._pending: _KeyInMaking | None = None
+
+    def prepare(self) -> None:
+        with self._lock:
+            if self._pending is None:
+                self._pending = _KeyInMaking()
+
+    def take(self) -> rsa.RSAPrivateKey:
+        with self._lock:
+            pending, self._pending = self._pending, None
+        key = pending.result() if pending is not None else new_client_key()
+        if self._refill:
+            self.prepare()
+        return key
+
+
+class _KeyInMaking:
+    def __init__(self) -> None:
+        self._done = threading.Event()
+        self._key: rsa.RSAPrivateKey | None = None
+        threading.Thread(target=self._make, name="sam-client-key", daemon=True).start()
+
+    def _make(self) -> None:
+        try:
+            self._key = new_client_key()
+        except Exception:  # noqa: BLE001,S110 - result() makes one on the caller's thread
+            pass
+        finally:
+            self._done.set()
+
+    def result(self) -> rsa.RSAPrivateKey:
+        self._done.wait()
+        return self._key if self._key is not None else new_client_key()
+
+
 class SamClient(ClosesOnExit):
     """One SAM session: :meth:`open` (connect, handshake, liveness), then
     :meth:`exchange_challenge` and :meth:`exchange_signature`, then :meth:`close`."""
@@ -51,8 +104,10 @@ class SamClient(ClosesOnExit):
         timeout: float = 10.0,
         rng: Callable[[int], bytes] | None = None,
         connector: Connector | None = None,
+        keys: ClientKeys | None = None,
     ) -> None:
         self.endpoint = endpoint
+        self._keys = keys
         self.timeout = timeout
         self._rng = rng or secrets.token_bytes
         self._connector = connector or _default_connector
@@ -81,7 +136,7 @@ class SamClient(ClosesOnExit):
     # -- steps ---------------------------------------------------------------------------
     def _handshake(self) -> None:
         wrap_key = self.endpoint.wrap_key
-        client_key = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+        client_key = self._keys.take() if self._keys is not None else new_client_key()
         self._send(
             samwire.wrap(wrap_key, samwire.encode_client_hello(client_key.public_key())), "8300"
         )

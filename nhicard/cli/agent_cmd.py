@@ -171,7 +171,7 @@ def serve(
     profile = resolve_profile(app.profile)  # the SAM of the same loader as the web flows
     sam = profile.sam
     show_card_traffic(app)
-    card_agent = DirectAgent(reader=app.reader, sam=sam)
+    card_agent = DirectAgent(reader=app.reader, sam=sam, refill_keys=True)
     context: ssl.SSLContext | None = None
     ca_file: Path | None = None
     if not no_tls:
