@@ -77,7 +77,9 @@ def test_client_keys_made_ahead_are_used_once_each(
     ahead = ClientKeys(refill=True)
     ahead.prepare()
     ahead.prepare()  # one key in making at a time
-    taken = []
+    taken: list[object] = []
+    take = ahead.take
+    monkeypatch.setattr(ahead, "take", lambda: taken.append(take()) or taken[-1])
     for _ in range(3):
         with SamClient(endpoint(sam, keys), keys=ahead) as client:
             client.open()
@@ -85,12 +87,12 @@ def test_client_keys_made_ahead_are_used_once_each(
             answer = mutual_auth_answer(WANG.auth_key, au32, bytes(range(8)))
             sig = client.exchange_signature(answer, VR)
         assert verify_h_sign(keys.sam_public_key, WANG.card_number, VR, sig)
-        taken.append(made[len(taken)][0])
-    assert len({id(k) for k in taken}) == 3
-    assert all(name == "sam-client-key" for _, name in made)  # none on the caller's thread
+    assert len(taken) == 3 and len({id(k) for k in taken}) == 3
+    makers = {id(key): name for key, name in made}
+    assert all(makers[id(k)] == "sam-client-key" for k in taken)  # none on the caller's thread
     once = ClientKeys()
     first = once.take()  # nothing prepared: made on the spot
-    assert made[-1] == (first, threading.current_thread().name)
+    assert (first, threading.current_thread().name) in made
     assert once.take() is not first
 
 
