@@ -38,6 +38,7 @@ from nhicard.web.formdata import (
     is_button,
     is_disabled,
     is_submit_button,
+    nearest,
     option_disabled,
     option_value,
     select_options,
@@ -166,7 +167,7 @@ class Form:
         form_id = attr_of(el, "form")
         if form_id:
             return self.document.find("form", id=form_id)
-        return el.find_parent("form")
+        return nearest(el, "form")
 
     def elements(self) -> list[Tag]:
         """Every control owned by this form, in document order (``form=`` attribute honoured)."""
@@ -223,7 +224,7 @@ class Form:
         return " ".join(" ".join(pieces).split())
 
     def _row_label(self, el: Tag) -> str | None:
-        cell = el.find_parent(["td", "th"])
+        cell = nearest(el, "td", "th")
         if cell is None or not isinstance(cell.parent, Tag) or cell.parent.name != "tr":
             return None
         cells = [c for c in cell.parent.find_all(["td", "th"], recursive=False)]
@@ -259,7 +260,7 @@ class Form:
         if ident:
             for lab in index.labels_for.get(ident, ()):
                 strong.append(element_text(lab))
-        wrapping = el.find_parent("label")
+        wrapping = nearest(el, "label")
         if wrapping is not None and attr_of(wrapping, "for") in ("", ident):
             strong.append(self._text_outside(wrapping, el))
         aria = attr_of(el, "aria-label")

@@ -94,8 +94,18 @@ def option_disabled(opt: Tag) -> bool:
     return isinstance(parent, Tag) and parent.name == "optgroup" and parent.has_attr("disabled")
 
 
+def nearest(el: Tag, *names: str) -> Tag | None:
+    """The closest ancestor of ``el`` with one of these tag names, as ``find_parent`` finds it
+    (a walk up ``.parents``, without building a bs4 filter for every call: forms ask this
+    for every control and option of a page)."""
+    for parent in el.parents:
+        if parent.name in names:
+            return parent
+    return None
+
+
 def select_options(el: Tag) -> list[Tag]:
-    return [o for o in el.find_all("option") if o.find_parent("select") is el]
+    return [o for o in el.find_all("option") if nearest(o, "select") is el]
 
 
 def select_state(el: Tag) -> list[Option]:
@@ -125,7 +135,7 @@ def is_disabled(el: Tag) -> bool:
     """Disabled itself, or inside a disabled ``<fieldset>`` but not in its first legend."""
     if el.has_attr("disabled"):
         return True
-    for fieldset in el.find_parents("fieldset"):
+    for fieldset in (p for p in el.parents if p.name == "fieldset"):
         if not fieldset.has_attr("disabled"):
             continue
         legend = fieldset.find("legend", recursive=False)

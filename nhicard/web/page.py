@@ -15,7 +15,7 @@ from nhicard.i18n import T
 from nhicard.web.aspnet import PostBack, is_aspnet_form, parse_postback
 from nhicard.web.errors import ControlAmbiguous, ControlNotFound, FormNotFound, PageUnparsable
 from nhicard.web.form import Form, Key, element_text
-from nhicard.web.formdata import SUBMITTABLE, is_button, is_submit_button
+from nhicard.web.formdata import SUBMITTABLE, is_button, is_submit_button, nearest
 from nhicard.web.text import label_variants, normalize, normalize_label
 
 _LOCATION_RE = re.compile(
@@ -332,7 +332,7 @@ class Page:
 
     def _owner_form(self, el: Tag) -> Form | None:
         form_id = el.get("form")
-        target = self.soup.find("form", id=str(form_id)) if form_id else el.find_parent("form")
+        target = self.soup.find("form", id=str(form_id)) if form_id else nearest(el, "form")
         if not isinstance(target, Tag):
             return None
         return Form(target, page_url=self.url, page_serial=self.serial)

@@ -6,15 +6,15 @@ character, whitespace is collapsed and case is folded.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 
 _SPACE_RE = re.compile(r"\s+")
 _DECORATION = "*＊★☆:：" + " "
-# CJK ideographs: Extension A and the unified block, compatibility ideographs, planes 2–3.
-# Tested by code point rather than a regex: a character class this wide takes ≈ 2 ms to
-# compile, at every start of the program.
-_CJK_RANGES = ((0x3400, 0x9FFF), (0xF900, 0xFAFF), (0x20000, 0x2FFFF))
+# CJK ideographs (Extension A and the unified block, compatibility ideographs, planes 2–3)
+# are tested by code point rather than with a regex: a character class this wide takes
+# ≈ 2 ms to compile, at every start of the program.
 _NON_ASCII_RE = re.compile(r"[^\x00-\x7f]+")
 _ASCII_WORD_RE = re.compile(r"[A-Za-z0-9]")
 
@@ -31,7 +31,8 @@ def normalize_label(text: str) -> str:
     return text.strip(_DECORATION).strip()
 
 
-def label_variants(text: str) -> set[str]:
+@functools.lru_cache(maxsize=4096)  # the same labels are compared on every lookup
+def label_variants(text: str) -> frozenset[str]:
     """The ways a bilingual label can be referred to: the whole text, its Chinese part and its
     English part (``"* 姓名 Name"`` → ``{"姓名 name", "姓名", "name"}``).
 
@@ -39,7 +40,7 @@ def label_variants(text: str) -> set[str]:
     """
     base = normalize_label(text)
     if not base:
-        return set()
+        return frozenset()
     unbracketed = normalize_label(re.sub(r"[()\[\]【】『』「」]", " ", base))
     variants = {base, unbracketed}
     zh = "".join(ch for ch in unbracketed if is_cjk(ch) or ch in "、,.")
@@ -49,13 +50,16 @@ def label_variants(text: str) -> set[str]:
     en = normalize_label(_NON_ASCII_RE.sub(" ", unbracketed)).strip(".,;!?\"'").strip()
     if _ASCII_WORD_RE.search(en):
         variants.add(en)
-    return {v for v in variants if v}
+    return frozenset(v for v in variants if v)
 
 
 def is_cjk(ch: str) -> bool:
     """True if the character is a CJK ideograph."""
-    code = ord(ch)
-    return any(low <= code <= high for low, high in _CJK_RANGES)
+    return (
+        "\u3400" <= ch <= "\u9fff"
+        or "\uf900" <= ch <= "\ufaff"
+        or "\U00020000" <= ch <= "\U0002ffff"
+    )
 
 
 def has_cjk(text: str) -> bool:
