@@ -11,6 +11,7 @@ import signal
 import socket
 import ssl
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -367,6 +368,11 @@ def served(virtual_cards, sam, keys, tmp_path: Path):  # type: ignore[no-untyped
             stderr=subprocess.PIPE,
             text=True,
         )
+        # the service logs a line per request: drained on a thread, else a full pipe (64 KiB,
+        # ≈ 1,400 requests) would block the service's writes
+        lines: list[str] = []
+        drain = threading.Thread(target=lambda: lines.extend(proc.stderr), daemon=True)  # type: ignore[arg-type]
+        drain.start()
         try:
             deadline = time.monotonic() + 20
             while time.monotonic() < deadline:
@@ -374,13 +380,16 @@ def served(virtual_cards, sam, keys, tmp_path: Path):  # type: ignore[no-untyped
                     socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
                     break
                 except OSError:
-                    assert proc.poll() is None, proc.stderr.read()  # type: ignore[union-attr]
+                    if proc.poll() is not None:
+                        drain.join(5)
+                        raise AssertionError("".join(lines)) from None
                     time.sleep(0.1)
             yield {
                 "url": f"wss://127.0.0.1:{port}/echo",
                 "ca": str(sandbox / "ca.pem"),
                 "keys": server_keys,
                 "proc": proc,
+                "log": (drain, lines),
                 "cards": virtual_cards,
             }
         finally:
@@ -425,7 +434,9 @@ def test_agent_serve_subprocess(served) -> None:  # type: ignore[no-untyped-def]
     proc = served["proc"]
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(10) == 0
-    log = proc.stderr.read()
+    drain, lines = served["log"]
+    drain.join(5)
+    log = "".join(lines)
     assert "wss://127.0.0.1:" in log and "GetBasic -> ok" in log and "-> 4041" in log
     assert "abc123" not in log and "EnCrypt -> ok" in log
 

@@ -275,7 +275,8 @@ def test_untrusted_site_and_skewed_clock_fail_with_fixes_in_both_languages(
     assert code == 10 and code_u == 10
     offset = by_id(doc)["clock.offset"]
     assert offset["status"] == "fail"
-    assert offset["summary"] == "the clock is 600 s behind"
+    # 600 s, read to ±1 s: the Date header has whole seconds and the request takes time
+    assert offset["summary"] in {f"the clock is {n} s behind" for n in (599, 600, 601)}
     assert "set-ntp" in offset["fix"] and "set-ntp" in by_id(doc_zh)["clock.offset"]["fix"]
     assert "自動設定時間" in by_id(doc_zh)["clock.offset"]["fix"]
     assert by_id(doc)["network.sam"]["status"] == "fail"
