@@ -220,8 +220,11 @@ class NhiiccAgent(ClosesOnExit):
         deadline = time.monotonic() + self.read_timeout
         try:
             ws.send_text(request, self.read_timeout)
-            while True:
-                reply = ws.recv(max(deadline - time.monotonic(), 0.001))
+            while True:  # notices do not extend the deadline: it is the whole answer's
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError
+                reply = ws.recv(left)
                 if not (isinstance(reply, str) and reply.startswith(NOTICE_PREFIXES)):
                     break
                 self.notices = [*self.notices, reply[:200]][-MAX_NOTICES:]
