@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 from nhicard import certs
 
@@ -143,12 +144,29 @@ def free_port() -> int:
 
 
 @contextmanager
+def websocket_server(handler: Any, **kw: Any) -> Iterator[str]:
+    """websockets' threading server for ``handler`` on 127.0.0.1 (a free port), ``kw`` passed
+    to ``serve`` (``ssl=`` for wss://); yields its ``/echo`` URL, shut down afterwards."""
+    from websockets.sync.server import serve
+
+    server = serve(handler, "127.0.0.1", 0, **kw)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    scheme = "wss" if kw.get("ssl") is not None else "ws"
+    try:
+        yield f"{scheme}://127.0.0.1:{server.socket.getsockname()[1]}/echo"
+    finally:
+        server.shutdown()
+        thread.join(5)
+
+
+@contextmanager
 def wss_component(cert: ServerCert, *, answer: bool = True, version: str = "0011") -> Iterator[str]:
     """A WSS stand-in for the official component on ``/echo``; yields its URL.
 
     With ``answer`` it replies ``GetVersion:<version>`` (0011: a 2024 build); otherwise it
     reads requests and never replies (the timeout case)."""
-    from websockets.sync.server import ServerConnection, serve
+    from websockets.sync.server import ServerConnection
 
     def handler(ws: ServerConnection) -> None:
         try:
@@ -160,12 +178,5 @@ def wss_component(cert: ServerCert, *, answer: bool = True, version: str = "0011
         except Exception:  # noqa: BLE001 - a client going away ends the handler
             return
 
-    server = serve(handler, "127.0.0.1", 0, ssl=server_context(cert))
-    port = server.socket.getsockname()[1]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"wss://127.0.0.1:{port}/echo"
-    finally:
-        server.shutdown()
-        thread.join(5)
+    with websocket_server(handler, ssl=server_context(cert)) as url:
+        yield url

@@ -546,11 +546,9 @@ def test_name_constrained_ca_signs_nothing_else(tmp_path: Path) -> None:
 def chatty_component(tmp_path: Path, *, notices: int = 2) -> Iterator[tuple[str, Path]]:
     """A WSS component that greets with ``connected:`` and sends ``log:`` frames before each
     reply, as the official one may (the pages alert() them)."""
-    import threading
+    from websockets.sync.server import ServerConnection
 
-    from websockets.sync.server import ServerConnection, serve
-
-    from tests.envcheck_servers import TestCA, server_context
+    from tests.envcheck_servers import TestCA, server_context, websocket_server
 
     ca = TestCA(tmp_path / "chatty-ca", "NHI SelfRoot CA (test)")
     cert = ca.issue("chatty")
@@ -563,14 +561,8 @@ def chatty_component(tmp_path: Path, *, notices: int = 2) -> Iterator[tuple[str,
                     ws.send(f"log:step {n} of {message}")
                 ws.send("GetVersion:0011" if message == "GetVersion" else "9999")
 
-    server = serve(handler, "127.0.0.1", 0, ssl=server_context(cert))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"wss://127.0.0.1:{server.socket.getsockname()[1]}/echo", ca.pem
-    finally:
-        server.shutdown()
-        thread.join(5)
+    with websocket_server(handler, ssl=server_context(cert)) as url:
+        yield url, ca.pem
 
 
 def test_log_and_connected_frames_are_not_replies(tmp_path: Path) -> None:

@@ -16,13 +16,13 @@ from typing import Any
 
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
-from websockets.sync.server import ServerConnection, serve
+from websockets.sync.server import ServerConnection
 
 from nhicard.agent.nhiicc import NhiiccAgent
 from nhicard.agent.origins import OriginPolicy
 from nhicard.agent.service import AgentService
 from nhicard.agent.wsclient import WebSocketClient
-from tests.envcheck_servers import TestCA, server_context
+from tests.envcheck_servers import TestCA, server_context, websocket_server
 
 GOV = "https://cloudicweb.nhi.gov.tw"
 
@@ -39,14 +39,8 @@ def ws_server(
         with contextlib.suppress(Exception):
             handler(ws)
 
-    server = serve(wrapped, "127.0.0.1", 0, **kw)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"ws://127.0.0.1:{server.socket.getsockname()[1]}/echo", origins
-    finally:
-        server.shutdown()
-        thread.join(5)
+    with websocket_server(wrapped, **kw) as url:
+        yield url, origins
 
 
 def _open(url: str, origin: str | None = GOV, **kw: Any) -> WebSocketClient:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ from typing import Any
 import pytest
 
 from nhicard.sandbox import supervisor
-from tests.envcheck_servers import TestCA, free_port, server_context
+from tests.envcheck_servers import TestCA, free_port, server_context, websocket_server
 from tests.test_cli_sandbox import free_port_base
 
 pytestmark = [pytest.mark.browser]
@@ -105,7 +104,7 @@ def test_failed_socket_on_load_asks_to_download_for_this_os(tmp_path: Path) -> N
 @contextlib.contextmanager
 def greeting_component(tmp_path: Path) -> Iterator[tuple[str, list[str]]]:
     """A WSS component that greets each socket with ``connected:`` and records what it gets."""
-    from websockets.sync.server import ServerConnection, serve
+    from websockets.sync.server import ServerConnection
 
     ca = TestCA(tmp_path / "ca", "NHI SelfRoot CA (test)")
     cert = ca.issue("component")
@@ -120,14 +119,8 @@ def greeting_component(tmp_path: Path) -> Iterator[tuple[str, list[str]]]:
                 ws.send("log:reading the card")
                 ws.send("7004")
 
-    server = serve(handler, "127.0.0.1", 0, ssl=server_context(cert))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"wss://127.0.0.1:{server.socket.getsockname()[1]}/echo", received
-    finally:
-        server.shutdown()
-        thread.join(5)
+    with websocket_server(handler, ssl=server_context(cert)) as url:
+        yield url, received
 
 
 def test_socket_opened_on_load_frames_alerted_and_errors_quoted(tmp_path: Path) -> None:

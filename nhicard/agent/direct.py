@@ -11,6 +11,7 @@ protocol level we implement rather than a number of our own that the server may 
 
 from __future__ import annotations
 
+import functools
 import secrets
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -85,7 +86,7 @@ class DirectAgent(ClosesOnExit):
             # the SAM session's RSA key is made while the flow does other things
             keys = ClientKeys(refill=refill_keys)
             keys.prepare()
-            sam_client_factory = lambda ep: SamClient(ep, rng=self._rng, keys=keys)  # noqa: E731
+            sam_client_factory = functools.partial(SamClient, rng=self._rng, keys=keys)
         self._sam_client = sam_client_factory
         self.selection = selection or AgentSelection(
             "direct", T("已指定 --agent direct", "--agent direct was chosen")

@@ -319,29 +319,31 @@ class ImapSource:
         if typ == "OK":
             return
         text = _server_text(data)
-        if response_code(text) in TRANSIENT_CODES:
-            raise ImapUnavailable(
-                T(
-                    "IMAP 伺服器 {server} 暫時無法開啟信箱資料夾 {mailbox}",
-                    "the IMAP server {server} cannot open the mailbox {mailbox} for now",
-                ).format(server=self.url.server, mailbox=self.url.mailbox),
-                hint=T(
-                    "稍後再試;使用 --wait 時 nhicard 會自動重試。",
-                    "Try again later; with --wait nhicard retries by itself.",
-                ),
-                reason="imap-mailbox-busy",
-                detail=text,
+        if response_code(text) in TRANSIENT_CODES:  # a passing refusal, retried by --wait
+            error: type[ImapUnavailable | ImapMailboxMissing] = ImapUnavailable
+            reason = "imap-mailbox-busy"
+            message = T(
+                "IMAP 伺服器 {server} 暫時無法開啟信箱資料夾 {mailbox}",
+                "the IMAP server {server} cannot open the mailbox {mailbox} for now",
             )
-        raise ImapMailboxMissing(
-            T(
+            hint = T(
+                "稍後再試;使用 --wait 時 nhicard 會自動重試。",
+                "Try again later; with --wait nhicard retries by itself.",
+            )
+        else:
+            error, reason = ImapMailboxMissing, "imap-no-mailbox"
+            message = T(
                 "IMAP 伺服器 {server} 上沒有信箱資料夾 {mailbox}",
                 "the IMAP server {server} has no mailbox {mailbox}",
-            ).format(server=self.url.server, mailbox=self.url.mailbox),
-            hint=T(
+            )
+            hint = T(
                 "在網址最後寫正確的資料夾名稱,例如 /INBOX。",
                 "Put the right folder at the end of the URL, e.g. /INBOX.",
-            ),
-            reason="imap-no-mailbox",
+            )
+        raise error(
+            message.format(server=self.url.server, mailbox=self.url.mailbox),
+            hint=hint,
+            reason=reason,
             detail=text,
         )
 
