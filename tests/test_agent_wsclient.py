@@ -43,12 +43,17 @@ def ws_server(
         yield url, origins
 
 
-def _open(url: str, origin: str | None = GOV, **kw: Any) -> WebSocketClient:
+@contextmanager
+def connected(url: str, origin: str | None = GOV, **kw: Any) -> Iterator[WebSocketClient]:
+    """An opened client, closed afterwards."""
     client = WebSocketClient(
         url, origin=origin, ssl_context=None, max_size=kw.pop("max_size", 65536)
     )
     client.open(kw.pop("timeout", 3))
-    return client
+    try:
+        yield client
+    finally:
+        client.close()
 
 
 def test_text_reply_and_origin_header() -> None:
@@ -56,15 +61,11 @@ def test_text_reply_and_origin_header() -> None:
         for message in ws:
             ws.send(f"echo:{message}")
 
-    with ws_server(echo) as (url, origins):
-        client = _open(url)
-        try:
-            client.send_text("GetVersion", 3)
-            assert client.recv(3) == "echo:GetVersion"
-            client.send_text("二", 3)
-            assert client.recv(3) == "echo:二"
-        finally:
-            client.close()
+    with ws_server(echo) as (url, origins), connected(url) as client:
+        client.send_text("GetVersion", 3)
+        assert client.recv(3) == "echo:GetVersion"
+        client.send_text("二", 3)
+        assert client.recv(3) == "echo:二"
     assert origins == [GOV]
 
 
@@ -75,14 +76,10 @@ def test_fragmented_and_binary_replies_and_pings_in_between() -> None:
             ws.send(iter(["Get", "Basic", ":payload"]))  # three frames, one message
             ws.send(b"\x01\x02")
 
-    with ws_server(chatty) as (url, _):
-        client = _open(url)
-        try:
-            client.send_text("GetBasic", 3)
-            assert client.recv(3) == "GetBasic:payload"
-            assert client.recv(3) == b"\x01\x02"
-        finally:
-            client.close()
+    with ws_server(chatty) as (url, _), connected(url) as client:
+        client.send_text("GetBasic", 3)
+        assert client.recv(3) == "GetBasic:payload"
+        assert client.recv(3) == b"\x01\x02"
 
 
 def test_server_closing_after_its_reply() -> None:
@@ -91,15 +88,11 @@ def test_server_closing_after_its_reply() -> None:
         ws.send("4041")
         ws.close(1008, "origin not allowed")
 
-    with ws_server(once) as (url, _):
-        client = _open(url)
-        try:
-            client.send_text("GetBasic", 3)
-            assert client.recv(3) == "4041"
-            with pytest.raises(ConnectionClosed):
-                client.recv(3)
-        finally:
-            client.close()
+    with ws_server(once) as (url, _), connected(url) as client:
+        client.send_text("GetBasic", 3)
+        assert client.recv(3) == "4041"
+        with pytest.raises(ConnectionClosed):
+            client.recv(3)
 
 
 def test_refused_upgrade_is_an_invalid_handshake() -> None:
@@ -109,8 +102,9 @@ def test_refused_upgrade_is_an_invalid_handshake() -> None:
     with (
         ws_server(lambda ws: None, process_request=refuse) as (url, _),
         pytest.raises(InvalidStatus) as refused,
+        connected(url),
     ):
-        _open(url)
+        pass
     assert refused.value.response.status_code == 403
     assert isinstance(refused.value, InvalidHandshake)
 
@@ -122,24 +116,20 @@ def test_a_silent_peer_ends_at_the_deadlines() -> None:
     with socket.create_server(("127.0.0.1", 0)) as mute:
         url = f"ws://127.0.0.1:{mute.getsockname()[1]}/echo"
         started = time.monotonic()
-        with pytest.raises(TimeoutError):
-            _open(url, timeout=0.5)
+        with pytest.raises(TimeoutError), connected(url, timeout=0.5):
+            pass
         assert time.monotonic() - started < 2
 
     def silent(ws: ServerConnection) -> None:
         for _message in ws:
             pass
 
-    with ws_server(silent) as (url, _):
-        client = _open(url)
-        try:
-            client.send_text("H_Sign?Random=1", 3)
-            started = time.monotonic()
-            with pytest.raises(TimeoutError):
-                client.recv(0.5)
-            assert time.monotonic() - started < 2
-        finally:
-            client.close()
+    with ws_server(silent) as (url, _), connected(url) as client:
+        client.send_text("H_Sign?Random=1", 3)
+        started = time.monotonic()
+        with pytest.raises(TimeoutError):
+            client.recv(0.5)
+        assert time.monotonic() - started < 2
 
 
 def test_oversized_reply_is_refused() -> None:
@@ -147,14 +137,10 @@ def test_oversized_reply_is_refused() -> None:
         for _message in ws:
             ws.send("x" * 5000)
 
-    with ws_server(big) as (url, _):
-        client = _open(url, max_size=1000)
-        try:
-            client.send_text("GetBasic", 3)
-            with pytest.raises(ConnectionClosed):
-                client.recv(3)
-        finally:
-            client.close()
+    with ws_server(big) as (url, _), connected(url, max_size=1000) as client:
+        client.send_text("GetBasic", 3)
+        with pytest.raises(ConnectionClosed):
+            client.recv(3)
 
 
 class _Agent:
