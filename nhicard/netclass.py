@@ -45,7 +45,7 @@ _UNTRUSTED = frozenset({Kind.TLS_EXPIRED, Kind.TLS_UNKNOWN_CA, Kind.TLS_HOSTNAME
 # OpenSSL's X509_V_ERR_* codes (``SSLCertVerificationError.verify_code``); every other code
 # means the chain does not lead to a trusted root.
 EXPIRED_CODES = frozenset({9, 10})  # CERT_NOT_YET_VALID, CERT_HAS_EXPIRED
-HOSTNAME_CODES = frozenset({62})  # HOSTNAME_MISMATCH
+HOSTNAME_CODES = frozenset({62, 64})  # HOSTNAME_MISMATCH, IP_ADDRESS_MISMATCH
 
 _RESETS = (ConnectionResetError, ConnectionAbortedError, BrokenPipeError)
 

@@ -24,6 +24,7 @@ from nhicard.web.form import Form, Key
 from nhicard.web.formdata import Submission
 from nhicard.web.page import Page
 from nhicard.web.redact import Redactor
+from nhicard.web.transport import StdlibTransport
 
 USER_AGENT = f"nhicard/{__version__}"
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -157,8 +158,12 @@ class Browser:
         self.policy = policy or BrowserPolicy()
         self._owns_client = client is None
         if client is None:
+            verify: ssl.SSLContext | bool = True
+            if transport is None:  # http.client underneath; httpx's own only for a proxy
+                verify = tls_context(self.policy.ca_bundle)
+                transport = StdlibTransport(verify)
             client = httpx.Client(
-                verify=tls_context(self.policy.ca_bundle) if transport is None else True,
+                verify=verify,
                 transport=transport,
                 follow_redirects=False,
                 headers={"User-Agent": USER_AGENT},
