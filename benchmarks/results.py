@@ -13,6 +13,7 @@ PASS = "PASS"
 MISS = "MISS"
 SKIP = "SKIP"
 ERROR = "ERROR"
+INFO = "INFO"  # a ratio shown for context, with no target of its own
 FAILING = (MISS, ERROR)
 
 TABLE_START = "<!-- bench:table:start -->"
@@ -30,7 +31,7 @@ class Row:
     baseline: str  # the baseline's value, formatted, or "—"
     ratio: float | None
     target: str  # "≤ 1.25×", "< 5 MB", …
-    status: str  # PASS, MISS, SKIP or ERROR
+    status: str  # PASS, MISS, SKIP, ERROR or INFO
     note: str = ""
     data: dict[str, Any] = field(default_factory=dict)
 
@@ -74,6 +75,29 @@ def ratio_row(
         note=note,
         data={"subject": subject, "baseline": baseline, "unit": unit, "limit": limit}
         | (data or {}),
+    )
+
+
+def info_row(
+    figure: str,
+    title: str,
+    subject: float,
+    baseline: float,
+    *,
+    note: str = "",
+    data: dict[str, Any] | None = None,
+) -> Row:
+    """A ratio shown for context only (``INFO``): it has no target and never fails a run."""
+    return Row(
+        figure=figure,
+        title=title,
+        subject=ms(subject),
+        baseline=ms(baseline),
+        ratio=subject / baseline if baseline > 0 else float("inf"),
+        target="—",
+        status=INFO,
+        note=note,
+        data={"subject": subject, "baseline": baseline, "unit": "s"} | (data or {}),
     )
 
 

@@ -15,12 +15,14 @@ import pytest
 from benchmarks.measure import BenchError, Command, median, run_process, sample_pair
 from benchmarks.results import (
     ERROR,
+    INFO,
     MISS,
     PASS,
     SKIP,
     TABLE_END,
     TABLE_START,
     error_row,
+    info_row,
     limit_row,
     overall_status,
     ratio_row,
@@ -90,6 +92,9 @@ def test_skips_do_not_fail_the_run_but_errors_do() -> None:
     ok = ratio_row("startup", "t", 1.0, 1.0, 1.5)
     skipped = skip_row("sandbox-job", "t", "< 3 s", "not available yet: nhicard register missing")
     assert overall_status([ok, skipped]) == PASS
+    context = info_row("card-read", "t", 0.2, 0.1)  # 2×, but a ratio with no target
+    assert (context.status, context.target, context.cells()[3]) == (INFO, "—", "2.00×")
+    assert overall_status([ok, context]) == PASS
     assert overall_status([ok, skipped, error_row("rss", "t", "≤ 1.5×", "boom")]) == MISS
     assert overall_status([ok, ratio_row("startup", "t", 2.0, 1.0, 1.5)]) == MISS
 
@@ -219,7 +224,9 @@ def test_quick_run_prints_the_table_and_writes_json(tmp_path: Path) -> None:
     assert not errors
     assert doc["status"] == (PASS if run.returncode == 0 else MISS)
     for f in figures:
-        assert f["status"] in (PASS, MISS, SKIP)
+        assert f["status"] in (PASS, MISS, SKIP, INFO)
+        if f["figure"] in ("card-read", "reader-list"):  # the bare scripts: context only
+            assert f["status"] == INFO and f["target"] == "—"
         if f["figure"] in ("card-read", "reader-list", "startup", "rss"):
             assert f["status"] != SKIP
             assert len(f["data"]["subject_samples"]) == 2
