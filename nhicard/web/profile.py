@@ -14,7 +14,6 @@ import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -27,6 +26,8 @@ from nhicard.web.errors import ProfileError
 from nhicard.web.redact import Redactor
 
 BUILTIN = ("real", "sandbox")
+# the package data of nhicard.profiles, on disk
+BUILTIN_DIR = Path(__file__).resolve().parent.parent / "profiles"
 SANDBOX_KEYS = (
     "nhi_url",
     "ecpa_url",
@@ -617,9 +618,8 @@ def _read_toml(path: Path | None, *, builtin: str | None = None) -> dict[str, An
     label = builtin or str(path)
     try:
         if builtin is not None:
-            text = (
-                resources.files("nhicard.profiles").joinpath(f"{builtin}.toml").read_text("utf-8")
-            )
+            # package data on disk (importlib.resources would import zipfile for it)
+            text = (BUILTIN_DIR / f"{builtin}.toml").read_text("utf-8")
         else:
             assert path is not None
             text = path.read_text("utf-8")
