@@ -53,13 +53,14 @@ def ratio_row(
     title: str,
     subject: float,
     baseline: float,
-    limit: float,
+    limit: float | None,
     *,
     unit: str = "s",
     note: str = "",
     data: dict[str, Any] | None = None,
 ) -> Row:
-    """A figure compared with its baseline: PASS when subject / baseline ≤ ``limit``.
+    """A figure compared with its baseline: PASS when subject / baseline ≤ ``limit``
+    (``None``: no target, INFO).
 
     ``unit`` is ``s`` (shown in ms) or ``kb`` (shown in MiB)."""
     shown = ms if unit == "s" else mib
@@ -70,10 +71,11 @@ def ratio_row(
         subject=shown(subject),
         baseline=shown(baseline),
         ratio=ratio,
-        target=f"≤ {limit:g}×",
-        status=PASS if ratio <= limit else MISS,
+        target="—" if limit is None else f"≤ {limit:g}×",
+        status=INFO if limit is None else PASS if ratio <= limit else MISS,
         note=note,
-        data={"subject": subject, "baseline": baseline, "unit": unit, "limit": limit}
+        data={"subject": subject, "baseline": baseline, "unit": unit}
+        | ({} if limit is None else {"limit": limit})
         | (data or {}),
     )
 
@@ -88,17 +90,7 @@ def info_row(
     data: dict[str, Any] | None = None,
 ) -> Row:
     """A ratio shown for context only (``INFO``): it has no target and never fails a run."""
-    return Row(
-        figure=figure,
-        title=title,
-        subject=ms(subject),
-        baseline=ms(baseline),
-        ratio=subject / baseline if baseline > 0 else float("inf"),
-        target="—",
-        status=INFO,
-        note=note,
-        data={"subject": subject, "baseline": baseline, "unit": "s"} | (data or {}),
-    )
+    return ratio_row(figure, title, subject, baseline, None, note=note, data=data)
 
 
 def limit_row(

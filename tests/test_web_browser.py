@@ -67,7 +67,10 @@ def make_leaf(
     name: str,
     *,
     expired: bool = False,
+    dns_only: str | None = None,
 ) -> tuple[Path, Path]:
+    """A server certificate from this CA for 127.0.0.1 and localhost (``dns_only``: for that
+    DNS name alone)."""
     key = ec.generate_private_key(ec.SECP256R1())
     now = dt.datetime.now(dt.UTC)
     start, end = (
@@ -80,7 +83,7 @@ def make_leaf(
     )
     cert = (
         x509.CertificateBuilder()
-        .subject_name(_name("127.0.0.1"))
+        .subject_name(_name(dns_only or "127.0.0.1"))
         .issuer_name(ca_cert.subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
@@ -88,7 +91,9 @@ def make_leaf(
         .not_valid_after(end)
         .add_extension(
             x509.SubjectAlternativeName(
-                [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
+                [x509.DNSName(dns_only)]
+                if dns_only
+                else [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
             ),
             critical=False,
         )

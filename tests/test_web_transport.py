@@ -20,7 +20,6 @@ FIN) before the client's next step, the server waits until its send queue is ack
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import fcntl
 import gzip
 import http.client
@@ -36,12 +35,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from nhicard.netclass import Kind, classify
+from nhicard.tlsclient import serving_context
 from nhicard.web.browser import tls_context
 from nhicard.web.transport import StdlibTransport
 from tests.test_web_browser import make_ca, make_leaf
@@ -268,41 +264,6 @@ class Pki:
     elsewhere: ssl.SSLContext  # a certificate from the trusted CA for www.example.test only
 
 
-def _server_context(cert: Path, key: Path) -> ssl.SSLContext:
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(cert, key)
-    return ctx
-
-
-def _leaf_for_name(
-    directory: Path, ca_key: ec.EllipticCurvePrivateKey, ca_cert: x509.Certificate, dns: str
-) -> tuple[Path, Path]:
-    """Like ``make_leaf``, but a certificate naming only the DNS name ``dns``."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, dns)]))
-        .issuer_name(ca_cert.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(dns)]), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    cert_path, key_path = directory / "elsewhere.pem", directory / "elsewhere.key"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
-
-
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
     d = tmp_path_factory.mktemp("transport-pki")
@@ -312,9 +273,11 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
     other_key, other_cert, _ = make_ca(other)
     return Pki(
         ca=ca_path,
-        good=_server_context(*make_leaf(d, ca_key, ca_cert, "good")),
-        foreign=_server_context(*make_leaf(other, other_key, other_cert, "foreign")),
-        elsewhere=_server_context(*_leaf_for_name(d, ca_key, ca_cert, "www.example.test")),
+        good=serving_context(*make_leaf(d, ca_key, ca_cert, "good")),
+        foreign=serving_context(*make_leaf(other, other_key, other_cert, "foreign")),
+        elsewhere=serving_context(
+            *make_leaf(d, ca_key, ca_cert, "elsewhere", dns_only="www.example.test")
+        ),
     )
 
 
@@ -473,14 +436,22 @@ def _close_after_first(closed: threading.Event) -> Handler:
     return handler
 
 
-def test_idle_connection_closed_by_server_is_not_used(
+def _idle_connection_closed(
     serve: Callable[..., Server], clients: Clients
-) -> None:
+) -> tuple[Server, httpx.Client]:
+    """A client whose one kept-alive connection the server has closed since its answer."""
     closed = threading.Event()
     server = serve(_close_after_first(closed))
     client = clients.client()
     assert client.get(f"{server.url}/one").text == "first"
     assert closed.wait(5)
+    return server, client
+
+
+def test_idle_connection_closed_by_server_is_not_used(
+    serve: Callable[..., Server], clients: Clients
+) -> None:
+    server, client = _idle_connection_closed(serve, clients)
     assert client.get(f"{server.url}/two").text == "/two"
     assert server.accepted == 2
 
@@ -488,11 +459,7 @@ def test_idle_connection_closed_by_server_is_not_used(
 def test_post_after_server_closed_idle_connection_is_sent_once(
     serve: Callable[..., Server], clients: Clients
 ) -> None:
-    closed = threading.Event()
-    server = serve(_close_after_first(closed))
-    client = clients.client()
-    assert client.get(f"{server.url}/one").text == "first"
-    assert closed.wait(5)
+    server, client = _idle_connection_closed(serve, clients)
     assert client.post(f"{server.url}/form", data={"a": "1"}).text == "/form"
     assert server.targets("POST") == ["/form"]
     assert server.accepted == 2
