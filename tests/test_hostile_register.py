@@ -61,7 +61,9 @@ def test_ctrl_c_in_the_final_submit_then_the_rerun_sends_no_second_mail(
         text=True,
     )
     deadline = time.monotonic() + 30
-    while sandbox.application(CARD) is None:  # the site has it; its answer is 20 s away
+    # the site has the application and has handed its mail over (the delivery into the Maildir
+    # runs apart from the application's commit); its answer is 20 s away
+    while sandbox.application(CARD) is None or not sandbox.mails():
         assert time.monotonic() < deadline and proc.poll() is None
         time.sleep(0.1)
     proc.send_signal(signal.SIGINT)
