@@ -421,19 +421,28 @@ def test_server_saying_close_gets_a_new_connection(
 # -- 2. idle connections the server closed -----------------------------------------------------
 
 
-def _close_after_first(closed: threading.Event) -> Handler:
-    """First connection: one response (no Connection: close), then a FIN; the others serve."""
+def first_answer_then(after: Handler) -> Handler:
+    """First connection: its first request answered "first" (no Connection: close), then
+    ``after(peer)``; the other connections serve (echo their target)."""
 
     def handler(peer: Peer) -> None:
         if peer.index > 0:
             keep_serving(echo_target)(peer)
-            return
-        if peer.read_request() is not None:
+        elif peer.read_request() is not None:
             peer.send(reply(200, b"first"))
-            peer.finish()
-            closed.set()
+            after(peer)
 
     return handler
+
+
+def _close_after_first(closed: threading.Event) -> Handler:
+    """First connection: one response, then a FIN; the others serve."""
+
+    def then_close(peer: Peer) -> None:
+        peer.finish()
+        closed.set()
+
+    return first_answer_then(then_close)
 
 
 def _idle_connection_closed(
@@ -472,19 +481,14 @@ def test_unsolicited_bytes_on_idle_connection_drop_it(
     # (as when a server closes with an error page nobody asked for).
     first_read, sent = threading.Event(), threading.Event()
 
-    def handler(peer: Peer) -> None:
-        if peer.index > 0:
-            keep_serving(echo_target)(peer)
-            return
-        if peer.read_request() is not None:
-            peer.send(reply(200, b"first"))
-            if peer.wait(first_read):
-                peer.send(reply(200, b"bogus"))  # nobody asked for this one
-                peer.flushed()
-                sent.set()
-            peer.drain()
+    def then_send_bogus(peer: Peer) -> None:
+        if peer.wait(first_read):
+            peer.send(reply(200, b"bogus"))  # nobody asked for this one
+            peer.flushed()
+            sent.set()
+        peer.drain()
 
-    server = serve(handler)
+    server = serve(first_answer_then(then_send_bogus))
     client = clients.client()
     assert client.get(f"{server.url}/one").text == "first"
     first_read.set()
@@ -493,16 +497,14 @@ def test_unsolicited_bytes_on_idle_connection_drop_it(
     assert server.accepted == 2
 
 
-def _drop_second_request(peer: Peer) -> None:
-    """First connection: answer one request, read the next and close without answering (a
-    server's keep-alive timeout racing the client's request); the others serve."""
-    if peer.index > 0:
-        keep_serving(echo_target)(peer)
-        return
+def _read_next_and_close(peer: Peer) -> None:
     if peer.read_request() is not None:
-        peer.send(reply(200, b"first"))
-        if peer.read_request() is not None:
-            peer.finish()
+        peer.finish()
+
+
+# First connection: answer one request, read the next and close without answering (a server's
+# keep-alive timeout racing the client's request); the others serve.
+_drop_second_request = first_answer_then(_read_next_and_close)
 
 
 def test_get_on_connection_dying_before_answer_is_sent_again(
