@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from nhicard.i18n import T, Text
 from nhicard.web.errors import ChoiceRejected
 from nhicard.web.formdata import Option
-from nhicard.web.text import has_cjk, normalize
+from nhicard.web.text import has_cjk, is_cjk, normalize
 
 ZH_SUFFIXES = ("市", "縣", "區", "鄉", "鎮", "里", "村")
 EN_SUFFIXES = ("city", "county", "district", "township", "village", "town")
@@ -48,13 +48,12 @@ CITY_ENGLISH = {
 }
 _CITY_ENGLISH_NORMAL = {normalize(k): v for k, v in CITY_ENGLISH.items()}
 _NOT_ALNUM_RE = re.compile(r"[^0-9a-z]+")
-_CJK_RUN_RE = re.compile(r"[\u3400-\u9fff\uf900-\ufaff\U00020000-\U0002ffff]+")
 
 
 def zh_key(text: str) -> str:
     """The Chinese part of an option or of user input, normalised (台→臺, widths), without
     spaces."""
-    return "".join(_CJK_RUN_RE.findall(normalize(text)))
+    return "".join(filter(is_cjk, normalize(text)))
 
 
 def strip_zh_suffix(text: str) -> str:
@@ -82,7 +81,10 @@ def _is_placeholder(opt: Option) -> bool:
 
 def _english_names(opt: Option) -> set[str]:
     names = set()
-    ascii_part = _CJK_RUN_RE.sub(" ", unicodedata.normalize("NFKC", opt.text))
+    # each CJK ideograph a space: en_key splits the words there
+    ascii_part = "".join(
+        " " if is_cjk(ch) else ch for ch in unicodedata.normalize("NFKC", opt.text)
+    )
     if en_key(ascii_part):
         names.add(en_key(ascii_part))
     known = _CITY_ENGLISH_NORMAL.get(normalize(zh_key(opt.text)))
