@@ -51,12 +51,17 @@ class Redactor:
     secrets: dict[str, str] = field(default_factory=dict)  # value -> kind
     hidden_fields: set[str] = field(default_factory=set)  # lower-cased field names
     password_fields: set[str] = field(default_factory=set)
+    # (form of a secret, its mask), longest secret first; made again after add_secret
+    _replacements: list[tuple[str, str]] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     def add_secret(self, value: str | None, kind: str = "other") -> None:
         """Remember a value to mask wherever it appears (single characters are ignored, as
         masking them would garble unrelated text)."""
         if value and len(value.strip()) >= 2 and value.strip() not in self.secrets:
             self.secrets[value.strip()] = kind if kind in SECRET_KINDS else "other"
+            self._replacements = None
 
     def add_hidden_fields(self, names: Iterable[str]) -> None:
         self.hidden_fields.update(n.lower() for n in names)
@@ -68,11 +73,17 @@ class Redactor:
     def text(self, value: str) -> str:
         """``value`` with every known secret (plain, HTML-escaped or URL-encoded) masked, and
         every ID number masked."""
-        for secret in sorted(self.secrets, key=len, reverse=True):
-            mask = mask_secret(secret, self.secrets[secret])
-            for form in {secret, html.escape(secret), quote(secret), quote_plus(secret)}:
-                if form:
-                    value = value.replace(form, mask)
+        if self._replacements is None:
+            self._replacements = [
+                (form, mask_secret(secret, self.secrets[secret]))
+                for secret in sorted(self.secrets, key=len, reverse=True)
+                for form in dict.fromkeys(
+                    (secret, html.escape(secret), quote(secret), quote_plus(secret))
+                )
+                if form
+            ]
+        for form, mask in self._replacements:
+            value = value.replace(form, mask)
         return mask_ids_in_text(value)
 
     def field_value(self, name: str, value: str, *, is_password: bool = False) -> str:
