@@ -19,7 +19,8 @@ ROOT = Path(__file__).resolve().parent.parent
 # Property tests judge what a function returns, never how fast: hypothesis's default 200 ms
 # deadline per example and its too-slow health check fail on a loaded machine, not on a bug
 # (tests/test_cli_fuzz.py has its own hang limit for whole commands). A test's own
-# @settings still sets its example count.
+# @settings sets its example count; one that suppresses another health check adds it to
+# settings.default.suppress_health_check.
 settings.register_profile("nhicard", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("nhicard")
 

@@ -117,7 +117,7 @@ def test_basic_data_malformed(bad: str) -> None:
     assert exit_code_for(info.value) == 7
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300)
 @given(st.text(max_size=120))
 def test_basic_data_garbage_raises_typed_errors(text: str) -> None:
     try:

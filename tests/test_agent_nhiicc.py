@@ -89,7 +89,7 @@ def test_parse_reply() -> None:
     assert other.value.official_code is None and exit_code_for(other.value) == 7
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300)
 @given(
     st.one_of(st.text(max_size=300), st.binary(max_size=300)),
     st.sampled_from(

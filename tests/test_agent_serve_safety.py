@@ -534,7 +534,7 @@ def test_serve_warns_on_null_and_stops_quickly(tmp_path: Path, sig: signal.Signa
 # -- parsers over arbitrary input: our typed errors, nothing else ---------------------------------
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300)
 @given(st.text(max_size=80))
 def test_origin_and_host_parsers_never_crash(text: str) -> None:
     for wildcard in (False, True):
@@ -547,7 +547,7 @@ def test_origin_and_host_parsers_never_crash(text: str) -> None:
     assert OriginPolicy(["https://*.gov.tw"]).allows(text) in (True, False)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300)
 @given(st.binary(max_size=300))
 def test_request_head_and_body_parsers_never_crash(data: bytes) -> None:
     try:

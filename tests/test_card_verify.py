@@ -341,7 +341,7 @@ def test_reason_codes_are_fixed_and_bilingual() -> None:
     assert {r.code for r in Reason if r.transient} == {"removed", "in-use", "mute", "communication"}
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=150)
 @given(st.binary(min_size=0, max_size=64))
 def test_any_profile_bytes_give_a_result_never_an_exception(profile: bytes) -> None:
     conn = Scripted({SELECT: "9000", PROFILE: profile.hex() + "9000", CARD_DATA: "309000"})

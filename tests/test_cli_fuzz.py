@@ -11,7 +11,6 @@ command, about 25 s in all), for CI. Commands that run until stopped (``sandbox 
 
 from __future__ import annotations
 
-import math
 import os
 import select
 import signal
@@ -20,11 +19,13 @@ import sys
 import time
 from pathlib import Path
 
+import click
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from nhicard.cli.main import main
+from nhicard.cli.params import Seconds
 from tests.test_profiles import write_sandbox
 
 COMMANDS = ["reader", "read", "verify", "env", "register", "verify-email", "ecpa", "sandbox",
@@ -51,10 +52,11 @@ seconds = st.one_of(junk, st.floats(allow_nan=True, allow_infinity=True).map(rep
 
 
 def _waits_long(text: str) -> bool:
-    """Whether the CLI would take ``text`` as a wait of over 10 s (as Click's FLOAT reads it)."""
+    """Whether the CLI would take ``text`` as a wait of over 10 s (read by its own parameter
+    type, as ``--wait`` and ``--timeout`` read it)."""
     try:
-        return math.isfinite(number := float(text)) and number > 10.0
-    except ValueError:
+        return Seconds().convert(text, None, None) > 10.0
+    except click.BadParameter:
         return False
 
 
@@ -285,9 +287,8 @@ def test_cli_fuzz_exit_codes_and_no_traceback(isolated: Path, command: str) -> N
 
     @settings(
         max_examples=EXAMPLES,
-        deadline=None,
         database=None,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+        suppress_health_check=[*settings.default.suppress_health_check, HealthCheck.data_too_large],
     )
     @given(argv=invocations(isolated, command))
     def one(argv: list[str]) -> None:

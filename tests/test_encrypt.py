@@ -133,14 +133,14 @@ def test_secure_get_basic_is_the_published_construction() -> None:
         encrypt.decrypt_secure_basic(encrypt.encrypt_password(CARD, "abc123", DAY), DAY)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200)
 @given(st.text(max_size=200))
 def test_decrypt_garbage_raises_only_typed_error(garbage: str) -> None:
     with contextlib.suppress(EncryptedDataInvalid):
         encrypt.decrypt_password(CARD, garbage, DAY)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=100)
 @given(st.binary(min_size=8, max_size=64).filter(lambda b: len(b) % 8 == 0))
 def test_decrypt_random_blocks_raises_only_typed_error(blob: bytes) -> None:
     with contextlib.suppress(EncryptedDataInvalid):

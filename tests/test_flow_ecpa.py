@@ -417,7 +417,7 @@ def test_real_profile_without_the_nhi_chain_exits_11(tmp_path: Path, site: FakeE
 CALL = ChainCall(name="GetApTicketV2", url=f"{ECPA}/Home/GetApTicketV2", fields=(), ok="0")
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200)
 @given(st.text(max_size=300))
 def test_any_refusal_reply_becomes_exit_8_or_9(reply: str) -> None:
     profile = resolve_profile("real")

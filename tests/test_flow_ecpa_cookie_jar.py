@@ -106,7 +106,7 @@ TOKEN = st.text(
 )  # fmt: skip
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200)
 @given(
     name=TOKEN,
     value=st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=30),

@@ -240,7 +240,7 @@ def test_check_link_accepts_the_site(profile: SiteProfile, host: str) -> None:
     assert check_link(profile, link) == link
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=400)
 @given(
     st.one_of(
         st.text(max_size=80),

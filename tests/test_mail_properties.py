@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nhicard.cli.main import exit_code_for
@@ -25,7 +25,7 @@ from nhicard.mail.message import decode_bytes, header_date, header_text, parse_m
 from tests.mail_samples import LINK, SANDBOX_MARKERS, sample_mail
 from tests.test_mail_verification import ListSource
 
-SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=150)
 VALID = [
     bytes(sample_mail(charset=cs, cte=cte, parts=parts))
     for cs, cte, parts in [

@@ -161,7 +161,11 @@ def _send_raw(port: int, data: bytes) -> bytes:
 
 
 @settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=40,
+    suppress_health_check=[
+        *settings.default.suppress_health_check,
+        HealthCheck.function_scoped_fixture,
+    ],
 )
 @given(st.binary(max_size=400))
 def test_server_survives_garbage(sam: SamServerThread, keys: SandboxKeys, data: bytes) -> None:
@@ -197,7 +201,7 @@ def _scripted_connector(reply: bytes):  # type: ignore[no-untyped-def]
     return connect
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=150)
 @given(st.binary(max_size=700))
 def test_client_given_garbage_raises_typed_errors(reply: bytes) -> None:
     client = SamClient(

@@ -109,7 +109,7 @@ def test_length_prefixed_block() -> None:
             samwire.extract_length_prefixed(bad)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300)
 @given(st.binary(max_size=600))
 def test_garbage_gives_typed_errors_only(data: bytes) -> None:
     parsers = (
@@ -126,7 +126,7 @@ def test_garbage_gives_typed_errors_only(data: bytes) -> None:
             parse()
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=100)
 @given(st.binary(max_size=200))
 def test_hello_with_garbage_after_the_prefix(tail: bytes) -> None:
     for data in (b"Hello -----BEGIN PUBLIC KEY-----" + tail, b"Hello " + tail):

@@ -102,7 +102,7 @@ def test_refusal_message_is_bilingual_with_hint() -> None:
     assert info.value.hint is not None and "eCPA" in info.value.hint.en
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300)
 @given(
     st.one_of(st.text(max_size=300), st.from_regex(r"v1\.[A-Za-z0-9_-]{0,60}\.[A-Za-z0-9_-]{0,90}"))
 )

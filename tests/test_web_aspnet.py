@@ -158,14 +158,14 @@ def test_form_selection() -> None:
         Page(URL, 200, "<p>no form</p>").form()
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200)
 @given(st.text(max_size=80))
 def test_postback_parser_never_raises(script: str) -> None:
     parsed = parse_postback("__doPostBack(" + script) or parse_postback(script)
     assert parsed is None or isinstance(parsed, PostBack)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=100)
 @given(
     st.lists(
         st.sampled_from(["<script>", "alert('", "\\", "')", "</script>", "<td>", "x", "'"]),

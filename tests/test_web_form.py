@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nhicard.cli.main import exit_code_for
@@ -296,7 +296,7 @@ _TAGS = st.sampled_from(
 )
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150)
 @given(st.lists(st.one_of(_TAGS, st.text(max_size=8)), max_size=30))
 def test_malformed_html_gives_a_result_or_our_typed_error(pieces: list[str]) -> None:
     page = Page(URL, 200, "".join(pieces))

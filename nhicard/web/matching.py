@@ -81,12 +81,9 @@ def _is_placeholder(opt: Option) -> bool:
 
 def _english_names(opt: Option) -> set[str]:
     names = set()
-    # each CJK ideograph a space: en_key splits the words there
-    ascii_part = "".join(
-        " " if is_cjk(ch) else ch for ch in unicodedata.normalize("NFKC", opt.text)
-    )
-    if en_key(ascii_part):
-        names.add(en_key(ascii_part))
+    english = en_key(opt.text)  # it splits words at CJK ideographs as at any non-ASCII letter
+    if english:
+        names.add(english)
     known = _CITY_ENGLISH_NORMAL.get(normalize(zh_key(opt.text)))
     if known:
         names.add(en_key(known))
