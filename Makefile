@@ -1,39 +1,54 @@
 # nhicard — every set-up step lives here, so a fresh Debian machine needs only `make demo`
 # or `make test` (as root, or with the Debian packages below already installed).
 
-PYTHON ?= python3
+# pyscard has no Linux wheels on PyPI (only Windows and macOS), so pip would compile it and need
+# gcc and python3-dev. Debian builds it already (python3-pyscard: 2.0.5 on Debian 12, 2.2 on 13):
+# the venv is made from Debian's own Python with --system-site-packages, so it sees that pyscard
+# and nothing here needs a compiler. (Another Python, PYTHON=..., makes pip build pyscard.)
+PYTHON ?= /usr/bin/python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-# Debian packages: the PC/SC daemon and the vpcd virtual reader, headers and swig to build
-# pyscard, pcsc-tools (smartcard_list.txt), Dovecot for the IMAP tests, Chromium and CJK fonts
-# for the browser test, util-linux for `unshare` (private pcscd per test session).
-APT_PACKAGES := pcscd vsmartcard-vpcd libpcsclite-dev swig pcsc-tools dovecot-imapd \
-                chromium fonts-noto-cjk curl util-linux procps python3-venv \
+# Debian packages: the PC/SC daemon, the CCID driver for real readers and the vpcd virtual
+# reader, Debian's pyscard and venv, pcsc-tools (smartcard_list.txt), Dovecot for the IMAP tests,
+# Chromium and CJK fonts for the browser tests, util-linux for `unshare` (a private pcscd per
+# test session), iproute2 (loopback in private network namespaces), faketime for the tests at
+# other hours.
+APT_PACKAGES := pcscd libccid vsmartcard-vpcd python3 python3-venv python3-pyscard pcsc-tools \
+                dovecot-imapd chromium fonts-noto-cjk curl util-linux procps iproute2 \
                 faketime libnss3-tools ca-certificates
+# Only for `make test`: a C compiler for the tests' one-function faketime shim (tests/clocks.py).
+# nhicard itself, its install and `make demo` need none.
+TEST_APT_PACKAGES := gcc libc6-dev
 DEMO_DIR ?= $(CURDIR)/.demo
 
-.PHONY: all system venv pcscd test demo-at lint typecheck completions check-completions check demo bench profile-job clean
+.PHONY: all system test-system apt-install venv pcscd test demo-at lint typecheck completions check-completions check demo bench profile-job fresh-root clean
 
 all: venv
 
 system:
+	@$(MAKE) --no-print-directory apt-install PACKAGES="$(APT_PACKAGES)"
+
+test-system:
+	@$(MAKE) --no-print-directory apt-install PACKAGES="$(APT_PACKAGES) $(TEST_APT_PACKAGES)"
+
+apt-install:
 	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	  missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	  missing=""; for p in $(PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	  if [ -n "$$missing" ]; then \
 	    echo "Installing Debian packages:$$missing"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	  fi; \
-	else echo "(not root or no apt-get: assuming the packages $(APT_PACKAGES) are installed)"; fi
+	else echo "(not root or no apt-get: assuming the packages $(PACKAGES) are installed)"; fi
 
 $(BIN)/nhicard: pyproject.toml
-	$(PYTHON) -m venv $(VENV)
+	$(PYTHON) -m venv --system-site-packages $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev,sandbox]'
 	@touch $@
 
 venv: system $(BIN)/nhicard
 
-test: venv
+test: test-system venv
 	$(BIN)/pytest -q -ra
 
 # The demo at another hour: every process under libfaketime (tests/clocks.py), e.g.
@@ -96,6 +111,20 @@ bench: venv pcscd
 JOBS ?= 5
 profile-job: venv
 	$(BIN)/python benchmarks/profile_job.py --jobs $(JOBS) $(ARGS)
+
+# A fresh minimal Debian root (debootstrap --variant=minbase, then only git, make and
+# ca-certificates, as the README's fresh machine), a fresh clone of this repository's HEAD in it,
+# SETUP run there with the network (package installs), then RUN without it (loopback only), in
+# private mount, pid and network namespaces (tests/freshroot.py). As root; e.g.
+#   make fresh-root SUITE=trixie RUN="make demo test"     (Debian 13: Python 3.13, pcsc-lite 2)
+#   make fresh-root SUITE=bookworm RUN="make demo test"   (Debian 12: Python 3.11, pyscard 2.0.5)
+SUITE       ?= trixie
+SETUP       ?= make test-system venv
+RUN         ?= make demo test
+FRESH_ROOTS ?= /var/tmp/nhicard-roots
+fresh-root:
+	/usr/bin/python3 -m tests.freshroot --suite $(SUITE) --dir $(FRESH_ROOTS)/$(SUITE) \
+	  --setup '$(SETUP)' --run '$(RUN)'
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache $(DEMO_DIR)
