@@ -86,11 +86,17 @@ check: lint typecheck check-completions test
 # `nhicard reader list` does; exit 3 = no service), not of the process list, since a pcscd in
 # another mount namespace or container shows in `pgrep` while nothing answers here, and with
 # systemd socket activation no pcscd process exists until the first client connects.
+# pcsc-lite 2 (Debian 13) asks polkit about every client and refuses all of them, root too, when
+# no polkitd answers (a minimal machine or a container): only such a daemon of ours goes without.
 pcscd: venv
 	@$(BIN)/nhicard reader list --format json >/dev/null 2>&1; rc=$$?; \
 	if [ $$rc -eq 3 ]; then \
 	  echo "+ pcscd (no PC/SC service answers at its socket: starting the PC/SC daemon)"; \
-	  pcscd || true; \
+	  if pcscd --help 2>&1 | grep -q -e --disable-polkit && ! pgrep -x polkitd >/dev/null; then \
+	    echo "  (pcsc-lite 2 asks polkit, and no polkitd runs here to answer: this demo daemon" \
+	         "is started with --disable-polkit)"; \
+	    pcscd --disable-polkit || true; \
+	  else pcscd || true; fi; \
 	  for i in $$(seq 50); do \
 	    $(BIN)/nhicard reader list --format json >/dev/null 2>&1; rc=$$?; [ $$rc -ne 3 ] && break; sleep 0.1; \
 	  done; \
