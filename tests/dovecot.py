@@ -1,6 +1,6 @@
 """A real Dovecot IMAP server for tests, run unprivileged-style on loopback.
 
-``DovecotServer(workdir, maildir=None)`` writes a Dovecot 2.3 configuration into ``workdir``
+``DovecotServer(workdir, maildir=None)`` writes a Dovecot configuration (2.3's or 2.4's language) into ``workdir``
 (``base_dir``, ``state_dir``, logs, indexes all inside it), listens on 127.0.0.1 with an
 ``imaps`` listener (implicit TLS) and an ``imap`` listener offering STARTTLS, each on a free
 port, and serves one Maildir as the INBOX of any user name with one static password.
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import os
 import pwd
 import secrets
@@ -107,6 +108,99 @@ def _chown_tree(path: Path, uid: int, gid: int) -> None:
             os.chown(os.path.join(root, name), uid, gid, follow_symlinks=False)
 
 
+@functools.cache
+def dovecot_version() -> tuple[int, int]:
+    """Dovecot's (major, minor): Debian 12 has 2.3, Debian 13 has 2.4, whose configuration
+    language is not compatible with 2.3's."""
+    out = subprocess.run([DOVECOT, "--version"], capture_output=True, text=True, check=True)
+    major, minor = out.stdout.split(".")[:2]
+    return int(major), int(minor)
+
+
+def dovecot_config(
+    version: tuple[int, int],
+    *,
+    workdir: Path,
+    maildir: Path,
+    index: Path,
+    home: Path,
+    log: Path,
+    password: str,
+    uid: int,
+    gid: int,
+    imap_port: int,
+    imaps_port: int,
+    tls: tuple[Path | None, Path | None] | None,
+) -> str:
+    """The test server's configuration, in the language of Dovecot ``version``: the same
+    server either way (listeners, one Maildir as INBOX, one static password)."""
+    v24 = version >= (2, 4)
+    if tls is None:
+        ssl = "ssl = no"
+    elif v24:
+        ssl = f"ssl = yes\nssl_server_cert_file = {tls[0]}\nssl_server_key_file = {tls[1]}"
+    else:
+        ssl = f"ssl = yes\nssl_cert = <{tls[0]}\nssl_key = <{tls[1]}"
+    if v24:
+        head = "dovecot_config_version = 2.4.1\ndovecot_storage_version = 2.4.1\n"
+        storage = (
+            "auth_allow_cleartext = no\n"
+            f"mail_driver = maildir\nmail_path = {maildir}\nmailbox_list_layout = fs\n"
+            f"mail_index_path = {index}\nmail_control_path = {index}"
+        )
+        auth = (
+            f"passdb static {{\n  password = {password}\n}}\n"
+            f"userdb static {{\n  fields {{\n    uid = {uid}\n    gid = {gid}\n"
+            f"    home = {home}\n  }}\n}}"
+        )
+        address = "listen"
+    else:
+        head = ""
+        storage = (
+            "disable_plaintext_auth = yes\n"
+            f"mail_location = maildir:{maildir}:LAYOUT=fs:INDEX={index}:CONTROL={index}"
+        )
+        auth = (
+            f"passdb {{\n  driver = static\n  args = password={password}\n}}\n"
+            f"userdb {{\n  driver = static\n  args = uid={uid} gid={gid} home={home}\n}}"
+        )
+        address = "address"
+    return f"""{head}# nhicard test server (written by tests/dovecot.py)
+protocols = imap
+listen = 127.0.0.1
+base_dir = {workdir / "run"}
+state_dir = {workdir / "state"}
+log_path = {log}
+info_log_path = {log}
+instance_name = nhicard-test-{imap_port}
+default_login_user = dovenull
+default_internal_user = dovecot
+first_valid_uid = 1
+auth_mechanisms = plain login
+auth_failure_delay = 0
+{storage}
+mail_fsync = never
+shutdown_clients = yes
+{ssl}
+ssl_min_protocol = TLSv1.2
+{auth}
+service imap-login {{
+  inet_listener imap {{
+    {address} = 127.0.0.1
+    port = {imap_port}
+  }}
+  inet_listener imaps {{
+    {address} = 127.0.0.1
+    port = {imaps_port}
+    ssl = yes
+  }}
+}}
+service anvil {{
+  chroot =
+}}
+"""
+
+
 class DovecotServer:
     """One Dovecot instance serving ``maildir`` as INBOX on 127.0.0.1 (see module doc)."""
 
@@ -185,57 +279,21 @@ class DovecotServer:
         _grant_search(index)
         _grant_search(home)
         _grant_search(self.base_dir)
-        if self.tls:
-            ssl_lines = (
-                "ssl = yes\n"
-                f"ssl_cert = <{self.cert}\n"
-                f"ssl_key = <{self.key}\n"
-                "ssl_min_protocol = TLSv1.2\n"
-            )
-        else:
-            ssl_lines = "ssl = no\n"
         self.config.write_text(
-            f"""# nhicard test server (written by tests/dovecot.py)
-protocols = imap
-listen = 127.0.0.1
-base_dir = {self.base_dir}
-state_dir = {self.workdir / "state"}
-log_path = {self.log}
-info_log_path = {self.log}
-instance_name = nhicard-test-{self.imap_port}
-default_login_user = dovenull
-default_internal_user = dovecot
-first_valid_uid = 1
-auth_mechanisms = plain login
-auth_failure_delay = 0
-disable_plaintext_auth = yes
-mail_location = maildir:{self.maildir}:LAYOUT=fs:INDEX={index}:CONTROL={index}
-mail_fsync = never
-shutdown_clients = yes
-{ssl_lines}
-passdb {{
-  driver = static
-  args = password={self.password}
-}}
-userdb {{
-  driver = static
-  args = uid={dw.pw_uid} gid={dw.pw_gid} home={home}
-}}
-service imap-login {{
-  inet_listener imap {{
-    address = 127.0.0.1
-    port = {self.imap_port}
-  }}
-  inet_listener imaps {{
-    address = 127.0.0.1
-    port = {self.imaps_port}
-    ssl = yes
-  }}
-}}
-service anvil {{
-  chroot =
-}}
-"""
+            dovecot_config(
+                dovecot_version(),
+                workdir=self.workdir,
+                maildir=self.maildir,
+                index=index,
+                home=home,
+                log=self.log,
+                password=self.password,
+                uid=dw.pw_uid,
+                gid=dw.pw_gid,
+                imap_port=self.imap_port,
+                imaps_port=self.imaps_port,
+                tls=(self.cert, self.key) if self.tls else None,
+            )
         )
         (self.workdir / "state").mkdir(exist_ok=True)
 

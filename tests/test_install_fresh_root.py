@@ -3,7 +3,8 @@
 A minimal Debian 13 root (debootstrap, then only git, make and the CAs: tests/freshroot.py)
 gets the README's Debian commands verbatim, with this checkout's wheel, answering "yes" to
 apt as the user would. No compiler and no Python headers are in the root, so pyscard can only
-be Debian's. Then, without the network: pcscd, a virtual card on vpcd (``nhicard sim card``),
+be Debian's. Then, without the network: the system bus and polkitd (systemd starts them on a
+real Debian 13), pcscd with polkit on, a virtual card on vpcd (``nhicard sim card``),
 ``nhicard --version``, ``reader list`` and ``card read``, as the installed command.
 
 Needs root and the package registries (the host's CI run has both); inside a fresh root's own
@@ -37,6 +38,14 @@ for tool in gcc cc x86_64-linux-gnu-gcc; do
   if command -v "$tool" >/dev/null; then echo "compiler present: $tool" >&2; exit 90; fi
 done
 python3 -c 'import sysconfig, os, sys; sys.exit(91 if os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")) else 0)'
+# what a Debian 13 desktop runs (systemd starts them there): the system bus and polkitd, which
+# pcsc-lite 2 asks about every client (root is always allowed), then pcscd with polkit on
+mkdir -p /run/dbus
+dbus-daemon --system --fork
+/usr/lib/polkit-1/polkitd --no-debug >/root/out/polkitd.log 2>&1 &
+for i in $(seq 50); do dbus-send --system --print-reply --dest=org.freedesktop.PolicyKit1 \
+  /org/freedesktop/PolicyKit1/Authority org.freedesktop.DBus.Peer.Ping >/dev/null 2>&1 && break
+  sleep 0.1; done
 pcscd
 nhicard sim card >/root/out/sim.log 2>&1 &
 nhicard --version >/root/out/version.txt
@@ -122,7 +131,7 @@ def test_wheel_installs_and_reads_a_card_in_fresh_debian_13(wheel: Path, tmp_pat
         out = home / "out"
         logs = {p.name: p.read_text(errors="replace") for p in out.iterdir()}
         assert rc == 0, f"exit {rc}: {logs}"
-        assert logs["version.txt"].split()[-1] == __version__
+        assert logs["version.txt"].splitlines()[0] == f"nhicard {__version__}", logs
         assert logs["pyscard.txt"].startswith("/usr/lib/python3/dist-packages/"), logs
         readers = json.loads(logs["readers.json"])
         assert any(r["state"] == "present" and r["card_type"] == "nhi" for r in readers), readers

@@ -41,7 +41,6 @@ from nhicard.web.aspnet import page_messages
 from nhicard.web.formdata import Submission
 from nhicard.web.page import Page
 from nhicard.web.profile import ChainCall, LoginChain, SiteSpec
-from nhicard.web.selectors import select
 
 ACCOUNT_CHAIN = "account"
 NHI_CHAIN = "nhi_card"
@@ -458,7 +457,7 @@ class EcpaLogin:
 
     def shown_name(self, page: Page, site: SiteSpec, step: str) -> str:
         for selector in site.name_selectors:
-            for el in select(page.soup, selector):
+            for el in page.soup.select(selector):
                 text = " ".join(el.get_text(" ", strip=True).split())
                 if text:
                     return text

@@ -9,7 +9,6 @@ that a ``--maildir`` / ``--eml`` / ``--mbox`` run never needs).
 
 from typing import TYPE_CHECKING, Any
 
-from nhicard import soupsieve_on_demand  # noqa: F401 - before bs4 (mail.links): see there
 from nhicard.mail.errors import (
     ForeignLink,
     ImapLoginRefused,

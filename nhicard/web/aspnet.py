@@ -13,11 +13,11 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+import soupsieve
 from bs4 import Tag
 
 from nhicard.web.form import Form, Key
 from nhicard.web.formdata import Submission
-from nhicard.web.selectors import select_valid
 from nhicard.web.text import normalize
 
 STATE_FIELDS = (
@@ -162,8 +162,9 @@ def page_messages(root: Tag, selectors: Iterable[str], *, alerts: bool = True) -
     profile's CSS selectors name, then ``alert()`` texts, without duplicates."""
     out: list[str] = []
     for selector in selectors:
-        hits = select_valid(root, selector)
-        if hits is None:
+        try:
+            hits = root.select(selector)
+        except soupsieve.SelectorSyntaxError:  # a loaded profile has none (checked at load)
             continue
         for el in hits:
             text = " ".join(el.get_text(" ", strip=True).split())
