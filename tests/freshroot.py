@@ -86,6 +86,9 @@ def namespace_script(root: Path, command: str, env: Mapping[str, str], *, networ
     r = shlex.quote(str(root))
     lines = [
         "set -e",
+        # the root a mount point of its own, so that inside it "/" is one (unshare
+        # --propagation, as the tests' private pcscd uses, changes the propagation of "/")
+        f"mount --bind {r} {r}",
         f"mount -t proc proc {r}/proc",
         f"mount --rbind /sys {r}/sys",
         f"mount --rbind /dev {r}/dev",

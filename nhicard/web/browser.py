@@ -24,7 +24,6 @@ from nhicard.web.form import Form, Key
 from nhicard.web.formdata import Submission
 from nhicard.web.page import Page
 from nhicard.web.redact import Redactor
-from nhicard.web.transport import StdlibTransport
 
 USER_AGENT = f"nhicard/{__version__}"
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -158,10 +157,8 @@ class Browser:
         self.policy = policy or BrowserPolicy()
         self._owns_client = client is None
         if client is None:
-            verify: ssl.SSLContext | bool = True
-            if transport is None:  # http.client underneath; httpx's own only for a proxy
-                verify = tls_context(self.policy.ca_bundle)
-                transport = StdlibTransport(verify)
+            # httpx's own transport (and its proxy mounts); a test's transport verifies nothing
+            verify = tls_context(self.policy.ca_bundle) if transport is None else True
             client = httpx.Client(
                 verify=verify,
                 transport=transport,
