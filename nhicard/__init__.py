@@ -23,15 +23,18 @@ Where things live (one owner per concept):
   commands ``card/session.py``. APDU tracing: ``traffic.py`` (``logging`` at ``TRAFFIC``, the
   masking filter); ``-vv`` prints it (``cli/trace.py``).
 - What commands print (language, masking for display): ``cli/records.py`` and the commands.
+- What differs per OS (hosts file, trust stores, login service, PC/SC service, how a server
+  claims its port): ``platform/`` (one module per OS behind one interface, ``platform.get``);
+  the hosts file, byte for byte: ``platform/hosts.py``.
 
 Layers (imports go down only; ``tests/test_architecture.py`` enforces it)::
 
-    cli  →  flows | envcheck | sandbox  →  web | agent | mail  →  card  →  pcsc | apdu
+    cli  →  flows | envcheck | sandbox  →  web | agent | mail  →  card  →  pcsc | apdu  →  platform
 
 Names separated by ``|`` sit beside each other and do not import one another. Every layer may
 import the shared modules (``connection``, ``traffic``, ``errors``, ``i18n``, ``masking``,
 ``paths``, ``atomicfile``, ``closing``, ``certs``, ``tlsclient``, ``netclass``, ``urlcheck``,
-``sam_endpoint``, ``sandbox_endpoints``, ``soupsieve_on_demand``), which import only each
+``sam_endpoint``, ``sandbox_endpoints``), which import only each
 other. No import cycles; ``click`` only in ``cli/``, pyscard only in ``pcsc/``; exit codes
 only in ``cli/``.
 """

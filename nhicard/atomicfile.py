@@ -1,6 +1,7 @@
 """Writing small files atomically: a temp file in the same directory, given its mode before
 any byte is written, then moved into place. A reader never sees half a file, and a secret
-never exists with a wider mode than it ends with."""
+never exists with a wider mode than it ends with. Also: making a file opened for appending
+private (:func:`make_private`)."""
 
 from __future__ import annotations
 
@@ -41,3 +42,15 @@ def create_file_once(path: Path, data: bytes, *, mode: int = PRIVATE) -> None:
     of them wins and all of them then read the same content."""
     with _staged(path, data, mode) as tmp, contextlib.suppress(FileExistsError):
         os.link(tmp, path)
+
+
+def make_private(fd: int, path: str | os.PathLike[str]) -> None:
+    """Give the open file ``fd`` (at ``path``) mode 0600, whatever the umask or the mode it
+    had. Windows has ``os.fchmod`` only from Python 3.13: there ``os.chmod`` on the path does
+    what Windows can (it only sets or clears read-only); the file is private by the ACL of
+    the user's profile it lives in."""
+    fchmod = getattr(os, "fchmod", None)
+    if fchmod is not None:
+        fchmod(fd, PRIVATE)
+    else:
+        os.chmod(path, PRIVATE)

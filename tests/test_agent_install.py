@@ -18,6 +18,7 @@ import pytest
 
 from nhicard.agent import install as inst
 from nhicard.agent.install import HOSTS_LINE, NICKNAME, InstallFailed, Machine, Result
+from nhicard.platform import linux, macos, windows
 from tests.conftest import run_nhicard
 
 needs_certutil = pytest.mark.skipif(
@@ -64,6 +65,12 @@ class Script:
         return Result(0, "")
 
 
+def service_file(m: Machine) -> Path:
+    path = inst.login_service(m).file
+    assert path is not None
+    return path
+
+
 def machine(tmp_path: Path, system: str = "linux", **kw: object) -> Machine:
     hosts = tmp_path / "hosts"
     if not hosts.exists():
@@ -96,7 +103,7 @@ def test_linux_round_trip_with_real_nss_databases(tmp_path: Path) -> None:
     m = machine(tmp_path, home=home, run=inst.run_command, which=shutil.which)
     hosts_before = m.hosts_file.read_bytes()
 
-    assert inst.find_nssdbs(home) == [chromium, firefox]
+    assert linux.find_nssdbs(home) == [chromium, firefox]
     changes = inst.install(m, service=False)
     assert [c.kind for c in changes] == ["certificate", "nssdb", "nssdb", "hosts"]
     for db in (chromium, firefox):
@@ -178,8 +185,11 @@ def test_failed_step_rolls_back(tmp_path: Path) -> None:
     assert not (tmp_path / "state" / inst.STATE_FILE).exists()
 
     (tmp_path / "hosts").write_text("127.0.0.1 localhost\n")
-    script = Script(fallback=inst.run_command).on(
-        ["systemctl", "--user", "enable"], Result(1, "", "Failed to connect to bus")
+    # the machine's own systemctl (Debian 13 has one) is never asked: no user bus runs here
+    script = (
+        Script(fallback=inst.run_command)
+        .on(["systemctl", "--user", "daemon-reload"], Result(0, "", ""))
+        .on(["systemctl", "--user", "enable"], Result(1, "", "Failed to connect to bus"))
     )
     m = machine(tmp_path, nssdbs=[db], run=script, which=shutil.which)
     with pytest.raises(InstallFailed) as info:
@@ -187,7 +197,7 @@ def test_failed_step_rolls_back(tmp_path: Path) -> None:
     assert "Failed to connect to bus" in (info.value.detail or "")
     assert listing(db) == before
     assert (tmp_path / "hosts").read_text() == "127.0.0.1 localhost\n"
-    assert not inst.systemd_unit_path(m.home).exists()
+    assert not service_file(m).exists()
 
 
 def test_missing_certutil_is_a_clear_error(tmp_path: Path) -> None:
@@ -206,7 +216,7 @@ def test_unwritable_hosts_file_says_it_needs_privileges(tmp_path: Path) -> None:
     real_open = open
 
     def denied(*a: object, **k: object):  # type: ignore[no-untyped-def]
-        if a and str(a[0]) == str(m.hosts_file) and "r+" in a[1:2]:
+        if a and str(a[0]) == str(m.hosts_file) and "r+b" in a[1:2]:
             raise PermissionError(13, "Permission denied")
         return real_open(*a, **k)  # type: ignore[call-overload]
 
@@ -304,7 +314,7 @@ def test_linux_service_unit_and_commands(tmp_path: Path) -> None:
     script = Script()
     m = machine(tmp_path, nssdbs=[], run=script)
     inst.install(m, service=True)
-    unit = inst.systemd_unit_path(m.home).read_text()
+    unit = service_file(m).read_text()
     assert "ExecStart=/opt/nhicard/bin/nhicard agent serve\n" in unit
     assert "WantedBy=default.target" in unit
     assert ["systemctl", "--user", "daemon-reload"] in script.calls
@@ -313,8 +323,8 @@ def test_linux_service_unit_and_commands(tmp_path: Path) -> None:
     assert inst.status(m)["service"]["running"] is True
     inst.uninstall(m)
     assert ["systemctl", "--user", "disable", "--now", "nhicard-agent.service"] in script.calls
-    assert not inst.systemd_unit_path(m.home).exists()
-    assert inst.systemd_unit(["/a b/nhicard", "agent"]).count('"/a b/nhicard"') == 1
+    assert not service_file(m).exists()
+    assert linux.systemd_unit("d", ["/a b/nhicard", "agent"]).count('"/a b/nhicard"') == 1
 
 
 # -- macOS, scripted -----------------------------------------------------------------------------
@@ -338,13 +348,13 @@ LAUNCHCTL_PRINT = """gui/501/tw.nhicard.agent = {
 
 def test_macos_steps(tmp_path: Path) -> None:
     script = Script()
-    m = machine(tmp_path, system="darwin", run=script)
+    m = machine(tmp_path, system="macos", run=script)
     changes = inst.install(m, service=True)
     assert [c.kind for c in changes] == ["certificate", "keychain", "hosts", "service"]
     keychain = str(tmp_path / "home" / "Library" / "Keychains" / "login.keychain-db")
     assert ["security", "add-trusted-cert", "-r", "trustRoot", "-k", keychain,
             str(m.ca_file)] in script.calls  # fmt: skip
-    plist_path = inst.launchd_plist_path(m.home)
+    plist_path = macos.launchd_plist_path(m.home, inst.LAUNCHD_LABEL)
     plist = plistlib.loads(plist_path.read_bytes())
     assert plist["Label"] == "tw.nhicard.agent" and plist["ProgramArguments"] == SERVE
     assert plist["RunAtLoad"] is True
@@ -358,8 +368,8 @@ def test_macos_steps(tmp_path: Path) -> None:
         {"store": "keychain", "target": keychain, "trusted": True, "current": True}
     ]
     assert doc["service"]["running"] is True
-    assert inst.parse_keychain_hashes(FIND_CERT.format(sha1=sha1.lower())) == [sha1]
-    assert inst.parse_launchd_state("nothing") is None
+    assert macos.parse_keychain_hashes(FIND_CERT.format(sha1=sha1.lower())) == [sha1]
+    assert macos.parse_launchd_state("nothing") is None
 
     inst.uninstall(m)
     assert ["security", "delete-certificate", "-Z", sha1, keychain] in script.calls
@@ -372,12 +382,12 @@ def test_macos_keychain_refusal_rolls_back(tmp_path: Path) -> None:
         ["security", "add-trusted-cert"],
         Result(1, "", "SecTrustSettingsSetTrustSettings: The authorization was denied"),
     )
-    m = machine(tmp_path, system="darwin", run=script)
+    m = machine(tmp_path, system="macos", run=script)
     hosts_before = m.hosts_file.read_text()
     with pytest.raises(InstallFailed):
         inst.install(m, service=True)
     assert m.hosts_file.read_text() == hosts_before
-    assert not inst.launchd_plist_path(m.home).exists()
+    assert not macos.launchd_plist_path(m.home, inst.LAUNCHD_LABEL).exists()
 
 
 # -- Windows, scripted ---------------------------------------------------------------------------
@@ -403,7 +413,7 @@ Logon Mode:    Interactive only
 def test_windows_steps(tmp_path: Path) -> None:
     script = Script()
     exe = [r"C:\Program Files\nhicard\nhicard.exe", "agent", "serve"]
-    m = machine(tmp_path, system="win32", run=script, serve_command=exe)
+    m = machine(tmp_path, system="windows", run=script, serve_command=exe)
     changes = inst.install(m, service=True)
     assert [c.kind for c in changes] == ["certificate", "windows-root", "hosts", "service"]
     assert ["certutil", "-user", "-f", "-addstore", "Root", str(m.ca_file)] in script.calls
@@ -414,8 +424,8 @@ def test_windows_steps(tmp_path: Path) -> None:
 
     sha1 = inst.sha1_of(m.ca_file)
     spaced = " ".join(sha1[i : i + 2].lower() for i in range(0, 40, 2))
-    assert inst.parse_windows_hashes(CERTUTIL_STORE.format(spaced=spaced)) == [sha1]
-    assert inst.parse_windows_hashes(CERTUTIL_STORE.format(spaced=sha1.lower())) == [sha1]
+    assert windows.parse_certutil_hashes(CERTUTIL_STORE.format(spaced=spaced)) == [sha1]
+    assert windows.parse_certutil_hashes(CERTUTIL_STORE.format(spaced=sha1.lower())) == [sha1]
     script.on(["certutil", "-user", "-store"], Result(0, CERTUTIL_STORE.format(spaced=spaced)))
     script.on(["schtasks", "/Query"], Result(0, SCHTASKS_LIST))
     doc = inst.status(m)
@@ -425,7 +435,7 @@ def test_windows_steps(tmp_path: Path) -> None:
     assert doc["service"] == {
         "kind": "task-scheduler", "file": "nhicard-agent", "installed": True, "running": True,
     }  # fmt: skip
-    assert inst.parse_schtasks_status("狀態:        執行中\n") == "執行中"
+    assert windows.parse_schtasks_status("狀態:        執行中\n") == "執行中"
 
     inst.uninstall(m)
     assert ["certutil", "-user", "-delstore", "Root", sha1] in script.calls
@@ -436,7 +446,7 @@ def test_windows_steps(tmp_path: Path) -> None:
 
 def test_windows_access_denied_says_administrator(tmp_path: Path) -> None:
     script = Script().on(["schtasks", "/Create"], Result(1, "", "ERROR: Access is denied."))
-    m = machine(tmp_path, system="win32", run=script)
+    m = machine(tmp_path, system="windows", run=script)
     with pytest.raises(InstallFailed) as info:
         inst.install(m, service=True)
     assert info.value.reason == "needs-privileges"
@@ -461,8 +471,8 @@ def test_nss_databases_found_for_every_browser_install(tmp_path: Path) -> None:
         place.mkdir(parents=True)
         (place / "cert9.db").write_bytes(b"")
     (home / ".mozilla" / "firefox" / "no-db").mkdir()  # a profile never started: no cert9.db
-    assert inst.find_nssdbs(home) == places
-    assert inst.find_nssdbs(tmp_path / "nobody") == []
+    assert linux.find_nssdbs(home) == places
+    assert linux.find_nssdbs(tmp_path / "nobody") == []
 
 
 def test_machine_of_this_computer(tmp_path: Path) -> None:
@@ -471,3 +481,132 @@ def test_machine_of_this_computer(tmp_path: Path) -> None:
     assert m.nssdbs == [tmp_path] and m.serve_command[-2:] == ["agent", "serve"]
     other = Machine.current(tmp_path, hosts_file=tmp_path / "hosts")
     assert not other.hosts_is_system and other.nssdbs is None
+
+
+# -- a Windows hosts file as Notepad saves it (Big5, CRLF) ---------------------------------------
+
+
+def test_big5_crlf_hosts_file_round_trip(tmp_path: Path) -> None:
+    from tests.test_platform_hosts import BIG5_CRLF
+
+    (tmp_path / "hosts").write_bytes(BIG5_CRLF)
+    m = machine(tmp_path, system="windows", run=Script())
+    changes = inst.install(m, service=False)
+    assert [c.kind for c in changes] == ["certificate", "windows-root", "hosts"]
+    assert m.hosts_file.read_bytes() == BIG5_CRLF + HOSTS_LINE.encode() + b"\r\n"
+    assert (tmp_path / "hosts.nhicard-backup").read_bytes() == BIG5_CRLF
+    doc = inst.status(m)
+    assert doc["hosts"]["ours"] and doc["hosts"]["entry"] == ["127.0.0.1"]
+
+    inst.uninstall(m)
+    assert m.hosts_file.read_bytes() == BIG5_CRLF  # the same bytes, line endings and all
+    assert not (tmp_path / "hosts.nhicard-backup").exists()  # the file is back: not needed
+
+
+def test_a_backup_that_differs_from_the_result_is_kept(tmp_path: Path) -> None:
+    m = machine(tmp_path, nssdbs=[], run=Script())
+    inst.install(m, service=False)
+    with m.hosts_file.open("ab") as fh:
+        fh.write(b"10.0.0.5 nas\n")  # the person edits the file while our line is in
+    inst.uninstall(m)
+    assert m.hosts_file.read_bytes().endswith(b"ip6-localhost\n10.0.0.5 nas\n")
+    assert (tmp_path / "hosts.nhicard-backup").exists()
+
+
+# -- pcsc-lite 2 with polkit ---------------------------------------------------------------------
+
+
+def polkit_machine(tmp_path: Path, **kw: object) -> Machine:
+    return machine(
+        tmp_path,
+        nssdbs=[],
+        run=Script(),
+        pcsc_polkit=True,
+        polkit_rules_dir=tmp_path / "rules.d",
+        user="wang",
+        **kw,
+    )
+
+
+def test_as_root_install_adds_the_polkit_rule_and_uninstall_removes_it(tmp_path: Path) -> None:
+    from nhicard.pcsc import polkit
+
+    m = polkit_machine(tmp_path, is_root=True)
+    changes = inst.install(m, service=True)
+    assert [c.kind for c in changes] == ["certificate", "hosts", "polkit-rule", "service"]
+    rule = tmp_path / "rules.d" / polkit.RULES_FILE
+    assert rule.read_text() == polkit.rule_text("wang")
+    assert (rule.stat().st_mode & 0o777) == 0o644  # polkitd reads it
+    assert inst.notices(m) == []
+    again = inst.install(m, service=True)  # granted already: no step, and still recorded
+    assert "polkit-rule" not in [c.kind for c in again]
+    inst.uninstall(m)
+    assert not rule.exists()
+    assert not service_file(m).exists()
+
+
+def test_without_root_install_says_what_an_administrator_must_add(tmp_path: Path) -> None:
+    from nhicard.pcsc import polkit
+
+    m = polkit_machine(tmp_path, is_root=False)
+    changes = inst.install(m, service=True)
+    assert [c.kind for c in changes] == ["certificate", "hosts", "service"]
+    assert not (tmp_path / "rules.d").exists()
+    [notice] = inst.notices(m)
+    rule_path = str(tmp_path / "rules.d" / polkit.RULES_FILE)
+    for text in (notice.zh, notice.en):
+        assert rule_path in text and "0x8010006A" in text and "nhicard agent serve" in text
+        assert polkit.rule_text("wang").rstrip("\n") in text
+    assert notice.render("en") == notice.en  # the rule's braces survive rendering
+    assert inst.notices(m, service=False) == []  # no service: nothing polkit refuses
+
+    (tmp_path / "rules.d").mkdir()
+    (tmp_path / "rules.d" / polkit.RULES_FILE).write_text(polkit.rule_text("wang"))
+    assert inst.notices(m) == []  # an administrator added it
+
+
+def test_no_polkit_no_rule(tmp_path: Path) -> None:
+    rules = tmp_path / "rules.d"
+    m = machine(
+        tmp_path, nssdbs=[], run=Script(), is_root=True, user="wang", polkit_rules_dir=rules
+    )
+    assert [c.kind for c in inst.install(m, service=True)] == ["certificate", "hosts", "service"]
+    assert inst.notices(m) == [] and not rules.exists()
+
+
+def test_a_polkit_rule_that_cannot_be_written_rolls_back(tmp_path: Path) -> None:
+    (tmp_path / "rules.d").write_text("not a directory")
+    m = polkit_machine(tmp_path, is_root=True)
+    hosts_before = m.hosts_file.read_bytes()
+    with pytest.raises(InstallFailed) as info:
+        inst.install(m, service=True)
+    assert info.value.reason == "needs-privileges"
+    assert "polkit" in info.value.message.en and "polkit" in info.value.message.zh
+    assert m.hosts_file.read_bytes() == hosts_before
+    assert not service_file(m).exists()
+
+
+def test_cli_install_prints_the_polkit_rule(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a pcscd that asks polkit, run without root: the rule is printed and in the JSON."""
+    from click.testing import CliRunner
+
+    from nhicard.cli.main import cli
+    from nhicard.pcsc import polkit
+
+    monkeypatch.setattr(linux, "pcsc_asks_polkit", lambda root=None: True)
+    monkeypatch.setattr(polkit, "current_user", lambda: "wang")
+    monkeypatch.setattr("os.geteuid", lambda: 1000)
+    monkeypatch.setenv("NHICARD_STATE_DIR", str(tmp_path / "state"))
+    hosts = tmp_path / "hosts"
+    hosts.write_text("127.0.0.1 localhost\n")
+    args = ["--lang", "en", "agent", "install", "--dry-run", "--hosts-file", str(hosts),
+            "--nssdb", str(tmp_path), "--json"]  # fmt: skip
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    [notice] = doc["notices"]
+    assert "an administrator saves the rule below as /etc/polkit-1/rules.d/" in notice.lower()
+    assert 'subject.user == "wang"' in notice and notice in result.stderr
+    assert hosts.read_text() == "127.0.0.1 localhost\n"  # a dry run

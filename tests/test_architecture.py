@@ -24,6 +24,7 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"web", "agent", "mail"}),
     frozenset({"card"}),
     frozenset({"pcsc", "apdu"}),
+    frozenset({"platform"}),  # what differs per OS: every layer above may ask it
 )
 # Shared by every layer; they import only each other.
 SHARED = frozenset(
@@ -41,7 +42,6 @@ SHARED = frozenset(
         "tlsclient",
         "sam_endpoint",
         "sandbox_endpoints",
-        "soupsieve_on_demand",
         "urlcheck",
         "netclass",  # what a failed connection was
     }

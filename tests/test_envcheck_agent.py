@@ -17,11 +17,12 @@ from nhicard.envcheck import (
     WARN,
     CheckEnv,
     CheckResult,
-    platform_linux,
     run_checks,
 )
 from nhicard.envcheck import agent as agent_group
-from nhicard.envcheck.agent import AgentSettings, parse_hosts
+from nhicard.envcheck.agent import AgentSettings
+from nhicard.platform import linux as platform_linux
+from nhicard.platform.hosts import HostsFile
 from tests.envcheck_servers import ServerCert, TestCA, free_port, wss_component
 
 
@@ -182,7 +183,7 @@ def test_explicit_agent_kind_is_reported(tmp_path: Path) -> None:
 
 
 def test_hosts_file_parsing_and_wrong_mapping(tmp_path: Path) -> None:
-    assert parse_hosts("# x\n\n10.0.0.1 a B # c\n::1 b\nbroken\n") == {
+    assert HostsFile.parse(b"# x\n\n10.0.0.1 a B # c\n::1 b\nbroken\n").mapping() == {
         "a": ["10.0.0.1"],
         "b": ["10.0.0.1", "::1"],
     }

@@ -31,7 +31,7 @@ def test_not_installed_is_skipped(tmp_path: Path) -> None:
 
 def test_installed_items_and_fixes(tmp_path: Path) -> None:
     script = Script()
-    m = machine(tmp_path, system="darwin", run=script)
+    m = machine(tmp_path, system="macos", run=script)
     inst.install(m, service=True)
     sha1 = inst.sha1_of(m.ca_file)
     script.on(["security", "find-certificate"], inst.Result(0, f"SHA-1 hash: {sha1}\n"))

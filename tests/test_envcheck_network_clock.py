@@ -22,13 +22,13 @@ from nhicard.envcheck import (
     CheckResult,
     clock,
     network,
-    platform_linux,
     probes,
     run_checks,
 )
 from nhicard.envcheck.agent import AgentSettings
 from nhicard.envcheck.targets import NetworkTargets, SamTarget, SiteTarget
 from nhicard.i18n import T
+from nhicard.platform import linux as platform_linux
 from tests.envcheck_servers import TestCA, free_port, https_site, silent_listener
 
 NHI = T("註冊網站", "registration site")

@@ -7,17 +7,21 @@ import datetime as dt
 from hypothesis import given
 from hypothesis import strategies as st
 
-from nhicard.envcheck import GROUPS, agent, network, platform_windows, probes
+from nhicard.envcheck import GROUPS, network, probes
 from nhicard.envcheck.plan import parse_groups
-from nhicard.envcheck.platforms import RUNNING, STOPPED, UNKNOWN
+from nhicard.platform import RUNNING, STOPPED, UNKNOWN
+from nhicard.platform import windows as platform_windows
+from nhicard.platform.hosts import HostsFile
 
 
-@given(st.text())
-def test_hosts_parser_takes_any_text(text: str) -> None:
-    parsed = agent.parse_hosts(text)
-    for name, addresses in parsed.items():
-        assert name == name.lower() and addresses
+@given(st.binary())
+def test_hosts_parser_takes_any_bytes(data: bytes) -> None:
+    hosts = HostsFile.parse(data)
+    assert hosts.to_bytes() == data
+    for name, addresses in hosts.mapping().items():
+        assert addresses and not any("A" <= c <= "Z" for c in name)  # ASCII lower case
         assert "#" not in name and all("#" not in a for a in addresses)
+        assert hosts.addresses(name) == addresses
 
 
 @given(st.text())

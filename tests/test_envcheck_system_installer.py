@@ -14,12 +14,12 @@ from nhicard.envcheck import (
     SKIP,
     WARN,
     CheckEnv,
-    platform_linux,
-    platform_windows,
     run_checks,
     system,
 )
 from nhicard.envcheck import installer as inst
+from nhicard.platform import linux as platform_linux
+from nhicard.platform import windows as platform_windows
 
 LINUX = {"platform": platform_linux}
 

@@ -15,7 +15,13 @@ installed):
    old file is first copied to ``<hosts>.nhicard-backup``); nothing is added when the name
    already points to this computer;
 4. a login service running ``nhicard agent serve``: a systemd user unit, a launchd agent, or
-   a Task Scheduler task.
+   a Task Scheduler task. Where pcscd asks polkit about its clients (pcsc-lite 2: Debian 13,
+   Fedora, Arch), a login service is refused the card unless a polkit rule grants it: as root,
+   install adds that rule (and uninstall removes it); otherwise :func:`notices` gives the rule
+   an administrator must add.
+
+What differs per OS (paths, commands, their outputs, the hosts file) comes from
+:mod:`nhicard.platform`; this module decides the order, records and undoes.
 
 What was done is recorded in ``agent-install.json`` in the state dir; uninstall removes those
 items (our nickname from each store, our marked hosts line, our service) and nothing else, so
@@ -33,30 +39,33 @@ import os
 import re
 import shutil
 import socket
-import subprocess
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
-from nhicard import certs
+from nhicard import certs, platform
 from nhicard.agent import COMPONENT_HOST
 from nhicard.agent.servetls import CA_NAME, ensure_server_certificate
 from nhicard.atomicfile import PUBLIC, replace_file
 from nhicard.errors import NotAvailable
 from nhicard.i18n import T, Text
+from nhicard.pcsc import polkit
+from nhicard.platform import linux, macos, windows
+from nhicard.platform.base import Command, LoginService, Result, Runner, ServiceSpec, run_command
+from nhicard.platform.hosts import HostsFile, write_in_place
 
 MARK = "# added by nhicard agent install"
 HOSTS_LINE = f"127.0.0.1 {COMPONENT_HOST} {MARK}"
 NICKNAME = CA_NAME
 SERVICE = "nhicard-agent"
-SYSTEMD_UNIT = f"{SERVICE}.service"
 LAUNCHD_LABEL = "tw.nhicard.agent"
-SYSTEM_CA_FILE = Path("/usr/local/share/ca-certificates/nhicard-agent-ca.crt")
+SERVICE_DESCRIPTION = "nhicard card agent (local stand-in for the NHI card component)"
+SYSTEM_CA_FILE = linux.SYSTEM_CA_DIR / "nhicard-agent-ca.crt"
 STATE_FILE = "agent-install.json"
 BACKUP_SUFFIX = ".nhicard-backup"
 
@@ -66,35 +75,11 @@ class InstallFailed(NotAvailable):
     earlier steps have been undone."""
 
 
-@dataclass(frozen=True)
-class Result:
-    returncode: int
-    stdout: str
-    stderr: str = ""
-
-
-class Runner(Protocol):
-    def __call__(self, argv: Sequence[str]) -> Result: ...
-
-
-def run_command(argv: Sequence[str]) -> Result:
-    """Run a tool (never with secrets in argv: there are none here)."""
-    try:
-        done = subprocess.run(
-            list(argv), capture_output=True, text=True, timeout=60, check=False, errors="replace"
-        )
-    except FileNotFoundError:
-        return Result(127, "", f"{argv[0]}: not found")
-    except subprocess.TimeoutExpired:
-        return Result(124, "", f"{argv[0]}: timed out")
-    return Result(done.returncode, done.stdout, done.stderr)
-
-
 @dataclass
 class Machine:
     """What install looks at and changes; tests substitute every part."""
 
-    system: str  # "linux", "darwin", "win32"
+    system: str  # one of nhicard.platform.NAMES: "linux", "macos", "windows"
     home: Path
     state_dir: Path
     hosts_file: Path
@@ -107,6 +92,9 @@ class Machine:
     system_ca_file: Path = SYSTEM_CA_FILE
     resolve: Callable[[str], list[str]] = field(default=lambda host: _resolve(host))
     hosts_is_system: bool = True  # False: status reads the given hosts file, not the resolver
+    pcsc_polkit: bool = False  # pcscd asks polkit about its clients
+    polkit_rules_dir: Path = Path(polkit.RULES_DIR)
+    user: str | None = None  # the login name the service runs as
 
     @classmethod
     def current(
@@ -116,14 +104,9 @@ class Machine:
         hosts_file: Path | None = None,
         nssdbs: Sequence[Path] = (),
     ) -> Machine:
-        system = "win32" if sys.platform == "win32" else sys.platform
-        if system.startswith("linux"):
-            system = "linux"
-        default_hosts = (
-            Path(os.environ.get("SYSTEMROOT", r"C:\Windows")) / "System32/drivers/etc/hosts"
-            if system == "win32"
-            else Path("/etc/hosts")
-        )
+        system = platform.name_of(sys.platform)
+        plat = platform.get(system)
+        default_hosts = Path(plat.hosts_file_path(os.environ))
         geteuid = getattr(os, "geteuid", None)
         return cls(
             system=system,
@@ -135,7 +118,13 @@ class Machine:
             is_root=geteuid is not None and geteuid() == 0,
             uid=os.getuid() if hasattr(os, "getuid") else 0,
             serve_command=serve_command(),
+            pcsc_polkit=plat.pcsc_asks_polkit(),
+            user=polkit.current_user(),
         )
+
+    @property
+    def platform(self) -> platform.Platform:
+        return platform.get(self.system)
 
     @property
     def tls_dir(self) -> Path:
@@ -167,7 +156,7 @@ def serve_command() -> list[str]:
 
 @dataclass(frozen=True)
 class Change:
-    kind: str  # "certificate", "nssdb", "system-store", "keychain", "windows-root", "hosts", "service"
+    kind: str  # "certificate", a trust store (Platform.TRUST_STORES), "hosts", "polkit-rule", "service"
     target: str
     describe: Text
 
@@ -181,7 +170,7 @@ def _fail(
     return InstallFailed(message, detail=detail, hint=hint, reason=reason)
 
 
-def _need_tool(m: Machine, tool: str, package: Text) -> None:
+def _need_tool(m: Machine, tool: str, package: Text | None) -> None:
     if m.which(tool) is None:
         raise _fail(
             T("找不到 {tool}", "{tool} is not installed").format(tool=tool),
@@ -213,38 +202,17 @@ _PRIVILEGE_HINT = T(
     "This step needs administrator rights: run it with sudo on Linux/macOS, or from a terminal "
     "opened as administrator on Windows.",
 )
-_NSS_TOOLS = T(
-    "請安裝 NSS 工具:sudo apt-get install libnss3-tools(Fedora:nss-tools)",
-    "Install the NSS tools: sudo apt-get install libnss3-tools (Fedora: nss-tools)",
-)
 
 
 # -- NSS databases (Linux browsers) -------------------------------------------------------------
 
 
-def find_nssdbs(home: Path) -> list[Path]:
-    """The user's NSS databases (directories with ``cert9.db``): Chromium/Chrome's shared
-    ``~/.pki/nssdb`` and each Firefox profile (also snap and flatpak installs)."""
-    candidates = [home / ".pki" / "nssdb"]
-    for base in (
-        home / ".mozilla" / "firefox",
-        home / "snap" / "firefox" / "common" / ".mozilla" / "firefox",
-        home / ".var" / "app" / "org.mozilla.firefox" / ".mozilla" / "firefox",
-        home / "snap" / "chromium" / "current" / ".pki",
-    ):
-        if base.is_dir():
-            candidates += sorted(p.parent for p in base.glob("*/cert9.db"))
-    return [p for p in dict.fromkeys(candidates) if (p / "cert9.db").exists()]
-
-
 def nss_has(m: Machine, db: Path) -> list[str]:
     """PEMs stored under our nickname in ``db`` (empty: none)."""
-    result = m.run(["certutil", "-L", "-d", f"sql:{db}", "-n", NICKNAME, "-a"])
+    result = m.run(linux.nss_find_command(db, NICKNAME))
     if result.returncode != 0:
         return []
-    return re.findall(
-        r"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----", result.stdout, re.S
-    )
+    return linux.parse_pems(result.stdout)
 
 
 def nss_remove(m: Machine, db: Path) -> None:
@@ -253,7 +221,7 @@ def nss_remove(m: Machine, db: Path) -> None:
             return
         _checked(
             m,
-            ["certutil", "-D", "-d", f"sql:{db}", "-n", NICKNAME],
+            linux.nss_delete_command(db, NICKNAME),
             T("無法從 {db} 移除 CA", "cannot remove the CA from {db}").format(db=str(db)),
         )
 
@@ -262,66 +230,9 @@ def nss_add(m: Machine, db: Path, ca_file: Path) -> None:
     nss_remove(m, db)  # an older CA of ours (a renewed certificate makes a new CA)
     _checked(
         m,
-        ["certutil", "-A", "-d", f"sql:{db}", "-n", NICKNAME, "-t", "C,,", "-i", str(ca_file)],
+        linux.nss_add_command(db, NICKNAME, ca_file),
         T("無法把 CA 加入 {db}", "cannot add the CA to {db}").format(db=str(db)),
     )
-
-
-# -- macOS keychain and Windows Root store: commands and their outputs -------------------------
-
-
-def login_keychain(home: Path) -> Path:
-    return home / "Library" / "Keychains" / "login.keychain-db"
-
-
-def keychain_add_command(home: Path, ca_file: Path) -> list[str]:
-    return [
-        "security",
-        "add-trusted-cert",
-        "-r",
-        "trustRoot",
-        "-k",
-        str(login_keychain(home)),
-        str(ca_file),
-    ]
-
-
-def keychain_find_command(home: Path) -> list[str]:
-    return ["security", "find-certificate", "-a", "-Z", "-c", NICKNAME, str(login_keychain(home))]
-
-
-def keychain_delete_command(home: Path, sha1: str) -> list[str]:
-    return ["security", "delete-certificate", "-Z", sha1, str(login_keychain(home))]
-
-
-def parse_keychain_hashes(output: str) -> list[str]:
-    """SHA-1 hashes in ``security find-certificate -Z`` output (``SHA-1 hash: 0A1B…``)."""
-    return [h.upper() for h in re.findall(r"SHA-1 hash:\s*([0-9A-Fa-f]{40})", output)]
-
-
-def windows_add_command(ca_file: Path) -> list[str]:
-    return ["certutil", "-user", "-f", "-addstore", "Root", str(ca_file)]
-
-
-def windows_query_command(sha1: str) -> list[str]:
-    return ["certutil", "-user", "-store", "Root", sha1]
-
-
-def windows_delete_command(sha1: str) -> list[str]:
-    return ["certutil", "-user", "-delstore", "Root", sha1]
-
-
-def parse_windows_hashes(output: str) -> list[str]:
-    """SHA-1 thumbprints in ``certutil -store`` output (``Cert Hash(sha1): 0a 1b …`` or
-    without spaces, any language's label before the colon)."""
-    out = []
-    for line in output.splitlines():
-        if "sha1" not in line.lower():
-            continue
-        digits = re.sub(r"[^0-9A-Fa-f]", "", line.split(":", 1)[-1])
-        if len(digits) == 40:
-            out.append(digits.upper())
-    return out
 
 
 def sha1_of(ca_file: Path) -> str:
@@ -329,139 +240,156 @@ def sha1_of(ca_file: Path) -> str:
     return cert.fingerprint(hashes.SHA1()).hex().upper()  # noqa: S303 - a store's lookup key
 
 
-# -- login services ----------------------------------------------------------------------------
+# -- login service -----------------------------------------------------------------------------
 
 
-def systemd_unit_path(home: Path) -> Path:
-    return home / ".config" / "systemd" / "user" / SYSTEMD_UNIT
+def login_service(m: Machine) -> LoginService:
+    """The login service running ``agent serve`` as this machine's OS does it."""
+    command = tuple(m.serve_command or serve_command())
+    spec = ServiceSpec(SERVICE, LAUNCHD_LABEL, SERVICE_DESCRIPTION, command)
+    return m.platform.login_service(spec, m.home, m.uid)
 
 
-def systemd_unit(command: Sequence[str]) -> str:
-    quoted = " ".join(_systemd_quote(a) for a in command)
-    return (
-        "[Unit]\n"
-        "Description=nhicard card agent (local stand-in for the NHI card component)\n"
-        "After=pcscd.socket\n\n"
-        "[Service]\n"
-        f"ExecStart={quoted}\n"
-        "Restart=on-failure\n"
-        "RestartSec=5\n\n"
-        "[Install]\n"
-        "WantedBy=default.target\n"
-    )
+def _run_step(m: Machine, command: Command) -> None:
+    if command.fails_as is None:
+        m.run(command.argv)  # a failure does not matter (stopping what is not running)
+    else:
+        _checked(m, command.argv, command.fails_as)
 
 
-def _systemd_quote(arg: str) -> str:
-    if re.fullmatch(r"[A-Za-z0-9_./:=+-]+", arg):
-        return arg
-    return '"' + arg.replace("\\", "\\\\").replace('"', '\\"') + '"'
+def _service_installed(m: Machine, service: LoginService) -> bool:
+    if service.file is not None:
+        return service.file.exists()
+    return m.run(service.query).returncode == 0
 
 
-def launchd_plist_path(home: Path) -> Path:
-    return home / "Library" / "LaunchAgents" / f"{LAUNCHD_LABEL}.plist"
+def service_add(m: Machine, service: LoginService) -> None:
+    if service.tool is not None:
+        _need_tool(m, service.tool, service.tool_missing)
+    if service.file is not None:
+        replace_file(service.file, service.content, mode=PUBLIC)
+    for command in service.start:
+        _run_step(m, command)
 
 
-def launchd_plist(command: Sequence[str]) -> bytes:
-    import plistlib
-
-    return plistlib.dumps(
-        {
-            "Label": LAUNCHD_LABEL,
-            "ProgramArguments": list(command),
-            "RunAtLoad": True,
-            "KeepAlive": {"SuccessfulExit": False},
-        }
-    )
+def service_remove(m: Machine, service: LoginService) -> None:
+    if not _service_installed(m, service):
+        return
+    for command in service.stop:
+        _run_step(m, command)
+    if service.file is not None:
+        service.file.unlink(missing_ok=True)
+    for command in service.after_stop:
+        _run_step(m, command)
 
 
-def launchd_bootstrap_command(uid: int, plist: Path) -> list[str]:
-    return ["launchctl", "bootstrap", f"gui/{uid}", str(plist)]
+# -- polkit (pcsc-lite 2) ----------------------------------------------------------------------
 
 
-def launchd_bootout_command(uid: int) -> list[str]:
-    return ["launchctl", "bootout", f"gui/{uid}/{LAUNCHD_LABEL}"]
+def polkit_rule_path(m: Machine) -> Path:
+    return m.polkit_rules_dir / polkit.RULES_FILE
 
 
-def launchd_print_command(uid: int) -> list[str]:
-    return ["launchctl", "print", f"gui/{uid}/{LAUNCHD_LABEL}"]
+def _polkit_granted(m: Machine, user: str) -> bool:
+    """Our rule for ``user`` is in place (False also when it cannot be read)."""
+    try:
+        return polkit_rule_path(m).read_text("utf-8") == polkit.rule_text(user)
+    except (OSError, ValueError):
+        return False
 
 
-def parse_launchd_state(output: str) -> str | None:
-    """``state = running`` in ``launchctl print`` output → ``"running"``."""
-    m = re.search(r"^\s*state\s*=\s*(\S+)", output, re.M)
-    return m[1] if m else None
+def _polkit_steps(m: Machine) -> list[Step]:
+    """As root where pcscd asks polkit: the rule that lets the service use the readers."""
+    user = m.user
+    if not (m.pcsc_polkit and m.is_root and user) or _polkit_granted(m, user):
+        return []
+    path = polkit_rule_path(m)
 
+    def add() -> None:
+        try:
+            replace_file(path, polkit.rule_text(user).encode(), mode=PUBLIC)
+        except OSError as exc:
+            raise _fail(
+                T("無法寫入 polkit 規則 {f}", "cannot write the polkit rule {f}").format(
+                    f=str(path)
+                ),
+                detail=exc.strerror or str(exc),
+                hint=_PRIVILEGE_HINT,
+                reason="needs-privileges",
+            ) from None
 
-def schtasks_create_command(command: Sequence[str]) -> list[str]:
     return [
-        "schtasks",
-        "/Create",
-        "/F",
-        "/SC",
-        "ONLOGON",
-        "/RL",
-        "LIMITED",
-        "/TN",
-        SERVICE,
-        "/TR",
-        subprocess.list2cmdline(list(command)),
+        Step(
+            Change(
+                "polkit-rule",
+                str(path),
+                T(
+                    "讓 {u} 的登入服務使用讀卡機的 polkit 規則 {t}",
+                    "a polkit rule that lets the login service of {u} use the card readers: {t}",
+                ).format(u=user, t=str(path)),
+            ),
+            add,
+            functools.partial(_polkit_remove, path),
+        )
     ]
 
 
-def schtasks_run_command() -> list[str]:
-    return ["schtasks", "/Run", "/TN", SERVICE]
+def _polkit_remove(path: Path) -> None:
+    try:
+        path.unlink(missing_ok=True)
+    except OSError as exc:
+        raise _fail(
+            T("無法移除 polkit 規則 {f}", "cannot remove the polkit rule {f}").format(f=str(path)),
+            detail=exc.strerror or str(exc),
+            hint=_PRIVILEGE_HINT,
+            reason="needs-privileges",
+        ) from None
 
 
-def schtasks_end_command() -> list[str]:
-    return ["schtasks", "/End", "/TN", SERVICE]
+def polkit_needed(m: Machine) -> Text | None:
+    """What an administrator must add where pcscd asks polkit and install could not add it
+    (not root): the rule, and where it goes. None when nothing is needed or it is in place."""
+    user = m.user
+    if not m.pcsc_polkit or m.is_root or (user and _polkit_granted(m, user)):
+        return None
+    rule = polkit.rule_text(user or "USER")  # USER: a name this program could not tell
+    return T(
+        "此電腦的 pcscd 會向 polkit 詢問每個程式(pcsc-lite 2),登入服務預設會被拒絕使用讀卡機"
+        "(0x8010006A)。請系統管理員把下列規則存為 {path},或改在桌面工作階段中執行 "
+        "nhicard agent serve:\n{rule}",
+        "pcscd on this computer asks polkit about each program (pcsc-lite 2): by default the "
+        "login service is refused the card readers (0x8010006A). An administrator saves the "
+        "rule below as {path}, or run nhicard agent serve in your desktop session instead:"
+        "\n{rule}",
+    ).format(path=str(polkit_rule_path(m)), rule=rule.rstrip("\n"))
 
 
-def schtasks_delete_command() -> list[str]:
-    return ["schtasks", "/Delete", "/F", "/TN", SERVICE]
-
-
-def schtasks_query_command() -> list[str]:
-    return ["schtasks", "/Query", "/TN", SERVICE, "/FO", "LIST"]
-
-
-def parse_schtasks_status(output: str) -> str | None:
-    """The ``Status:`` field of ``schtasks /Query /FO LIST`` (``Running``, ``Ready``, …)."""
-    m = re.search(r"^\s*(?:Status|狀態)\s*:\s*(.+?)\s*$", output, re.M)
-    return m[1] if m else None
+def notices(m: Machine, *, service: bool = True) -> list[Text]:
+    """What install cannot do itself and a person must do for the installed parts to work."""
+    needed = polkit_needed(m) if service else None
+    return [needed] if needed is not None else []
 
 
 # -- hosts file ----------------------------------------------------------------------------------
 
 
-def hosts_addresses(text: str, host: str = COMPONENT_HOST) -> list[str]:
-    out = []
-    for line in text.splitlines():
-        fields = line.split("#", 1)[0].split()
-        if len(fields) >= 2 and host in (f.lower() for f in fields[1:]):
-            out.append(fields[0])
-    return out
-
-
-def _write_in_place(path: Path, text: str) -> None:
-    """Rewrite ``path`` keeping its inode (``/etc/hosts`` is often a bind mount)."""
-    with open(path, "r+", encoding="utf-8", newline="") as fh:
-        fh.write(text)
-        fh.truncate()
-        fh.flush()
-        os.fsync(fh.fileno())
+def read_hosts(m: Machine) -> HostsFile:
+    """The hosts file install changes (empty when it does not exist)."""
+    try:
+        return HostsFile.read(m.hosts_file)
+    except FileNotFoundError:
+        return HostsFile()
 
 
 def hosts_add(m: Machine) -> bool:
     """Add our line unless the name already points here. True when the file changed."""
     try:
-        text = m.hosts_file.read_text("utf-8", errors="surrogateescape")
-    except FileNotFoundError:
-        text = ""
+        hosts = read_hosts(m)
     except OSError as exc:
         raise _hosts_error(m, exc) from None
-    if MARK in text:
+    if hosts.has_line_with(MARK):
         return False
-    addresses = hosts_addresses(text)
+    addresses = hosts.addresses(COMPONENT_HOST)
     if addresses and addresses[0] in ("127.0.0.1", "::1"):
         return False
     if addresses:
@@ -474,52 +402,48 @@ def hosts_add(m: Machine) -> bool:
             ),
             reason="hosts-conflict",
         )
-    new = text + ("" if not text or text.endswith("\n") else "\n") + HOSTS_LINE + "\n"
+    new = hosts.with_line(HOSTS_LINE, default_newline=m.platform.HOSTS_NEWLINE)
     try:
         if m.hosts_file.exists():
             shutil.copy2(m.hosts_file, str(m.hosts_file) + BACKUP_SUFFIX)
-            _write_in_place(m.hosts_file, new)
+            write_in_place(m.hosts_file, new)
         else:
-            replace_file(m.hosts_file, new.encode(), mode=PUBLIC)
+            replace_file(m.hosts_file, new.to_bytes(), mode=PUBLIC)
     except OSError as exc:
         raise _hosts_error(m, exc) from None
     return True
 
 
 def hosts_remove(m: Machine) -> bool:
-    """Remove our marked line(s). True when the file changed."""
+    """Remove our marked line(s), byte for byte. True when the file changed."""
     try:
-        text = m.hosts_file.read_text("utf-8", errors="surrogateescape")
-    except FileNotFoundError:
-        return False
+        hosts = read_hosts(m)
     except OSError as exc:
         raise _hosts_error(m, exc) from None
-    if MARK not in text:
+    if not hosts.has_line_with(MARK):
         return False
-    kept = "".join(line for line in text.splitlines(keepends=True) if MARK not in line)
+    kept = hosts.without_lines_with(MARK)
     try:
-        _write_in_place(m.hosts_file, kept)
+        write_in_place(m.hosts_file, kept)
     except OSError as exc:
         raise _hosts_error(m, exc, removing=True) from None
     backup = Path(str(m.hosts_file) + BACKUP_SUFFIX)
     with contextlib.suppress(OSError):
-        if backup.read_text("utf-8", errors="surrogateescape") == kept:
+        if backup.read_bytes() == kept.to_bytes():
             backup.unlink()  # the file is back as it was: the backup has served its purpose
     return True
 
 
 def hosts_privilege_hint(m: Machine, *, removing: bool = False) -> Text:
     """How to make the hosts change by hand with administrator rights, then rerun."""
-    f = str(m.hosts_file)
-    if m.system == "win32":
+    cmd = m.platform.hosts_command(m.hosts_file, HOSTS_LINE, MARK, removing=removing)
+    if cmd is None:
         return T(
             "請以系統管理員身分開啟終端機再執行一次。",
             "Run it again from a terminal opened as administrator.",
         )
     if removing:
-        cmd = f"sudo sed -i.bak '/{MARK[2:]}/d' {f}"
         return T(f"請自行移除該行:{cmd}", f"Remove the line yourself: {cmd}")
-    cmd = f"echo '{HOSTS_LINE}' | sudo tee -a {f}"
     return T(
         f"請自行加入該行,再執行一次 nhicard agent install(它會認得這一行):{cmd}",
         f"Add the line yourself, then run nhicard agent install again (it recognises the "
@@ -547,83 +471,100 @@ class Step:
     undo: Callable[[], object]
 
 
+def _nssdb_steps(m: Machine) -> list[Step]:
+    dbs = m.nssdbs if m.nssdbs is not None else linux.find_nssdbs(m.home)
+    if dbs:
+        _need_tool(m, "certutil", linux.NSS_TOOLS)
+    return [
+        Step(
+            Change(
+                "nssdb",
+                str(db),
+                T("在 NSS 資料庫 {t} 信任 CA", "trust the CA in the NSS database {t}").format(
+                    t=str(db)
+                ),
+            ),
+            functools.partial(nss_add, m, db, m.ca_file),
+            functools.partial(nss_remove, m, db),
+        )
+        for db in dbs
+    ]
+
+
+def _system_store_steps(m: Machine) -> list[Step]:
+    if not (m.nssdbs is None and m.is_root and m.which("update-ca-certificates")):
+        return []
+    return [
+        Step(
+            Change(
+                "system-store",
+                str(m.system_ca_file),
+                T("在系統憑證庫信任 CA({t})", "trust the CA in the system store ({t})").format(
+                    t=str(m.system_ca_file)
+                ),
+            ),
+            lambda: _system_add(m),
+            lambda: _system_remove(m),
+        )
+    ]
+
+
+def _keychain_steps(m: Machine) -> list[Step]:
+    keychain = macos.login_keychain(m.home)
+    return [
+        Step(
+            Change(
+                "keychain",
+                str(keychain),
+                T("在登入鑰匙圈信任 CA({t})", "trust the CA in the login keychain ({t})").format(
+                    t=str(keychain)
+                ),
+            ),
+            lambda: _checked(
+                m,
+                macos.keychain_add_command(m.home, m.ca_file),
+                T("無法把 CA 加入鑰匙圈", "cannot add the CA to the keychain"),
+            ),
+            lambda: _keychain_remove(m),
+        )
+    ]
+
+
+def _windows_root_steps(m: Machine) -> list[Step]:
+    return [
+        Step(
+            Change(
+                "windows-root",
+                "CurrentUser\\Root",
+                T(
+                    "在目前使用者的「受信任的根憑證授權單位」信任 CA",
+                    "trust the CA in the current user's Root store",
+                ),
+            ),
+            lambda: _checked(
+                m,
+                windows.root_add_command(m.ca_file),
+                T(
+                    "無法把 CA 加入 Windows 憑證存放區",
+                    "cannot add the CA to the Windows certificate store",
+                ),
+            ),
+            lambda: _windows_remove(m),
+        )
+    ]
+
+
+_STORE_STEPS: dict[str, Callable[[Machine], list[Step]]] = {
+    "nssdb": _nssdb_steps,
+    "system-store": _system_store_steps,
+    "keychain": _keychain_steps,
+    "windows-root": _windows_root_steps,
+}
+
+
 def _trust_steps(m: Machine) -> list[Step]:
-    steps: list[Step] = []
-    ca = m.ca_file
-    if m.system == "linux":
-        dbs = m.nssdbs if m.nssdbs is not None else find_nssdbs(m.home)
-        if dbs:
-            _need_tool(m, "certutil", _NSS_TOOLS)
-        for db in dbs:
-            steps.append(
-                Step(
-                    Change(
-                        "nssdb",
-                        str(db),
-                        T(
-                            "在 NSS 資料庫 {t} 信任 CA", "trust the CA in the NSS database {t}"
-                        ).format(t=str(db)),
-                    ),
-                    functools.partial(nss_add, m, db, ca),
-                    functools.partial(nss_remove, m, db),
-                )
-            )
-        if m.nssdbs is None and m.is_root and m.which("update-ca-certificates"):
-            steps.append(
-                Step(
-                    Change(
-                        "system-store",
-                        str(m.system_ca_file),
-                        T(
-                            "在系統憑證庫信任 CA({t})", "trust the CA in the system store ({t})"
-                        ).format(t=str(m.system_ca_file)),
-                    ),
-                    lambda: _system_add(m),
-                    lambda: _system_remove(m),
-                )
-            )
-    elif m.system == "darwin":
-        keychain = login_keychain(m.home)
-        steps.append(
-            Step(
-                Change(
-                    "keychain",
-                    str(keychain),
-                    T(
-                        "在登入鑰匙圈信任 CA({t})", "trust the CA in the login keychain ({t})"
-                    ).format(t=str(keychain)),
-                ),
-                lambda: _checked(
-                    m,
-                    keychain_add_command(m.home, ca),
-                    T("無法把 CA 加入鑰匙圈", "cannot add the CA to the keychain"),
-                ),
-                lambda: _keychain_remove(m),
-            )
-        )
-    elif m.system == "win32":
-        steps.append(
-            Step(
-                Change(
-                    "windows-root",
-                    "CurrentUser\\Root",
-                    T(
-                        "在目前使用者的「受信任的根憑證授權單位」信任 CA",
-                        "trust the CA in the current user's Root store",
-                    ),
-                ),
-                lambda: _checked(
-                    m,
-                    windows_add_command(ca),
-                    T(
-                        "無法把 CA 加入 Windows 憑證存放區",
-                        "cannot add the CA to the Windows certificate store",
-                    ),
-                ),
-                lambda: _windows_remove(m),
-            )
-        )
-    return steps
+    """Trusting the CA in each of the OS's stores (Platform.TRUST_STORES), in order."""
+    return [step for kind in m.platform.TRUST_STORES for step in _STORE_STEPS[kind](m)]
 
 
 def _system_add(m: Machine) -> None:
@@ -638,7 +579,7 @@ def _system_add(m: Machine) -> None:
         ) from None
     _checked(
         m,
-        ["update-ca-certificates"],
+        linux.system_store_update_command(),
         T("update-ca-certificates 失敗", "update-ca-certificates failed"),
     )
 
@@ -648,17 +589,17 @@ def _system_remove(m: Machine) -> None:
         m.system_ca_file.unlink()
         _checked(
             m,
-            ["update-ca-certificates", "--fresh"],
+            linux.system_store_update_command(fresh=True),
             T("update-ca-certificates 失敗", "update-ca-certificates failed"),
         )
 
 
 def _keychain_remove(m: Machine) -> None:
-    found = m.run(keychain_find_command(m.home))
-    for sha1 in parse_keychain_hashes(found.stdout) if found.returncode == 0 else []:
+    found = m.run(macos.keychain_find_command(m.home, NICKNAME))
+    for sha1 in macos.parse_keychain_hashes(found.stdout) if found.returncode == 0 else []:
         _checked(
             m,
-            keychain_delete_command(m.home, sha1),
+            macos.keychain_delete_command(m.home, sha1),
             T("無法從鑰匙圈移除 CA", "cannot remove the CA from the keychain"),
         )
 
@@ -668,10 +609,10 @@ def _windows_remove(m: Machine) -> None:
     if m.ca_file.exists():
         sha1s.add(sha1_of(m.ca_file))
     for sha1 in sorted(sha1s):
-        if m.run(windows_query_command(sha1)).returncode == 0:
+        if m.run(windows.root_query_command(sha1)).returncode == 0:
             _checked(
                 m,
-                windows_delete_command(sha1),
+                windows.root_delete_command(sha1),
                 T(
                     "無法從 Windows 憑證存放區移除 CA",
                     "cannot remove the CA from the Windows certificate store",
@@ -680,105 +621,14 @@ def _windows_remove(m: Machine) -> None:
 
 
 def _service_steps(m: Machine) -> list[Step]:
-    cmd = m.serve_command or serve_command()
-    if m.system == "linux":
-        unit = systemd_unit_path(m.home)
-
-        def add() -> None:
-            _need_tool(
-                m,
-                "systemctl",
-                T("需要 systemd(或用 --no-service)", "systemd is needed (or use --no-service)"),
-            )
-            replace_file(unit, systemd_unit(cmd).encode(), mode=PUBLIC)
-            _checked(
-                m, ["systemctl", "--user", "daemon-reload"], T("systemctl 失敗", "systemctl failed")
-            )
-            _checked(
-                m,
-                ["systemctl", "--user", "enable", "--now", SYSTEMD_UNIT],
-                T("無法啟用登入服務", "cannot enable the login service"),
-            )
-
-        def remove() -> None:
-            if unit.exists():
-                m.run(["systemctl", "--user", "disable", "--now", SYSTEMD_UNIT])
-                unit.unlink()
-                m.run(["systemctl", "--user", "daemon-reload"])
-
-        return [
-            Step(
-                Change(
-                    "service",
-                    str(unit),
-                    T(
-                        "登入時啟動的 systemd 使用者服務 {t}",
-                        "a systemd user service started at login: {t}",
-                    ).format(t=str(unit)),
-                ),
-                add,
-                remove,
-            )
-        ]
-    if m.system == "darwin":
-        plist = launchd_plist_path(m.home)
-
-        def add_mac() -> None:
-            replace_file(plist, launchd_plist(cmd), mode=PUBLIC)
-            _checked(
-                m,
-                launchd_bootstrap_command(m.uid, plist),
-                T("無法啟用 launchd 服務", "cannot start the launchd agent"),
-            )
-
-        def remove_mac() -> None:
-            if plist.exists():
-                m.run(launchd_bootout_command(m.uid))
-                plist.unlink()
-
-        return [
-            Step(
-                Change(
-                    "service",
-                    str(plist),
-                    T(
-                        "登入時啟動的 launchd agent {t}", "a launchd agent started at login: {t}"
-                    ).format(t=str(plist)),
-                ),
-                add_mac,
-                remove_mac,
-            )
-        ]
-
-    def add_win() -> None:
-        _checked(
-            m,
-            schtasks_create_command(cmd),
-            T("無法建立排程工作", "cannot create the scheduled task"),
-        )
-        m.run(schtasks_run_command())
-
-    def remove_win() -> None:
-        if m.run(schtasks_query_command()).returncode == 0:
-            m.run(schtasks_end_command())
-            _checked(
-                m,
-                schtasks_delete_command(),
-                T("無法刪除排程工作", "cannot delete the scheduled task"),
-            )
-
+    service = login_service(m)
     return [
+        *_polkit_steps(m),
         Step(
-            Change(
-                "service",
-                SERVICE,
-                T("登入時執行的排程工作 {t}", "a Task Scheduler task run at login: {t}").format(
-                    t=SERVICE
-                ),
-            ),
-            add_win,
-            remove_win,
-        )
+            Change("service", service.target, service.describe),
+            functools.partial(service_add, m, service),
+            functools.partial(service_remove, m, service),
+        ),
     ]
 
 
@@ -847,7 +697,7 @@ def install(m: Machine, *, service: bool = True, dry_run: bool = False) -> list[
     changes = [c.to_dict() for c in (s.change for s in done)]
     previous = [c for c in record.get("changes", []) if isinstance(c, dict) and c not in changes]
     sha1s = set(record.get("windows_sha1", []))
-    if m.system == "win32":
+    if "windows-root" in m.platform.TRUST_STORES:
         sha1s.add(sha1_of(m.ca_file))
     doc = {
         "changes": [*previous, *changes],
@@ -910,6 +760,7 @@ def removal_text(kind: str, target: str) -> Text:
         "windows-root": T("從 {t} 移除 nhicard 的 CA", "remove nhicard's CA from {t}"),
         "hosts": T("從 {t} 移除 nhicard 加入的那一行", "remove nhicard's line from {t}"),
         "service": T("移除登入服務 {t}", "remove the login service {t}"),
+        "polkit-rule": T("移除 polkit 規則 {t}", "remove the polkit rule {t}"),
     }
     return texts.get(kind, T("移除 {t}", "remove {t}")).format(t=target)
 
@@ -926,9 +777,10 @@ def _undo(m: Machine, change: Change) -> None:
         _windows_remove(m)
     elif change.kind == "hosts":
         hosts_remove(dataclasses.replace(m, hosts_file=Path(change.target)))
+    elif change.kind == "polkit-rule":
+        _polkit_remove(Path(change.target))
     elif change.kind == "service":
-        for step in _service_steps(m):
-            step.undo()
+        service_remove(m, login_service(m))
 
 
 # -- status ----------------------------------------------------------------------------------------
@@ -957,21 +809,22 @@ def status(
         if isinstance(c, dict)
         and c.get("kind") in ("nssdb", "system-store", "keychain", "windows-root")
     }
-    if m.system == "linux":
-        for db in m.nssdbs if m.nssdbs is not None else find_nssdbs(m.home):
+    if "nssdb" in m.platform.TRUST_STORES:
+        for db in m.nssdbs if m.nssdbs is not None else linux.find_nssdbs(m.home):
             stores.setdefault(str(db), "nssdb")
     for target, kind in stores.items():
         trusted, current = _trusted(m, kind, Path(target), ca_pem)
         trust.append({"store": kind, "target": target, "trusted": trusted, "current": current})
     try:
-        text = m.hosts_file.read_text("utf-8", errors="replace")
+        hosts = read_hosts(m)
     except OSError:
-        text = ""
-    addresses = m.resolve(COMPONENT_HOST) if m.hosts_is_system else hosts_addresses(text)[:1]
+        hosts = HostsFile()
+    entry = hosts.addresses(COMPONENT_HOST)[:1]
+    addresses = m.resolve(COMPONENT_HOST) if m.hosts_is_system else entry
     hosts_doc = {
         "file": str(m.hosts_file),
-        "ours": MARK in text,
-        "entry": hosts_addresses(text)[:1] or None,
+        "ours": hosts.has_line_with(MARK),
+        "entry": entry or None,
         "resolves_to": addresses,
         "ok": bool(addresses) and all(a in ("127.0.0.1", "::1") for a in addresses),
     }
@@ -1004,49 +857,36 @@ def _trusted(m: Machine, kind: str, target: Path, ca_pem: str | None) -> tuple[b
             return False, False
         return True, ca_pem is not None and data.strip() == ca_pem
     if kind == "keychain":
-        found = m.run(keychain_find_command(m.home))
-        hashes_ = parse_keychain_hashes(found.stdout) if found.returncode == 0 else []
+        found = m.run(macos.keychain_find_command(m.home, NICKNAME))
+        hashes_ = macos.parse_keychain_hashes(found.stdout) if found.returncode == 0 else []
         current = m.ca_file.exists() and sha1_of(m.ca_file) in hashes_
         return bool(hashes_), current
     if kind == "windows-root" and m.ca_file.exists():
         sha1 = sha1_of(m.ca_file)
-        found = m.run(windows_query_command(sha1))
-        present = found.returncode == 0 and sha1 in parse_windows_hashes(found.stdout)
+        found = m.run(windows.root_query_command(sha1))
+        present = found.returncode == 0 and sha1 in windows.parse_certutil_hashes(found.stdout)
         return present, present
     return False, False
 
 
 def _service_status(m: Machine) -> dict[str, Any]:
-    if m.system == "linux":
-        unit = systemd_unit_path(m.home)
-        running = None
-        if unit.exists() and m.which("systemctl"):
-            running = (
-                m.run(["systemctl", "--user", "is-active", SYSTEMD_UNIT]).stdout.strip() == "active"
-            )
-        return {
-            "kind": "systemd-user",
-            "file": str(unit),
-            "installed": unit.exists(),
-            "running": running,
-        }
-    if m.system == "darwin":
-        plist = launchd_plist_path(m.home)
-        out = m.run(launchd_print_command(m.uid))
-        state = parse_launchd_state(out.stdout) if out.returncode == 0 else None
-        return {
-            "kind": "launchd",
-            "file": str(plist),
-            "installed": plist.exists(),
-            "running": state == "running",
-        }
-    out = m.run(schtasks_query_command())
-    state = parse_schtasks_status(out.stdout) if out.returncode == 0 else None
+    """Installed, and running (None: not installed, or its tool is missing)."""
+    service = login_service(m)
+    out = None
+    if service.file is not None:
+        installed = service.file.exists()
+    else:
+        out = m.run(service.query)
+        installed = out.returncode == 0
+    running = None
+    if installed and (service.tool is None or m.which(service.tool)):
+        out = out or m.run(service.query)
+        running = out.returncode == 0 and service.running(out.stdout)
     return {
-        "kind": "task-scheduler",
-        "file": SERVICE,
-        "installed": out.returncode == 0,
-        "running": state is not None and state.lower() in ("running", "執行中"),
+        "kind": service.kind,
+        "file": service.target,
+        "installed": installed,
+        "running": running,
     }
 
 

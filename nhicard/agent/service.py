@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from email.utils import formatdate
 from typing import Any
 
+from nhicard import platform
 from nhicard.agent import COMPONENT_HTTP_PORT, COMPONENT_HTTPS_PORT, COMPONENT_PORT, httpapi
 from nhicard.agent.base import CardAgent
 from nhicard.agent.errors import (
@@ -723,7 +724,9 @@ def _listen(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        # a restart binds at once; beside a running official component the bind fails, also
+        # on Windows (where SO_REUSEADDR would let it share the port)
+        platform.current().prepare_listener(sock)
         sock.bind((host, port))
         sock.listen(BACKLOG)
         sock.setblocking(False)

@@ -15,6 +15,7 @@ import os
 from pathlib import Path
 from typing import IO, Any
 
+from nhicard.atomicfile import make_private
 from nhicard.card.verification import OK, REPORT_FIELDS, Verification
 from nhicard.errors import UsageError
 from nhicard.i18n import T, Text
@@ -116,7 +117,7 @@ class ReportFile:
             mode = 0o600 if show_pii else 0o666  # masked reports: as the umask says
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, mode)
             if show_pii:
-                os.fchmod(fd, 0o600)
+                make_private(fd, self.path)
             self._file: IO[str] = open(fd, "a", encoding="utf-8", newline="")  # noqa: SIM115
         except OSError as err:
             raise UsageError(

@@ -327,7 +327,7 @@ def install_cmd(
     store), adds `127.0.0.1 iccert.nhi.gov.tw` to the hosts file and registers a login
     service running `nhicard agent serve`. A failed step undoes the earlier ones.
     """
-    from nhicard.agent.install import install
+    from nhicard.agent.install import install, notices
 
     app = get_app()
     machine = _machine(hosts_file, nssdbs)
@@ -337,7 +337,11 @@ def install_cmd(
             T("將會:{what}", "would: {what}") if dry_run else T("完成:{what}", "done: {what}"),
             what=app.tr(change.describe),
         )
-    if not dry_run and not any(c.kind not in ("certificate", "hosts", "service") for c in changes):
+    needed = notices(machine, service=not no_service)  # what a person must do (a polkit rule)
+    for text in needed:
+        app.warn(text)
+    not_stores = ("certificate", "hosts", "polkit-rule", "service")
+    if not dry_run and not any(c.kind not in not_stores for c in changes):
         app.warn(
             T(
                 "沒有找到瀏覽器的憑證庫;請先開啟 Chromium/Firefox 一次,再執行 agent install。",
@@ -349,6 +353,7 @@ def install_cmd(
         {
             "status": "dry-run" if dry_run else "installed",
             "changes": [c.to_dict() | {"description": app.tr(c.describe)} for c in changes],
+            "notices": [app.tr(text) for text in needed],
         },
         pick_format(fmt, as_json),
     )

@@ -16,9 +16,10 @@ from urllib.parse import urlsplit
 
 from nhicard.agent import COMPONENT_HOST
 from nhicard.envcheck import SKIP, Check, CheckEnv, Finding, passed, probes, skipped, warned
-from nhicard.envcheck.platforms import environ_of, platform_of
+from nhicard.envcheck.platforms import environ_of, hosts_fix, platform_of
 from nhicard.envcheck.probes import ProbeError
 from nhicard.i18n import T, Text
+from nhicard.platform.hosts import HostsFile
 
 if TYPE_CHECKING:
     from nhicard.sam_endpoint import SamEndpoint
@@ -85,19 +86,6 @@ def with_optional(fix: Text) -> Text:
     return Text(f"{fix.zh}{OPTIONAL.zh}", f"{fix.en} {OPTIONAL.en}")
 
 
-def parse_hosts(text: str) -> dict[str, list[str]]:
-    """``{name (lower case): [addresses]}`` of a hosts file (comments and blanks ignored)."""
-    out: dict[str, list[str]] = {}
-    for line in text.splitlines():
-        fields = line.split("#", 1)[0].split()
-        if len(fields) < 2:
-            continue
-        address, names = fields[0], fields[1:]
-        for name in names:
-            out.setdefault(name.lower(), []).append(address)
-    return out
-
-
 def _is_loopback(address: str) -> bool:
     try:
         return ipaddress.ip_address(address.split("%", 1)[0]).is_loopback
@@ -108,16 +96,16 @@ def _is_loopback(address: str) -> bool:
 def check_hosts(env: CheckEnv) -> Finding:
     plat, environ = platform_of(env), environ_of(env)
     path = env.get("hosts_file") or plat.hosts_file_path(environ)
-    fix = with_optional(plat.hosts_fix(environ))
+    fix = with_optional(hosts_fix(plat, environ))
     try:
-        text = Path(path).read_text("utf-8", errors="replace")
+        hosts = HostsFile.read(path)
     except OSError as exc:
         return warned(
             T("無法讀取 hosts 檔 {p}", "cannot read the hosts file {p}").format(p=str(path)),
             fix,
             f"{path}: {exc.strerror or exc}",
         )
-    addresses = parse_hosts(text).get(COMPONENT_HOST, [])
+    addresses = hosts.addresses(COMPONENT_HOST)
     detail = f"{path}: {COMPONENT_HOST} → {', '.join(addresses) or 'no entry'}"
     if not addresses:
         return warned(

@@ -30,6 +30,7 @@ from typing import Any
 
 import uvicorn
 
+from nhicard import platform
 from nhicard.errors import NhicardError
 from nhicard.sandbox import supervisor
 from nhicard.sandbox_endpoints import SandboxEndpoints, write_endpoints
@@ -65,7 +66,7 @@ def bind_listener(host: str, port: int) -> socket.socket:
     # says TCP, and uvicorn writes a response's headers and body apart — with Nagle's
     # algorithm the body waits for the client's delayed ACK (≈ 40 ms a request).
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    platform.current().prepare_listener(sock)  # a port no other program shares (Windows too)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     try:
         sock.bind((host, port))

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from nhicard import platform
+from nhicard.atomicfile import make_private
 from nhicard.errors import NetworkError, PcscUnavailable, ReaderError, UsageError
 from nhicard.i18n import T, Text
 from nhicard.sandbox_endpoints import ENDPOINTS_FILE, SandboxEndpoints, read_endpoints_doc
@@ -214,12 +216,25 @@ def _already_running(sandbox_dir: Path, pid: int) -> UsageError:
     )
 
 
+def open_log(path: Path) -> int:
+    """The server's log, opened for appending with mode 0600 whatever the umask (it can show
+    e-mail addresses and names)."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        make_private(fd, path)
+    except OSError:
+        os.close(fd)
+        raise
+    return fd
+
+
 def check_ports_free(port_base: int, host: str = "127.0.0.1") -> None:
     """Every port the sandbox needs can be bound, else NetworkError naming the busy one."""
     for port in range(port_base, port_base + PART_COUNT):
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            # as the servers themselves do: a port left in TIME_WAIT by the last `down` is free
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            # as a server claims its port: a port left in TIME_WAIT by the last `down` is free,
+            # one another program listens on is not (also on Windows)
+            platform.current().prepare_listener(sock)
             try:
                 sock.bind((host, port))
             except OSError:
@@ -333,11 +348,7 @@ def start(
     if card:
         check_virtual_reader()
     (sandbox_dir / ENDPOINTS_FILE).unlink(missing_ok=True)
-    log_path = sandbox_dir / LOG_FILE
-    # the server's log can show e-mail addresses and names: 0600 whatever the umask
-    log_fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-    os.fchmod(log_fd, 0o600)
-    with open(log_fd, "ab") as log:
+    with open(open_log(sandbox_dir / LOG_FILE), "ab") as log:
         child = subprocess.Popen(
             server_command(sandbox_dir, data_file=data_file, port_base=port_base, card=card),
             stdin=subprocess.DEVNULL,
@@ -473,7 +484,7 @@ def endpoint_ports(endpoints: Mapping[str, Any] | None) -> list[tuple[str, int]]
 
 def _port_bindable(host: str, port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        platform.current().prepare_listener(sock)
         try:
             sock.bind((host, port))
         except OSError:
