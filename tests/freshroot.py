@@ -32,7 +32,7 @@ MIRROR = "http://deb.debian.org/debian"
 # git's https needs), nothing else.
 USER_PACKAGES = ("git", "make", "ca-certificates")
 HOST_CA_IN_ROOT = "/usr/local/share/nhicard-host-ca.pem"
-REPO_IN_ROOT = "/root/nhicard"
+REPO_IN_ROOT = "/srv/nhicard"  # readable by every user: tests run nhicard as others too
 PASSED_THROUGH = (
     "http_proxy",
     "https_proxy",

@@ -10,6 +10,7 @@ can share one machine.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import shutil
 import signal
@@ -21,6 +22,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 VPCD_DRIVER = "/usr/lib/pcsc/drivers/serial/libifdvpcd.so"
+POLKITD_PATHS = (
+    "/usr/lib/polkit-1/polkitd",
+    "/usr/libexec/polkitd",
+    "/usr/libexec/polkit-1/polkitd",
+)
+
+# How a private pcscd treats polkit (pcsc-lite 2.x built with it, as Debian 13's is):
+POLKIT_OFF = "off"  # --disable-polkit where pcscd has it: every client allowed, as before 2.0
+POLKIT_UNREACHABLE = "unreachable"  # polkit on, no polkitd to ask: every client refused, root too
+POLKIT_DAEMON = "polkitd"  # polkit on, a private system bus and polkitd with our rules.d
 
 
 def free_port_range(count: int, host: str = "127.0.0.1") -> int:
@@ -60,6 +71,13 @@ s.SCardDisconnect(card, s.SCARD_LEAVE_CARD)
 """
 
 
+# A client that only establishes a context and prints the result (0x0 when let in).
+ESTABLISH = """
+import smartcard.scard as s
+print(hex(s.SCardEstablishContext(s.SCARD_SCOPE_USER)[0] & 0xFFFFFFFF), flush=True)
+"""
+
+
 @contextlib.contextmanager
 def held_exclusively(reader: str) -> Iterator[None]:
     """While inside, another process holds the card in ``reader`` with SCARD_SHARE_EXCLUSIVE."""
@@ -77,6 +95,39 @@ def held_exclusively(reader: str) -> Iterator[None]:
         holder.communicate("", timeout=10)
 
 
+@functools.cache
+def pcscd_polkit() -> tuple[bool, bool]:
+    """(pcscd asks polkit, pcscd has ``--disable-polkit``): pcsc-lite 2.0 added the option and
+    names "polkit" among the features ``pcscd --version`` prints when it was built with it."""
+    exe = shutil.which("pcscd")
+    if not exe:
+        return False, False
+    version = subprocess.run([exe, "--version"], capture_output=True, text=True, check=False)
+    usage = subprocess.run([exe, "--help"], capture_output=True, text=True, check=False)
+    features = next(
+        (ln for ln in version.stdout.splitlines() if ln.startswith("Enabled features")), ""
+    )
+    return "polkit" in features.split(), "--disable-polkit" in usage.stdout + usage.stderr
+
+
+def polkitd_path() -> str | None:
+    return next((p for p in POLKITD_PATHS if os.access(p, os.X_OK)), None)
+
+
+def have_polkit_pcscd(daemon: bool = False) -> str | None:
+    """None when a private pcscd can ask polkit here (and, with ``daemon``, run a private
+    polkitd), else why not."""
+    why = have_real_pcsc()
+    if why:
+        return why
+    asks, _ = pcscd_polkit()
+    if not asks:
+        return "this pcscd is built without polkit (pcsc-lite < 2.0, e.g. Debian 12's 1.9.9)"
+    if daemon and not (polkitd_path() and shutil.which("dbus-daemon")):
+        return "polkitd or dbus-daemon is not installed (apt-get install polkitd dbus-daemon)"
+    return None
+
+
 def have_real_pcsc() -> str | None:
     """None when the real stack can run here, else why not."""
     if not shutil.which("pcscd"):
@@ -92,11 +143,25 @@ def have_real_pcsc() -> str | None:
 
 class PcscStack:
     """A private pcscd with vpcd slots 0 and 1 on ``port`` and ``port + 1``; with
-    ``readers=False`` a pcscd that has no reader at all (the "no reader" case)."""
+    ``readers=False`` a pcscd that has no reader at all (the "no reader" case).
 
-    def __init__(self, workdir: Path, port: int | None = None, *, readers: bool = True) -> None:
+    ``polkit`` (for a pcscd built with polkit) is one of ``POLKIT_OFF`` (the default, so the
+    suite runs as root where no polkitd runs), ``POLKIT_UNREACHABLE`` and ``POLKIT_DAEMON``:
+    a system bus and polkitd of its own in pcscd's mount namespace, reading the rules in
+    ``polkit_rules`` (mounted over ``/etc/polkit-1/rules.d`` there)."""
+
+    def __init__(
+        self,
+        workdir: Path,
+        port: int | None = None,
+        *,
+        readers: bool = True,
+        polkit: str = POLKIT_OFF,
+    ) -> None:
         self.workdir = Path(workdir)
         self.readers = readers
+        self.polkit = polkit
+        self.polkit_rules = self.workdir / "polkit-rules.d"
         self.port = port or free_port_pair()
         self.run_dir = self.workdir / "run"
         self.conf_dir = self.workdir / "reader.conf.d"
@@ -129,7 +194,8 @@ class PcscStack:
         script = (
             f"mount --bind {self.run_dir} /run/pcscd 2>/dev/null || "
             f"{{ mkdir -p /run/pcscd && mount --bind {self.run_dir} /run/pcscd; }}; "
-            f"exec pcscd --foreground --error -c {self.conf_dir}"
+            f"{self._polkit_script()}"
+            f"exec pcscd --foreground --error -c {self.conf_dir}{self._polkit_option()}"
         )
         logf = open(self.log, "ab")  # noqa: SIM115 - kept open for the daemon's lifetime
         self.proc = subprocess.Popen(
@@ -144,9 +210,47 @@ class PcscStack:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"pcscd exited: {self.log.read_text(errors='replace')}")
             if self.socket.exists() and (not self.readers or self._vpcd_listening()):
+                if self.polkit == POLKIT_DAEMON:
+                    self._wait_polkitd(deadline)
                 return
             time.sleep(0.05)
         raise RuntimeError(f"pcscd did not come up: {self.log.read_text(errors='replace')}")
+
+    def _polkit_option(self) -> str:
+        asks, can_disable = pcscd_polkit()
+        return " --disable-polkit" if self.polkit == POLKIT_OFF and asks and can_disable else ""
+
+    def _polkit_script(self) -> str:
+        """Shell lines run before pcscd in its namespace: an empty ``/run/dbus`` (so no
+        system polkitd is reachable), and for POLKIT_DAEMON a bus and polkitd of its own."""
+        if self.polkit == POLKIT_OFF:
+            return ""
+        lines = "mkdir -p /run/dbus && mount -t tmpfs -o mode=0755 tmpfs /run/dbus; "
+        if self.polkit == POLKIT_DAEMON:
+            self.polkit_rules.mkdir(parents=True, exist_ok=True)
+            self.polkit_rules.chmod(0o755)  # polkitd reads it as its own user
+            lines += (
+                f"mount --bind {self.polkit_rules} /etc/polkit-1/rules.d; "
+                # --nofork: they stay in this process group, so stop() ends them with pcscd
+                "dbus-daemon --system --nofork --nopidfile & "
+                "i=0; while [ ! -S /run/dbus/system_bus_socket ] && [ $i -lt 100 ]; do "
+                "sleep 0.05; i=$((i+1)); done; "
+                f"{polkitd_path()} --no-debug & "
+            )
+        return lines
+
+    def _wait_polkitd(self, deadline: float) -> None:
+        """Until a root client is let in: pcscd asks polkitd, which answers once it holds
+        its bus name (root is always authorized; before that, everyone is refused)."""
+        env = {**os.environ, **self.env()}
+        while time.monotonic() < deadline:
+            probe = subprocess.run(
+                [sys.executable, "-c", ESTABLISH], env=env, capture_output=True, text=True
+            )
+            if probe.stdout.strip() == "0x0":
+                return
+            time.sleep(0.1)
+        raise RuntimeError(f"polkitd did not answer pcscd: {self.log.read_text(errors='replace')}")
 
     def _vpcd_listening(self) -> bool:
         try:

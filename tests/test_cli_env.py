@@ -109,12 +109,12 @@ def test_table_marks_each_line_and_puts_fixes_under_failures() -> None:
     assert lines[0].endswith("the PC/SC service is not running")
     assert lines[1].strip().startswith("→ Start the PC/SC service: sudo systemctl start pcscd")
     assert lines[2].startswith("- SKIP pcsc.context")
-    assert lines[-1] == "0 passed · 0 warnings · 1 failed · 4 skipped"
+    assert lines[-1] == "0 passed · 0 warnings · 1 failed · 5 skipped"
     zh = run_nhicard(
         "--lang", "zh-TW", "env", "check", "--only", "pcsc", "--format", "table", env=NO_PCSC
     )
     assert "→ 啟動 PC/SC 服務:sudo systemctl start pcscd" in zh.stdout
-    assert zh.stdout.splitlines()[-1] == "通過 0 · 警告 0 · 失敗 1 · 略過 4"
+    assert zh.stdout.splitlines()[-1] == "通過 0 · 警告 0 · 失敗 1 · 略過 5"
 
 
 def test_csv_and_jsonl_give_one_row_per_check() -> None:

@@ -20,6 +20,7 @@ CHECK_IDS_HELP = """\b
 Groups and check ids (stable; per-site ids use the site keys nhi and ecpa):
   system     system.os system.python system.nhicard system.pyscard system.pcsc-library
   pcsc       pcsc.service pcsc.context pcsc.readers pcsc.reader-state pcsc.exclusive
+             pcsc.usb
   card       card.present card.atr card.select card.profile card.id-check card.termination
   agent      agent.hosts agent.installed agent.port agent.tls agent.version agent.backend
              agent.serve-trust agent.serve-service agent.exposed

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from nhicard.envcheck import Check, CheckEnv, Finding, failed, passed, warned
 from nhicard.envcheck.pcsc import error_finding, readers
+from nhicard.envcheck.usb import name_holders
 from nhicard.errors import NhicardError
 from nhicard.i18n import T, Text
 from nhicard.masking import mask_id, mask_name
@@ -162,6 +163,8 @@ def check_select(env: CheckEnv) -> Finding:
     try:
         probe = probe_card(env)
     except NhicardError as err:
+        if err.reason == "sharing-violation":
+            return name_holders(env, error_finding(err))
         return error_finding(err)
     if probe.select_error is not None:
         return error_finding(probe.select_error, NOT_NHI_FIX)

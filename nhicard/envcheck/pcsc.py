@@ -10,8 +10,10 @@ from typing import TYPE_CHECKING
 
 from nhicard.envcheck import Check, CheckEnv, Finding, failed, passed, warned
 from nhicard.envcheck.platforms import RUNNING, STOPPED, environ_of, platform_of
-from nhicard.errors import NhicardError
+from nhicard.envcheck.usb import name_holders
+from nhicard.errors import NhicardError, PcscUnavailable
 from nhicard.i18n import T, Text
+from nhicard.pcsc import codes
 
 if TYPE_CHECKING:
     from nhicard.pcsc.readers import ReaderInfo
@@ -22,8 +24,17 @@ GROUP = "pcsc"
 def reader_names(env: CheckEnv) -> list[str]:
     from nhicard.pcsc.names import list_reader_names
 
-    names: list[str] = env.memo("reader-names", list_reader_names)
+    lister = env.get("list_reader_names", list_reader_names)  # injectable for unit tests
+    names: list[str] = env.memo("reader-names", lister)
     return names
+
+
+def establish_context() -> None:
+    """Make a PC/SC context and release it; the typed error when that fails."""
+    from nhicard.pcsc.context import PcscContext
+
+    with PcscContext() as ctx:
+        _ = ctx.handle
 
 
 def readers(env: CheckEnv) -> list[ReaderInfo]:
@@ -42,11 +53,31 @@ def error_finding(err: NhicardError, fallback_fix: Text | None = None) -> Findin
     return failed(err.message, err.hint or fallback_fix, err.detail or err.reason or "")
 
 
+def on_windows(env: CheckEnv) -> bool:
+    return platform_of(env).NAME == "windows"
+
+
+def windows_no_service(err: NhicardError) -> bool:
+    """On Windows 8 and later the Smart Card service runs only while a reader is plugged in,
+    so "no service" there usually means "no reader": the reader checks still run."""
+    return isinstance(err, PcscUnavailable) and err.reason == "no-service"
+
+
 def check_service(env: CheckEnv) -> Finding:
     plat = platform_of(env)
     state = plat.pcsc_service_state(environ_of(env))
     if state.state == RUNNING:
         return passed(T("PC/SC 服務執行中", "the PC/SC service is running"), state.detail)
+    if state.state == STOPPED and on_windows(env):
+        # not blocking: pcsc.context and pcsc.readers run and say "plug in the reader"
+        return warned(
+            T(
+                "Windows「智慧卡」服務已停止:通常是因為沒有插上讀卡機",
+                "the Windows Smart Card service is stopped: usually no reader is plugged in",
+            ),
+            codes.windows_plug_in_first(),
+            state.detail,
+        )
     if state.state == STOPPED:
         return failed(
             T("PC/SC 服務未執行", "the PC/SC service is not running"),
@@ -61,12 +92,13 @@ def check_service(env: CheckEnv) -> Finding:
 
 
 def check_context(env: CheckEnv) -> Finding:
-    from nhicard.pcsc.context import PcscContext
-
+    establish = env.get("establish_context", establish_context)  # injectable for unit tests
     try:
-        with PcscContext() as ctx:
-            _ = ctx.handle
+        establish()
     except NhicardError as err:
+        if on_windows(env) and windows_no_service(err):
+            said = codes.service_unavailable(err.detail, system="win32")
+            return warned(said.message, said.hint, err.detail or "")  # pcsc.readers runs
         return error_finding(err, platform_of(env).pcsc_service_fix())
     return passed(T("已建立 PC/SC 連線環境", "PC/SC context established"))
 
@@ -75,6 +107,15 @@ def check_readers(env: CheckEnv) -> Finding:
     try:
         names = reader_names(env)
     except NhicardError as err:
+        if on_windows(env) and windows_no_service(err):
+            return failed(
+                T(
+                    "找不到讀卡機(Windows「智慧卡」服務未執行)",
+                    "no card reader found (the Windows Smart Card service is not running)",
+                ),
+                codes.windows_plug_in_first(),
+                err.detail or "",
+            )
         return error_finding(err, platform_of(env).reader_driver_fix())
     if not names:
         return failed(
@@ -148,7 +189,7 @@ def check_exclusive(env: CheckEnv) -> Finding:
         conn.close()
         shared.append(info.name)
     if held:
-        return warned(
+        finding = warned(
             T(
                 "讀卡機 {r} 的卡片被其他程式獨占使用",
                 "the card in {r} is held exclusively by another program",
@@ -160,6 +201,7 @@ def check_exclusive(env: CheckEnv) -> Finding:
             ),
             "; ".join(held),
         )
+        return name_holders(env, finding)  # the program, where the OS can tell
     if shared:
         return passed(
             T(

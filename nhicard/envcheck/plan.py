@@ -18,6 +18,7 @@ from nhicard.envcheck import clock as clock_group
 from nhicard.envcheck import installer as installer_group
 from nhicard.envcheck import network as network_group
 from nhicard.envcheck import pcsc as pcsc_group
+from nhicard.envcheck import pcsc_usb as pcsc_usb_group
 from nhicard.envcheck import system as system_group
 from nhicard.envcheck.agent import AgentSettings
 from nhicard.envcheck.platforms import PlatformSupport, current
@@ -99,7 +100,7 @@ def plan_checks(options: CheckOptions, loaded: LoadedProfile) -> list[Check]:
     targets = loaded.targets or NetworkTargets(options.profile, ())
     by_group: dict[str, list[Check]] = {
         "system": system_group.checks(),
-        "pcsc": pcsc_group.checks(),
+        "pcsc": pcsc_group.checks() + pcsc_usb_group.checks(),
         "card": card_group.checks(),
         "agent": agent_group.checks() + agent_serve_group.checks(),
         "network": [_profile_check(options.profile, loaded)]

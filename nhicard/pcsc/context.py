@@ -17,6 +17,13 @@ from nhicard.pcsc import codes
 
 R = TypeVar("R")
 
+# pcscd refuses a client (polkit) by closing its socket at once. When that close comes before
+# the client library's first write, pcsc-lite reports SCARD_E_NO_SERVICE (a failed write), not
+# SCARD_W_SECURITY_VIOLATION (seen in 1 of 30 `env check` runs against a pcscd 2.3.3 that
+# could not reach polkit). So "no service" is asked again: a pcscd that is really absent
+# answers that at once each time.
+ESTABLISH_RETRIES = 2
+
 
 class ScardCallError(Exception):
     """A PC/SC call returned ``code``; translated to a typed error by the caller."""
@@ -72,8 +79,13 @@ class PcscContext:
 
     def _establish(self) -> Any:
         sc = scard()
+        result = sc.SCardEstablishContext(sc.SCARD_SCOPE_USER)
+        for _ in range(ESTABLISH_RETRIES):
+            if codes.normalize(result[0]) != codes.SCARD_E_NO_SERVICE:
+                break
+            result = sc.SCardEstablishContext(sc.SCARD_SCOPE_USER)
         try:
-            return check(sc.SCardEstablishContext(sc.SCARD_SCOPE_USER), "SCardEstablishContext")
+            return check(result, "SCardEstablishContext")
         except ScardCallError as err:
             raise codes.translate(err.code, during=err.during) from None
 
