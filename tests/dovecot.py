@@ -332,6 +332,12 @@ class DovecotServer:
         except OSError:
             return ""
 
+    @property
+    def login_logged(self) -> str:
+        """What Dovecot logs before a successful login's details: "Login: " (2.3) or
+        "Logged in: " (2.4)."""
+        return "Logged in: " if dovecot_version() >= (2, 4) else "Login: "
+
     def log_text(self) -> str:
         """Everything Dovecot logged so far."""
         try:

@@ -151,7 +151,8 @@ def test_starttls_url(dovecot: DovecotServer) -> None:
         _source(dovecot, url=dovecot.url(starttls=True)), SANDBOX_MARKERS, None
     )
     assert got.link == LINK
-    assert "TLS" in dovecot.wait_log("Login: ").split("Login: ")[-1].split("\n")[0]
+    login = dovecot.login_logged
+    assert "TLS" in dovecot.wait_log(login).split(login)[-1].split("\n")[0]
 
 
 @pytest.mark.imap
@@ -213,7 +214,7 @@ def test_untrusted_certificate_is_a_network_error(dovecot: DovecotServer, tmp_pa
     with pytest.raises(ImapUnavailable) as info:
         list(_source(dovecot, url=dovecot.url(starttls=True), ca_bundle=str(other_ca)).messages())
     assert info.value.reason == "tls-unknown-ca"
-    assert "Login: " not in dovecot.log_text()
+    assert dovecot.login_logged not in dovecot.log_text()
 
 
 @pytest.mark.imap
@@ -240,7 +241,7 @@ def test_server_without_starttls_gets_no_password(dovecot_factory) -> None:  # n
     )
     assert "AUTH=PLAIN" in (err.detail or "")  # the server would have taken it
     log = server.wait_log("no auth attempts")
-    assert "no auth attempts" in log and "Login: " not in log
+    assert "no auth attempts" in log and server.login_logged not in log
 
 
 @pytest.mark.imap
@@ -249,9 +250,10 @@ def test_missing_mailbox_is_a_usage_error(dovecot: DovecotServer) -> None:
         list(_source(dovecot, url=dovecot.url(mailbox="%E5%81%A5%E4%BF%9D")).messages())
     assert exit_code_for(info.value) == 2
     assert "has no mailbox 健保" in info.value.message.en
-    # Dovecot's answer carries no RFC 5530 code: no code is taken as "no such mailbox"
+    # Dovecot 2.3's answer carries no RFC 5530 code (no code is taken as "no such mailbox"),
+    # 2.4's says NONEXISTENT
     assert "doesn't exist" in (info.value.detail or "")
-    assert response_code(info.value.detail or "") is None
+    assert response_code(info.value.detail or "") in (None, "NONEXISTENT")
 
 
 class _SelectAnswer:

@@ -175,7 +175,11 @@ class RegistrationStore:
         self._lock = threading.RLock()
         # 0600 before the first byte, whatever the umask: SQLite gives the -wal and -shm
         # files (hashes, IDs, names, e-mails too) the database file's mode
-        os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
+        # Never an extra descriptor on an existing database: closing one drops every POSIX
+        # lock this process holds on the file, an open connection's too, and another process
+        # then writes over its WAL (pages of one table landed in another).
+        with contextlib.suppress(FileExistsError):
+            os.close(os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
         self.path.chmod(0o600)
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
