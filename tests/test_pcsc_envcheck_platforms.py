@@ -16,8 +16,8 @@ import pytest
 
 from nhicard.envcheck import CheckEnv, CheckResult, run_checks
 from nhicard.envcheck import pcsc as pcsc_group
-from nhicard.envcheck.platforms import RUNNING, STOPPED, UNKNOWN, ServiceState, current
 from nhicard.pcsc import codes, polkit
+from nhicard.platform import RUNNING, STOPPED, UNKNOWN, ServiceState, current
 
 SC_STOPPED = "sc query SCardSvr (exit 0): STATE : 1 STOPPED"
 

@@ -34,7 +34,7 @@ TEXT_FUNCS = (
 )
 def test_the_platform_module_is_chosen_by_sys_platform(system: str, module: Any) -> None:
     assert platform.get(platform.name_of(system)) is module
-    assert envcheck_platforms.current(system) is module
+    assert platform.current(system) is module
     assert platform.name_of(system) == module.NAME
 
 

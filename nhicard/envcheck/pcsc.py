@@ -9,11 +9,12 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from nhicard.envcheck import Check, CheckEnv, Finding, failed, passed, warned
-from nhicard.envcheck.platforms import RUNNING, STOPPED, environ_of, platform_of
+from nhicard.envcheck.platforms import environ_of, platform_of
 from nhicard.envcheck.usb import name_holders
 from nhicard.errors import NhicardError, PcscUnavailable
 from nhicard.i18n import T, Text
 from nhicard.pcsc import codes
+from nhicard.platform import RUNNING, STOPPED
 
 if TYPE_CHECKING:
     from nhicard.pcsc.readers import ReaderInfo

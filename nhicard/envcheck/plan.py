@@ -21,10 +21,11 @@ from nhicard.envcheck import pcsc as pcsc_group
 from nhicard.envcheck import pcsc_usb as pcsc_usb_group
 from nhicard.envcheck import system as system_group
 from nhicard.envcheck.agent import AgentSettings
-from nhicard.envcheck.platforms import PlatformSupport, current
 from nhicard.envcheck.targets import NetworkTargets
 from nhicard.errors import NhicardError
 from nhicard.i18n import T
+from nhicard.platform import Platform as PlatformSupport
+from nhicard.platform import current
 
 if TYPE_CHECKING:
     from nhicard.sam_endpoint import SamEndpoint

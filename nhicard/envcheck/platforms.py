@@ -7,35 +7,15 @@ A run's ``platform`` setting is one of :mod:`nhicard.platform`'s modules; tests 
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from nhicard import platform
 from nhicard.agent import COMPONENT_HOST
 from nhicard.i18n import T, Text
-from nhicard.platform import RUNNING, STOPPED, UNKNOWN, ServiceState
 from nhicard.platform import Platform as PlatformSupport
 
 if TYPE_CHECKING:
     from nhicard.envcheck import CheckEnv
-
-__all__ = [
-    "RUNNING",
-    "STOPPED",
-    "UNKNOWN",
-    "PlatformSupport",
-    "ServiceState",
-    "current",
-    "environ_of",
-    "hosts_fix",
-    "platform_of",
-]
-
-
-def current(system: str | None = None) -> PlatformSupport:
-    """The platform of this computer (or of ``system``, a ``sys.platform`` value)."""
-    return platform.get(platform.name_of(system or sys.platform))
 
 
 def hosts_fix(plat: PlatformSupport, environ: Mapping[str, str]) -> Text:

@@ -40,6 +40,6 @@ def get(name: str) -> Platform:
     return cast(Platform, importlib.import_module(f"nhicard.platform.{name}"))
 
 
-def current() -> Platform:
-    """The module for this computer."""
-    return get(name_of(sys.platform))
+def current(sys_platform: str | None = None) -> Platform:
+    """The module for this computer (or for ``sys_platform``, a ``sys.platform`` value)."""
+    return get(name_of(sys_platform or sys.platform))
