@@ -112,7 +112,9 @@ def _chown_tree(path: Path, uid: int, gid: int) -> None:
 def dovecot_version() -> tuple[int, int]:
     """Dovecot's (major, minor): Debian 12 has 2.3, Debian 13 has 2.4, whose configuration
     language is not compatible with 2.3's."""
-    out = subprocess.run([DOVECOT, "--version"], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [DOVECOT, "--version"], capture_output=True, text=True, check=True, timeout=30
+    )
     major, minor = out.stdout.split(".")[:2]
     return int(major), int(minor)
 
