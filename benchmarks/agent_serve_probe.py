@@ -22,8 +22,8 @@ import time
 
 from websockets.sync.client import connect
 
-from nhicard.agent.direct import DirectAgent
-from nhicard.web.profile import resolve_profile
+from nhicard.agent.client.direct import DirectAgent
+from nhicard.sites.loader import resolve_profile
 
 VERSION_PLUS_RANDOM = "01234567890123456789"  # 20 characters, as the sites send
 TIMEOUT = 30.0

@@ -5,7 +5,7 @@
 
 ``client`` runs ``nhicard.cli.main.run()`` with exclusive timers (time inside a nested one is
 not counted again in the outer one) around imports (``importlib._bootstrap._find_and_load``),
-profile loading (``nhicard.web.profile.resolve_profile``), HTTP (``httpx.Client.send``) and the
+profile loading (``nhicard.sites.loader.resolve_profile``), HTTP (``httpx.Client.send``) and the
 direct agent's card calls (``DirectAgent``: SAM sessions and APDUs), and writes them with the
 process's clock readings to OUT.json when ``end_process`` is reached. ``server`` runs
 ``nhicard.sandbox.server.main`` with every site's ASGI app timed: one JSON line per request
@@ -86,9 +86,9 @@ def client(out: Path, argv: list[str]) -> None:
                     http_spans.append((began, time.monotonic()))
 
             module.Client.send = timed_send
-        elif name == "nhicard.web.profile":
+        elif name == "nhicard.sites.loader":
             module.resolve_profile = timers.wrap("profile", module.resolve_profile)
-        elif name == "nhicard.agent.direct":
+        elif name == "nhicard.agent.client.direct":
             for method in AGENT_METHODS:
                 setattr(
                     module.DirectAgent,

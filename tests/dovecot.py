@@ -59,7 +59,7 @@ def write_test_ca(
     """A throw-away CA and a server certificate for 127.0.0.1 + ``names``.
 
     Returns ``(ca_pem, server_pem, server_key_pem)``."""
-    from nhicard import certs
+    from nhicard.net import certs
 
     directory.mkdir(parents=True, exist_ok=True)
     now = dt.datetime.now(dt.UTC)

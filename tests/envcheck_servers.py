@@ -16,7 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from nhicard import certs
+from nhicard.net import certs
 
 
 @dataclass(frozen=True)

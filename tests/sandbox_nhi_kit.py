@@ -19,8 +19,8 @@ import httpx
 import uvicorn
 from bs4 import BeautifulSoup
 
-from nhicard.agent.direct import DirectAgent
-from nhicard.agent.sam import SamEndpoint
+from nhicard.agent.client.direct import DirectAgent
+from nhicard.agent.sam.client import SamEndpoint
 from nhicard.sandbox.context import SandboxContext
 from nhicard.sandbox.data import CardRecord, SandboxData, load_data, parse_data
 from nhicard.sandbox.nhi_site import build_nhi_app

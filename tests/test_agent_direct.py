@@ -11,9 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from nhicard.agent import encrypt
 from nhicard.agent.base import BasicData, CardAgent
-from nhicard.agent.direct import DIRECT_AGENT_VERSION, DirectAgent, random_digits
+from nhicard.agent.client.direct import DIRECT_AGENT_VERSION, DirectAgent, random_digits
 from nhicard.agent.errors import (
     AgentCardAbsent,
     AgentCardFailure,
@@ -23,15 +22,16 @@ from nhicard.agent.errors import (
     AgentReaderError,
     AgentUsageError,
 )
-from nhicard.agent.sam import SamEndpoint
+from nhicard.agent.sam import encrypt
+from nhicard.agent.sam.client import SamEndpoint
 from nhicard.cli.main import exit_code_for
-from nhicard.connection import Connection
-from nhicard.errors import CardAbsent, PcscUnavailable, ReaderError
-from nhicard.i18n import T
+from nhicard.core.errors import CardAbsent, PcscUnavailable, ReaderError
+from nhicard.core.i18n import T
 from nhicard.sandbox.data import load_data
 from nhicard.sandbox.keys import SandboxKeys, verify_h_sign
 from nhicard.sandbox.sam import SamServer, SamServerThread
 from nhicard.sandbox.vcard import FaultSpec, InProcessConnection, VirtualCard
+from nhicard.transport.connection import Connection
 
 DATA = load_data()
 WANG, LIN = DATA.cards[0], DATA.cards[1]

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from nhicard.agent.base import BasicData
 from nhicard.agent.errors import OFFICIAL_CODES, AgentError, agent_error
 from nhicard.cli.main import exit_code_for
-from nhicard.errors import CardAbsent, NetworkError
+from nhicard.core.errors import CardAbsent, NetworkError
 
 EXIT_CODES = {
     "7001": 3, "7002": 4, "7003": 4, "7004": 5, "8013": 5,

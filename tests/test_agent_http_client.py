@@ -9,11 +9,11 @@ from collections.abc import Iterator
 
 import pytest
 
+from nhicard.agent.client.factory import open_agent, probe_http_api
+from nhicard.agent.client.nhiicc_http import NhiiccHttpAgent
 from nhicard.agent.errors import AgentError, AgentNetworkError
-from nhicard.agent.factory import open_agent, probe_http_api
-from nhicard.agent.nhiicc_http import NhiiccHttpAgent
-from nhicard.agent.sam import SamEndpoint
-from nhicard.agent.service import AgentService
+from nhicard.agent.sam.client import SamEndpoint
+from nhicard.agent.serve.service import AgentService
 from tests.test_agent_serve_safety import GOV, WANG, FakeAgent, start, tls  # noqa: F401
 
 SAM = SamEndpoint("127.0.0.1", 9, b"\0" * 24)

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from nhicard.agent import install as inst
-from nhicard.agent.install import HOSTS_LINE, NICKNAME, InstallFailed, Machine, Result
+from nhicard.agent.serve import install as inst
+from nhicard.agent.serve.install import HOSTS_LINE, NICKNAME, InstallFailed, Machine, Result
 from nhicard.platform import linux, macos, windows
 from tests.conftest import run_nhicard
 
@@ -140,7 +140,7 @@ def test_linux_round_trip_with_real_nss_databases(tmp_path: Path) -> None:
 def _some_ca_pem() -> bytes:
     import datetime as dt
 
-    from nhicard import certs
+    from nhicard.net import certs
 
     now = dt.datetime.now(dt.UTC)
     key = certs.new_key()
@@ -158,7 +158,7 @@ def test_renewed_certificate_replaces_the_old_ca(tmp_path: Path) -> None:
     inst.install(m, service=False)
     first = certutil("-L", "-d", f"sql:{db}", "-n", NICKNAME, "-a")
     (m.tls_dir / "server.pem").unlink()  # as when the certificate is renewed: a new CA
-    from nhicard.agent.servetls import ensure_server_certificate
+    from nhicard.agent.serve.tls import ensure_server_certificate
 
     ensure_server_certificate(m.tls_dir)
     stale = inst.status(m)["trust"][0]

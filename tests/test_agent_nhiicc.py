@@ -23,10 +23,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from websockets.sync.client import connect
 
-from nhicard.agent import encrypt
 from nhicard.agent.base import BasicData
-from nhicard.agent.clock import taipei_date
-from nhicard.agent.direct import DirectAgent
+from nhicard.agent.client.direct import DirectAgent
+from nhicard.agent.client.factory import open_agent, probe_component
+from nhicard.agent.client.nhiicc import NhiiccAgent, parse_reply
 from nhicard.agent.errors import (
     AgentCardFailure,
     AgentComponentBroken,
@@ -34,18 +34,18 @@ from nhicard.agent.errors import (
     AgentNetworkError,
     AgentUsageError,
 )
-from nhicard.agent.factory import open_agent, probe_component
-from nhicard.agent.nhiicc import NhiiccAgent, parse_reply
-from nhicard.agent.sam import SamEndpoint
-from nhicard.agent.servetls import ensure_server_certificate
-from nhicard.agent.service import AgentService, OriginPolicy, origin_matches, sandbox_origins
+from nhicard.agent.sam import encrypt
+from nhicard.agent.sam.client import SamEndpoint
+from nhicard.agent.serve.service import AgentService, OriginPolicy, origin_matches, sandbox_origins
+from nhicard.agent.serve.tls import ensure_server_certificate
 from nhicard.cli.main import exit_code_for
-from nhicard.connection import Connection
+from nhicard.core.clock import taipei_date
 from nhicard.sandbox.data import load_data
 from nhicard.sandbox.keys import SandboxKeys, verify_h_sign
 from nhicard.sandbox.sam import SamServer, SamServerThread
 from nhicard.sandbox.vcard import FaultSpec, InProcessConnection, VirtualCard
-from nhicard.sandbox_endpoints import SandboxEndpoints, write_endpoints
+from nhicard.sites.sandbox_endpoints import SandboxEndpoints, write_endpoints
+from nhicard.transport.connection import Connection
 from tests.conftest import nhicard_executable
 
 DATA = load_data()
@@ -97,7 +97,7 @@ def test_parse_reply() -> None:
     ),
 )
 def test_garbage_replies_give_typed_errors(reply: str | bytes, command: str) -> None:
-    from nhicard.agent import nhiicc
+    from nhicard.agent.client import nhiicc
 
     try:
         payload = parse_reply(command, reply)
@@ -513,8 +513,8 @@ def test_name_constrained_ca_signs_nothing_else(tmp_path: Path) -> None:
     from cryptography.x509 import DNSName, load_pem_x509_certificate
     from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
 
-    from nhicard import certs
-    from nhicard.agent.servetls import PERMITTED
+    from nhicard.agent.serve.tls import PERMITTED
+    from nhicard.net import certs
 
     now = datetime.now(UTC)
     ca_key = certs.new_key()

@@ -26,13 +26,19 @@ from hypothesis import strategies as st
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from nhicard.agent import httpapi
 from nhicard.agent.base import AgentSelection, BasicData
 from nhicard.agent.errors import agent_error
-from nhicard.agent.origins import BadOrigin, Origin, host_allowed, origin_matches, parse_pattern
-from nhicard.agent.servetls import ensure_server_certificate
-from nhicard.agent.service import AgentService, BadRequest, Limits, OriginPolicy, parse_head
-from nhicard.i18n import T
+from nhicard.agent.serve import httpapi
+from nhicard.agent.serve.origins import (
+    BadOrigin,
+    Origin,
+    host_allowed,
+    origin_matches,
+    parse_pattern,
+)
+from nhicard.agent.serve.service import AgentService, BadRequest, Limits, OriginPolicy, parse_head
+from nhicard.agent.serve.tls import ensure_server_certificate
+from nhicard.core.i18n import T
 from tests.conftest import nhicard_executable, run_nhicard
 
 GOV = "https://cloudicweb.nhi.gov.tw"
@@ -111,7 +117,7 @@ def client_context(tls) -> ssl.SSLContext:  # type: ignore[no-untyped-def]
     """The test clients' trust. TLS 1.2 at most: these tests drive the server with
     websockets' threading client, which reads on one thread while it writes on another, and
     with TLS 1.3 (session tickets arriving after the handshake) about one connection in 300
-    then lost its request on this machine. nhicard's own client (``nhicard.agent.wsclient``)
+    then lost its request on this machine. nhicard's own client (``nhicard.agent.client.wsclient``)
     is single-threaded and is tested over TLS 1.3 (tests/test_agent_wsclient.py)."""
     ctx = ssl.create_default_context(cafile=str(tls.ca_file))
     ctx.maximum_version = ssl.TLSVersion.TLSv1_2

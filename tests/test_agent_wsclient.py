@@ -1,4 +1,4 @@
-"""nhicard.agent.wsclient: the single-threaded WebSocket client behind ``--agent nhiicc``.
+"""nhicard.agent.client.wsclient: the single-threaded WebSocket client behind ``--agent nhiicc``.
 
 Against websockets' own server (plain ws:// on loopback) for the protocol's corners, and
 against ``agent serve``'s server over TLS 1.3 for the reason the client exists: nothing reads
@@ -18,10 +18,10 @@ import pytest
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 from websockets.sync.server import ServerConnection
 
-from nhicard.agent.nhiicc import NhiiccAgent
-from nhicard.agent.origins import OriginPolicy
-from nhicard.agent.service import AgentService
-from nhicard.agent.wsclient import WebSocketClient
+from nhicard.agent.client.nhiicc import NhiiccAgent
+from nhicard.agent.client.wsclient import WebSocketClient
+from nhicard.agent.serve.origins import OriginPolicy
+from nhicard.agent.serve.service import AgentService
 from tests.envcheck_servers import TestCA, server_context, websocket_server
 
 GOV = "https://cloudicweb.nhi.gov.tw"

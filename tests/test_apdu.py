@@ -7,7 +7,9 @@ import re
 
 import pytest
 
-from nhicard.apdu import (
+from nhicard.cli.main import exit_code_for
+from nhicard.core.errors import CardFailure
+from nhicard.transport.apdu import (
     SW_DESCRIPTIONS,
     ApduError,
     StatusWord,
@@ -18,9 +20,7 @@ from nhicard.apdu import (
     transceive,
     with_le,
 )
-from nhicard.cli.main import exit_code_for
-from nhicard.errors import CardFailure
-from nhicard.traffic import TRAFFIC, MaskPersonalData, PersonalBytes
+from nhicard.transport.traffic import TRAFFIC, MaskPersonalData, PersonalBytes
 
 
 class ScriptedConnection:
@@ -137,11 +137,11 @@ def test_status_word_names() -> None:
 def test_trace_masks_the_marked_ranges_across_get_response_chunks(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(TRAFFIC, logger="nhicard.apdu")
+    caplog.set_level(TRAFFIC, logger="nhicard.transport.apdu")
     conn = ScriptedConnection("61 06", "01 02 03 04 61 02", "05 06 90 00")
     data = transceive(conn, READ_PROFILE, mask=[(2, 5)])
     assert data == bytes(range(1, 7))
-    lines = [r.getMessage() for r in caplog.records if r.name == "nhicard.apdu"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "nhicard.transport.apdu"]
     assert {r.levelno for r in caplog.records} == {TRAFFIC}
     timing = re.compile(r" \d+\.\d ms$")
     assert [timing.sub("", line) for line in lines] == [
@@ -156,9 +156,9 @@ def test_trace_masks_the_marked_ranges_across_get_response_chunks(
 
 
 def test_nothing_is_traced_below_traffic(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.DEBUG, logger="nhicard.apdu")
+    caplog.set_level(logging.DEBUG, logger="nhicard.transport.apdu")
     transceive(ScriptedConnection("90 00"), READ_PROFILE)
-    assert [r for r in caplog.records if r.name == "nhicard.apdu"] == []
+    assert [r for r in caplog.records if r.name == "nhicard.transport.apdu"] == []
 
 
 def test_the_masking_filter_hides_personal_bytes_from_every_handler() -> None:
@@ -169,7 +169,7 @@ def test_the_masking_filter_hides_personal_bytes_from_every_handler() -> None:
         def emit(self, record: logging.LogRecord) -> None:
             seen.append(record.getMessage())
 
-    logger = logging.getLogger("nhicard.apdu")
+    logger = logging.getLogger("nhicard.transport.apdu")
     handler = Keep(TRAFFIC)
     logger.addHandler(handler)
     level = logger.level
@@ -184,7 +184,13 @@ def test_the_masking_filter_hides_personal_bytes_from_every_handler() -> None:
 
 def test_personal_bytes_render_masked_only_through_the_filter() -> None:
     record = logging.LogRecord(
-        "nhicard.apdu", TRAFFIC, __file__, 1, "APDU < %s", (PersonalBytes(b"AB", [(0, 1)]),), None
+        "nhicard.transport.apdu",
+        TRAFFIC,
+        __file__,
+        1,
+        "APDU < %s",
+        (PersonalBytes(b"AB", [(0, 1)]),),
+        None,
     )
     assert MaskPersonalData().filter(record) is True
     assert record.getMessage() == "APDU < ** 42"

@@ -17,35 +17,21 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent / "nhicard"
 
 # Layers from the top (imports go down only); the names in one layer sit beside each other
-# and do not import one another.
+# and do not import one another. The same order is the layout section of nhicard/README.md.
 LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"cli"}),
     frozenset({"flows", "envcheck", "sandbox"}),
     frozenset({"web", "agent", "mail"}),
-    frozenset({"card"}),
-    frozenset({"pcsc", "apdu"}),
+    frozenset({"card", "sites"}),
+    frozenset({"pcsc"}),
+    frozenset({"transport", "net"}),
     frozenset({"platform"}),  # what differs per OS: every layer above may ask it
 )
-# Shared by every layer; they import only each other.
-SHARED = frozenset(
-    {
-        "nhicard",  # the package itself: __version__ and the map
-        "connection",  # the card-facing interface, below pcsc (its adapter) and apdu
-        "traffic",  # APDU tracing through logging
-        "errors",
-        "i18n",
-        "masking",
-        "paths",
-        "atomicfile",
-        "closing",
-        "certs",
-        "tlsclient",
-        "sam_endpoint",
-        "sandbox_endpoints",
-        "urlcheck",
-        "netclass",  # what a failed connection was
-    }
-)
+# The kernel, shared by every layer; it imports only itself.
+SHARED = frozenset({"nhicard", "core"})
+# Packages with layers inside: their subpackages from the top. A module directly in the
+# package (agent/base.py) is shared by its subpackages and imports none of them.
+SUBLAYERS: dict[str, tuple[str, ...]] = {"agent": ("serve", "client", "sam")}
 # Third-party packages only one part may import: package → the parts allowed.
 ONLY_IN = {"click": frozenset({"cli"}), "smartcard": frozenset({"pcsc"})}
 
@@ -95,6 +81,27 @@ def part_of(module: str) -> str:
     return parts[1] if len(parts) > 1 else parts[0]
 
 
+def subpart_of(module: str) -> str:
+    """``nhicard.agent.serve.service`` → ``serve``; ``nhicard.agent.base`` → ``""``."""
+    parts = module.split(".")
+    return parts[2] if len(parts) > 3 else ""
+
+
+def inner_violation(module: str, target: str) -> list[str]:
+    """Why an import inside a package with SUBLAYERS breaks their order (empty: it does not)."""
+    order = SUBLAYERS.get(part_of(module))
+    mine, theirs = subpart_of(module), subpart_of(target)
+    if order is None or mine == theirs or theirs == "":
+        return []
+    if mine == "":
+        return [f"a shared module of {part_of(module)} imports none of its subpackages"]
+    if mine not in order or theirs not in order:
+        return [f"{mine or theirs!r} has no place in SUBLAYERS"]
+    if order.index(theirs) < order.index(mine):
+        return [f"upward: {theirs} is above {mine}"]
+    return []
+
+
 def rank(part: str) -> int | None:
     for i, layer in enumerate(LAYERS):
         if part in layer:
@@ -126,7 +133,10 @@ def violations(root: Path) -> list[str]:
                     out.append(f"{where} (only {sorted(ONLY_IN[top])} may)")
                 continue
             theirs = part_of(target)
-            if theirs == mine or theirs in SHARED or (mine, theirs) in KNOWN_EXCEPTIONS:
+            if theirs == mine:
+                out.extend(f"{where} ({why})" for why in inner_violation(module, target))
+                continue
+            if theirs in SHARED or (mine, theirs) in KNOWN_EXCEPTIONS:
                 continue
             if mine in SHARED:
                 out.append(f"{where} (a shared module imports only shared modules)")
@@ -223,8 +233,8 @@ def test_the_checker_finds_an_upward_import(tmp_path: Path) -> None:
         tmp_path,
         {
             "pcsc/readers.py": "def probe():\n    from nhicard.card.session import answers\n",
-            "card/session.py": "from nhicard.pcsc import readers\nfrom nhicard import errors\n",
-            "errors.py": "",
+            "card/session.py": "from nhicard.pcsc import readers\nfrom nhicard.core import errors\n",
+            "core/errors.py": "",
         },
     )
     assert violations(root) == [
@@ -238,7 +248,7 @@ def test_the_checker_finds_sideways_shared_and_third_party_imports(tmp_path: Pat
         {
             "web/page.py": "from nhicard.agent.base import X\n",
             "agent/base.py": "import click\nimport smartcard.scard\n",
-            "errors.py": "from nhicard.card import profile\n",
+            "core/errors.py": "from nhicard.card import profile\n",
             "card/profile.py": "",
             "newthing.py": "",
         },
@@ -246,16 +256,16 @@ def test_the_checker_finds_sideways_shared_and_third_party_imports(tmp_path: Pat
     assert lines(violations(root)) == [
         "nhicard.agent.base:1 imports click",
         "nhicard.agent.base:2 imports smartcard",
-        "nhicard.errors:1 imports nhicard.card.profile",
+        "nhicard.core.errors:1 imports nhicard.card.profile",
         "nhicard.newthing: 'newthing' has no place in LAYERS or SHARED",
         "nhicard.web.page:1 imports nhicard.agent.base",
     ]
 
 
 def test_the_checker_resolves_relative_imports(tmp_path: Path) -> None:
-    root = make_tree(tmp_path, {"apdu.py": "", "pcsc/readers.py": "from .. import apdu\n"})
+    root = make_tree(tmp_path, {"card/apdu.py": "", "pcsc/readers.py": "from ..card import apdu\n"})
     assert violations(root) == [
-        "nhicard.pcsc.readers:1 imports nhicard.apdu (apdu sits beside pcsc)"
+        "nhicard.pcsc.readers:1 imports nhicard.card.apdu (upward: card is above pcsc)"
     ]
 
 
@@ -323,7 +333,7 @@ def test_the_exit_code_check_finds_each_form(tmp_path: Path) -> None:
     root = make_tree(
         tmp_path,
         {
-            "errors.py": "class E(Exception):\n    exit_code = 6\n",
+            "core/errors.py": "class E(Exception):\n    exit_code = 6\n",
             "card/batch.py": "import sys\ndef f(ctx):\n    ctx.exit(6)\n    sys.exit(1)\n",
             "web/page.py": "def g():\n    raise SystemExit(2)\n",
             "cli/main.py": "import sys\nsys.exit(2)\n",
@@ -332,6 +342,57 @@ def test_the_exit_code_check_finds_each_form(tmp_path: Path) -> None:
     assert exit_code_uses(root) == [
         "nhicard.card.batch:3 exit",
         "nhicard.card.batch:4 exit",
-        "nhicard.errors:2 exit_code",
+        "nhicard.core.errors:2 exit_code",
         "nhicard.web.page:2 SystemExit",
     ]
+
+
+def test_the_checker_keeps_a_package_s_inner_order(tmp_path: Path) -> None:
+    root = make_tree(
+        tmp_path,
+        {
+            "agent/base.py": "from nhicard.agent.client import direct\n",
+            "agent/sam/wire.py": "from nhicard.agent.serve import service\nfrom nhicard.agent import base\n",
+            "agent/client/direct.py": "from nhicard.agent.sam import wire\n",
+            "agent/serve/service.py": "from nhicard.agent.client import direct\n",
+        },
+    )
+    assert lines(violations(root)) == [
+        "nhicard.agent.base:1 imports nhicard.agent.client.direct",
+        "nhicard.agent.sam.wire:1 imports nhicard.agent.serve.service",
+    ]
+
+
+# -- the layout section: nhicard/README.md names every package, in the layers' order ------
+
+LAYOUT = ROOT / "README.md"
+
+
+def layout_rows() -> list[tuple[str, str]]:
+    """(layer, package) of each row of the layout tables, ``("3", "web")`` or
+    ``("1", "agent/serve")``."""
+    rows = []
+    for line in LAYOUT.read_text("utf-8").splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 3 and cells[1].startswith("`") and cells[1].endswith("/`"):
+            rows.append((cells[0], cells[1].strip("`/")))
+    return rows
+
+
+def test_the_layout_section_names_every_package_in_layer_order() -> None:
+    rows = layout_rows()
+    top = [(layer, pkg) for layer, pkg in rows if "/" not in pkg]
+    tree = {p.parent.name for p in ROOT.glob("*/__init__.py")}
+    assert sorted(pkg for _, pkg in top) == sorted(tree)
+    assert not sorted(p.name for p in ROOT.glob("*.py") if p.name != "__init__.py")
+    layers: dict[str, set[str]] = {}
+    for layer, pkg in top:
+        layers.setdefault(layer, set()).add(pkg)
+    assert layers.pop("kernel") == set(SHARED) - {"nhicard"}
+    assert [frozenset(layers[k]) for k in sorted(layers, key=int)] == list(LAYERS)
+    inner = [(layer, pkg) for layer, pkg in rows if "/" in pkg]
+    for package, order in SUBLAYERS.items():
+        mine = [pkg.split("/")[1] for layer, pkg in inner if pkg.startswith(f"{package}/")]
+        assert tuple(mine) == order
+        subdirs = {p.parent.name for p in (ROOT / package).glob("*/__init__.py")}
+        assert subdirs == set(order)

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from nhicard.card.notices import Notice
 from nhicard.card.profile import CardData, NhiProfile, decode_name, encode_name
 from nhicard.cli.main import exit_code_for
-from nhicard.errors import CardFailure
+from nhicard.core.errors import CardFailure
 from nhicard.sandbox.data import load_data
 from nhicard.sandbox.vcard import card_profile, profile_bytes
 

@@ -9,7 +9,7 @@ from nhicard.card.reading import read_card
 from nhicard.card.session import NhiCard, answers_nhi_select
 from nhicard.cli.main import exit_code_for
 from nhicard.cli.records import card_record
-from nhicard.errors import CardAbsent, CardFailure
+from nhicard.core.errors import CardAbsent, CardFailure
 from nhicard.pcsc.smartcard_list import default_smartcard_list
 from nhicard.sandbox.algorithms import mutual_auth_answer
 from nhicard.sandbox.data import load_data

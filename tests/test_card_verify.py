@@ -18,7 +18,7 @@ from nhicard.card.verification import (
     verify_card,
     verify_in_reader,
 )
-from nhicard.errors import CardAbsent, PcscUnavailable
+from nhicard.core.errors import CardAbsent, PcscUnavailable
 from nhicard.pcsc import codes
 from nhicard.sandbox.data import load_data
 from nhicard.sandbox.vcard import FaultSpec, InProcessConnection, VirtualCard

@@ -19,8 +19,8 @@ from nhicard.card.batch import BatchListener, WatchOptions, watch_cards
 from nhicard.card.report import ReportFile, read_report, report_format, verified_ok_numbers
 from nhicard.card.verification import REPORT_FIELDS, Reason, Verification
 from nhicard.cli.main import exit_code_for
-from nhicard.errors import CardAbsent, PcscUnavailable, UsageError
-from nhicard.i18n import T
+from nhicard.core.errors import CardAbsent, PcscUnavailable, UsageError
+from nhicard.core.i18n import T
 from nhicard.pcsc import codes
 
 NOW = datetime(2026, 11, 27, 9, 30, tzinfo=timezone(timedelta(hours=8)))

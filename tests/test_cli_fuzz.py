@@ -244,7 +244,7 @@ PRELOAD = (
     "nhicard.cli.ecpa_cmd", "nhicard.cli.sandbox_cmd", "nhicard.cli.completion_cmd",
     "nhicard.cli.card_verify_view",
     "nhicard.flows.register", "nhicard.flows.register_input", "nhicard.flows.verify_email", "nhicard.flows.ecpa",
-    "nhicard.mail", "nhicard.envcheck", "nhicard.web.profile", "nhicard.card.batch",
+    "nhicard.mail", "nhicard.envcheck", "nhicard.sites.loader", "nhicard.card.batch",
     "nhicard.card.report",
     "nhicard.card.verification", "nhicard.pcsc.readers", "smartcard.scard", "httpx", "bs4",
     "tabulate",

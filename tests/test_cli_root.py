@@ -9,8 +9,8 @@ import click
 import pytest
 
 from nhicard.cli import main as main_mod
-from nhicard.errors import AlreadyReported, CardAbsent, Category, NetworkError, SiteChanged
-from nhicard.i18n import T
+from nhicard.core.errors import AlreadyReported, CardAbsent, Category, NetworkError, SiteChanged
+from nhicard.core.i18n import T
 from tests.conftest import ROOT, run_nhicard
 
 

@@ -18,7 +18,7 @@ import httpx
 import pytest
 from bs4 import BeautifulSoup
 
-from nhicard.agent.encrypt import encrypt_password
+from nhicard.agent.sam.encrypt import encrypt_password
 from nhicard.sandbox.keys import SandboxKeys, sign_h_sign
 from nhicard.sandbox.store import RegistrationStore
 from tests.conftest import run_nhicard

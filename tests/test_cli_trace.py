@@ -7,10 +7,10 @@ import logging
 import click
 import pytest
 
-from nhicard.apdu import transceive
 from nhicard.cli.context import AppContext
 from nhicard.cli.trace import CARD_LOGGERS, show_card_traffic
-from nhicard.traffic import TRAFFIC, log_note
+from nhicard.transport.apdu import transceive
+from nhicard.transport.traffic import TRAFFIC, log_note
 from tests.test_apdu import READ_PROFILE, ScriptedConnection
 
 
@@ -33,4 +33,4 @@ def test_traffic_on_stderr_while_the_command_runs(
     # the context closed: no handler left behind, levels as they were
     assert [logging.getLogger(name).handlers for name in CARD_LOGGERS] == [[], [], []]
     assert [logging.getLogger(name).level for name in CARD_LOGGERS] == levels
-    assert not logging.getLogger("nhicard.apdu").isEnabledFor(TRAFFIC)
+    assert not logging.getLogger("nhicard.transport.apdu").isEnabledFor(TRAFFIC)

@@ -1,5 +1,5 @@
-"""The shared core helpers: certificates (nhicard.certs), atomic files (nhicard.atomicfile),
-the verifying client context (nhicard.tlsclient) and the ClosesOnExit mixin. The TLS test runs
+"""The shared core helpers: certificates (nhicard.net.certs), atomic files (nhicard.core.atomicfile),
+the verifying client context (nhicard.net.tlsclient) and the ClosesOnExit mixin. The TLS test runs
 a real handshake (memory BIOs) between a server using an issued certificate and our client."""
 
 from __future__ import annotations
@@ -16,14 +16,14 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from nhicard import certs
-from nhicard.atomicfile import PUBLIC, create_file_once, replace_file
 from nhicard.cli.main import exit_code_for
-from nhicard.closing import ClosesOnExit
-from nhicard.errors import NetworkError
-from nhicard.i18n import T
+from nhicard.core.atomicfile import PUBLIC, create_file_once, replace_file
+from nhicard.core.closing import ClosesOnExit
+from nhicard.core.errors import NetworkError
+from nhicard.core.i18n import T
 from nhicard.mail.errors import ImapUnavailable
-from nhicard.tlsclient import verifying_context
+from nhicard.net import certs
+from nhicard.net.tlsclient import verifying_context
 
 NOW = dt.datetime(2025, 3, 1, 12, 0, tzinfo=dt.UTC)
 HINT = T("提示", "hint")

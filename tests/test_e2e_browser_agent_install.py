@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from nhicard import certs
+from nhicard.net import certs
 from nhicard.sandbox.data import load_data
 from nhicard.sandbox.keys import SandboxKeys, verify_h_sign
 from tests.browser_kit import ARTIFACTS, require_browser

@@ -12,12 +12,12 @@ from cryptography.hazmat.primitives.ciphers import Cipher, modes
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nhicard.agent import encrypt
 from nhicard.agent.base import BasicData
-from nhicard.agent.clock import taipei_date
-from nhicard.agent.encrypt import EncryptedDataInvalid
 from nhicard.agent.errors import AgentUsageError
+from nhicard.agent.sam import encrypt
+from nhicard.agent.sam.encrypt import EncryptedDataInvalid
 from nhicard.cli.main import exit_code_for
+from nhicard.core.clock import taipei_date
 
 CARD = "000012345678"
 DAY = date(2025, 3, 9)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
-from nhicard.agent import install as inst
+from nhicard.agent.serve import install as inst
 from nhicard.envcheck import PASS, SKIP, WARN, CheckEnv, agent_serve, run_checks
 from tests.test_agent_install import Script, machine
 

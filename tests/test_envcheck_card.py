@@ -7,9 +7,9 @@ import dataclasses
 
 import pytest
 
+from nhicard.core.i18n import T
 from nhicard.envcheck import FAIL, PASS, SKIP, WARN, CheckEnv, CheckResult, run_checks
 from nhicard.envcheck import card as card_group
-from nhicard.i18n import T
 from nhicard.pcsc.readers import ReaderInfo
 from nhicard.sandbox.data import load_data
 from nhicard.sandbox.vcard import FaultSpec, InProcessConnection, VirtualCard

@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from nhicard.core.i18n import T
 from nhicard.envcheck import (
     FAIL,
     PASS,
@@ -27,7 +28,6 @@ from nhicard.envcheck import (
 )
 from nhicard.envcheck.agent import AgentSettings
 from nhicard.envcheck.targets import NetworkTargets, SamTarget, SiteTarget
-from nhicard.i18n import T
 from nhicard.platform import linux as platform_linux
 from tests.envcheck_servers import TestCA, free_port, https_site, silent_listener
 

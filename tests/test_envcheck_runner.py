@@ -7,6 +7,8 @@ import threading
 import pytest
 
 from nhicard.cli.records import env_report
+from nhicard.core.errors import CardAbsent
+from nhicard.core.i18n import T
 from nhicard.envcheck import (
     FAIL,
     PASS,
@@ -23,8 +25,6 @@ from nhicard.envcheck import (
     summarize,
     warned,
 )
-from nhicard.errors import CardAbsent
-from nhicard.i18n import T
 
 OK = T("好", "fine")
 BAD = T("壞", "broken")

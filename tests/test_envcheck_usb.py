@@ -16,6 +16,7 @@ from types import SimpleNamespace
 import pytest
 
 from nhicard.cli import main as main_mod
+from nhicard.core.i18n import T, Text
 from nhicard.envcheck import (
     FAIL,
     PASS,
@@ -30,7 +31,6 @@ from nhicard.envcheck import (
 )
 from nhicard.envcheck import card as card_group
 from nhicard.envcheck import pcsc as pcsc_group
-from nhicard.i18n import T, Text
 from nhicard.pcsc import codes
 from nhicard.pcsc.readers import ReaderInfo
 

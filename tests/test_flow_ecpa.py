@@ -16,11 +16,12 @@ from hypothesis import strategies as st
 
 from nhicard.agent.base import AgentSelection, BasicData
 from nhicard.cli.main import exit_code_for
-from nhicard.errors import AuthRefused, NhicardError, SiteChanged, SiteRejected, UsageError
+from nhicard.core.errors import AuthRefused, NhicardError, SiteChanged, SiteRejected, UsageError
+from nhicard.core.i18n import T
 from nhicard.flows.base import FlowSettings, open_flow
 from nhicard.flows.ecpa import EcpaLoginResult, ecpa_login, origin_of, refusal_error
-from nhicard.i18n import T
-from nhicard.web.profile import ChainCall, SiteProfile, resolve_profile
+from nhicard.sites.loader import resolve_profile
+from nhicard.sites.model import ChainCall, SiteProfile
 from tests.test_profiles import write_sandbox
 
 ECPA = "https://127.0.0.1:18441"

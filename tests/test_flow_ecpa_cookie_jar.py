@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nhicard.cli.main import exit_code_for
-from nhicard.errors import UsageError
+from nhicard.core.errors import UsageError
 from nhicard.flows.cookie_jar import cookie_line, netscape_text, write_cookie_jar
 
 

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from nhicard.agent.base import BasicData
 from nhicard.cli.main import exit_code_for
-from nhicard.errors import NetworkError, SiteChanged, SiteRejected, UsageError
+from nhicard.core.errors import NetworkError, SiteChanged, SiteRejected, UsageError
 from nhicard.flows.base import (
     FlowEnv,
     FlowSettings,
@@ -36,8 +36,9 @@ from nhicard.flows.register_input import (
     parse_request,
 )
 from nhicard.sandbox.data import load_data
+from nhicard.sites.loader import resolve_profile
+from nhicard.sites.model import SiteProfile
 from nhicard.web.page import Page
-from nhicard.web.profile import SiteProfile, resolve_profile
 from tests.sandbox_nhi_kit import NhiSandbox, nhi_sandbox
 from tests.test_profiles import write_sandbox
 

@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nhicard.cli.main import exit_code_for
-from nhicard.errors import AuthRefused, SiteChanged, SiteRejected
+from nhicard.core.errors import AuthRefused, SiteChanged, SiteRejected
 from nhicard.flows.base import FlowSettings, open_flow
 from nhicard.flows.verify_email import (
     MailSourceSpec,
@@ -27,7 +27,8 @@ from nhicard.flows.verify_email import (
     verify_link,
 )
 from nhicard.mail import ForeignLink, MailNotFound
-from nhicard.web.profile import SiteProfile, resolve_profile
+from nhicard.sites.loader import resolve_profile
+from nhicard.sites.model import SiteProfile
 from tests.mail_samples import sample_mail, write_maildir
 from tests.test_flow_ecpa import FakeAgent
 from tests.test_profiles import write_sandbox

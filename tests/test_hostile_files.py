@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from nhicard.errors import UsageError
+from nhicard.core.errors import UsageError
 from nhicard.sandbox.data import name_bytes, parse_data
 from tests.conftest import run_nhicard
 
@@ -156,8 +156,8 @@ def test_sandbox_up_data_faults_and_settings_errors_name_file_table_and_key(
 
 def test_profile_and_directory_names_with_a_nul_byte_are_refused(tmp_path: Path) -> None:
     from nhicard.cli.params import probe_writable
-    from nhicard.web.errors import ProfileError
-    from nhicard.web.profile import resolve_profile
+    from nhicard.sites.loader import resolve_profile
+    from nhicard.sites.model import ProfileError
 
     with pytest.raises(ProfileError, match="not valid"):
         resolve_profile("bad\x00name.toml")

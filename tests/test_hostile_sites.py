@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from nhicard.errors import NetworkError
+from nhicard.core.errors import NetworkError
 from nhicard.web.browser import Browser, BrowserPolicy
 from tests.conftest import run_nhicard
 from tests.test_cli_network_faults import REGISTER

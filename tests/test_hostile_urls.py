@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from nhicard.i18n import T
-from nhicard.urlcheck import host_problem, url_problem
+from nhicard.core.i18n import T
+from nhicard.net.urlcheck import host_problem, url_problem
 from tests.conftest import run_nhicard
 
 LONG_LABEL = "a" * 300

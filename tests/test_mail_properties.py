@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nhicard.cli.main import exit_code_for
-from nhicard.errors import NhicardError, UsageError
+from nhicard.core.errors import NhicardError, UsageError
 from nhicard.mail import (
     ForeignLink,
     ImapUrlInvalid,

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from nhicard.cli.main import exit_code_for
-from nhicard.errors import UsageError
+from nhicard.core.errors import UsageError
 from nhicard.mail import parse_since
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=timezone(timedelta(hours=8)))

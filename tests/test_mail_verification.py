@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from nhicard.cli.main import exit_code_for
-from nhicard.errors import NetworkError
-from nhicard.i18n import T
+from nhicard.core.errors import NetworkError
+from nhicard.core.i18n import T
 from nhicard.mail import (
     EmlSource,
     ForeignLink,
@@ -510,7 +510,7 @@ def test_wait_with_zero_timeout_polls_once() -> None:
 
 # -- markers from the site profiles ----------------------------------------------------------
 def test_markers_from_the_real_profile() -> None:
-    from nhicard.web.profile import resolve_profile
+    from nhicard.sites.loader import resolve_profile
 
     markers = MailMarkers.from_profile(resolve_profile("real").mail)
     assert markers == REAL_MARKERS
@@ -522,7 +522,7 @@ def test_markers_from_the_real_profile() -> None:
 
 
 def test_bad_link_pattern_is_a_usage_error() -> None:
-    from nhicard.errors import UsageError
+    from nhicard.core.errors import UsageError
 
     with pytest.raises(UsageError) as info:
         MailMarkers(None, ("認證",), LABEL, "^https://(", ("x",))

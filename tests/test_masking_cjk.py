@@ -6,7 +6,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nhicard.masking import mask_ids_in_text
+from nhicard.core.masking import mask_ids_in_text
 from nhicard.web.redact import Redactor
 
 # text that may surround an ID: CJK, punctuation, spaces, full-width forms, emoji — anything

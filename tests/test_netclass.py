@@ -1,4 +1,4 @@
-"""The one classifier of connection and TLS failures (nhicard.netclass), over real sockets and
+"""The one classifier of connection and TLS failures (nhicard.net.netclass), over real sockets and
 handshakes on loopback where that is cheap: a closed port, a silent listener, a server that
 resets, one that speaks no TLS, an expired certificate, an unknown CA, another host name."""
 
@@ -16,9 +16,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from nhicard import certs
-from nhicard.i18n import T
-from nhicard.netclass import Kind, base_message, classify, exception_chain
+from nhicard.core.i18n import T
+from nhicard.net import certs
+from nhicard.net.netclass import Kind, base_message, classify, exception_chain
 from tests.envcheck_servers import ServerCert, TestCA, free_port, silent_listener
 
 

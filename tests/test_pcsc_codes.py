@@ -8,7 +8,7 @@ import pwd
 import pytest
 
 from nhicard.cli.main import exit_code_for
-from nhicard.errors import CardAbsent, CardFailure, PcscUnavailable, ReaderError
+from nhicard.core.errors import CardAbsent, CardFailure, PcscUnavailable, ReaderError
 from nhicard.pcsc import codes, polkit
 from nhicard.pcsc.names import resolve_reader
 

@@ -11,7 +11,7 @@ import pytest
 
 from nhicard.card.reading import read_card
 from nhicard.card.session import answers_nhi_select
-from nhicard.errors import CardAbsent
+from nhicard.core.errors import CardAbsent
 from nhicard.pcsc.monitor import INSERTED, REMOVED, CardEvent, CardMonitor, wait_for_card
 from nhicard.pcsc.names import list_reader_names
 from nhicard.pcsc.readers import list_readers, open_card

@@ -9,7 +9,7 @@ import socket
 
 import pytest
 
-from nhicard.agent import service
+from nhicard.agent.serve import service
 from nhicard.platform import linux, macos, windows
 from nhicard.sandbox import supervisor
 

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from nhicard import platform
+from nhicard.core.i18n import Text
 from nhicard.envcheck import platforms as envcheck_platforms
-from nhicard.i18n import Text
 from nhicard.platform import RUNNING, STOPPED, UNKNOWN, linux, macos, windows
 from nhicard.platform.base import Platform, Result, decode_output, run_command
 

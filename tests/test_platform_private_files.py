@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from nhicard.atomicfile import make_private
 from nhicard.card.report import ReportFile
+from nhicard.core.atomicfile import make_private
 from nhicard.sandbox import supervisor
 
 

@@ -11,9 +11,11 @@ from pathlib import Path
 import pytest
 
 from nhicard.cli.main import exit_code_for
-from nhicard.errors import NetworkError
-from nhicard.web.errors import ProfileError
-from nhicard.web.profile import resolve_profile
+from nhicard.core.errors import NetworkError
+from nhicard.sites.loader import resolve_profile
+from nhicard.sites.model import ProfileError
+from nhicard.web.browser import policy_for
+from nhicard.web.redact import redactor_for
 
 WRAP = "00112233445566778899aabbccddeeff0011223344556677"
 
@@ -34,7 +36,7 @@ def test_real_profile_has_the_known_facts() -> None:
     assert not p.mail.link_allowed("https://cloudicweb.nhi.gov.tw.evil.example/x")
     assert not p.mail.link_allowed("http://cloudicweb.nhi.gov.tw/x")
     assert "hidBasic" in p.secret_fields()
-    policy = p.browser_policy(p.nhi)
+    policy = policy_for(p, p.nhi)
     assert not policy.allow_http and "系統維護中" in policy.maintenance_markers
     # eCPA: the account column's recorded chain as data; the NHI-card chain is not public
     assert set(p.ecpa.chains) == {"account"}
@@ -169,7 +171,7 @@ def test_validation_errors_name_the_key(tmp_path: Path, body: str, key: str) -> 
 def test_missing_required_control_and_page(tmp_path: Path) -> None:
     f = tmp_path / "p.toml"
     f.write_text(
-        (Path(__file__).parent.parent / "nhicard/profiles/real.toml")
+        (Path(__file__).parent.parent / "nhicard/sites/real.toml")
         .read_text()
         .replace('next = { labels = ["下一步", "Next"] }\n', "")
     )
@@ -199,7 +201,7 @@ def test_file_problems(tmp_path: Path) -> None:
 
 
 def test_profile_redactor_hides_agent_fields() -> None:
-    redactor = resolve_profile("real").redactor()
+    redactor = redactor_for(resolve_profile("real"))
     assert redactor.field_value("hidBasic", "000012345678,A123456789") == "[23 chars]"
     assert redactor.field_value("txtHouse", "F1234567") == "F1234567"
 

@@ -23,14 +23,14 @@ from click.testing import CliRunner
 from nhicard.cli.context import AppContext
 from nhicard.cli.flow_options import flow_settings
 from nhicard.cli.main import cli, exit_code_for
+from nhicard.core.errors import NetworkError
 from nhicard.envcheck.plan import load_profile
-from nhicard.errors import NetworkError
 from nhicard.flows.base import _default_agent, open_flow
-from nhicard.sam_endpoint import SamEndpoint
 from nhicard.sandbox.tls import ensure_tls
-from nhicard.sandbox_endpoints import SandboxEndpoints, write_endpoints
-from nhicard.web.errors import ProfileError
-from nhicard.web.profile import resolve_profile
+from nhicard.sites.loader import resolve_profile
+from nhicard.sites.model import ProfileError
+from nhicard.sites.sam_endpoint import SamEndpoint
+from nhicard.sites.sandbox_endpoints import SandboxEndpoints, write_endpoints
 from tests.conftest import nhicard_executable
 
 WRAP = "00112233445566778899aabbccddeeff0011223344556677"

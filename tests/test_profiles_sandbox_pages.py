@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from nhicard.sites.loader import resolve_profile
 from nhicard.web.errors import ControlAmbiguous
 from nhicard.web.page import Page
-from nhicard.web.profile import resolve_profile
 from tests.test_profiles import write_sandbox
 
 jinja2 = pytest.importorskip("jinja2")

@@ -11,9 +11,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from nhicard.agent import samwire
 from nhicard.agent.errors import AgentCardFailure, AgentError, AgentNetworkError
-from nhicard.agent.sam import ClientKeys, SamClient, SamEndpoint
+from nhicard.agent.sam import wire as samwire
+from nhicard.agent.sam.client import ClientKeys, SamClient, SamEndpoint
 from nhicard.cli.main import exit_code_for
 from nhicard.sandbox.algorithms import mutual_auth_answer
 from nhicard.sandbox.data import load_data
@@ -63,7 +63,7 @@ def test_client_keys_made_ahead_are_used_once_each(
     with refill the next is ready after each take; sessions with those keys sign."""
     import threading
 
-    from nhicard.agent import sam as sam_module
+    from nhicard.agent.sam import client as sam_module
 
     made: list[tuple[object, str]] = []
     real = sam_module.new_client_key

@@ -9,8 +9,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nhicard.agent import samwire, tdes
-from nhicard.agent.samwire import SamMessage, SamProtocolError
+from nhicard.agent.sam import tdes
+from nhicard.agent.sam import wire as samwire
+from nhicard.agent.sam.wire import SamMessage, SamProtocolError
 
 KEY = bytes(range(24))
 

@@ -23,7 +23,7 @@ import httpx
 import pytest
 from bs4 import BeautifulSoup
 
-from nhicard.agent.encrypt import encrypt_password
+from nhicard.agent.sam.encrypt import encrypt_password
 from nhicard.sandbox.context import SandboxContext
 from nhicard.sandbox.ecpa_site import build_ecpa_app
 from nhicard.sandbox.elearn_site import build_elearn_app

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nhicard.errors import AuthRefused
+from nhicard.core.errors import AuthRefused
 from nhicard.sandbox.sso import ReplayGuard, SsoSigner, SsoVerifier
 
 NOW = datetime(2024, 5, 1, 4, 0, 0, tzinfo=UTC)

@@ -15,9 +15,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from nhicard.cli.main import exit_code_for
-from nhicard.errors import NetworkError, UsageError
+from nhicard.core.errors import NetworkError, UsageError
 from nhicard.sandbox.supervisor import ENDPOINT_KEYS
-from nhicard.sandbox_endpoints import (
+from nhicard.sites.sandbox_endpoints import (
     SandboxEndpoints,
     endpoints_file,
     load_endpoints,

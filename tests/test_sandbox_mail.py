@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from nhicard.cli.main import exit_code_for
-from nhicard.errors import NetworkError
+from nhicard.core.errors import NetworkError
 from nhicard.sandbox.mailer import SUBJECT, build_verification_mail, send_mail
 from nhicard.sandbox.smtp_sink import SmtpSink
 

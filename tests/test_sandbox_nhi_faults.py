@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from nhicard.errors import UsageError
+from nhicard.core.errors import UsageError
 from nhicard.sandbox import nhi_messages as msg
 from nhicard.sandbox.faults import SandboxFaults
 from tests.sandbox_nhi_kit import BASE, NhiSandbox, Page, data_with, nhi_sandbox, read_card, submit

@@ -97,8 +97,8 @@ def test_second_server_in_same_dir_refused(
 
 @pytest.mark.pcsc
 def test_sso_with_direct_agent_and_virtual_card(pcsc: Any, tmp_path: Path) -> None:
-    from nhicard.agent.factory import open_agent
-    from nhicard.agent.sam import SamEndpoint
+    from nhicard.agent.client.factory import open_agent
+    from nhicard.agent.sam.client import SamEndpoint
 
     directory = tmp_path / "sb"
     endpoints = supervisor.start(directory, port_base=free_port_base(), card=True)

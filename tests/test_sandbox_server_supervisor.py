@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from nhicard.errors import NetworkError, UsageError
+from nhicard.core.errors import NetworkError, UsageError
 from nhicard.sandbox import supervisor
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import socket
 
-from nhicard.agent.sam import _default_connector
+from nhicard.agent.sam.client import _default_connector
 from nhicard.sandbox.server import bind_listener
 
 

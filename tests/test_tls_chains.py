@@ -12,15 +12,15 @@ from pathlib import Path
 
 import pytest
 
-from nhicard import certs
 from nhicard.cli.main import exit_code_for
+from nhicard.core.errors import NetworkError
+from nhicard.core.i18n import T
 from nhicard.envcheck import FAIL, PASS, CheckEnv, network, run_checks
 from nhicard.envcheck.targets import NetworkTargets, SiteTarget
-from nhicard.errors import NetworkError
-from nhicard.i18n import T
+from nhicard.net import certs
+from nhicard.net.tlschain import presented_chain
 from nhicard.platform import linux as platform_linux
 from nhicard.web.browser import Browser, BrowserPolicy
-from nhicard.web.tlschain import presented_chain
 from tests.conftest import run_nhicard
 from tests.envcheck_servers import ServerCert, https_site
 

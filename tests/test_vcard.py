@@ -11,7 +11,7 @@ import pytest
 
 from nhicard.card.profile import encode_name
 from nhicard.cli.main import exit_code_for
-from nhicard.errors import UsageError
+from nhicard.core.errors import UsageError
 from nhicard.sandbox.data import load_data
 from nhicard.sandbox.vcard import (
     HPC_ATR,

@@ -24,7 +24,7 @@ from cryptography.x509.oid import NameOID
 
 from nhicard import __version__
 from nhicard.cli.main import exit_code_for
-from nhicard.errors import NetworkError
+from nhicard.core.errors import NetworkError
 from nhicard.web.browser import Browser, BrowserPolicy
 from nhicard.web.errors import StaleForm
 from nhicard.web.redact import Redactor

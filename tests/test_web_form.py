@@ -9,11 +9,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nhicard.cli.main import exit_code_for
-from nhicard.errors import NhicardError
+from nhicard.core.errors import NhicardError
+from nhicard.sites.model import ControlSpec
 from nhicard.web.encoding import urlencode_pairs
 from nhicard.web.errors import ChoiceRejected, ControlAmbiguous, ControlNotFound, UnsupportedForm
 from nhicard.web.page import Page
-from nhicard.web.profile import ControlSpec
 
 URL = "https://site.example/app/page.aspx?x=1"
 

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from nhicard.cli.main import exit_code_for
-from nhicard.i18n import T
+from nhicard.core.i18n import T
 from nhicard.web.errors import ChoiceRejected
 from nhicard.web.formdata import Option
 from nhicard.web.matching import match_option

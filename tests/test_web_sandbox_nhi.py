@@ -12,12 +12,16 @@ from pathlib import Path
 import pytest
 
 from nhicard.cli.main import exit_code_for
+from nhicard.web.browser import policy_for
+from nhicard.web.redact import redactor_for
 
 pytest.importorskip("uvicorn")
 
-from nhicard.errors import NetworkError  # noqa: E402
-from nhicard.i18n import T  # noqa: E402
+from nhicard.core.errors import NetworkError  # noqa: E402
+from nhicard.core.i18n import T  # noqa: E402
 from nhicard.sandbox.data import load_data  # noqa: E402
+from nhicard.sites.loader import resolve_profile  # noqa: E402
+from nhicard.sites.model import PageSpec, SiteProfile  # noqa: E402
 from nhicard.web.aspnet import change_postback, page_messages  # noqa: E402
 from nhicard.web.browser import Browser  # noqa: E402
 from nhicard.web.errors import ControlNotFound, PageStateRejected  # noqa: E402
@@ -25,7 +29,6 @@ from nhicard.web.form import Form  # noqa: E402
 from nhicard.web.matching import match_option  # noqa: E402
 from nhicard.web.page import Page  # noqa: E402
 from nhicard.web.pages import PageSaver  # noqa: E402
-from nhicard.web.profile import PageSpec, SiteProfile, resolve_profile  # noqa: E402
 from tests.sandbox_nhi_kit import NhiSandbox, data_with, nhi_sandbox  # noqa: E402
 from tests.test_profiles import write_sandbox  # noqa: E402
 
@@ -89,12 +92,12 @@ def test_register_steps_one_to_four(sandbox, tmp_path: Path) -> None:  # type: i
     sb, profile = sandbox
     nhi = profile.nhi
     apply, contact = nhi.page("apply"), nhi.page("contact")
-    redactor = profile.redactor()
+    redactor = redactor_for(profile)
     for value, kind in (("王小明", "name"), ("A123456789", "id"), (EMAIL, "email")):
         redactor.add_secret(value, kind)
     trace: list[str] = []
     saver = PageSaver(tmp_path / "pages", redactor)
-    with Browser(profile.browser_policy(nhi), trace=trace.append, redactor=redactor) as b:
+    with Browser(policy_for(profile, nhi), trace=trace.append, redactor=redactor) as b:
         page = to_apply_page(b, profile)
         page = read_card(b, page, apply, sb)
         saver.save(page, "apply-read")
@@ -140,7 +143,7 @@ def test_household_mismatch_shows_the_sites_message(sandbox) -> None:  # type: i
     sb, profile = sandbox
     nhi = profile.nhi
     apply = nhi.page("apply")
-    with Browser(profile.browser_policy(nhi)) as b:
+    with Browser(policy_for(profile, nhi)) as b:
         page = read_card(b, to_apply_page(b, profile), apply, sb)
         form = page.form()
         form[apply.control("household_id")] = "H7654321"
@@ -158,7 +161,7 @@ def test_household_mismatch_shows_the_sites_message(sandbox) -> None:  # type: i
 def test_maintenance_page_is_a_network_error(sandbox) -> None:  # type: ignore[no-untyped-def]
     _, profile = sandbox
     sleeps: list[float] = []
-    with Browser(profile.browser_policy(profile.nhi), sleep=sleeps.append) as b:
+    with Browser(policy_for(profile, profile.nhi), sleep=sleeps.append) as b:
         with pytest.raises(NetworkError) as err:
             b.open(profile.nhi.url("login"))
         assert err.value.reason == "maintenance" and exit_code_for(err.value) == 7
@@ -174,7 +177,7 @@ def test_maintenance_page_is_a_network_error(sandbox) -> None:  # type: ignore[n
 def test_a_passing_5xx_on_a_get_is_retried(sandbox) -> None:  # type: ignore[no-untyped-def]
     _, profile = sandbox
     sleeps: list[float] = []
-    with Browser(profile.browser_policy(profile.nhi), sleep=sleeps.append) as b:
+    with Browser(policy_for(profile, profile.nhi), sleep=sleeps.append) as b:
         page = b.open(profile.nhi.url("login"))
         page = b.click(page, profile.nhi.page("login").control("register_link"))
         assert page.find_marker(profile.nhi.page("terms").markers)
@@ -189,7 +192,7 @@ def test_a_passing_5xx_on_a_get_is_retried(sandbox) -> None:  # type: ignore[no-
 def test_renamed_controls_are_found_by_their_labels(sandbox) -> None:  # type: ignore[no-untyped-def]
     sb, profile = sandbox
     apply = profile.nhi.page("apply")
-    with Browser(profile.browser_policy(profile.nhi)) as b:
+    with Browser(policy_for(profile, profile.nhi)) as b:
         page = read_card(b, to_apply_page(b, profile), apply, sb)
         form = page.form()
         assert form[apply.control("name")] == "王小明"
@@ -202,7 +205,7 @@ def test_renamed_controls_are_found_by_their_labels(sandbox) -> None:  # type: i
 def test_a_changed_caption_is_a_site_change(sandbox) -> None:  # type: ignore[no-untyped-def]
     _, profile = sandbox
     apply = profile.nhi.page("apply")
-    with Browser(profile.browser_policy(profile.nhi)) as b:
+    with Browser(policy_for(profile, profile.nhi)) as b:
         form = to_apply_page(b, profile).form()
         with pytest.raises(ControlNotFound) as err:
             form.submitter(apply.control("next"))
@@ -212,7 +215,7 @@ def test_a_changed_caption_is_a_site_change(sandbox) -> None:  # type: ignore[no
 def test_a_replayed_viewstate_is_a_page_state_rejection(sandbox) -> None:  # type: ignore[no-untyped-def]
     _, profile = sandbox
     nhi = profile.nhi
-    with Browser(profile.browser_policy(nhi)) as b:
+    with Browser(policy_for(profile, nhi)) as b:
         terms = b.click(b.open(nhi.url("login")), nhi.page("login").control("register_link"))
         replay = terms.form().submission(nhi.page("terms").control("agree"))
         b.click(terms, nhi.page("terms").control("agree"))
@@ -232,7 +235,7 @@ def test_a_replayed_viewstate_is_a_page_state_rejection(sandbox) -> None:  # typ
 
 def test_a_postback_the_page_did_not_offer_is_a_page_state_rejection(sandbox) -> None:  # type: ignore[no-untyped-def]
     _, profile = sandbox
-    with Browser(profile.browser_policy(profile.nhi)) as b:
+    with Browser(policy_for(profile, profile.nhi)) as b:
         form = to_apply_page(b, profile).form()
         with pytest.raises(PageStateRejected) as err:
             b.postback(form, "ctl00$NotOnThePage")  # outside __EVENTVALIDATION
@@ -245,7 +248,7 @@ def test_a_postback_the_page_did_not_offer_is_a_page_state_rejection(sandbox) ->
 )
 def test_a_plain_500_stays_a_server_error(sandbox) -> None:  # type: ignore[no-untyped-def]
     _, profile = sandbox
-    policy = profile.browser_policy(profile.nhi)
+    policy = policy_for(profile, profile.nhi)
     with Browser(policy, sleep=lambda _: None) as b, pytest.raises(NetworkError) as err:
         to_apply_page(b, profile)
     assert not isinstance(err.value, PageStateRejected)

@@ -12,7 +12,7 @@ from types import TracebackType
 from typing import Protocol, runtime_checkable
 
 from nhicard.agent.errors import AgentError, AgentUsageError, agent_error, component_error
-from nhicard.i18n import T, Text
+from nhicard.core.i18n import T, Text
 
 SIGNATURE_LENGTH = 256
 """H_Sign's answer: the SAM's signature as 256 characters (official code 9001 otherwise)."""

@@ -7,7 +7,7 @@ Our messages quote that text verbatim as ``[<code>] <text>`` (e.g. ``[7004] æœªç
 beside our explanation and fix, so a user can search for what the official pages show. Both
 backends raise the same :class:`AgentError` subclasses for the same situation.
 
-Each subclass also derives from the matching category of :mod:`nhicard.errors`, so callers
+Each subclass also derives from the matching category of :mod:`nhicard.core.errors`, so callers
 can catch ``CardAbsent`` and get the agent's 7004/8013 too, and the CLI maps exit codes in its
 one place. Exit codes chosen per code (cli-contract.md):
 
@@ -35,7 +35,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from nhicard.errors import (
+from nhicard.core.errors import (
     AuthRefused,
     CardAbsent,
     CardFailure,
@@ -45,7 +45,7 @@ from nhicard.errors import (
     ReaderError,
     UsageError,
 )
-from nhicard.i18n import T, Text
+from nhicard.core.i18n import T, Text
 
 
 class AgentError(NhicardError):

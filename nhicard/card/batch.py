@@ -25,8 +25,8 @@ from nhicard.card.verification import (
     Verification,
     failed_without_card,
 )
-from nhicard.errors import CardAbsent, PcscUnavailable
-from nhicard.i18n import Text
+from nhicard.core.errors import CardAbsent, PcscUnavailable
+from nhicard.core.i18n import Text
 
 STOPPED_COUNT = "count"
 STOPPED_IDLE = "idle"

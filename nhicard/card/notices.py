@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from nhicard.i18n import Text
+from nhicard.core.i18n import Text
 
 
 class Notice(str):

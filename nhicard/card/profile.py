@@ -12,9 +12,9 @@ from datetime import date
 from nhicard.card.idnumber import id_check_ok, id_format_ok
 from nhicard.card.notices import Notice
 from nhicard.card.rocdate import roc_to_date
-from nhicard.errors import CardFailure
-from nhicard.i18n import T
-from nhicard.masking import mask_id
+from nhicard.core.errors import CardFailure
+from nhicard.core.i18n import T
+from nhicard.core.masking import mask_id
 
 PROFILE_LENGTH = 57
 CARD_NUMBER = slice(0, 12)

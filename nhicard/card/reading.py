@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from nhicard.card.notices import Notice
 from nhicard.card.profile import CardData, NhiProfile
 from nhicard.card.session import NhiCard
-from nhicard.connection import Connection
-from nhicard.i18n import T, Text
+from nhicard.core.i18n import T, Text
 from nhicard.pcsc import atr as atrs
+from nhicard.transport.connection import Connection
 
 
 @dataclass(frozen=True)

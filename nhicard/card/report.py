@@ -15,10 +15,11 @@ import os
 from pathlib import Path
 from typing import IO, Any
 
-from nhicard.atomicfile import make_private
 from nhicard.card.verification import OK, REPORT_FIELDS, Verification
-from nhicard.errors import UsageError
-from nhicard.i18n import T, Text
+from nhicard.core.atomicfile import make_private
+from nhicard.core.closing import ClosesOnExit
+from nhicard.core.errors import UsageError
+from nhicard.core.i18n import T, Text
 
 REPORT_FORMATS = {".csv": "csv", ".jsonl": "jsonl"}
 
@@ -96,7 +97,7 @@ def verified_ok_numbers(records: list[dict[str, Any]]) -> dict[str, str]:
     }
 
 
-class ReportFile:
+class ReportFile(ClosesOnExit):
     """A report opened for appending: one record per :meth:`append`, flushed and fsynced.
 
     The CSV header is written only into a new (or empty) file."""
@@ -182,12 +183,6 @@ class ReportFile:
             self._file.close()
         except OSError as err:  # the last buffered bytes could not be written
             self.write_error = self.write_error or err
-
-    def __enter__(self) -> ReportFile:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def csv_line(values: list[str]) -> str:

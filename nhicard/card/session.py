@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from nhicard.apdu import ApduError, StatusWord, exchange, transceive
 from nhicard.card.notices import Notice
 from nhicard.card.profile import PERSONAL_RANGES, CardData, NhiProfile
-from nhicard.connection import Connection
-from nhicard.errors import CardAbsent, CardFailure, NhicardError
-from nhicard.i18n import T, Text
+from nhicard.core.errors import CardAbsent, CardFailure, NhicardError
+from nhicard.core.i18n import T, Text
 from nhicard.pcsc import atr as atrs
-from nhicard.traffic import log_note
+from nhicard.transport.apdu import ApduError, StatusWord, exchange, transceive
+from nhicard.transport.connection import Connection
+from nhicard.transport.traffic import log_note
 
 NHI_AID = bytes.fromhex("D1580000010000000000000000001100")
 SAM_AID = bytes.fromhex("D1580000010000000000000000003100")

@@ -23,15 +23,16 @@ from datetime import datetime
 from enum import Enum
 from typing import Any
 
-from nhicard.apdu import ApduError
 from nhicard.card.idnumber import id_check_ok
 from nhicard.card.profile import NhiProfile
 from nhicard.card.session import NhiCard
-from nhicard.connection import Connection
-from nhicard.errors import CardAbsent, CardFailure, NhicardError, PcscUnavailable, ReaderError
-from nhicard.i18n import T, Text
-from nhicard.masking import mask_id
+from nhicard.core.clock import Clock, local_now
+from nhicard.core.errors import CardAbsent, CardFailure, NhicardError, PcscUnavailable, ReaderError
+from nhicard.core.i18n import T, Text
+from nhicard.core.masking import mask_id
 from nhicard.pcsc import atr as atrs
+from nhicard.transport.apdu import ApduError
+from nhicard.transport.connection import Connection
 
 OK = "ok"
 FAILED = "failed"
@@ -49,7 +50,6 @@ REPORT_FIELDS = (
     "apdu_ms",
 )
 
-Clock = Callable[[], datetime]  # the current time, timezone-aware
 PerfCounter = Callable[[], float]  # seconds, monotonic (time.perf_counter)
 
 
@@ -131,11 +131,6 @@ REASON_DESCRIPTIONS: dict[Reason, Text] = {
         "與卡片或讀卡機的通訊失敗", "communication with the card or the reader failed"
     ),
 }
-
-
-def local_now() -> datetime:
-    """The current local time with its UTC offset (the default clock)."""
-    return datetime.now().astimezone()
 
 
 @dataclass(frozen=True)

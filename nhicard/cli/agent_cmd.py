@@ -16,8 +16,8 @@ from nhicard.agent import COMPONENT_HOST, COMPONENT_HTTP_PORT, COMPONENT_HTTPS_P
 from nhicard.cli.context import get_app
 from nhicard.cli.output import emit, output_options, pick_format
 from nhicard.cli.params import Seconds
-from nhicard.errors import UsageError
-from nhicard.i18n import T
+from nhicard.core.errors import UsageError
+from nhicard.core.i18n import T
 
 
 @click.group()
@@ -119,8 +119,8 @@ def serve(
     are disconnected; null and file:// origins only with --allow-null-origin. Stop with
     Ctrl-C or SIGTERM.
     """
-    from nhicard.agent.direct import DirectAgent
-    from nhicard.agent.service import (
+    from nhicard.agent.client.direct import DirectAgent
+    from nhicard.agent.serve.service import (
         DEFAULT_HTTP_PORT,
         DEFAULT_HTTPS_PORT,
         DEFAULT_ORIGINS,
@@ -130,10 +130,10 @@ def serve(
         OriginPolicy,
     )
     from nhicard.cli.trace import show_card_traffic
-    from nhicard.errors import NetworkError
-    from nhicard.paths import state_dir
-    from nhicard.sandbox_endpoints import endpoints_file
-    from nhicard.web.profile import resolve_profile
+    from nhicard.core.errors import NetworkError
+    from nhicard.core.paths import state_dir
+    from nhicard.sites.loader import resolve_profile
+    from nhicard.sites.sandbox_endpoints import endpoints_file
 
     app = get_app()
     if (cert is None) != (key is None):
@@ -177,17 +177,17 @@ def serve(
     if not no_tls:
         if cert is None and profile.is_sandbox:
             # the sandbox's own CA, so its ca_bundle also trusts this service
-            from nhicard.paths import default_sandbox_dir
+            from nhicard.core.paths import default_sandbox_dir
             from nhicard.sandbox.tls import ensure_tls
 
             files = ensure_tls(default_sandbox_dir())
             cert, key, ca_file = str(files.server_cert), str(files.server_key), files.ca_cert
         elif cert is None:
-            from nhicard.agent.servetls import ensure_server_certificate
+            from nhicard.agent.serve.tls import ensure_server_certificate
 
             issued = ensure_server_certificate(state_dir() / "agent-tls")
             cert, key, ca_file = str(issued.cert_file), str(issued.key_file), issued.ca_file
-        from nhicard.tlsclient import serving_context
+        from nhicard.net.tlsclient import serving_context
 
         try:
             context = serving_context(cert, key)
@@ -300,8 +300,8 @@ nssdb_option = click.option(
 
 
 def _machine(hosts_file: Path | None, nssdbs: tuple[Path, ...]):  # type: ignore[no-untyped-def]
-    from nhicard.agent.install import Machine
-    from nhicard.paths import state_dir
+    from nhicard.agent.serve.install import Machine
+    from nhicard.core.paths import state_dir
 
     return Machine.current(state_dir(), hosts_file=hosts_file, nssdbs=nssdbs)
 
@@ -327,7 +327,7 @@ def install_cmd(
     store), adds `127.0.0.1 iccert.nhi.gov.tw` to the hosts file and registers a login
     service running `nhicard agent serve`. A failed step undoes the earlier ones.
     """
-    from nhicard.agent.install import install, notices
+    from nhicard.agent.serve.install import install, notices
 
     app = get_app()
     machine = _machine(hosts_file, nssdbs)
@@ -368,7 +368,7 @@ def uninstall_cmd(
     dry_run: bool, hosts_file: Path | None, nssdbs: tuple[Path, ...], fmt: str | None, as_json: bool
 ) -> None:
     """Remove exactly what `agent install` added (CA, hosts line, login service)."""
-    from nhicard.agent.install import uninstall
+    from nhicard.agent.serve.install import uninstall
 
     app = get_app()
     changes = uninstall(_machine(hosts_file, nssdbs), dry_run=dry_run)
@@ -395,8 +395,8 @@ def status_cmd(
 ) -> None:
     """What `agent install` set up: certificate, trust per store, hosts entry, login service,
     and whether the agent answers GetVersion at --agent-url."""
-    from nhicard.agent.factory import probe_component
-    from nhicard.agent.install import status
+    from nhicard.agent.client.factory import probe_component
+    from nhicard.agent.serve.install import status
 
     app = get_app()
     machine = _machine(hosts_file, nssdbs)

@@ -8,7 +8,7 @@ from nhicard.cli.context import get_app
 from nhicard.cli.lazy import LazyGroup
 from nhicard.cli.output import emit, output_options, pick_format
 from nhicard.cli.params import Seconds
-from nhicard.i18n import T
+from nhicard.core.i18n import T
 
 CARD_COLUMNS = (
     "reader",

@@ -22,8 +22,8 @@ from nhicard.cli.card_verify_view import (
 from nhicard.cli.context import AppContext, get_app
 from nhicard.cli.output import emit, output_options, pick_format
 from nhicard.cli.params import Seconds
-from nhicard.errors import AlreadyReported, Category
-from nhicard.i18n import T
+from nhicard.core.errors import AlreadyReported, Category
+from nhicard.core.i18n import T
 
 if TYPE_CHECKING:
     from nhicard.card.batch import BatchSummary
@@ -83,7 +83,7 @@ def _check_report(ctx: click.Context, param: click.Parameter, value: str | None)
     if value is None:
         return None
     from nhicard.card.report import report_format
-    from nhicard.errors import UsageError
+    from nhicard.core.errors import UsageError
 
     try:
         report_format(value)
@@ -247,7 +247,7 @@ def _run_single(
 
 
 def _watched_reader(app: AppContext, all_readers: bool) -> str | None:
-    from nhicard.errors import ReaderError
+    from nhicard.core.errors import ReaderError
     from nhicard.pcsc import codes
     from nhicard.pcsc.names import list_reader_names, resolve_reader
 

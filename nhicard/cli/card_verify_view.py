@@ -11,12 +11,12 @@ import click
 
 from nhicard.cli.context import AppContext
 from nhicard.cli.output import json_text
-from nhicard.i18n import T, Text
+from nhicard.core.i18n import T, Text
 
 if TYPE_CHECKING:
     from nhicard.card.batch import BatchSummary
     from nhicard.card.verification import Verification
-    from nhicard.errors import PcscUnavailable
+    from nhicard.core.errors import PcscUnavailable
 
 
 def card_name(v: Verification) -> Text:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import click
 
 from nhicard.agent import DEFAULT_AGENT_URL
-from nhicard.i18n import Text
+from nhicard.core.i18n import Text
 
 
 @dataclass

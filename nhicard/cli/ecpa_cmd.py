@@ -12,7 +12,7 @@ from nhicard.cli.flow_options import flow_settings, save_pages_option
 from nhicard.cli.output import emit, output_options, pick_format
 from nhicard.cli.params import cookie_jar_target, return_url_callback
 from nhicard.cli.secrets import password_options, read_password
-from nhicard.i18n import T
+from nhicard.core.i18n import T
 
 if TYPE_CHECKING:
     pass

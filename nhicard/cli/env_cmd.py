@@ -11,10 +11,10 @@ from nhicard.cli.context import get_app
 from nhicard.cli.output import emit, output_options, pick_format
 from nhicard.cli.params import Seconds
 from nhicard.cli.records import check_record, env_report
+from nhicard.core.errors import ChecksFailed
+from nhicard.core.i18n import T
 from nhicard.envcheck import FAIL, GROUPS, PASS, SKIP, WARN, CheckResult, run_checks
 from nhicard.envcheck.agent import AgentSettings
-from nhicard.errors import ChecksFailed
-from nhicard.i18n import T
 
 CHECK_IDS_HELP = """\b
 Groups and check ids (stable; per-site ids use the site keys nhi and ecpa):

@@ -10,7 +10,7 @@ import click
 
 from nhicard.cli.context import AppContext
 from nhicard.cli.params import writable_directory
-from nhicard.i18n import Text
+from nhicard.core.i18n import Text
 
 if TYPE_CHECKING:
     from nhicard.flows.base import FlowSettings

@@ -18,8 +18,8 @@ from nhicard.cli.context import AppContext
 from nhicard.cli.lazy import LazyGroup
 from nhicard.cli.output import tolerant_streams
 from nhicard.cli.params import Seconds, agent_url_callback
-from nhicard.errors import AlreadyReported, Category, NhicardError
-from nhicard.i18n import LANGS, T, default_lang
+from nhicard.core.errors import AlreadyReported, Category, NhicardError
+from nhicard.core.i18n import LANGS, T, default_lang
 
 # name -> "module:attribute"; modules are imported only when the command runs or is listed
 # in --help, so start-up stays fast and a missing optional extra breaks only its command.

@@ -10,9 +10,9 @@ from typing import Any
 
 import click
 
-from nhicard.errors import UsageError
-from nhicard.i18n import T
-from nhicard.urlcheck import url_problem
+from nhicard.core.errors import UsageError
+from nhicard.core.i18n import T
+from nhicard.net.urlcheck import url_problem
 
 YEAR = 365 * 24 * 3600.0
 

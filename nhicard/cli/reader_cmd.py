@@ -8,10 +8,10 @@ import click
 
 from nhicard.cli.context import get_app
 from nhicard.cli.output import emit, output_options, pick_format
-from nhicard.i18n import T
+from nhicard.core.i18n import T
 
 if TYPE_CHECKING:
-    from nhicard.connection import Connection
+    from nhicard.transport.connection import Connection
 
 READER_COLUMNS = ("index", "name", "state", "atr", "card_type", "card_label")
 

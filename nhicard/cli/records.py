@@ -1,7 +1,7 @@
 """What commands print for people and scripts, rendered from the core's results: texts in
 the chosen language, personal data masked on request (cli-contract.md's field names).
 
-The core returns frozen results holding bilingual :class:`~nhicard.i18n.Text` values; the
+The core returns frozen results holding bilingual :class:`~nhicard.core.i18n.Text` values; the
 language and masking for display are decided here."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from nhicard.masking import mask_date, mask_id, mask_name
+from nhicard.core.masking import mask_date, mask_id, mask_name
 
 if TYPE_CHECKING:
     from nhicard.card.reading import CardReading

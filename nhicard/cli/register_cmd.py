@@ -12,8 +12,8 @@ from nhicard.cli.flow_options import flow_settings, save_pages_option
 from nhicard.cli.output import emit, output_options, pick_format
 from nhicard.cli.params import Seconds
 from nhicard.cli.secrets import password_options, read_password
-from nhicard.errors import UsageError
-from nhicard.i18n import T
+from nhicard.core.errors import UsageError
+from nhicard.core.i18n import T
 
 PASSWORD_ENV = "NHICARD_PASSWORD"
 PROMPT = T("註冊密碼(6 至 12 個字元)", "Registration password (6 to 12 characters)")

@@ -9,14 +9,14 @@ import click
 from nhicard.cli.context import get_app
 from nhicard.cli.output import emit, output_options, pick_format
 from nhicard.cli.params import existing_or_new_directory, probe_writable
-from nhicard.errors import NetworkError, UsageError
-from nhicard.i18n import T
+from nhicard.core.errors import NetworkError, UsageError
+from nhicard.core.i18n import T
 
 DIR_HELP = "Sandbox directory [default: $NHICARD_SANDBOX_DIR, else <user state dir>/sandbox]."
 
 
 def _sandbox_dir(value: Path | None) -> Path:
-    from nhicard.paths import default_sandbox_dir
+    from nhicard.core.paths import default_sandbox_dir
 
     return value if value is not None else default_sandbox_dir()
 

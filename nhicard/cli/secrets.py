@@ -17,8 +17,8 @@ from typing import Any, TypeVar
 import click
 
 from nhicard.cli.context import AppContext
-from nhicard.errors import UsageError
-from nhicard.i18n import T, Text
+from nhicard.core.errors import UsageError
+from nhicard.core.i18n import T, Text
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -9,8 +9,8 @@ from types import FrameType
 import click
 
 from nhicard.cli.context import get_app
-from nhicard.errors import UsageError
-from nhicard.i18n import T
+from nhicard.core.errors import UsageError
+from nhicard.core.i18n import T
 from nhicard.sandbox.vcard import FAULT_HELP
 
 
@@ -62,7 +62,7 @@ def sim_card(
     """Run one virtual NHI card on vpcd in the foreground (Ctrl-C or SIGTERM stops it).
 
     The card reconnects by itself when pcscd / vpcd restarts."""
-    from nhicard.masking import mask_name
+    from nhicard.core.masking import mask_name
     from nhicard.sandbox.data import load_data
     from nhicard.sandbox.vcard import FaultSpec, VirtualCard
     from nhicard.sandbox.vpcd import CONNECTED, DISCONNECTED, PULLED, VpcdCardClient, slot_port

@@ -1,4 +1,4 @@
-"""``-vv``: the card traffic the core logs (see :mod:`nhicard.traffic`) printed on stderr,
+"""``-vv``: the card traffic the core logs (see :mod:`nhicard.transport.traffic`) printed on stderr,
 one line per record, as the APDUs are sent and received."""
 
 from __future__ import annotations
@@ -8,10 +8,10 @@ import logging
 import click
 
 from nhicard.cli.context import AppContext
-from nhicard.traffic import TRAFFIC, TRAFFIC_NAME
+from nhicard.transport.traffic import TRAFFIC, TRAFFIC_NAME
 
-# the loggers of the card layers: APDUs (nhicard.apdu) and the notes among them
-CARD_LOGGERS = ("nhicard.apdu", "nhicard.card", "nhicard.agent")
+# the loggers of the card layers: APDUs (nhicard.transport.apdu) and the notes among them
+CARD_LOGGERS = ("nhicard.transport.apdu", "nhicard.card", "nhicard.agent")
 
 
 class StderrHandler(logging.Handler):

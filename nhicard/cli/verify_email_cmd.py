@@ -12,8 +12,8 @@ from nhicard.cli.flow_options import flow_settings, save_pages_option
 from nhicard.cli.output import emit, output_options, pick_format
 from nhicard.cli.params import Seconds
 from nhicard.cli.secrets import read_password
-from nhicard.errors import UsageError
-from nhicard.i18n import T, Text
+from nhicard.core.errors import UsageError
+from nhicard.core.i18n import T, Text
 
 IMAP_PASSWORD_ENV = "NHICARD_IMAP_PASSWORD"
 SOURCE_OPTIONS = ("eml", "mbox", "maildir", "imap", "link")
@@ -130,7 +130,7 @@ def verify_email(
     from nhicard.flows.base import open_flow
     from nhicard.flows.verify_email import MailSourceSpec, find_link, verify_link
     from nhicard.mail import MailNotFound, parse_since
-    from nhicard.web.profile import resolve_profile
+    from nhicard.sites.loader import resolve_profile
 
     app = get_app()
     chosen = pick_format(fmt, as_json)

@@ -11,7 +11,7 @@ the order given:
   ``fail`` ("timed out");
 - an overall budget bounds the whole run.
 
-The core never prints; texts are bilingual :class:`~nhicard.i18n.Text`, rendered by the CLI.
+The core never prints; texts are bilingual :class:`~nhicard.core.i18n.Text`, rendered by the CLI.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from nhicard.i18n import T, Text
+from nhicard.core.i18n import T, Text
 
 DEFAULT_TIMEOUT = 5.0  # seconds for each check that waits on the network
 
@@ -161,7 +161,7 @@ class _Running:
 
 
 def _crash_finding(exc: BaseException) -> Finding:
-    from nhicard.errors import NhicardError
+    from nhicard.core.errors import NhicardError
 
     if isinstance(exc, NhicardError):
         return failed(exc.message, exc.hint, exc.detail or "")

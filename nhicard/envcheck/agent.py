@@ -7,7 +7,6 @@ over ``wss://…/echo`` → which backend ``--agent`` would pick. The component 
 
 from __future__ import annotations
 
-import ipaddress
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,14 +14,15 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from nhicard.agent import COMPONENT_HOST
+from nhicard.core.i18n import T, Text
 from nhicard.envcheck import SKIP, Check, CheckEnv, Finding, passed, probes, skipped, warned
 from nhicard.envcheck.platforms import environ_of, hosts_fix, platform_of
 from nhicard.envcheck.probes import ProbeError
-from nhicard.i18n import T, Text
+from nhicard.net.addresses import is_loopback
 from nhicard.platform.hosts import HostsFile
 
 if TYPE_CHECKING:
-    from nhicard.sam_endpoint import SamEndpoint
+    from nhicard.sites.sam_endpoint import SamEndpoint
 
 GROUP = "agent"
 
@@ -86,13 +86,6 @@ def with_optional(fix: Text) -> Text:
     return Text(f"{fix.zh}{OPTIONAL.zh}", f"{fix.en} {OPTIONAL.en}")
 
 
-def _is_loopback(address: str) -> bool:
-    try:
-        return ipaddress.ip_address(address.split("%", 1)[0]).is_loopback
-    except ValueError:
-        return False
-
-
 def check_hosts(env: CheckEnv) -> Finding:
     plat, environ = platform_of(env), environ_of(env)
     path = env.get("hosts_file") or plat.hosts_file_path(environ)
@@ -116,7 +109,7 @@ def check_hosts(env: CheckEnv) -> Finding:
             fix,
             detail,
         )
-    if not _is_loopback(addresses[0]):
+    if not is_loopback(addresses[0]):
         return warned(
             T(
                 "hosts 檔把 {h} 指向 {a},不是 127.0.0.1",
@@ -303,7 +296,7 @@ def check_tls(env: CheckEnv) -> Finding:
 
 
 def check_version(env: CheckEnv) -> Finding:
-    from nhicard.agent.factory import probe_component
+    from nhicard.agent.client.factory import probe_component
 
     s = _settings(env)
     probe = probe_component(s.url, origin=s.origin, ca_bundle=s.ca_bundle, timeout=env.timeout)
@@ -359,11 +352,11 @@ def profile_sam(env: CheckEnv) -> SamEndpoint:
     """The SAM of the run's site profile, as the plan loaded it (``profile_sam``: the
     endpoint, or the error that kept the profile from loading); loaded here by the same
     loader when the plan did not."""
-    from nhicard.errors import NhicardError
+    from nhicard.core.errors import NhicardError
 
     loaded = env.get("profile_sam")
     if loaded is None:
-        from nhicard.web.profile import resolve_profile
+        from nhicard.sites.loader import resolve_profile
 
         sam: SamEndpoint = resolve_profile(env.get("profile_name", "real")).sam
         return sam
@@ -375,8 +368,8 @@ def profile_sam(env: CheckEnv) -> SamEndpoint:
 
 def check_backend(env: CheckEnv) -> Finding:
     """Which backend ``--agent`` picks, asking the factory exactly as the commands do."""
-    from nhicard.agent.factory import open_agent
-    from nhicard.errors import NhicardError
+    from nhicard.agent.client.factory import open_agent
+    from nhicard.core.errors import NhicardError
 
     s = _settings(env)
     try:

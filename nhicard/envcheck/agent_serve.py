@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from nhicard.agent import COMPONENT_PORT
+from nhicard.core.i18n import T, Text
 from nhicard.envcheck import Check, CheckEnv, Finding, passed, skipped, warned
-from nhicard.i18n import T, Text
 
 GROUP = "agent"
 _ANY4 = "00000000"
@@ -35,8 +35,8 @@ INSTALL_FIX = T(
 
 def _status(env: CheckEnv) -> dict[str, Any]:
     def compute() -> dict[str, Any]:
-        from nhicard.agent.install import Machine, status
-        from nhicard.paths import state_dir
+        from nhicard.agent.serve.install import Machine, status
+        from nhicard.core.paths import state_dir
 
         machine = env.get("agent_machine") or Machine.current(state_dir())
         return status(machine)

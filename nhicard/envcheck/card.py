@@ -6,12 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from nhicard.core.errors import NhicardError
+from nhicard.core.i18n import T, Text
+from nhicard.core.masking import mask_id, mask_name
 from nhicard.envcheck import Check, CheckEnv, Finding, failed, passed, warned
 from nhicard.envcheck.pcsc import error_finding, readers
 from nhicard.envcheck.usb import name_holders
-from nhicard.errors import NhicardError
-from nhicard.i18n import T, Text
-from nhicard.masking import mask_id, mask_name
 
 if TYPE_CHECKING:
     from nhicard.card.profile import CardData, NhiProfile

@@ -11,11 +11,11 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta, tzinfo
 
-from nhicard.agent.clock import TAIPEI
+from nhicard.core.clock import TAIPEI
+from nhicard.core.i18n import T, Text
 from nhicard.envcheck import Check, CheckEnv, Finding, failed, passed, skipped, warned
 from nhicard.envcheck.probes import ProbeError, SiteProbe
 from nhicard.envcheck.targets import now_utc, probe_site, targets_of
-from nhicard.i18n import T, Text
 
 GROUP = "clock"
 WARN_AFTER = 60.0  # seconds
@@ -158,7 +158,7 @@ def encrypt_path(env: CheckEnv) -> tuple[bool, str]:
             return bool(injected())
         if settings is None:
             return False
-        from nhicard.agent.factory import PROBE_TIMEOUT, probe_component
+        from nhicard.agent.client.factory import PROBE_TIMEOUT, probe_component
 
         answered = probe_component(
             settings.url,

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
+from nhicard.core.i18n import T
 from nhicard.envcheck import Check, CheckEnv, Finding, failed, passed, skipped
-from nhicard.i18n import T
 
 GROUP = "installer"
 

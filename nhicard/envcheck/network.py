@@ -3,11 +3,11 @@ reachability of the SAM server. Skipped as a whole with ``--offline``."""
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Mapping
 from functools import partial
 from urllib.parse import urlsplit, urlunsplit
 
+from nhicard.core.i18n import T, Text
 from nhicard.envcheck import (
     DEFAULT_TIMEOUT,
     FAIL,
@@ -22,7 +22,7 @@ from nhicard.envcheck import (
 )
 from nhicard.envcheck.probes import ProbeError
 from nhicard.envcheck.targets import NetworkTargets, SiteTarget, probe_site, targets_of
-from nhicard.i18n import T, Text
+from nhicard.net.addresses import is_ip
 
 GROUP = "network"
 PROXY_VARS = ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "NO_PROXY")
@@ -103,14 +103,6 @@ def _uses_proxy(environ: Mapping[str, str], host: str) -> bool:
     return True
 
 
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
-
-
 def about(site: SiteTarget, text: Text, **fields: object) -> Text:
     """``text`` with ``{site}`` filled by the site's label in each language."""
     return Text(
@@ -119,7 +111,7 @@ def about(site: SiteTarget, text: Text, **fields: object) -> Text:
 
 
 def check_dns(site: SiteTarget, env: CheckEnv) -> Finding:
-    if _is_ip(site.host):
+    if is_ip(site.host):
         return passed(about(site, T("{site}:位址 {h}", "{site}: address {h}"), h=site.host))
     try:
         addrs = probes.resolve(site.host, site.port)
@@ -178,7 +170,7 @@ def probe_failure(site: SiteTarget, err: ProbeError, timeout: float = DEFAULT_TI
     summary = PROBE_SUMMARIES.get(err.kind, T("{site}:HTTPS 連線失敗", "{site}: HTTPS failed"))
     detail = f"{site.url}: {err.kind}: {err.text}"
     if err.kind == probes.TLS_UNTRUSTED:
-        from nhicard.web.tlschain import presented_chain, untrusted_texts
+        from nhicard.net.tlschain import presented_chain, untrusted_texts
 
         chain = presented_chain(site.host, site.port, timeout=timeout)
         if chain is not None:
@@ -239,7 +231,7 @@ def check_tls(site: SiteTarget, env: CheckEnv) -> Finding:
     except ProbeError as err:
         return probe_failure(site, err, env.timeout)
     version = probe.tls_version
-    from nhicard.web.tlschain import presented_chain
+    from nhicard.net.tlschain import presented_chain
 
     chain = presented_chain(site.host, site.port, timeout=env.timeout)
     shown = f"{site.url}; chain: {chain.describe()}" if chain is not None else site.url
@@ -268,7 +260,7 @@ def check_sam(env: CheckEnv) -> Finding:
         return skipped(T("設定檔未指定 SAM 伺服器", "the profile names no SAM server"))
     where = f"{sam.host}:{sam.port}"
     try:
-        if not _is_ip(sam.host):
+        if not is_ip(sam.host):
             probes.resolve(sam.host, sam.port)
         ms = probes.tcp_connect(sam.host, sam.port, env.timeout)
     except ProbeError as err:

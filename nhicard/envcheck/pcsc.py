@@ -8,11 +8,11 @@ from __future__ import annotations
 from functools import partial
 from typing import TYPE_CHECKING
 
+from nhicard.core.errors import NhicardError, PcscUnavailable
+from nhicard.core.i18n import T, Text
 from nhicard.envcheck import Check, CheckEnv, Finding, failed, passed, warned
 from nhicard.envcheck.platforms import environ_of, platform_of
 from nhicard.envcheck.usb import name_holders
-from nhicard.errors import NhicardError, PcscUnavailable
-from nhicard.i18n import T, Text
 from nhicard.pcsc import codes
 from nhicard.platform import RUNNING, STOPPED
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from nhicard.core.errors import NhicardError
+from nhicard.core.i18n import T, Text
 from nhicard.envcheck import Check, CheckEnv, Finding, failed, passed, skipped, warned
 from nhicard.envcheck.pcsc import error_finding, reader_names
 from nhicard.envcheck.usb import (
@@ -28,8 +30,6 @@ from nhicard.envcheck.usb import (
     sysfs_root,
     usb_devices_dir,
 )
-from nhicard.errors import NhicardError
-from nhicard.i18n import T, Text
 
 GROUP = "pcsc"
 

@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nhicard.agent import DEFAULT_AGENT_URL
+from nhicard.core.errors import NhicardError
+from nhicard.core.i18n import T
 from nhicard.envcheck import DEFAULT_TIMEOUT, GROUPS, Check, CheckEnv, Finding, failed, passed
 from nhicard.envcheck import agent as agent_group
 from nhicard.envcheck import agent_serve as agent_serve_group
@@ -22,13 +24,11 @@ from nhicard.envcheck import pcsc_usb as pcsc_usb_group
 from nhicard.envcheck import system as system_group
 from nhicard.envcheck.agent import AgentSettings
 from nhicard.envcheck.targets import NetworkTargets
-from nhicard.errors import NhicardError
-from nhicard.i18n import T
 from nhicard.platform import Platform as PlatformSupport
 from nhicard.platform import current
 
 if TYPE_CHECKING:
-    from nhicard.sam_endpoint import SamEndpoint
+    from nhicard.sites.sam_endpoint import SamEndpoint
 
 LOCAL_TIMEOUT = 10.0  # seconds for each check of this computer (PC/SC, files)
 LOCAL_GROUPS = frozenset({"system", "pcsc", "card", "installer"})
@@ -66,7 +66,7 @@ def load_profile(name: str) -> LoadedProfile:
     """The profile's sites, SAM and CA bundle (through the one profile loader the web
     flows and ``agent serve`` use)."""
     from nhicard.envcheck.targets import targets_from_profile
-    from nhicard.web.profile import resolve_profile
+    from nhicard.sites.loader import resolve_profile
 
     try:
         profile = resolve_profile(name)

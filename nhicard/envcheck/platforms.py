@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from nhicard.agent import COMPONENT_HOST
-from nhicard.i18n import T, Text
+from nhicard.core.i18n import T, Text
 from nhicard.platform import Platform as PlatformSupport
 
 if TYPE_CHECKING:

@@ -16,9 +16,9 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-from nhicard import netclass
-from nhicard.netclass import Kind
-from nhicard.tlsclient import inspecting_context
+from nhicard.net import netclass
+from nhicard.net.netclass import Kind
+from nhicard.net.tlsclient import inspecting_context
 
 TIMEOUT = "timeout"
 DNS = "dns"
@@ -50,7 +50,7 @@ _KINDS = {  # the probes' coarser kinds: advice differs for these only
 
 
 def classify(exc: BaseException) -> ProbeError:
-    """Map a socket/ssl/httpx exception to a :class:`ProbeError` (:mod:`nhicard.netclass`
+    """Map a socket/ssl/httpx exception to a :class:`ProbeError` (:mod:`nhicard.net.netclass`
     decides the kind, by the message too when an httpx error carries no cause)."""
     if isinstance(exc, ProbeError):
         return exc

@@ -7,9 +7,9 @@ import sys
 from collections.abc import Callable
 
 from nhicard import __version__
+from nhicard.core.i18n import T
 from nhicard.envcheck import Check, CheckEnv, Finding, failed, passed, warned
 from nhicard.envcheck.platforms import platform_of
-from nhicard.i18n import T
 
 GROUP = "system"
 MIN_PYTHON = (3, 11)

@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+from nhicard.core.i18n import Text
 from nhicard.envcheck import CheckEnv
 from nhicard.envcheck.probes import SiteProbe, https_probe
-from nhicard.i18n import Text
 
 
 @dataclass(frozen=True)
@@ -97,9 +97,9 @@ SITE_LABELS = {
 
 
 def targets_from_profile(profile: Any) -> NetworkTargets:
-    """Targets of a :class:`nhicard.web.profile.SiteProfile`: the registration site's and
+    """Targets of a :class:`nhicard.sites.loader.SiteProfile`: the registration site's and
     eCPA's login pages, the SAM server, the CA bundle."""
-    from nhicard.errors import NhicardError
+    from nhicard.core.errors import NhicardError
 
     sites = []
     for key in ("nhi", "ecpa"):

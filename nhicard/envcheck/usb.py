@@ -22,8 +22,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from nhicard.core.i18n import T, Text
 from nhicard.envcheck import CheckEnv, Finding
-from nhicard.i18n import T, Text
 
 SYSFS_ROOT = Path("/sys")
 PROC_ROOT = Path("/proc")

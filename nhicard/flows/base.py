@@ -4,7 +4,7 @@
 (the profile's TLS and maintenance policy, a masked trace, a redactor that knows the run's
 secrets) and yields a :class:`FlowEnv`. The card agent is opened only when a flow first
 asks for ``env.agent`` (so a flow that fails before the card is needed never touches the
-reader). Any :class:`~nhicard.errors.SiteChanged` leaving the block without a saved page
+reader). Any :class:`~nhicard.core.errors.SiteChanged` leaving the block without a saved page
 gets the current page saved (redacted) and its path attached, for the exit-11 report.
 
 The core never prints: progress goes to ``settings.log`` (a ``Text`` callback), traces to
@@ -20,7 +20,7 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import httpx
@@ -28,30 +28,27 @@ import httpx
 from nhicard.agent import DEFAULT_AGENT_URL
 from nhicard.agent.base import SIGNATURE_LENGTH, BasicData, CardAgent
 from nhicard.agent.errors import component_error
-from nhicard.errors import NetworkError, SiteChanged, SiteRejected
+from nhicard.core.clock import Clock, utc_now
+from nhicard.core.errors import NetworkError, SiteChanged, SiteRejected
+from nhicard.core.i18n import T, Text
 from nhicard.flows.errors import SessionExpired
 from nhicard.flows.hosts import check_profile_hosts
-from nhicard.i18n import T, Text
+from nhicard.sites.loader import resolve_profile
+from nhicard.sites.model import PageSpec, SiteProfile, SiteSpec
 from nhicard.web.aspnet import page_messages
-from nhicard.web.browser import Browser
+from nhicard.web.browser import Browser, policy_for
 from nhicard.web.errors import PageUnparsable
 from nhicard.web.form import Form, Key
 from nhicard.web.formdata import Submission
 from nhicard.web.page import Page
 from nhicard.web.pages import PageSaver
-from nhicard.web.profile import PageSpec, SiteProfile, SiteSpec, resolve_profile
-from nhicard.web.redact import Redactor
+from nhicard.web.redact import Redactor, redactor_for
 
 END_STEP = "END"
 
 Log = Callable[[Text], None]
 Trace = Callable[[str], None]
-Clock = Callable[[], datetime]
 AgentFactory = Callable[["FlowSettings", SiteProfile], CardAgent]
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -86,7 +83,7 @@ class FlowSettings:
 
 
 def _default_agent(settings: FlowSettings, profile: SiteProfile) -> CardAgent:
-    from nhicard.agent.factory import open_agent
+    from nhicard.agent.client.factory import open_agent
 
     return open_agent(
         settings.agent_kind,
@@ -220,7 +217,7 @@ class FlowEnv:
         if self._saver is not None:
             return self._save_with(self._saver, page, step)
         if self._failure_saver is None:
-            from nhicard.paths import state_dir
+            from nhicard.core.paths import state_dir
 
             base = self.settings.state_dir or state_dir()
             self._failure_saver = PageSaver(base / "pages", self.redactor)
@@ -359,10 +356,10 @@ def open_flow(
     """The environment of one flow run (see the module docstring)."""
     profile = profile or resolve_profile(settings.profile, sandbox_dir=settings.sandbox_dir)
     check_profile_hosts(profile, allowed=settings.allow_profile_hosts, warn=settings.warn)
-    redactor = profile.redactor()
+    redactor = redactor_for(profile)
     for value, kind in secrets:
         redactor.add_secret(value, kind)
-    policy = profile.browser_policy()
+    policy = policy_for(profile)
     hosts = (*profile.site_hosts(), *(h.lower() for h in settings.extra_form_hosts))
     policy = dataclasses.replace(policy, form_hosts=tuple(dict.fromkeys(hosts)))
     if settings.read_timeout is not None:

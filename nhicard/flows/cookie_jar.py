@@ -16,8 +16,8 @@ from collections.abc import Iterable
 from http.cookiejar import Cookie
 from pathlib import Path
 
-from nhicard.errors import UsageError
-from nhicard.i18n import T
+from nhicard.core.errors import UsageError
+from nhicard.core.i18n import T
 
 HEADER = (
     "# Netscape HTTP Cookie File\n"

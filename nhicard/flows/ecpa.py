@@ -2,7 +2,7 @@
 
 eCPA's login page runs each login column as a chain of XHR calls (form-urlencoded, with
 ``X-Requested-With``, each answering plain text; sites.md). The profile describes a column's
-chain as data (``[ecpa.chains.<column>]``, nhicard.web.profile.LoginChain); this flow makes
+chain as data (``[ecpa.chains.<column>]``, nhicard.sites.loader.LoginChain); this flow makes
 the same calls a browser makes, in the same order, with the same cookies:
 
 1. open the login page (``clogin.aspx``, with ``returnUrl`` when a relying party is named)
@@ -34,13 +34,13 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from nhicard.agent.base import SIGNATURE_LENGTH, check_password_length
-from nhicard.errors import AuthRefused, NhicardError, SiteChanged, SiteRejected, UsageError
+from nhicard.core.errors import AuthRefused, NhicardError, SiteChanged, SiteRejected, UsageError
+from nhicard.core.i18n import T
 from nhicard.flows.base import FlowEnv, site_message_text
-from nhicard.i18n import T
+from nhicard.sites.model import ChainCall, LoginChain, SiteSpec
 from nhicard.web.aspnet import page_messages
 from nhicard.web.formdata import Submission
 from nhicard.web.page import Page
-from nhicard.web.profile import ChainCall, LoginChain, SiteSpec
 
 ACCOUNT_CHAIN = "account"
 NHI_CHAIN = "nhi_card"

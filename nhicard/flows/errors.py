@@ -1,8 +1,8 @@
-"""Typed errors of the flows (each a subclass of an exit-code class of nhicard.errors)."""
+"""Typed errors of the flows (each a subclass of an exit-code class of nhicard.core.errors)."""
 
 from __future__ import annotations
 
-from nhicard.errors import NetworkError
+from nhicard.core.errors import NetworkError
 
 
 class SessionExpired(NetworkError):

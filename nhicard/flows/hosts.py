@@ -8,28 +8,20 @@ profile is refused for the web flows unless the user says so explicitly
 from __future__ import annotations
 
 import functools
-import ipaddress
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
-from nhicard.errors import UsageError
-from nhicard.i18n import T, Text
-from nhicard.web.profile import SiteProfile, resolve_profile
+from nhicard.core.errors import UsageError
+from nhicard.core.i18n import T, Text
+from nhicard.net.addresses import is_loopback
+from nhicard.sites.loader import resolve_profile
+from nhicard.sites.model import SiteProfile
 
 
 @functools.cache
 def real_hosts() -> frozenset[str]:
     """The hosts of the built-in ``real`` profile (the government sites)."""
     return frozenset(resolve_profile("real").site_hosts())
-
-
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def unexpected_hosts(profile: SiteProfile) -> list[tuple[str, Text]]:
@@ -46,7 +38,7 @@ def unexpected_hosts(profile: SiteProfile) -> list[tuple[str, Text]]:
             found.append((host, T("以未加密的 http 連線", "over unencrypted http")))
         elif root == "real" and host not in real_hosts():
             found.append((host, T("不是健保署的正式網站", "which is not one of the real sites")))
-        elif root == "sandbox" and not _loopback(host):
+        elif root == "sandbox" and not is_loopback(host, name_too=True):
             found.append((host, T("不在本機(沙箱只在本機)", "which is not on this machine")))
     return list(dict(found).items())
 

@@ -17,9 +17,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from nhicard.errors import UsageError
-from nhicard.i18n import T, Text
-from nhicard.masking import mask_id
+from nhicard.core.errors import UsageError
+from nhicard.core.i18n import T, Text
+from nhicard.core.masking import mask_id
 from nhicard.web.pages import write_private
 
 FORMAT = 1
@@ -29,7 +29,7 @@ _SECRET_WORDS = ("password", "passwd", "pwd", "secret", "token", "sign")
 def journal_dir(state_dir: Path | None = None) -> Path:
     """``<state dir>/journal`` (``NHICARD_STATE_DIR`` honoured)."""
     if state_dir is None:
-        from nhicard.paths import state_dir as default_state_dir
+        from nhicard.core.paths import state_dir as default_state_dir
 
         state_dir = default_state_dir()
     return Path(state_dir) / "journal"

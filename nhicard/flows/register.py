@@ -47,7 +47,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from nhicard.agent.base import BasicData
-from nhicard.errors import NhicardError, SiteRejected
+from nhicard.core.errors import NhicardError, SiteRejected
+from nhicard.core.i18n import T, Text
+from nhicard.core.masking import mask_name
 from nhicard.flows.base import FlowEnv, fill_agent_fields, site_rejected
 from nhicard.flows.errors import SessionExpired
 from nhicard.flows.journal import Journal
@@ -58,14 +60,12 @@ from nhicard.flows.register_input import (
     RegistrationRequest,
     check_password,
 )
-from nhicard.i18n import T, Text
-from nhicard.masking import mask_name
+from nhicard.sites.model import PageSpec
 from nhicard.web.aspnet import change_postback, postback
 from nhicard.web.errors import PageStateRejected
 from nhicard.web.form import Form
 from nhicard.web.matching import match_option
 from nhicard.web.page import Page
-from nhicard.web.profile import PageSpec
 
 FLOW = "register"
 STATUS_SUBMITTED = "submitted"

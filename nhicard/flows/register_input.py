@@ -9,8 +9,8 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from nhicard.errors import UsageError
-from nhicard.i18n import T, Text
+from nhicard.core.errors import UsageError
+from nhicard.core.i18n import T, Text
 
 NEIGHBORHOOD_MAX = 999
 PASSWORD_MIN, PASSWORD_MAX = 6, 12

@@ -34,9 +34,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from nhicard.errors import AuthRefused, SiteRejected
+from nhicard.core.errors import AuthRefused, SiteRejected
+from nhicard.core.i18n import T, Text
 from nhicard.flows.base import FlowEnv, fill_agent_fields, site_message_text, site_rejected
-from nhicard.i18n import T, Text
 from nhicard.mail import (
     EmlSource,
     ForeignLink,
@@ -49,9 +49,9 @@ from nhicard.mail import (
     find_verification_mail,
     wait_for_verification_mail,
 )
+from nhicard.sites.model import SiteProfile
 from nhicard.web.aspnet import postback
 from nhicard.web.page import Page
-from nhicard.web.profile import SiteProfile
 
 SOURCE_KINDS = ("eml", "mbox", "maildir", "imap")
 LOCAL_POLL_SECONDS = 2.0

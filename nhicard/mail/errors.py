@@ -1,4 +1,4 @@
-"""Typed errors of the mail layer, each a subclass of an exit-code class of ``nhicard.errors``.
+"""Typed errors of the mail layer, each a subclass of an exit-code class of ``nhicard.core.errors``.
 
 | error | exit | when |
 |---|---|---|
@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from nhicard.errors import AuthRefused, NetworkError, SiteRejected, UsageError
-from nhicard.i18n import Text
+from nhicard.core.errors import AuthRefused, NetworkError, SiteRejected, UsageError
+from nhicard.core.i18n import Text
 
 
 class MailSourceMissing(UsageError):

@@ -16,8 +16,8 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 
-from nhicard.errors import NhicardError
-from nhicard.i18n import T, Text
+from nhicard.core.errors import NhicardError
+from nhicard.core.i18n import T, Text
 from nhicard.mail.errors import (
     ImapLoginRefused,
     ImapMailboxMissing,
@@ -27,8 +27,8 @@ from nhicard.mail.errors import (
 from nhicard.mail.imapurl import ImapUrl, encode_mailbox_name, parse_imap_url, quote_astring
 from nhicard.mail.message import MAX_MAIL_BYTES, MailItem, header_date, parse_message
 from nhicard.mail.sources import SearchHint
-from nhicard.netclass import BASE_MESSAGES, HINT_CLOCK, Kind, classify, word
-from nhicard.tlsclient import verifying_context
+from nhicard.net.netclass import BASE_MESSAGES, HINT_CLOCK, Kind, classify, word
+from nhicard.net.tlsclient import verifying_context
 
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_MAX_MESSAGES = 200
@@ -116,17 +116,8 @@ _HINT_CA = T(
 )
 
 
-_REASONS = {
-    Kind.DNS: "dns",
-    Kind.REFUSED: "connection-refused",
-    Kind.TIMEOUT: "timeout",
-    Kind.TLS_EXPIRED: "tls-expired",
-    Kind.TLS_UNKNOWN_CA: "tls-unknown-ca",
-    Kind.TLS_HOSTNAME: "tls-hostname",
-    Kind.TLS_OTHER: "tls-handshake",
-}
 _HINTS = {Kind.TLS_EXPIRED: HINT_CLOCK, Kind.TLS_HOSTNAME: _HINT_CA, Kind.TLS_UNKNOWN_CA: _HINT_CA}
-_MESSAGES = {  # where the base wording of nhicard.netclass does not fit a server
+_MESSAGES = {  # where the base wording of nhicard.net.netclass does not fit a server
     Kind.DNS: T("找不到 {peer}(DNS)", "cannot resolve {peer} (DNS)"),
     Kind.TIMEOUT: T("{peer} 沒有回應(逾時)", "{peer} timed out"),
     Kind.TLS_UNKNOWN_CA: T(
@@ -138,14 +129,14 @@ _MESSAGES = {  # where the base wording of nhicard.netclass does not fit a serve
 
 def classify_os_error(url: ImapUrl, exc: BaseException) -> ImapUnavailable:
     """A typed, bilingual error for a socket or TLS failure talking to ``url``
-    (:mod:`nhicard.netclass` decides the kind)."""
+    (:mod:`nhicard.net.netclass` decides the kind)."""
     kind = classify(exc).kind
     peer = T(f"IMAP 伺服器 {url.server}", f"the IMAP server {url.server}")
-    template = _MESSAGES.get(kind) or BASE_MESSAGES[kind if kind in _REASONS else Kind.OTHER]
+    template = _MESSAGES.get(kind) or BASE_MESSAGES[kind if kind.reason else Kind.OTHER]
     return ImapUnavailable(
         word(template, peer),
         hint=_HINTS.get(kind, _HINT_NET),
-        reason=_REASONS.get(kind, "imap-connection"),
+        reason=kind.reason or "imap-connection",
         detail=f"{type(exc).__name__}: {exc}",
     )
 

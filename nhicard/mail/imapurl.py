@@ -7,9 +7,9 @@ import base64
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
-from nhicard.i18n import T
+from nhicard.core.i18n import T
 from nhicard.mail.errors import ImapUrlInvalid
-from nhicard.urlcheck import host_problem
+from nhicard.net.urlcheck import host_problem
 
 IMAPS_PORT = 993
 IMAP_PORT = 143

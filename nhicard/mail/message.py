@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage, Message
 
-from nhicard.i18n import T
+from nhicard.core.i18n import T
 from nhicard.mail.errors import MailUnreadable
 
 _PARSE_POLICY = email.policy.default

@@ -6,18 +6,15 @@ import re
 from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
 
-from nhicard.errors import UsageError
-from nhicard.i18n import T
+from nhicard.core.clock import local_now
+from nhicard.core.errors import UsageError
+from nhicard.core.i18n import T
 
 _RELATIVE = re.compile(r"^\s*(\d{1,6})\s*([smhdw])\s*$", re.I)
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
-def _local_now() -> datetime:
-    return datetime.now().astimezone()
-
-
-def parse_since(text: str, now: Callable[[], datetime] = _local_now) -> datetime:
+def parse_since(text: str, now: Callable[[], datetime] = local_now) -> datetime:
     """An aware datetime for ``text``.
 
     Accepted: ``30s``, ``10m``, ``2h``, ``1d``, ``1w`` (that long before ``now()``);

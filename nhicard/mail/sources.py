@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
-from nhicard.i18n import T, Text
+from nhicard.core.i18n import T, Text
 from nhicard.mail.errors import MailSourceMissing, MailUnreadable
 from nhicard.mail.message import (
     MAX_MAIL_BYTES,

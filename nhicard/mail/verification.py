@@ -19,8 +19,8 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from nhicard.errors import NetworkError, UsageError
-from nhicard.i18n import T, Text
+from nhicard.core.errors import NetworkError, UsageError
+from nhicard.core.i18n import T, Text
 from nhicard.mail.body import message_bodies
 from nhicard.mail.errors import ForeignLink, MailNotFound
 from nhicard.mail.links import first_matching, html_hrefs, labelled_links, text_urls
@@ -63,7 +63,7 @@ class MailMarkers:
 
     @classmethod
     def from_profile(cls, spec: Any) -> MailMarkers:
-        """From a site profile's ``MailSpec`` (``nhicard.web.profile``)."""
+        """From a site profile's ``MailSpec`` (``nhicard.sites.model``)."""
         return cls(
             sender_contains=tuple(spec.sender_contains),
             subject_contains=tuple(spec.subject_contains),

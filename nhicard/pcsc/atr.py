@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from nhicard.i18n import T, Text
+from nhicard.core.i18n import T, Text
 
 NHI = "nhi"
 NHI_UNLISTED = "nhi-unlisted"

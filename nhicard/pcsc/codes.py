@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import sys
 
-from nhicard.errors import CardAbsent, CardFailure, NhicardError, PcscUnavailable, ReaderError
-from nhicard.i18n import T, Text
+from nhicard.core.errors import CardAbsent, CardFailure, NhicardError, PcscUnavailable, ReaderError
+from nhicard.core.i18n import T, Text
 from nhicard.pcsc import polkit
 
 SCARD_S_SUCCESS = 0x00000000

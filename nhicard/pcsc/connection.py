@@ -1,4 +1,4 @@
-"""The PC/SC implementation of :class:`nhicard.connection.Connection` (shared mode, T0|T1,
+"""The PC/SC implementation of :class:`nhicard.transport.connection.Connection` (shared mode, T0|T1,
 disconnect with SCARD_LEAVE_CARD so other programs holding the reader are not disturbed)."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from nhicard.errors import CardFailure
-from nhicard.i18n import T
+from nhicard.core.errors import CardFailure
+from nhicard.core.i18n import T
 from nhicard.pcsc import codes
 from nhicard.pcsc.context import PcscContext, ScardCallError, check, scard
 

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any, TypeVar
 
+from nhicard.core.closing import ClosesOnExit
 from nhicard.pcsc import codes
 
 R = TypeVar("R")
@@ -60,7 +61,7 @@ def check(result: Any, during: str) -> Any:
     return values[0] if len(values) == 1 else values
 
 
-class PcscContext:
+class PcscContext(ClosesOnExit):
     """One PC/SC context (``SCardEstablishContext``), created on first use.
 
     Use one per thread that blocks in ``SCardGetStatusChange`` (pcsc-lite serialises calls
@@ -89,6 +90,10 @@ class PcscContext:
         except ScardCallError as err:
             raise codes.translate(err.code, during=err.during) from None
 
+    def close(self) -> None:
+        """Leave ``with``: :meth:`release`."""
+        self.release()
+
     def release(self) -> None:
         """Release the context (errors ignored: it may already be dead)."""
         with self._lock:
@@ -116,12 +121,6 @@ class PcscContext:
                 raise
         self.release()
         return op(self.handle)
-
-    def __enter__(self) -> PcscContext:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.release()
 
 
 _shared: PcscContext | None = None

@@ -14,8 +14,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from nhicard.errors import CardAbsent
-from nhicard.i18n import T
+from nhicard.core.closing import ClosesOnExit
+from nhicard.core.errors import CardAbsent
+from nhicard.core.i18n import T
 from nhicard.pcsc import codes
 from nhicard.pcsc.context import PcscContext, ScardCallError, check, scard
 from nhicard.pcsc.names import list_reader_names, resolve_reader
@@ -38,7 +39,7 @@ class CardEvent:
     at: float = 0.0  # time.monotonic() when seen
 
 
-class CardMonitor:
+class CardMonitor(ClosesOnExit):
     """Watches one reader (``reader_spec``) or every reader (None) for card events.
 
     Owns its own PC/SC context, as pcsc-lite serialises calls on one context."""
@@ -60,12 +61,6 @@ class CardMonitor:
 
     def close(self) -> None:
         self.context.release()
-
-    def __enter__(self) -> CardMonitor:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def _watched_readers(self) -> list[str]:
         names = list_reader_names(self.context)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from nhicard.errors import NhicardError, ReaderError
-from nhicard.i18n import T
+from nhicard.core.errors import NhicardError, ReaderError
+from nhicard.core.i18n import T
 from nhicard.pcsc import codes
 from nhicard.pcsc.context import PcscContext, ScardCallError, check, scard, shared_context
 

@@ -9,14 +9,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from nhicard.connection import Connection
-from nhicard.errors import CardAbsent, NhicardError, ReaderError
-from nhicard.i18n import T, Text
+from nhicard.core.errors import CardAbsent, NhicardError, ReaderError
+from nhicard.core.i18n import T, Text
 from nhicard.pcsc import atr as atrs
 from nhicard.pcsc import codes
 from nhicard.pcsc.connection import PcscConnection
 from nhicard.pcsc.context import PcscContext, ScardCallError, check, scard, shared_context
 from nhicard.pcsc.names import list_reader_names, reader_list_text, resolve_reader, translated
+from nhicard.transport.connection import Connection
 
 EMPTY = "empty"
 PRESENT = "present"

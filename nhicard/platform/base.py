@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import Protocol
 
-from nhicard.i18n import Text
+from nhicard.core.i18n import Text
 
 RUNNING = "running"
 STOPPED = "stopped"

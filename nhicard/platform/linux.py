@@ -8,7 +8,7 @@ import socket
 from collections.abc import Mapping, Sequence
 from pathlib import Path, PurePath
 
-from nhicard.i18n import T, Text
+from nhicard.core.i18n import T, Text
 from nhicard.platform.base import (
     RUNNING,
     STOPPED,

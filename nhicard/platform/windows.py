@@ -9,7 +9,7 @@ import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path, PurePath, PureWindowsPath
 
-from nhicard.i18n import T, Text
+from nhicard.core.i18n import T, Text
 from nhicard.platform.base import (
     RUNNING,
     STOPPED,

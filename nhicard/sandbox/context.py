@@ -8,16 +8,17 @@ secret that signs WebForms state and SSO tokens, the settings, and the household
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from nhicard.agent import COMPONENT_PORT
-from nhicard.atomicfile import create_file_once
-from nhicard.errors import UsageError
-from nhicard.i18n import T
+from nhicard.core.atomicfile import create_file_once
+from nhicard.core.clock import Clock, utc_now
+from nhicard.core.errors import UsageError
+from nhicard.core.i18n import T
 from nhicard.sandbox.data import SandboxData, load_data
 from nhicard.sandbox.faults import SandboxFaults
 from nhicard.sandbox.keys import SandboxKeys
@@ -28,12 +29,6 @@ STATE_SECRET_FILE = "state_secret.key"
 DEFAULT_AGENT_URL = f"wss://127.0.0.1:{COMPONENT_PORT}/echo"
 DEFAULT_SESSION_TIMEOUT = timedelta(minutes=20)
 DEFAULT_MAIL_SENDER = "cloudic-noreply@nhi.sandbox.invalid"
-
-Clock = Callable[[], datetime]
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)

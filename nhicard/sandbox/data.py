@@ -12,8 +12,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from nhicard.errors import UsageError
-from nhicard.i18n import T
+from nhicard.core.errors import UsageError
+from nhicard.core.i18n import T
 
 DEFAULT_ATR = "3BFF1800FF8131FE455448434331305445434F4744484E3224"
 NAME_BYTES = 20  # the card's name field: Big5-HKSCS (cp950 for what HKSCS lacks)

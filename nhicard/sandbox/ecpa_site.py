@@ -70,8 +70,8 @@ from starlette.routing import Route
 from starlette.templating import Jinja2Templates
 
 from nhicard.agent import DEFAULT_AGENT_URL
-from nhicard.agent.clock import TAIPEI
-from nhicard.i18n import T, Text
+from nhicard.core.clock import TAIPEI
+from nhicard.core.i18n import T, Text
 from nhicard.sandbox.cookie_session import MemorySessions, Session
 from nhicard.sandbox.sso import SsoSigner
 from nhicard.sandbox.store import check_password, hash_password
@@ -491,8 +491,8 @@ class EcpaSite:
         )
 
     def decrypt(self, card_number: str, hexstr: str, now: datetime) -> str | None:
-        from nhicard.agent.encrypt import decrypt_password
-        from nhicard.errors import NhicardError
+        from nhicard.agent.sam.encrypt import decrypt_password
+        from nhicard.core.errors import NhicardError
 
         try:
             return decrypt_password(card_number, hexstr, now.astimezone(TAIPEI).date())

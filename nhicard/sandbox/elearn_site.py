@@ -31,8 +31,8 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 from starlette.templating import Jinja2Templates
 
-from nhicard.errors import AuthRefused
-from nhicard.i18n import T
+from nhicard.core.errors import AuthRefused
+from nhicard.core.i18n import T
 from nhicard.sandbox.cookie_session import MemorySessions
 from nhicard.sandbox.sso import ReplayGuard, SsoSigner, SsoVerifier
 from nhicard.sandbox.templating import compile_templates

@@ -28,8 +28,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from nhicard.errors import UsageError
-from nhicard.i18n import T
+from nhicard.core.errors import UsageError
+from nhicard.core.i18n import T
 
 STEPS = ("login", "terms", "apply", "contact", "sent", "verify", "done")
 

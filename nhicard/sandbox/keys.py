@@ -2,7 +2,7 @@
 (the sandbox's stand-in for the published L_KEY), kept per sandbox directory.
 
 Files (PEM / hex, mode 0600): ``sam_private_key.pem``, ``sam_public_key.pem``,
-``sam_wrap_key.hex`` (read by :mod:`nhicard.sandbox_endpoints`). Creation is atomic (write a
+``sam_wrap_key.hex`` (read by :mod:`nhicard.sites.sandbox_endpoints`). Creation is atomic (write a
 temp file, hard-link it into place), so two processes starting at once end up with the same
 keys.
 """
@@ -17,11 +17,11 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from nhicard.atomicfile import create_file_once
-from nhicard.certs import private_key_pem
+from nhicard.core.atomicfile import create_file_once
+from nhicard.net.certs import private_key_pem
 from nhicard.sandbox.algorithms import h_sign_message
-from nhicard.sandbox_endpoints import WRAP_KEY_FILE, load_wrap_key
-from nhicard.sandbox_endpoints import bad_key_file as _bad_keys
+from nhicard.sites.sandbox_endpoints import WRAP_KEY_FILE, load_wrap_key
+from nhicard.sites.sandbox_endpoints import bad_key_file as _bad_keys
 
 PRIVATE_KEY_FILE = "sam_private_key.pem"
 PUBLIC_KEY_FILE = "sam_public_key.pem"

@@ -13,9 +13,9 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 
-from nhicard.agent.clock import TAIPEI
-from nhicard.errors import NetworkError
-from nhicard.i18n import T
+from nhicard.core.clock import TAIPEI
+from nhicard.core.errors import NetworkError
+from nhicard.core.i18n import T
 
 SUBJECT = "健保卡網路服務註冊認證通知信"
 SENDER_NAME = "衛生福利部中央健康保險署"

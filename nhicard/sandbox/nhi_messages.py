@@ -1,13 +1,13 @@
 """The sandbox NHI registration site's own messages (shown in 「系統訊息 System Message」).
 
 The real site's wording is not public; these follow the manual's bilingual style. Clients find
-them through the profile's markers (``nhicard/profiles/sandbox.toml``), e.g. 「已完成註冊」 for
+them through the profile's markers (``nhicard/sites/sandbox.toml``), e.g. 「已完成註冊」 for
 an already registered card and 「逾時」 for an expired session.
 """
 
 from __future__ import annotations
 
-from nhicard.i18n import T
+from nhicard.core.i18n import T
 
 AGENT_MISSING = "請檢查元件是否已正確安裝且啟動。"
 

@@ -12,7 +12,7 @@ from datetime import datetime
 
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
-from nhicard.i18n import Text
+from nhicard.core.i18n import Text
 from nhicard.sandbox import nhi_messages as msg
 from nhicard.sandbox.data import SandboxData
 from nhicard.sandbox.keys import verify_h_sign

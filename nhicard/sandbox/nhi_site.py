@@ -25,9 +25,9 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from nhicard.agent.clock import TAIPEI
-from nhicard.errors import NetworkError, NhicardError
-from nhicard.i18n import Text
+from nhicard.core.clock import TAIPEI
+from nhicard.core.errors import NetworkError, NhicardError
+from nhicard.core.i18n import Text
 from nhicard.sandbox import nhi_messages as msg
 from nhicard.sandbox import nhi_rules as rules
 from nhicard.sandbox.context import SandboxContext
@@ -333,7 +333,7 @@ class NhiSite:
 
     @staticmethod
     def decrypt(card_number: str, hexstr: str, now: datetime) -> str | None:
-        from nhicard.agent.encrypt import decrypt_password
+        from nhicard.agent.sam.encrypt import decrypt_password
 
         try:
             return decrypt_password(card_number, hexstr, now.astimezone(TAIPEI).date())

@@ -21,14 +21,14 @@ import secrets
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import NoReturn
 
 from cryptography.hazmat.primitives.asymmetric import padding
 
-from nhicard.agent import samwire
-from nhicard.agent.sam import RC_BAD_REQUEST, RC_CARD_REFUSED, RC_OK
-from nhicard.agent.samwire import SamMessage, SamProtocolError
+from nhicard.agent.sam import wire as samwire
+from nhicard.agent.sam.client import RC_BAD_REQUEST, RC_CARD_REFUSED, RC_OK
+from nhicard.agent.sam.wire import SamMessage, SamProtocolError
+from nhicard.core.closing import ClosesOnExit
 from nhicard.sandbox.algorithms import mutual_auth_answer
 from nhicard.sandbox.data import SandboxData
 from nhicard.sandbox.keys import SandboxKeys, sign_h_sign
@@ -236,7 +236,7 @@ class SamServer:
         return SamServerThread(self)
 
 
-class SamServerThread:
+class SamServerThread(ClosesOnExit):
     """A :class:`SamServer` running in a background thread; a context manager."""
 
     def __init__(self, server: SamServer) -> None:
@@ -271,18 +271,11 @@ class SamServerThread:
     def address(self) -> str:
         return self.server.address
 
+    def close(self) -> None:
+        """Leave ``with``: :meth:`stop`."""
+        self.stop()
+
     def stop(self) -> None:
         if self._thread.is_alive():
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(10)
-
-    def __enter__(self) -> SamServerThread:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

@@ -31,9 +31,9 @@ from typing import Any
 import uvicorn
 
 from nhicard import platform
-from nhicard.errors import NhicardError
+from nhicard.core.errors import NhicardError
 from nhicard.sandbox import supervisor
-from nhicard.sandbox_endpoints import SandboxEndpoints, write_endpoints
+from nhicard.sites.sandbox_endpoints import SandboxEndpoints, write_endpoints
 
 HOST = "127.0.0.1"
 VPCD_READER_PREFIX = "Virtual PCD"  # FRIENDLYNAME of Debian's vpcd reader.conf

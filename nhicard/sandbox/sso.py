@@ -35,8 +35,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from nhicard.errors import AuthRefused
-from nhicard.i18n import T, Text
+from nhicard.core.errors import AuthRefused
+from nhicard.core.i18n import T, Text
 
 VERSION = "v1"
 ISSUER = "ecpa-sandbox"
@@ -173,7 +173,7 @@ class SsoVerifier:
         self._guard = replay_guard or ReplayGuard()
 
     def verify(self, token: str, now: datetime) -> SsoClaims:
-        """The token's claims, or :class:`~nhicard.errors.AuthRefused` with ``reason`` one of
+        """The token's claims, or :class:`~nhicard.core.errors.AuthRefused` with ``reason`` one of
         ``malformed``, ``bad-signature``, ``wrong-audience``, ``expired``, ``not-yet-valid``,
         ``replayed``. A token is consumed only when everything else is right."""
         claims = self._check_signature(token)

@@ -23,8 +23,8 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 
-from nhicard.errors import SiteRejected
-from nhicard.i18n import T
+from nhicard.core.errors import SiteRejected
+from nhicard.core.i18n import T
 
 STORE_FILE = "registrations.sqlite3"
 MAX_FAILURES = 3

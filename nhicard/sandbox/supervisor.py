@@ -24,10 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from nhicard import platform
-from nhicard.atomicfile import make_private
-from nhicard.errors import NetworkError, PcscUnavailable, ReaderError, UsageError
-from nhicard.i18n import T, Text
-from nhicard.sandbox_endpoints import ENDPOINTS_FILE, SandboxEndpoints, read_endpoints_doc
+from nhicard.core.atomicfile import make_private
+from nhicard.core.errors import NetworkError, PcscUnavailable, ReaderError, UsageError
+from nhicard.core.i18n import T, Text
+from nhicard.sites.sandbox_endpoints import ENDPOINTS_FILE, SandboxEndpoints, read_endpoints_doc
 
 PID_FILE = "server.pid"
 LOG_FILE = "server.log"
@@ -148,8 +148,8 @@ def probe_smtp(address: str, timeout: float = PROBE_TIMEOUT) -> bool:
 
 def probe_sam(address: str, wrap_key: bytes, timeout: float = PROBE_TIMEOUT) -> bool:
     """The SAM completes the key handshake and answers the liveness check ``77<E>``."""
-    from nhicard.agent.sam import SamClient, SamEndpoint
-    from nhicard.errors import NhicardError
+    from nhicard.agent.sam.client import SamClient, SamEndpoint
+    from nhicard.core.errors import NhicardError
 
     try:
         host, port = _host_port(address)
@@ -162,7 +162,7 @@ def probe_sam(address: str, wrap_key: bytes, timeout: float = PROBE_TIMEOUT) -> 
 
 def probe_card(reader: str) -> bool:
     """The reader exists and holds a card (asked of PC/SC)."""
-    from nhicard.errors import NhicardError
+    from nhicard.core.errors import NhicardError
 
     try:
         from nhicard.pcsc.readers import list_readers
@@ -174,8 +174,8 @@ def probe_card(reader: str) -> bool:
 
 
 def _wrap_key(sandbox_dir: Path) -> bytes | None:
-    from nhicard.errors import NhicardError
-    from nhicard.sandbox_endpoints import load_wrap_key
+    from nhicard.core.errors import NhicardError
+    from nhicard.sites.sandbox_endpoints import load_wrap_key
 
     try:
         return load_wrap_key(sandbox_dir)
@@ -260,7 +260,7 @@ NO_CARD_HINT = T(
 
 def check_virtual_reader(reader: str = VIRTUAL_READER) -> None:
     """PC/SC answers and lists the vpcd reader the virtual card will sit in."""
-    from nhicard.errors import NhicardError
+    from nhicard.core.errors import NhicardError
     from nhicard.pcsc.names import list_reader_names
 
     try:
@@ -306,8 +306,8 @@ def server_command(
 def check_data_file(path: Path) -> None:
     """Everything of a data file the server will read: people, ``[faults]``, ``[settings]``.
     Errors name the file, the table and the key (UsageError, exit 2)."""
-    from nhicard.errors import UsageError
-    from nhicard.i18n import T
+    from nhicard.core.errors import UsageError
+    from nhicard.core.i18n import T
     from nhicard.sandbox.context import SiteSettings
     from nhicard.sandbox.data import load_data
     from nhicard.sandbox.faults import SandboxFaults

@@ -17,10 +17,10 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from nhicard import certs
-from nhicard.errors import UsageError
-from nhicard.i18n import T
-from nhicard.tlsclient import serving_context
+from nhicard.core.errors import UsageError
+from nhicard.core.i18n import T
+from nhicard.net import certs
+from nhicard.net.tlsclient import serving_context
 
 CA_CERT_FILE = "ca.pem"
 CA_KEY_FILE = "ca-key.pem"

@@ -11,8 +11,8 @@ from dataclasses import dataclass, fields
 
 from nhicard.card.profile import PROFILE_LENGTH, NhiProfile
 from nhicard.card.rocdate import date_to_roc
-from nhicard.errors import CardAbsent, UsageError
-from nhicard.i18n import T
+from nhicard.core.errors import CardAbsent, UsageError
+from nhicard.core.i18n import T
 from nhicard.sandbox.algorithms import mutual_auth_answer
 from nhicard.sandbox.data import CardRecord
 
@@ -279,7 +279,7 @@ class VirtualCard:
 
 
 class InProcessConnection:
-    """A :class:`nhicard.connection.Connection` to a VirtualCard, without PC/SC."""
+    """A :class:`nhicard.transport.connection.Connection` to a VirtualCard, without PC/SC."""
 
     def __init__(self, card: VirtualCard, reader: str = "In-process virtual reader") -> None:
         self.card = card

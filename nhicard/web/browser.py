@@ -13,10 +13,12 @@ from urllib.parse import parse_qsl, urlsplit, urlunsplit
 import httpx
 
 from nhicard import __version__
-from nhicard.errors import NetworkError
-from nhicard.i18n import T, Text
-from nhicard.netclass import HINT_CLOCK, Kind, base_message, classify
-from nhicard.tlsclient import verifying_context
+from nhicard.core.closing import ClosesOnExit
+from nhicard.core.errors import NetworkError
+from nhicard.core.i18n import T, Text
+from nhicard.net.netclass import HINT_CLOCK, Kind, base_message, classify
+from nhicard.net.tlsclient import verifying_context
+from nhicard.sites.model import SiteProfile, SiteSpec
 from nhicard.web.aspnet import page_messages, postback, state_rejection
 from nhicard.web.encoding import FORM_CONTENT_TYPE, urlencode_pairs
 from nhicard.web.errors import ForeignFormTarget, PageStateRejected, StaleForm
@@ -56,6 +58,20 @@ class BrowserPolicy:
     max_redirects: int = 10
 
 
+def policy_for(profile: SiteProfile, site: SiteSpec | None = None) -> BrowserPolicy:
+    """The browser's settings for a site profile: its plain-HTTP and CA choice, and the
+    maintenance markers and message selectors of one site (or of all three)."""
+    sites = [site] if site is not None else [profile.nhi, profile.ecpa, profile.elearn]
+    markers = [m for s in sites for m in s.markers.maintenance]
+    selectors = [sel for s in sites for sel in s.message_selectors]
+    return BrowserPolicy(
+        allow_http=profile.allow_http,
+        ca_bundle=profile.ca_bundle,
+        maintenance_markers=tuple(dict.fromkeys(markers)),
+        message_selectors=tuple(dict.fromkeys(selectors)),
+    )
+
+
 def tls_context(ca_bundle: str | None) -> ssl.SSLContext:
     """A verifying TLS context (TLS ≥ 1.2): the profile's CA bundle when given, else the
     system's trusted roots."""
@@ -68,14 +84,6 @@ def tls_context(ca_bundle: str | None) -> ssl.SSLContext:
     )
 
 
-_REASONS = {
-    Kind.DNS: "dns",
-    Kind.REFUSED: "connection-refused",
-    Kind.TLS_EXPIRED: "tls-expired",
-    Kind.TLS_UNKNOWN_CA: "tls-unknown-ca",
-    Kind.TLS_HOSTNAME: "tls-hostname",
-    Kind.TLS_OTHER: "tls-handshake",
-}
 _HINTS = {
     Kind.DNS: T(
         "檢查網路、DNS 與代理伺服器(proxy)設定;" + HINT_ENV.zh,
@@ -106,7 +114,7 @@ _HINT_CONNECT = T(
 
 def classify_transport_error(exc: httpx.TransportError, host: str) -> tuple[NetworkError, bool]:
     """A typed, bilingual :class:`NetworkError` for an httpx failure, and whether retrying
-    the same idempotent request may help (:mod:`nhicard.netclass` decides the kind)."""
+    the same idempotent request may help (:mod:`nhicard.net.netclass` decides the kind)."""
     failure = classify(exc)
     kind = failure.kind
     tls = kind.untrusted or kind is Kind.TLS_OTHER
@@ -123,8 +131,8 @@ def classify_transport_error(exc: httpx.TransportError, host: str) -> tuple[Netw
             T("等待 {host} 回應逾時", "{host} did not answer in time").format(host=host),
             T("網站可能忙碌,請稍後再試。", "The site may be busy; try again later."),
         ), False
-    if kind in _REASONS:
-        return make(_REASONS[kind], base_message(kind, host), _HINTS[kind]), kind is Kind.REFUSED
+    if kind.reason and kind in _HINTS:  # every kind with a reason but a timeout
+        return make(kind.reason, base_message(kind, host), _HINTS[kind]), kind is Kind.REFUSED
     if isinstance(exc, httpx.ConnectError):
         return make("connect-failed", T("無法連線到 {host}", "cannot connect to {host}").format(
             host=host), _HINT_CONNECT), True  # fmt: skip
@@ -135,7 +143,7 @@ def classify_transport_error(exc: httpx.TransportError, host: str) -> tuple[Netw
     ), False
 
 
-class Browser:
+class Browser(ClosesOnExit):
     """A stateful browser: ``open`` pages, ``submit`` forms, ``click`` links and buttons.
 
     Every navigation returns a :class:`Page` with a new ``serial``; a form of an older page is
@@ -179,12 +187,6 @@ class Browser:
     def close(self) -> None:
         if self._owns_client:
             self.client.close()
-
-    def __enter__(self) -> Browser:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     @property
     def cookies(self) -> httpx.Cookies:
@@ -402,7 +404,7 @@ class Browser:
                 host = httpx.URL(url).host
                 error, retryable = classify_transport_error(exc, host)
                 if error.reason == "tls-unknown-ca":  # name the issuer and root, say the fix
-                    from nhicard.web.tlschain import explain_untrusted
+                    from nhicard.net.tlschain import explain_untrusted
 
                     error = explain_untrusted(error, url, timeout=policy.connect_timeout)
                 self._trace(f"{method} {self._mask_url(url)} → {error.reason}")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from nhicard.errors import NhicardError, SiteChanged, SiteRejected, UsageError
-from nhicard.i18n import Text
+from nhicard.core.errors import NhicardError, SiteChanged, SiteRejected, UsageError
+from nhicard.core.i18n import Text
 
 
 class ControlNotFound(SiteChanged):

@@ -18,7 +18,7 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 
 from bs4 import BeautifulSoup, NavigableString, Tag
 
-from nhicard.i18n import T
+from nhicard.core.i18n import T
 from nhicard.web.encoding import urlencode_pairs
 from nhicard.web.errors import (
     ChoiceRejected,

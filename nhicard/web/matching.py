@@ -12,7 +12,7 @@ import re
 import unicodedata
 from collections.abc import Sequence
 
-from nhicard.i18n import T, Text
+from nhicard.core.i18n import T, Text
 from nhicard.web.errors import ChoiceRejected
 from nhicard.web.formdata import Option
 from nhicard.web.text import has_cjk, is_cjk, normalize

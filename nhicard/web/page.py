@@ -11,7 +11,7 @@ from urllib.parse import urljoin
 
 from bs4 import BeautifulSoup, NavigableString, Tag
 
-from nhicard.i18n import T
+from nhicard.core.i18n import T
 from nhicard.web.aspnet import PostBack, is_aspnet_form, parse_postback
 from nhicard.web.errors import ControlAmbiguous, ControlNotFound, FormNotFound, PageUnparsable
 from nhicard.web.form import Form, Key, element_text

@@ -13,7 +13,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from urllib.parse import quote, quote_plus
 
-from nhicard.masking import mask_date, mask_id, mask_ids_in_text, mask_name
+from nhicard.core.masking import mask_date, mask_id, mask_ids_in_text, mask_name
+from nhicard.sites.model import SiteProfile
 
 PASSWORD_MASK = "***"
 SECRET_KINDS = ("password", "id", "name", "date", "email", "phone", "card", "other")
@@ -93,3 +94,11 @@ class Redactor:
         if name.lower() in self.hidden_fields or name.lower() in STATE_FIELD_NAMES:
             return f"[{len(value)} chars]" if value else ""
         return self.text(value)
+
+
+def redactor_for(profile: SiteProfile) -> Redactor:
+    """A fresh :class:`Redactor` hiding ``profile``'s agent fields; add the run's secrets
+    (name, ID, e-mail, …) with ``add_secret``."""
+    redactor = Redactor()
+    redactor.add_hidden_fields(profile.secret_fields())
+    return redactor

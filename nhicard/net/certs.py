@@ -5,8 +5,8 @@ name-constrained (``permitted``): then it can sign for those names and addresses
 browsers refuse anything else it signs.
 
 Which names, lifetimes and files is the policy of each user: ``agent serve``
-(:mod:`nhicard.agent.servetls`, whose CA key is never kept) and the sandbox
-(:mod:`nhicard.sandbox.tls`). Files are written with :mod:`nhicard.atomicfile`: keys mode
+(:mod:`nhicard.agent.serve.tls`, whose CA key is never kept) and the sandbox
+(:mod:`nhicard.sandbox.tls`). Files are written with :mod:`nhicard.core.atomicfile`: keys mode
 0600, certificates 0644.
 """
 
@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from nhicard.atomicfile import PUBLIC, create_file_once, replace_file
+from nhicard.core.atomicfile import PUBLIC, create_file_once, replace_file
 
 __all__ = [
     "certificate_pem",

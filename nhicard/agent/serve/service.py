@@ -8,10 +8,10 @@ One asyncio server on 127.0.0.1 answering, on top of any
   ``SecureGetBasicWithParam?Pwd=``; failures as the bare official code; anything else
   (including an H_Sign argument that is not 20 characters) ``9999``. A plain HTTPS GET gets
   a small page;
-- optionally the Windows builds' HTTP API (:mod:`nhicard.agent.httpapi`) on a plain and a
+- optionally the Windows builds' HTTP API (:mod:`nhicard.agent.serve.httpapi`) on a plain and a
   TLS port (59001 / 59002).
 
-Safe by default (:mod:`nhicard.agent.origins`): ``Host`` must name this computer; an origin
+Safe by default (:mod:`nhicard.agent.serve.origins`): ``Host`` must name this computer; an origin
 that is not allowed (``null`` and ``file://`` included, unless opted in) gets ``4041`` and
 the connection is closed, and on the HTTP API a ``403`` before any card work, without CORS
 headers. Connections are capped (:class:`Limits`): when the cap is reached the connection
@@ -42,7 +42,7 @@ from email.utils import formatdate
 from typing import Any
 
 from nhicard import platform
-from nhicard.agent import COMPONENT_HTTP_PORT, COMPONENT_HTTPS_PORT, COMPONENT_PORT, httpapi
+from nhicard.agent import COMPONENT_HTTP_PORT, COMPONENT_HTTPS_PORT, COMPONENT_PORT
 from nhicard.agent.base import CardAgent
 from nhicard.agent.errors import (
     AgentCardAbsent,
@@ -52,7 +52,8 @@ from nhicard.agent.errors import (
     AgentPcscUnavailable,
     AgentReaderError,
 )
-from nhicard.agent.origins import (
+from nhicard.agent.serve import httpapi
+from nhicard.agent.serve.origins import (
     ALLOWED_HOSTS,
     DEFAULT_ORIGINS,
     NULL_ORIGINS,
@@ -63,7 +64,8 @@ from nhicard.agent.origins import (
     sandbox_origins,
     url_origin,
 )
-from nhicard.errors import (
+from nhicard.core.closing import ClosesOnExit
+from nhicard.core.errors import (
     CardAbsent,
     CardFailure,
     NetworkError,
@@ -71,7 +73,7 @@ from nhicard.errors import (
     PcscUnavailable,
     ReaderError,
 )
-from nhicard.i18n import T
+from nhicard.core.i18n import T
 
 __all__ = [
     "ALLOWED_HOSTS",
@@ -275,7 +277,7 @@ class _Listener:
     tls: ssl.SSLContext | None
 
 
-class AgentService:
+class AgentService(ClosesOnExit):
     """The server. :meth:`serve_forever` blocks; :meth:`shutdown` from another thread (or a
     signal handler's thread) stops it within a second; :meth:`start_in_thread` does both for
     tests. ``http_port`` / ``https_port`` (None: off, 0: any free port) add the HTTP API."""
@@ -369,6 +371,10 @@ class AgentService:
             self._worker.stop()
             self._close_sockets()
 
+    def close(self) -> None:
+        """Leave ``with``: :meth:`shutdown`."""
+        self.shutdown()
+
     def shutdown(self) -> None:
         self._stop_requested.set()
         loop, stop = self._loop, self._stop
@@ -385,12 +391,6 @@ class AgentService:
         self._thread.start()
         self._ready.wait(10)
         return self
-
-    def __enter__(self) -> AgentService:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.shutdown()
 
     def _close_sockets(self) -> None:
         for listener in self._listeners:

@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from nhicard.agent import tdes
-from nhicard.errors import NetworkError
-from nhicard.i18n import T
+from nhicard.agent.sam import tdes
+from nhicard.core.errors import NetworkError
+from nhicard.core.i18n import T
 
 END = b"<E>"
 HELLO = b"Hello "

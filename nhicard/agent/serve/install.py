@@ -4,7 +4,7 @@ person's own browser, and undo exactly that.
 Install, in order (each step undone in reverse when a later one fails: nothing is left half
 installed):
 
-1. the server certificate (:mod:`nhicard.agent.servetls`: a name-constrained CA whose key is
+1. the server certificate (:mod:`nhicard.agent.serve.tls`: a name-constrained CA whose key is
    not kept);
 2. trust of that CA: Linux: every NSS database of the user (``~/.pki/nssdb`` for Chromium and
    Chrome, each Firefox profile's ``cert9.db``) with ``certutil`` (Debian ``libnss3-tools``)
@@ -48,12 +48,13 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
-from nhicard import certs, platform
+from nhicard import platform
 from nhicard.agent import COMPONENT_HOST
-from nhicard.agent.servetls import CA_NAME, ensure_server_certificate
-from nhicard.atomicfile import PUBLIC, replace_file
-from nhicard.errors import NotAvailable
-from nhicard.i18n import T, Text
+from nhicard.agent.serve.tls import CA_NAME, ensure_server_certificate
+from nhicard.core.atomicfile import PUBLIC, replace_file
+from nhicard.core.errors import NotAvailable
+from nhicard.core.i18n import T, Text
+from nhicard.net import certs
 from nhicard.pcsc import polkit
 from nhicard.platform import linux, macos, windows
 from nhicard.platform.base import Command, LoginService, Result, Runner, ServiceSpec, run_command

@@ -31,10 +31,10 @@ from nhicard.agent.base import (
     check_password_length,
     check_version_plus_random,
 )
+from nhicard.agent.client.wsclient import WebSocketClient
 from nhicard.agent.errors import AgentError, agent_error, component_error
-from nhicard.agent.wsclient import WebSocketClient
-from nhicard.closing import ClosesOnExit
-from nhicard.i18n import T
+from nhicard.core.closing import ClosesOnExit
+from nhicard.core.i18n import T
 
 CONNECT_TIMEOUT = 3.0  # seconds to open the WebSocket (the component is on this computer)
 READ_TIMEOUT = 30.0  # seconds for the component's answer (a card operation)

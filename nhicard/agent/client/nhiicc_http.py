@@ -22,8 +22,7 @@ from nhicard.agent.base import (
     check_password_length,
     check_version_plus_random,
 )
-from nhicard.agent.errors import agent_error, component_error
-from nhicard.agent.nhiicc import (
+from nhicard.agent.client.nhiicc import (
     DEFAULT_ORIGIN,
     LOOPBACK_HOSTS,
     MAX_REPLY,
@@ -33,8 +32,9 @@ from nhicard.agent.nhiicc import (
     parse_signature,
     parse_version,
 )
-from nhicard.closing import ClosesOnExit
-from nhicard.i18n import T
+from nhicard.agent.errors import agent_error, component_error
+from nhicard.core.closing import ClosesOnExit
+from nhicard.core.i18n import T
 
 DEFAULT_API_URLS = (
     f"http://127.0.0.1:{COMPONENT_HTTP_PORT}/api/",

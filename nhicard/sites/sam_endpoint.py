@@ -1,5 +1,5 @@
 """Where a SAM listens and the key that wraps its hello exchange: the ``[sam]`` section of a
-site profile (:mod:`nhicard.web.profile`) and what the SAM client (:mod:`nhicard.agent.sam`)
+site profile (:mod:`nhicard.sites.loader`) and what the SAM client (:mod:`nhicard.agent.sam.client`)
 connects to — one type for both, outside either package, so the profile need not import the
 agent (nor its RSA code) to describe it. The real SAM's address and published key are in
 ``profiles/real.toml`` only."""

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nhicard.errors import NetworkError, UsageError
-from nhicard.i18n import T
+from nhicard.core.errors import NetworkError, UsageError
+from nhicard.core.i18n import T
 
 ENDPOINTS_FILE = "endpoints.json"
 WRAP_KEY_FILE = "sam_wrap_key.hex"
@@ -28,7 +28,7 @@ REQUIRED = ("nhi_url", "ecpa_url", "ca_bundle", "sam")
 
 def endpoints_file(sandbox_dir: Path | None = None) -> Path:
     """The JSON file ``sandbox up`` writes and ``--profile sandbox`` reads."""
-    from nhicard.paths import default_sandbox_dir
+    from nhicard.core.paths import default_sandbox_dir
 
     return (sandbox_dir or default_sandbox_dir()) / ENDPOINTS_FILE
 
@@ -106,7 +106,7 @@ class SandboxEndpoints:
 
 def write_endpoints(sandbox_dir: Path, endpoints: SandboxEndpoints) -> Path:
     """Write ``DIR/endpoints.json`` atomically (a reader never sees half a file)."""
-    from nhicard.atomicfile import PUBLIC, replace_file
+    from nhicard.core.atomicfile import PUBLIC, replace_file
 
     path = endpoints_file(sandbox_dir)
     text = json.dumps(endpoints.to_json(), ensure_ascii=False, indent=2) + "\n"

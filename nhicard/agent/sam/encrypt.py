@@ -19,10 +19,10 @@ import secrets
 from collections.abc import Callable
 from datetime import date
 
-from nhicard.agent import tdes
 from nhicard.agent.base import AgentError, BasicData, check_password_length
-from nhicard.errors import AuthRefused
-from nhicard.i18n import T
+from nhicard.agent.sam import tdes
+from nhicard.core.errors import AuthRefused
+from nhicard.core.i18n import T
 
 L_KEY1 = b"272526864181565247277656"
 KEY1_SUFFIX = bytes.fromhex("27065866")

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from nhicard.i18n import T, Text
+from nhicard.core.i18n import T, Text
+from nhicard.net.addresses import is_ip
 
 MAX_URL_CHARS = 4096
 _BAD_HOST = T(
@@ -18,13 +19,8 @@ def host_problem(host: str) -> Text | None:
     """Why ``host`` (as ``urlsplit(...).hostname`` gives it) is no usable host name, or None."""
     if not host:
         return T("沒有主機名稱", "no host")
-    import ipaddress
-
-    try:
-        ipaddress.ip_address(host)
+    if is_ip(host):
         return None
-    except ValueError:
-        pass
     if len(host) > 253:
         return T("主機名稱超過 253 個字元", "the host name is longer than 253 characters")
     try:

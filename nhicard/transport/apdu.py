@@ -1,8 +1,8 @@
-"""APDU exchange over a :class:`~nhicard.connection.Connection`: status words, GET RESPONSE
+"""APDU exchange over a :class:`~nhicard.transport.connection.Connection`: status words, GET RESPONSE
 on 61xx, resend with Le on 6Cxx, tracing.
 
 ``transceive`` is what the card layer uses. Every APDU sent and received is logged at
-``TRAFFIC`` (``nhicard.traffic``) to the ``nhicard.apdu`` logger (``-vv`` shows it), with the
+``TRAFFIC`` (``nhicard.transport.traffic``) to the ``nhicard.transport.apdu`` logger (``-vv`` shows it), with the
 byte ranges the caller marks as personal printed as ``**``.
 """
 
@@ -11,13 +11,13 @@ from __future__ import annotations
 import time
 from enum import IntEnum
 
-from nhicard.connection import Connection
-from nhicard.errors import CardFailure
-from nhicard.i18n import T
-from nhicard.traffic import TRAFFIC, MaskRanges, PersonalBytes, traffic_logger
+from nhicard.core.errors import CardFailure
+from nhicard.core.i18n import T
+from nhicard.transport.connection import Connection
+from nhicard.transport.traffic import TRAFFIC, MaskRanges, PersonalBytes, traffic_logger
 
 MAX_ROUNDS = 32  # GET RESPONSE / Le retries for one command before giving up
-LOGGER = "nhicard.apdu"
+LOGGER = "nhicard.transport.apdu"
 
 
 class StatusWord(IntEnum):

@@ -16,10 +16,10 @@ import ssl
 from dataclasses import dataclass
 from datetime import date
 
-from nhicard.errors import NetworkError
-from nhicard.i18n import T, Text
-from nhicard.netclass import Kind, base_message
-from nhicard.tlsclient import inspecting_context
+from nhicard.core.errors import NetworkError
+from nhicard.core.i18n import T, Text
+from nhicard.net.netclass import Kind, base_message
+from nhicard.net.tlsclient import inspecting_context
 
 MAX_CHAIN = 10
 TIMEOUT = 5.0  # seconds for the second handshake that reads the chain

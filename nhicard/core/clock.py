@@ -16,7 +16,14 @@ one definition for nhicard, its diagnostics and its sandbox."""
 
 
 def utc_now() -> datetime:
+    """The current time in UTC (the default clock of the flows, the agent and the sandbox)."""
     return datetime.now(UTC)
+
+
+def local_now() -> datetime:
+    """The current local time with its UTC offset (the default clock of what a person reads:
+    card verification reports, ``--since``)."""
+    return datetime.now().astimezone()
 
 
 def taipei_date(now: datetime) -> date:

@@ -27,6 +27,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from nhicard.agent import COMPONENT_HOST
+from nhicard.net.addresses import is_ip
 
 DEFAULT_ORIGINS = ("https://*.gov.tw",)
 NULL_ORIGINS = ("null", "file://")
@@ -85,7 +86,7 @@ class Origin:
             raise BadOrigin(f"scheme {scheme!r} is not http, https, ws or wss")
         star = wildcard and raw_host.startswith("*.")
         host = _host_part(raw_host[2:] if star else raw_host)
-        if host is None or (star and "." not in host) or (star and _is_ip(host)):
+        if host is None or (star and "." not in host) or (star and is_ip(host)):
             raise BadOrigin(
                 "'*.' may only be the leftmost label" if "*" in raw_host else "not a valid host"
             )
@@ -99,16 +100,8 @@ class Origin:
         if (self.scheme, self.port) != (other.scheme, other.port):
             return False
         if self.host.startswith("*."):
-            return other.host.endswith(self.host[1:]) and not _is_ip(other.host)
+            return other.host.endswith(self.host[1:]) and not is_ip(other.host)
         return other.host == self.host
-
-
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-        return True
-    except ValueError:
-        return False
 
 
 def parse_pattern(text: str) -> Origin:
@@ -155,7 +148,7 @@ def url_origin(url: str) -> str | None:
 
 def sandbox_origins(endpoints_file: Path) -> list[str]:
     """The running sandbox's web origins (``agent_origin`` and its sites), or []."""
-    from nhicard.sandbox_endpoints import peek_endpoints
+    from nhicard.sites.sandbox_endpoints import peek_endpoints
 
     endpoints = peek_endpoints(endpoints_file)
     if endpoints is None:

@@ -14,14 +14,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from nhicard.agent.base import AgentSelection, CardAgent
-from nhicard.agent.clock import Clock
-from nhicard.agent.direct import CardOpener, DirectAgent
+from nhicard.agent.client.direct import CardOpener, DirectAgent
+from nhicard.agent.client.nhiicc import CONNECT_TIMEOUT, READ_TIMEOUT, NhiiccAgent
+from nhicard.agent.client.nhiicc_http import DEFAULT_API_URLS, NhiiccHttpAgent
 from nhicard.agent.errors import AgentError
-from nhicard.agent.nhiicc import CONNECT_TIMEOUT, READ_TIMEOUT, NhiiccAgent
-from nhicard.agent.nhiicc_http import DEFAULT_API_URLS, NhiiccHttpAgent
-from nhicard.agent.sam import SamEndpoint
-from nhicard.errors import UsageError
-from nhicard.i18n import T, Text
+from nhicard.agent.sam.client import SamEndpoint
+from nhicard.core.clock import Clock
+from nhicard.core.errors import UsageError
+from nhicard.core.i18n import T, Text
 
 KINDS = ("auto", "direct", "nhiicc")
 PROBE_TIMEOUT = 1.0  # seconds the component has to answer GetVersion before direct is used

@@ -18,24 +18,24 @@ from contextlib import AbstractContextManager, contextmanager
 from datetime import date
 from typing import TYPE_CHECKING
 
-from nhicard.agent import encrypt
 from nhicard.agent.base import (
     AgentSelection,
     BasicData,
     check_password_length,
     check_version_plus_random,
 )
-from nhicard.agent.clock import Clock, taipei_date, utc_now
 from nhicard.agent.errors import AgentError, agent_error
-from nhicard.agent.sam import ClientKeys, SamClient, SamEndpoint
-from nhicard.closing import ClosesOnExit
-from nhicard.errors import CardAbsent, CardFailure, NhicardError, PcscUnavailable, ReaderError
-from nhicard.i18n import T
-from nhicard.traffic import log_note
+from nhicard.agent.sam import encrypt
+from nhicard.agent.sam.client import ClientKeys, SamClient, SamEndpoint
+from nhicard.core.clock import Clock, taipei_date, utc_now
+from nhicard.core.closing import ClosesOnExit
+from nhicard.core.errors import CardAbsent, CardFailure, NhicardError, PcscUnavailable, ReaderError
+from nhicard.core.i18n import T
+from nhicard.transport.traffic import log_note
 
 if TYPE_CHECKING:
     from nhicard.card.session import NhiCard
-    from nhicard.connection import Connection
+    from nhicard.transport.connection import Connection
 
 DIRECT_AGENT_VERSION = "0011"
 LOGGER = "nhicard.agent"

@@ -2,7 +2,7 @@
 
 A :class:`Connection` sends one command APDU and returns the response data and status word.
 ``nhicard.pcsc.connection.PcscConnection`` is the adapter over pyscard; the virtual card
-(``nhicard.sandbox.vcard``) and the tests' scripted cards are others. ``nhicard.apdu`` builds
+(``nhicard.sandbox.vcard``) and the tests' scripted cards are others. ``nhicard.transport.apdu`` builds
 the exchange (GET RESPONSE, Le retry, tracing) on top of it.
 """
 

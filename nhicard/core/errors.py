@@ -2,7 +2,7 @@
 
 The core raises these; ``nhicard.cli.main`` renders them and maps each category to its exit
 code (cli-contract.md) in one place — no module outside ``cli/`` knows an exit code.
-A message is a bilingual :class:`~nhicard.i18n.Text`; ``hint`` tells the user what to do.
+A message is a bilingual :class:`~nhicard.core.i18n.Text`; ``hint`` tells the user what to do.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
-from nhicard.i18n import Text
+from nhicard.core.i18n import Text
 
 
 class Category(StrEnum):

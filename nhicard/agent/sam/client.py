@@ -15,12 +15,12 @@ from collections.abc import Callable
 
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from nhicard.agent import samwire
 from nhicard.agent.base import SIGNATURE_LENGTH
 from nhicard.agent.errors import agent_error
-from nhicard.agent.samwire import SamMessage, SamProtocolError
-from nhicard.closing import ClosesOnExit
-from nhicard.sam_endpoint import SamEndpoint
+from nhicard.agent.sam import wire as samwire
+from nhicard.agent.sam.wire import SamMessage, SamProtocolError
+from nhicard.core.closing import ClosesOnExit
+from nhicard.sites.sam_endpoint import SamEndpoint
 
 __all__ = ["RC_BAD_REQUEST", "RC_CARD_REFUSED", "RC_OK", "SamClient", "SamEndpoint"]
 

@@ -20,8 +20,8 @@ from pathlib import Path
 
 from cryptography import x509
 
-from nhicard import certs
 from nhicard.agent import COMPONENT_HOST
+from nhicard.net import certs
 
 SERVER_NAMES = ("localhost", COMPONENT_HOST)
 SERVER_IPS = ("127.0.0.1", "::1")

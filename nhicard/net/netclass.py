@@ -5,9 +5,9 @@ to a :class:`Kind` — DNS, refused, timeout, reset, an expired certificate, an 
 certificate for another name, another TLS failure, or something else — and
 :func:`base_message` words each kind for a peer in both languages. Callers (the web browser,
 the IMAP source, ``env check``'s probes) add only what is theirs: the error class, the
-``reason`` they report, and their hints. The TLS trust itself is :mod:`nhicard.tlsclient`;
+``reason`` they report, and their hints. The TLS trust itself is :mod:`nhicard.net.tlsclient`;
 naming the issuer and root of a chain this computer does not trust is
-:mod:`nhicard.web.tlschain`.
+:mod:`nhicard.net.tlschain`.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 
-from nhicard.i18n import T, Text
+from nhicard.core.i18n import T, Text
 
 
 class Kind(StrEnum):
@@ -39,8 +39,23 @@ class Kind(StrEnum):
         """The server's certificate did not verify (expired, unknown CA, another name)."""
         return self in _UNTRUSTED
 
+    @property
+    def reason(self) -> str | None:
+        """The ``reason`` an error of this kind carries in JSON output, or None where the
+        caller names it (a reset, anything else)."""
+        return _REASONS.get(self)
+
 
 _UNTRUSTED = frozenset({Kind.TLS_EXPIRED, Kind.TLS_UNKNOWN_CA, Kind.TLS_HOSTNAME})
+_REASONS = {
+    Kind.DNS: "dns",
+    Kind.REFUSED: "connection-refused",
+    Kind.TIMEOUT: "timeout",
+    Kind.TLS_EXPIRED: "tls-expired",
+    Kind.TLS_UNKNOWN_CA: "tls-unknown-ca",
+    Kind.TLS_HOSTNAME: "tls-hostname",
+    Kind.TLS_OTHER: "tls-handshake",
+}
 
 # OpenSSL's X509_V_ERR_* codes (``SSLCertVerificationError.verify_code``); every other code
 # means the chain does not lead to a trusted root.

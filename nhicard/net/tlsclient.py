@@ -1,15 +1,15 @@
 """The TLS of nhicard: its clients (web sites, IMAP) always verify, with TLS ≥ 1.2, trusting
 the given CA bundle or else the system's roots; its local servers (``agent serve``, the sandbox)
-offer TLS ≥ 1.2 with a certificate of :mod:`nhicard.certs`. What a failed connection was is
-:mod:`nhicard.netclass`."""
+offer TLS ≥ 1.2 with a certificate of :mod:`nhicard.net.certs`. What a failed connection was is
+:mod:`nhicard.net.netclass`."""
 
 from __future__ import annotations
 
 import ssl
 from pathlib import Path
 
-from nhicard.errors import NetworkError
-from nhicard.i18n import T, Text
+from nhicard.core.errors import NetworkError
+from nhicard.core.i18n import T, Text
 
 
 def verifying_context(
