@@ -16,12 +16,12 @@ BIN    := $(VENV)/bin
 APT_PACKAGES := pcscd libccid vsmartcard-vpcd python3 python3-venv python3-pyscard pcsc-tools \
                 dovecot-imapd chromium fonts-noto-cjk curl util-linux procps iproute2 \
                 faketime libnss3-tools ca-certificates
-# Only for `make test`: a C compiler for the tests' one-function faketime shim (tests/clocks.py).
+# Only for `make test`: a C compiler for the tests' one-function faketime shim (tests/support/clocks.py).
 # nhicard itself, its install and `make demo` need none.
 TEST_APT_PACKAGES := gcc libc6-dev
 DEMO_DIR ?= $(CURDIR)/.demo
 
-.PHONY: all system test-system apt-install venv pcscd test demo-at lint typecheck completions check-completions check demo bench profile-job fresh-root clean
+.PHONY: all system test-system apt-install venv pcscd test test-fast demo-at lint typecheck completions check-completions check demo bench profile-job fresh-root clean
 
 all: venv
 
@@ -51,15 +51,20 @@ venv: system $(BIN)/nhicard
 test: test-system venv
 	$(BIN)/pytest -q -ra
 
-# The demo at another hour: every process under libfaketime (tests/clocks.py), e.g.
+# The unit tests only (tests/unit: no pcscd, sandbox, Dovecot or browser), on two workers:
+# well under a minute. tests/stack and tests/e2e need `make test`.
+test-fast: venv
+	$(BIN)/pytest -q -n 2 tests/unit
+
+# The demo at another hour: every process under libfaketime (tests/support/clocks.py), e.g.
 #   make demo-at AT=2026-12-01T23:30:00 [TZ_AT=Asia/Taipei]
 # (the test suite itself is not run under libfaketime: its threaded TLS tests abort there;
-# tests/test_time_of_day.py runs the CLI and the sandbox under it instead)
+# tests/stack/test_time_of_day.py runs the CLI and the sandbox under it instead)
 AT    ?= 2026-12-01T23:30:00
 TZ_AT ?= UTC
 demo-at: venv pcscd
 	@rm -rf $(DEMO_DIR)
-	@NHICARD_STATE_DIR=$(DEMO_DIR) BIN=$(BIN) $(BIN)/python -m tests.clocks $(AT) $(TZ_AT) -- bash tests/demo.sh
+	@NHICARD_STATE_DIR=$(DEMO_DIR) BIN=$(BIN) $(BIN)/python -m tests.support.clocks $(AT) $(TZ_AT) -- bash tests/demo.sh
 
 lint: venv
 	$(BIN)/ruff check nhicard tests $(wildcard benchmarks/*.py)
@@ -121,7 +126,7 @@ profile-job: venv
 # A fresh minimal Debian root (debootstrap --variant=minbase, then only git, make and
 # ca-certificates, as the README's fresh machine), a fresh clone of this repository's HEAD in it,
 # SETUP run there with the network (package installs), then RUN without it (loopback only), in
-# private mount, pid and network namespaces (tests/freshroot.py). As root; e.g.
+# private mount, pid and network namespaces (tests/support/freshroot.py). As root; e.g.
 #   make fresh-root SUITE=trixie RUN="make demo test"     (Debian 13: Python 3.13, pcsc-lite 2)
 #   make fresh-root SUITE=bookworm RUN="make demo test"   (Debian 12: Python 3.11, pyscard 2.0.5)
 SUITE       ?= trixie
@@ -129,7 +134,7 @@ SETUP       ?= make test-system venv
 RUN         ?= make demo test
 FRESH_ROOTS ?= /var/tmp/nhicard-roots
 fresh-root:
-	/usr/bin/python3 -m tests.freshroot --suite $(SUITE) --dir $(FRESH_ROOTS)/$(SUITE) \
+	/usr/bin/python3 -m tests.support.freshroot --suite $(SUITE) --dir $(FRESH_ROOTS)/$(SUITE) \
 	  --setup '$(SETUP)' --run '$(RUN)'
 
 clean:

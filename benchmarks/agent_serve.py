@@ -25,7 +25,7 @@ from benchmarks.figures import Bench, Figure
 from benchmarks.measure import BenchError, Command, checked_run, median, run_process
 from benchmarks.results import MISS, PASS, Row, ms, ratio_row, skip_row
 from benchmarks.sandbox_job import SANDBOX_PARTS
-from tests.stack import free_port_range
+from tests.support.stack import free_port_range
 
 TITLE_VERSION = "agent serve: GetVersion during another connection's H_Sign"
 TITLE_SIGN = "agent serve: H_Sign through the service vs direct in-process"

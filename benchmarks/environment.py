@@ -1,4 +1,4 @@
-"""What the measured commands run against: a private pcscd with vpcd (``tests/stack.py``),
+"""What the measured commands run against: a private pcscd with vpcd (``tests/support/stack.py``),
 a virtual NHI card on vpcd slot 0 served by a thread of this process, and an environment
 (PCSCLITE_CSOCK_NAME, user dirs in a temp dir) shared by nhicard and the baselines."""
 
@@ -14,7 +14,7 @@ from pathlib import Path
 from types import TracebackType
 
 from benchmarks.measure import BenchError
-from tests.stack import PcscStack, have_real_pcsc
+from tests.support.stack import PcscStack, have_real_pcsc
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_DIR = ROOT / "benchmarks"

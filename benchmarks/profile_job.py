@@ -42,7 +42,7 @@ from benchmarks.environment import BENCH_DIR, BenchStack, python_executable  # n
 from benchmarks.measure import BenchError, median  # noqa: E402
 from benchmarks.profile_hooks import CPROFILE_ENV  # noqa: E402
 from benchmarks.sandbox_job import HTTP_LINE, PASSWORD, REGISTER_ARGS, SANDBOX_PARTS  # noqa: E402
-from tests.stack import free_port_range  # noqa: E402
+from tests.support.stack import free_port_range  # noqa: E402
 
 HOOKS = str(BENCH_DIR / "profile_hooks.py")
 COLUMNS = ("start-up", "imports", "profile", "HTTP", "server", "agent", "own code", "exit")

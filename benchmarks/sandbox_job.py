@@ -29,7 +29,7 @@ from benchmarks.environment import nhicard_executable, python_executable
 from benchmarks.figures import Bench, Figure
 from benchmarks.measure import BenchError, Command, ProcessRun, checked_run, median, run_process
 from benchmarks.results import MISS, Row, limit_row, ratio_row, skip_row
-from tests.stack import free_port_range
+from tests.support.stack import free_port_range
 
 TITLE = "sandbox job: register → verify-email → ecpa login"
 TARGET = "< 3 s"

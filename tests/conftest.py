@@ -3,36 +3,22 @@
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
-import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
 
-from tests.stack import PcscStack, have_real_pcsc
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.support.cli import run_nhicard
+from tests.support.stack import PcscStack, VirtualCardSlots, have_real_pcsc
 
 # Property tests judge what a function returns, never how fast: hypothesis's default 200 ms
 # deadline per example and its too-slow health check fail on a loaded machine, not on a bug
-# (tests/test_cli_fuzz.py has its own hang limit for whole commands). A test's own
+# (tests/unit/test_cli_fuzz.py has its own hang limit for whole commands). A test's own
 # @settings sets its example count; one that suppresses another health check adds it to
 # settings.default.suppress_health_check.
 settings.register_profile("nhicard", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("nhicard")
-
-
-def nhicard_executable() -> str:
-    exe = Path(sys.executable).parent / "nhicard"
-    if exe.exists():
-        return str(exe)
-    found = shutil.which("nhicard")
-    if not found:
-        raise RuntimeError("nhicard is not installed in this environment (pip install -e .)")
-    return found
 
 
 @pytest.fixture(scope="session")
@@ -88,102 +74,10 @@ def pcsc(pcsc_stack: PcscStack) -> PcscStack:
     return pcsc_stack
 
 
-def run_nhicard(
-    *args: str,
-    env: Mapping[str, str] | None = None,
-    input: str | None = None,
-    timeout: float = 60,
-    cwd: str | Path | None = None,
-) -> subprocess.CompletedProcess[str]:
-    """Run the installed ``nhicard`` as a user would; stdout/stderr captured as text."""
-    full_env = dict(os.environ)
-    full_env.pop("NHICARD_LANG", None)
-    full_env.setdefault("LANG", "C.UTF-8")
-    full_env["PYTHONIOENCODING"] = "utf-8"
-    if env:
-        full_env.update(env)
-    return subprocess.run(
-        [nhicard_executable(), *args],
-        env=full_env,
-        input=input,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=cwd,
-    )
-
-
 @pytest.fixture
 def nhicard() -> object:
     """``nhicard(*args, env=…, input=…)`` → CompletedProcess."""
     return run_nhicard
-
-
-class VirtualCardSlots:
-    """Virtual cards on the private pcscd's vpcd slots, in threads of the test process.
-
-    ``insert(card_number=None, faults="", slot=0)`` returns once pcscd reports the card;
-    ``remove(slot)`` once it reports the slot empty. Readiness is polled with a deadline."""
-
-    def __init__(self, stack: PcscStack) -> None:
-        self.stack = stack
-        self.clients: dict[int, tuple[object, object, object]] = {}
-
-    @staticmethod
-    def reader_name(slot: int) -> str:
-        return f"Virtual PCD 00 {slot:02d}"
-
-    def state(self, slot: int) -> str:
-        from nhicard.pcsc.names import list_reader_names
-        from nhicard.pcsc.readers import reader_states, state_name
-
-        for name, bits, _atr in reader_states(list_reader_names()):
-            if name == self.reader_name(slot):
-                return state_name(bits)
-        return "unavailable"
-
-    def wait_state(self, slot: int, states: tuple[str, ...], timeout: float = 10.0) -> str:
-        import time
-
-        deadline = time.monotonic() + timeout
-        while True:
-            state = self.state(slot)
-            if state in states:
-                return state
-            if time.monotonic() > deadline:
-                raise AssertionError(f"slot {slot} stayed {state}, expected {states}")
-            time.sleep(0.05)
-
-    def insert(self, card_number: str | None = None, faults: str = "", slot: int = 0) -> object:
-        from nhicard.sandbox.data import load_data
-        from nhicard.sandbox.vcard import FaultSpec, VirtualCard
-        from nhicard.sandbox.vpcd import VpcdCardClient
-
-        self.remove(slot)
-        data = load_data()
-        record = data.card(card_number) if card_number else data.cards[0]
-        assert record is not None, card_number
-        card = VirtualCard(record, FaultSpec.parse(faults))
-        client = VpcdCardClient(card, port=self.stack.slot_port(slot))
-        thread, stop = client.start_thread()
-        self.clients[slot] = (client, thread, stop)
-        self.wait_state(slot, ("present", "in-use", "mute"))
-        return client
-
-    def remove(self, slot: int = 0) -> None:
-        entry = self.clients.pop(slot, None)
-        if entry is None:
-            return
-        client, thread, stop = entry
-        stop.set()  # type: ignore[attr-defined]
-        client.disconnect()  # type: ignore[attr-defined]
-        thread.join(5)  # type: ignore[attr-defined]
-        if self.stack.running:
-            self.wait_state(slot, ("empty", "unavailable"))
-
-    def remove_all(self) -> None:
-        for slot in list(self.clients):
-            self.remove(slot)
 
 
 @pytest.fixture
@@ -207,11 +101,11 @@ def _dovecot_stopping() -> Iterator[list[object]]:
 def dovecot_factory(
     tmp_path_factory: pytest.TempPathFactory, _dovecot_stopping: list[object]
 ) -> Iterator[object]:
-    """``dovecot_factory(maildir=None, **kw)`` → a started ``tests.dovecot.DovecotServer``
+    """``dovecot_factory(maildir=None, **kw)`` → a started ``tests.support.dovecot.DovecotServer``
     (a real Dovecot on 127.0.0.1, free ports); every server is stopped after the test.
     Pass an existing Maildir (e.g. the sandbox's ``DIR/Maildir``) and ``cert``/``key``/
     ``ca_pem`` to serve it with the sandbox's certificate."""
-    from tests.dovecot import DovecotServer, dovecot_unavailable
+    from tests.support.dovecot import DovecotServer, dovecot_unavailable
 
     why = dovecot_unavailable()
     if why:

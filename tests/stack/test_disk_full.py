@@ -1,0 +1,111 @@
+"""A full disk (ENOSPC) while writing a ``card verify`` report, saved pages or the state dir
+(issue 14): the command says which file could not be written and why, still prints the
+card's result and keeps its own exit code. The CLI runs in a private mount namespace with a
+tiny, filled tmpfs (``unshare --mount``; needs root, like the private pcscd)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.support.cli import nhicard_executable
+from tests.support.register_kit import ARGS, PASSWORD
+from tests.support.sandbox_fixture import SandboxServer, sandbox, sandbox_server  # noqa: F401
+from tests.support.stack import VirtualCardSlots
+
+pytestmark = pytest.mark.skipif(
+    os.geteuid() != 0 or not shutil.which("unshare"), reason="needs root and unshare"
+)
+
+
+def on_full_disk(
+    full: Path, *args: str, env: dict[str, str] | None = None, umask: str = "022"
+) -> subprocess.CompletedProcess[str]:
+    """``nhicard ARGS`` with a 16 KB tmpfs on ``full`` that is already full."""
+    full.mkdir(parents=True, exist_ok=True)
+    command = " ".join(shlex.quote(a) for a in [nhicard_executable(), *args])
+    script = (
+        f"mount -t tmpfs -o size=16k tmpfs {shlex.quote(str(full))} && "
+        f"mkdir -p {shlex.quote(str(full / 'pages'))} && "
+        f"(dd if=/dev/zero of={shlex.quote(str(full / 'fill'))} bs=1k count=64 2>/dev/null;"
+        f" true) && umask {umask} && exec {command}"
+    )
+    full_env = dict(os.environ) | {"LANG": "C.UTF-8", "PYTHONIOENCODING": "utf-8"} | (env or {})
+    full_env.pop("NHICARD_LANG", None)
+    return subprocess.run(
+        ["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
+
+
+def test_card_verify_report_on_a_full_disk_keeps_the_result(
+    virtual_cards: VirtualCardSlots,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    virtual_cards.insert()
+    report = tmp_path / "full" / "report.csv"
+    done = on_full_disk(
+        tmp_path / "full", "--lang", "en", "-r", "0", "card", "verify", "--report", str(report),
+        "--json",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["result"] == "ok"  # the card's result is still printed
+    assert f"could not write the report file “{report}”: No space left on device" in done.stderr
+    assert "Traceback" not in done.stderr and "internal error" not in done.stderr
+
+
+def test_card_verify_watch_report_on_a_full_disk_in_chinese(
+    virtual_cards: VirtualCardSlots,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    virtual_cards.insert()
+    report = tmp_path / "full" / "report.jsonl"
+    done = on_full_disk(
+        tmp_path / "full", "--lang", "zh-TW", "-r", "0", "card", "verify", "--watch",
+        "--count", "1", "--report", str(report), "--format", "jsonl",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.splitlines()[0])["result"] == "ok"
+    assert f"無法寫入報告檔「{report}」" in done.stderr and "1 筆結果未寫入" in done.stderr
+
+
+def test_site_changed_with_pages_on_a_full_disk_is_still_exit_11(
+    sandbox: SandboxServer,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    sandbox.use('[faults.nhi]\nrelabel = { "下一步 Next" = "繼續 Continue" }\n')
+    full = tmp_path / "full"
+    env = {**sandbox.env(), "NHICARD_STATE_DIR": str(full / "state"), "NHICARD_PASSWORD": PASSWORD}
+    done = on_full_disk(
+        full, "--profile", "sandbox", "--agent", "direct", "--lang", "en", "register", *ARGS,
+        "--json", "--dry-run", "--save-pages", str(full / "pages"), env=env,
+    )  # fmt: skip
+    assert done.returncode == 11, done.stderr
+    assert "the site may have changed" in done.stderr
+    assert f"could not save the page in {full / 'pages'}: No space left on device" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_register_with_the_state_dir_on_a_full_disk_still_submits(
+    sandbox: SandboxServer,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    full = tmp_path / "full"
+    env = {**sandbox.env(), "NHICARD_STATE_DIR": str(full / "state"), "NHICARD_PASSWORD": PASSWORD}
+    done = on_full_disk(
+        full, "--profile", "sandbox", "--agent", "direct", "--lang", "en", "register", *ARGS,
+        "--json", "--yes", env=env,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["status"] == "submitted"
+    assert "could not write the run journal" in done.stderr
+    assert sandbox.application("000012345678") is not None

@@ -1,0 +1,1 @@
+"""Unit tests: no services (no pcscd, sandbox or Dovecot); `make test-fast` runs them."""
