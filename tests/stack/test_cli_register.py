@@ -18,6 +18,7 @@ from tests.support.register_kit import (
     ARGS,
     CARD,
     PASSWORD,
+    agent_service,  # noqa: F401 - a fixture
     journal_files,
     register,
     result,
@@ -125,7 +126,9 @@ def test_dry_run_sends_no_final_post(sandbox: SandboxServer, state: Path, tmp_pa
 
 
 def test_register_through_the_nhiicc_agent_service(
-    sandbox: SandboxServer, state: Path, agent_service: str
+    sandbox: SandboxServer,
+    state: Path,
+    agent_service: str,  # noqa: F811
 ) -> None:
     proc = register(
         sandbox, state, "--yes", agent=("--agent", "nhiicc", "--agent-url", agent_service)
