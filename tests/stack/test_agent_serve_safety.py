@@ -22,7 +22,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from websockets.exceptions import ConnectionClosed
-from websockets.sync.client import connect
+from websockets.sync.client import ClientConnection, connect
 
 from nhicard.agent.serve import httpapi
 from nhicard.agent.serve.origins import (
@@ -33,9 +33,15 @@ from nhicard.agent.serve.origins import (
     parse_pattern,
 )
 from nhicard.agent.serve.service import AgentService, BadRequest, Limits, OriginPolicy, parse_head
+from nhicard.agent.serve.tls import ServerCertificate, ensure_server_certificate
 from tests.support.agents import GOV, WANG, GatedAgent, start
 from tests.support.cli import nhicard_executable, run_nhicard
 from tests.support.ports import free_port
+
+
+@pytest.fixture(scope="module")
+def tls(tmp_path_factory: pytest.TempPathFactory) -> ServerCertificate:
+    return ensure_server_certificate(tmp_path_factory.mktemp("agent-tls"))
 
 
 def client_context(tls) -> ssl.SSLContext:  # type: ignore[no-untyped-def]
@@ -123,11 +129,12 @@ def test_host_header_validation() -> None:
 def raw_request(port: int, request: bytes, tls_ctx: ssl.SSLContext | None = None) -> bytes:
     with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
         sock = tls_ctx.wrap_socket(raw, server_hostname="localhost") if tls_ctx else raw
-        sock.sendall(request)
-        out = b""
-        while chunk := sock.recv(65536):
-            out += chunk
-        return out
+        with sock:
+            sock.sendall(request)
+            out = b""
+            while chunk := sock.recv(65536):
+                out += chunk
+            return out
 
 
 @pytest.mark.parametrize("host", ["localhost:evil", "[::1]evil", "evil.example.com"])
@@ -519,3 +526,153 @@ def test_slow_card_meets_the_deadline_and_stop_is_quick(virtual_cards, tmp_path:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+# -- a web page of unknown origin: Sec-Fetch-Site without Origin (issue 23, item 4) ---------------
+
+
+@pytest.mark.parametrize("site", ["cross-site", "same-site", "CROSS-SITE"])
+def test_page_without_origin_is_refused_before_card_work(
+    service: AgentService, tls: ServerCertificate, site: str
+) -> None:
+    assert service.http_port is not None
+    fetch = f"Sec-Fetch-Site: {site}\r\n"
+    for call, method in [("GetCardStatus.bmp", "GET"), ("GetBasic", "POST")]:
+        status, headers, body = api(
+            service.http_port, call, origin=None, method=method, extra=fetch
+        )
+        assert (status, json.loads(body)) == (403, {"result": "4041"}), call
+        assert "access-control-allow-origin" not in headers
+    with ws_headers(service, tls, {"Sec-Fetch-Site": site}) as conn:
+        conn.send("GetBasic")
+        assert conn.recv(timeout=10) == "4041"
+    assert service.agent.card_calls == []  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("site", [None, "none", "same-origin"])
+def test_program_without_origin_keeps_working(
+    service: AgentService, tls: ServerCertificate, site: str | None
+) -> None:
+    assert service.http_port is not None
+    extra = "" if site is None else f"Sec-Fetch-Site: {site}\r\n"
+    status, _, bmp = api(
+        service.http_port, "GetCardStatus.bmp", origin=None, method="GET", extra=extra
+    )
+    assert status == 200
+    assert json.loads(httpapi.decode_status_bitmap(bmp)) == {"result": "0000", "card": "1"}
+    with ws_headers(service, tls, {} if site is None else {"Sec-Fetch-Site": site}) as conn:
+        conn.send("GetBasic")
+        assert conn.recv(timeout=10) == "GetBasic:" + WANG.to_wire()
+    assert service.agent.card_calls == ["check", "GetBasic"]  # type: ignore[attr-defined]
+
+
+def ws_headers(
+    service: AgentService, tls: ServerCertificate, headers: dict[str, str]
+) -> ClientConnection:
+    return connect(
+        service.url, ssl=client_context(tls), additional_headers=headers, open_timeout=10
+    )
+
+
+def wait_listening(proc: subprocess.Popen[str], port: int) -> None:
+    deadline = time.monotonic() + 20
+    while True:
+        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+
+
+@pytest.mark.pcsc
+def test_cross_site_img_gets_no_card_work_through_agent_serve(
+    virtual_cards, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """What a cross-site ``<img src=".../api/GetCardStatus.bmp">`` sends (no Origin,
+    ``Sec-Fetch-Site: cross-site``) is refused by a real ``agent serve``: the card sees no
+    APDU. A program (no Sec-Fetch-Site) still gets the card's status, and its APDUs."""
+    client = virtual_cards.insert(None)
+    port, http_port = free_port(), free_port()
+    proc = subprocess.Popen(
+        [nhicard_executable(), "--lang", "en", "-r", virtual_cards.reader_name(0), "-v",
+         "agent", "serve", "--port", str(port), "--no-tls", "--http-port", str(http_port),
+         "--https-port", "0"],
+        env={**os.environ, "NHICARD_STATE_DIR": str(tmp_path)},
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        wait_listening(proc, http_port)
+        before = client.card.apdu_count
+        for site in ("cross-site", "same-site"):
+            status, headers, body = api(
+                http_port, "GetCardStatus.bmp", origin=None, method="GET",
+                extra=f"Sec-Fetch-Site: {site}\r\n",
+            )  # fmt: skip
+            assert (status, json.loads(body)) == (403, {"result": "4041"}), site
+            assert "access-control-allow-origin" not in headers
+        assert client.card.apdu_count == before  # no SELECT, nothing
+        status, _, bmp = api(http_port, "GetCardStatus.bmp", origin=None, method="GET")
+        assert status == 200
+        assert json.loads(httpapi.decode_status_bitmap(bmp)) == {"result": "0000", "card": "1"}
+        assert client.card.apdu_count > before  # a program's request reaches the card
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
+        err = proc.stderr.read() if proc.stderr else ""
+        assert "- api/GetCardStatus.bmp -> 403" in err
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+# -- idle connections cost no TLS state (issue 23, item 2) ----------------------------------------
+
+
+def page_over_tls(port: int, ca_file: Path) -> bytes:
+    ctx = ssl.create_default_context(cafile=str(ca_file))
+    request = b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n"
+    return raw_request(port, request, ctx)
+
+
+def test_idle_connections_cost_no_tls_buffers(tmp_path: Path) -> None:
+    """3,000 connections that never send a ClientHello to a real ``agent serve``: admitted as
+    bare sockets, they cost the server a few MiB, not 256 KiB each (before: 41 → 937 MiB)."""
+    import resource
+    import sys
+
+    import psutil
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 4000 <= hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    port = free_port()
+    proc = subprocess.Popen(
+        [nhicard_executable(), "--lang", "en", "agent", "serve", "--port", str(port),
+         "--http-port", "0", "--https-port", "0"],
+        env={**os.environ, "NHICARD_STATE_DIR": str(tmp_path)},
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    holder = None
+    try:
+        wait_listening(proc, port)
+        ca_file = tmp_path / "agent-tls" / "ca.pem"
+        assert page_over_tls(port, ca_file).startswith(b"HTTP/1.1 200")
+        server = psutil.Process(proc.pid)
+        before = server.memory_info().rss
+        holder = subprocess.Popen(
+            [sys.executable, "-c", HOLD_IDLE, str(port), "3000"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == "3000"
+        # answered after the 3,000 ahead of it in the accept queue were taken
+        assert page_over_tls(port, ca_file).startswith(b"HTTP/1.1 200")
+        grown = server.memory_info().rss - before
+        assert grown < 64 * 2**20, f"{grown / 2**20:.0f} MiB for 3,000 idle connections"
+    finally:
+        if holder is not None:
+            holder.communicate("", timeout=30)
+        proc.terminate()
+        proc.wait(10)

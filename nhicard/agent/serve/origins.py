@@ -11,7 +11,9 @@
 - ``null`` (sandboxed iframes, some redirects) and ``file://`` pages are refused unless the
   user opts in (``--allow-null-origin``): the official component lets them pass, which lets
   every web site read the card through a sandboxed iframe. A request without ``Origin`` is a
-  local program, not a web page, and is allowed.
+  local program, not a web page, and is allowed, unless its ``Sec-Fetch-Site`` says a web
+  page of another site sent it (``cross-site`` or ``same-site``, as a cross-site ``<img>``
+  does): that is a page of unknown origin, refused like an origin not allowed.
 - ``Host`` must name this computer as the official component does: ``localhost``,
   ``127.0.0.1``, ``[::1]`` or ``iccert.nhi.gov.tw``, with an optional numeric port (this also
   stops DNS-rebinding pages).
@@ -32,6 +34,9 @@ from nhicard.net.addresses import is_ip
 DEFAULT_ORIGINS = ("https://*.gov.tw",)
 NULL_ORIGINS = ("null", "file://")
 ALLOWED_HOSTS = ("localhost", "127.0.0.1", "::1", COMPONENT_HOST)
+
+# Sec-Fetch-Site values a browser sends for a request made by another site's page
+WEB_PAGE_FETCH_SITES = ("cross-site", "same-site")
 
 _DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
 _LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
@@ -186,6 +191,14 @@ class OriginPolicy:
     def current_patterns(self) -> list[str]:
         extra = sandbox_origins(self.sandbox_endpoints) if self.sandbox_endpoints else []
         return [*self.patterns, *extra]
+
+    def allows_request(self, origin: str | None, fetch_site: str | None) -> bool:
+        """Does this policy allow a request with these ``Origin`` and ``Sec-Fetch-Site``
+        headers? Without an origin, a browser's ``cross-site``/``same-site`` marks a web page
+        whose origin is not known: never allowed."""
+        if origin is None and (fetch_site or "").strip().lower() in WEB_PAGE_FETCH_SITES:
+            return False
+        return self.allows(origin)
 
     def allows(self, origin: str | None) -> bool:
         if origin is None:
