@@ -27,17 +27,12 @@ from nhicard.card.verification import (
 )
 from nhicard.core.errors import CardAbsent, PcscUnavailable
 from nhicard.core.i18n import Text
+from nhicard.pcsc.events import EventKind
 
 STOPPED_COUNT = "count"
 STOPPED_IDLE = "idle"
 STOPPED_INTERRUPTED = "interrupted"
 STOPPED_SERVICE_LOST = "pcsc-unavailable"
-
-# the monitor's event kinds (nhicard.pcsc.monitor), repeated to keep pyscard out of imports
-INSERTED = "inserted"
-REMOVED = "removed"
-READER_ADDED = "reader-added"
-READER_REMOVED = "reader-removed"
 
 SEEN_IN_RUN = "run"
 SEEN_IN_REPORT = "report"
@@ -180,17 +175,17 @@ class _Watch:
     def handle(self, event: EventLike) -> bool:
         """Deal with one event; True when the run is complete (``count`` reached)."""
         watched = self.options.reader
-        if event.kind in (READER_ADDED, READER_REMOVED):
+        if event.kind in (EventKind.READER_ADDED, EventKind.READER_REMOVED):
             if watched is None or event.reader == watched:
                 self.listener.reader_changed(event.kind, event.reader)
             return False
         if watched is not None and event.reader != watched:
             return False
         self.last_activity = self.clock()
-        if event.kind == REMOVED:
+        if event.kind == EventKind.REMOVED:
             self.listener.card_removed(event.reader)
             return False
-        if event.kind != INSERTED:
+        if event.kind != EventKind.INSERTED:
             return False
         try:
             verification = self.verify(event.reader, event.atr or None)

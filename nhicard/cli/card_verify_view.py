@@ -153,9 +153,9 @@ class CliListener:
         self.app.debug(T("卡片已自「{reader}」取出", "card removed from “{reader}”"), reader=reader)
 
     def reader_changed(self, kind: str, reader: str) -> None:
-        from nhicard.card.batch import READER_ADDED
+        from nhicard.pcsc.events import EventKind
 
-        if kind == READER_ADDED:
+        if kind == EventKind.READER_ADDED:
             text = T("讀卡機「{reader}」已接上", "Reader “{reader}” plugged in")
         else:
             text = T(

@@ -20,6 +20,7 @@ class AppContext:
     reader: str | None = None
     agent: str = "auto"
     agent_url: str = DEFAULT_AGENT_URL
+    agent_url_given: bool = False  # --agent-url or NHICARD_AGENT_URL named it
     profile: str = "real"
     lang: str = "zh-TW"
     verbose: int = 0

@@ -14,7 +14,7 @@ from nhicard.cli.records import check_record, env_report
 from nhicard.core.errors import ChecksFailed
 from nhicard.core.i18n import T
 from nhicard.envcheck import FAIL, GROUPS, PASS, SKIP, WARN, CheckResult, run_checks
-from nhicard.envcheck.agent import AgentSettings
+from nhicard.envcheck.settings import AgentSettings
 
 CHECK_IDS_HELP = """\b
 Groups and check ids (stable; per-site ids use the site keys nhi and ecpa):
@@ -156,7 +156,7 @@ def check(
         installers=installers,
         reader=app.reader,
         profile=app.profile,
-        agent=AgentSettings(app.agent_url, app.agent, origin, ca_bundle),
+        agent=AgentSettings(app.agent_url, app.agent, origin, ca_bundle, app.agent_url_given),
         timeout=timeout,
     )
     checks = plan_checks(options, loaded)

@@ -52,6 +52,7 @@ def flow_settings(
         profile=app.profile,
         agent_kind=app.agent,
         agent_url=app.agent_url,
+        agent_url_given=app.agent_url_given,
         reader=app.reader,
         trace=trace if app.verbose >= 2 else None,
         log=log,

@@ -129,7 +129,7 @@ def status(sandbox_dir: Path | None, fmt: str | None, as_json: bool) -> None:
             reason="not-running",
         )
     if not current.all_up:
-        down_parts = ", ".join(p.part for p in current.parts if p.state != "up")
+        down_parts = ", ".join(p.part for p in current.parts if p.state != supervisor.PartState.UP)
         raise NetworkError(
             T("沙盒部分元件未回應:{parts}", "Some sandbox parts are not answering: {parts}").format(
                 parts=down_parts

@@ -16,21 +16,44 @@ The core never prints; texts are bilingual :class:`~nhicard.core.i18n.Text`, ren
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import datetime, tzinfo
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+from nhicard.agent import DEFAULT_AGENT_URL
 from nhicard.core.i18n import T, Text
+from nhicard.envcheck.settings import AgentSettings, NetworkTargets, PublishedInstaller
+from nhicard.platform import Platform, current
+
+if TYPE_CHECKING:
+    import httpx
+
+    from nhicard.agent.serve.install import Machine
+    from nhicard.core.errors import NhicardError
+    from nhicard.pcsc.readers import ReaderInfo
+    from nhicard.sites.sam_endpoint import SamEndpoint
 
 DEFAULT_TIMEOUT = 5.0  # seconds for each check that waits on the network
 
-PASS = "pass"
-WARN = "warn"
-FAIL = "fail"
-SKIP = "skip"
-STATUSES = (PASS, WARN, FAIL, SKIP)
+
+class Status(StrEnum):
+    """A check's outcome; the value is what the JSON report carries."""
+
+    PASS = "pass"
+    WARN = "warn"
+    FAIL = "fail"
+    SKIP = "skip"
+
+
+# the statuses by their short names: most check modules and their tests use these
+PASS, WARN, FAIL, SKIP = Status.PASS, Status.WARN, Status.FAIL, Status.SKIP
+STATUSES = tuple(Status)
 
 GROUPS = ("system", "pcsc", "card", "agent", "network", "clock", "installer")
 
@@ -40,7 +63,7 @@ class Finding:
     """What one check found. ``blocking`` decides whether checks that need this one run:
     by default a ``fail`` or ``skip`` blocks and a ``pass`` or ``warn`` does not."""
 
-    status: str
+    status: Status
     summary: Text
     detail: str = ""
     fix: Text | None = None
@@ -76,7 +99,7 @@ class CheckResult:
 
     id: str
     group: str
-    status: str
+    status: Status
     summary: Text
     detail: str = ""
     fix: Text | None = None
@@ -96,26 +119,56 @@ class Check:
     timeout: float | None = None
 
 
+@dataclass(frozen=True, eq=False)
 class CheckEnv:
-    """What checks share during one run: settings, and memoised facts.
+    """What the checks of one run share: typed settings, and memoised facts.
 
-    ``settings`` holds whatever the groups need (readers, URLs, timeouts, clocks); checks
-    read it with :meth:`get`. :meth:`memo` computes a fact once even when several checks in
-    different threads ask for it at the same time (a site probed once serves the network and
-    clock checks)."""
+    The settings are built in one place (:func:`nhicard.envcheck.plan.make_env`); tests
+    construct one with keywords and derive variants with :func:`dataclasses.replace` (which
+    starts with empty memos). The fields after ``timeout`` stand in for this computer in
+    tests; ``None`` means the real thing. :meth:`memo` computes a fact once even when several
+    checks in different threads ask for it at the same time (a site probed once serves the
+    network and clock checks)."""
 
-    def __init__(
-        self, settings: Mapping[str, Any] | None = None, *, timeout: float = DEFAULT_TIMEOUT
-    ):
-        self.settings: dict[str, Any] = dict(settings or {})
-        self.timeout = timeout
-        self._memo: dict[str, Any] = {}
-        self._memo_locks: dict[str, threading.Lock] = {}
-        self._lock = threading.Lock()
-        self.results: dict[str, CheckResult] = {}
-
-    def get(self, name: str, default: Any = None) -> Any:
-        return self.settings.get(name, default)
+    # -- what the run is about
+    platform: Platform = field(default_factory=current)
+    environ: Mapping[str, str] = field(default_factory=lambda: os.environ)
+    targets: NetworkTargets = NetworkTargets("real", ())
+    agent: AgentSettings = AgentSettings(DEFAULT_AGENT_URL)
+    reader: str | None = None  # --reader
+    profile_name: str = "real"
+    # the profile's SAM as the plan loaded it, or the error that kept the profile from
+    # loading; None: agent.backend loads the profile itself
+    profile_sam: SamEndpoint | NhicardError | None = None
+    offline: bool = False  # --offline: no name lookups, no connections beyond this computer
+    timeout: float = DEFAULT_TIMEOUT  # seconds for each check that waits on the network
+    now: Callable[[], datetime] | None = None  # the clock (UTC); None: the system's
+    # -- stand-ins for this computer (tests); None: the real one
+    sys_platform: str | None = None
+    os_description: str | None = None
+    python_version: tuple[int, int, int] | None = None
+    pyscard_version: Callable[[], str | None] | None = None
+    pcsc_library: Callable[[], tuple[str | None, str]] | None = None
+    list_reader_names: Callable[[], list[str]] | None = None
+    list_readers: Callable[[], list[ReaderInfo]] | None = None
+    establish_context: Callable[[], None] | None = None
+    choose_card_reader: Callable[[str | None], str] | None = None
+    connect_card: Callable[[str], Any] | None = None
+    sysfs_root: Path | None = None
+    proc_root: Path | None = None
+    pcsc_driver_dirs: tuple[Path, ...] | None = None
+    hosts_file: Path | None = None
+    agent_machine: Machine | None = None
+    proc_net: Path | None = None
+    component_answers: Callable[[], bool] | None = None  # stands for the GetVersion probe
+    local_tz: tzinfo | None = None
+    http_transport: httpx.BaseTransport | None = None
+    published_installers: tuple[PublishedInstaller, ...] | None = None
+    # -- the run's state (not settings)
+    results: dict[str, CheckResult] = field(default_factory=dict, init=False, repr=False)
+    _memo: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
+    _memo_locks: dict[str, threading.Lock] = field(default_factory=dict, init=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def memo(self, key: str, compute: Callable[[], Any]) -> Any:
         """``compute()`` once per key; an exception is remembered and re-raised too."""
@@ -265,7 +318,7 @@ def run_checks(
 
 def summarize(results: Sequence[CheckResult]) -> dict[str, int]:
     """``{"pass": n, "warn": n, "fail": n, "skip": n}``."""
-    counts = dict.fromkeys(STATUSES, 0)
+    counts: dict[str, int] = {s.value: 0 for s in Status}
     for r in results:
         counts[r.status] += 1
     return counts

@@ -8,16 +8,16 @@ over ``wss://…/echo`` → which backend ``--agent`` would pick. The component 
 from __future__ import annotations
 
 import ssl
-from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from nhicard.agent import COMPONENT_HOST
 from nhicard.core.i18n import T, Text
 from nhicard.envcheck import SKIP, Check, CheckEnv, Finding, passed, probes, skipped, warned
-from nhicard.envcheck.platforms import environ_of, hosts_fix, platform_of
+from nhicard.envcheck.platforms import hosts_fix
 from nhicard.envcheck.probes import ProbeError
+from nhicard.envcheck.settings import AgentSettings
 from nhicard.net.addresses import is_loopback
 from nhicard.platform.hosts import HostsFile
 
@@ -44,37 +44,47 @@ OPTIONAL = T(
 )
 
 
-@dataclass(frozen=True)
-class AgentSettings:
-    """What the agent checks look at (from the root options and the site profile)."""
-
-    url: str  # --agent-url
-    kind: str = "auto"  # --agent
-    origin: str = "https://cloudicweb.nhi.gov.tw"
-    ca_bundle: str | None = None  # CA the nhiicc client trusts for the component
-
-    @property
-    def host(self) -> str:
-        return urlsplit(self.url).hostname or ""
-
-    @property
-    def port(self) -> int:
-        parts = urlsplit(self.url)
-        return parts.port or (443 if parts.scheme == "wss" else 80)
-
-    @property
-    def connect_host(self) -> str:
-        """Where to connect: the component's public name stands for this computer."""
-        return "127.0.0.1" if self.host.lower() == COMPONENT_HOST else self.host
-
-    @property
-    def where(self) -> str:
-        return f"{self.connect_host}:{self.port}"
-
-
 def _settings(env: CheckEnv) -> AgentSettings:
-    settings: AgentSettings = env.get("agent")
-    return settings
+    return env.agent
+
+
+def hosts_path(env: CheckEnv) -> PurePath:
+    return env.hosts_file or env.platform.hosts_file_path(env.environ)
+
+
+def auto_asks(env: CheckEnv) -> bool:
+    """Whether ``--agent auto`` asks the component at all (the factory's rule, on this run's
+    hosts file): not when the hosts file lacks the component's line."""
+    from nhicard.agent.client.factory import hosts_maps_component, worth_probing
+
+    s = _settings(env)
+    return worth_probing(
+        s.url,
+        url_given=s.url_given,
+        hosts_maps=lambda: hosts_maps_component(hosts_file=hosts_path(env)),
+    )
+
+
+def reachable_offline(host: str) -> bool:
+    """A host ``--offline`` still connects to: this computer, by address or as localhost
+    (no name is looked up, nothing leaves the computer)."""
+    return is_loopback(host, name_too=True)
+
+
+OFFLINE = T(
+    "略過:離線模式(--offline)不查詢 {h}",
+    "skipped: offline mode (--offline) does not look up {h}",
+)
+
+
+NOT_LISTED = T(
+    "略過:hosts 檔沒有 {h} 這一行,不查詢這個名稱",
+    "skipped: the hosts file has no line for {h}, the name is not looked up",
+)
+
+
+def _offline(host: str) -> Finding:
+    return skipped(OFFLINE.format(h=host), "offline")
 
 
 def joined(first: Text, second: Text) -> Text:
@@ -87,8 +97,8 @@ def with_optional(fix: Text) -> Text:
 
 
 def check_hosts(env: CheckEnv) -> Finding:
-    plat, environ = platform_of(env), environ_of(env)
-    path = env.get("hosts_file") or plat.hosts_file_path(environ)
+    plat, environ = env.platform, env.environ
+    path = hosts_path(env)
     fix = with_optional(hosts_fix(plat, environ))
     try:
         hosts = HostsFile.read(path)
@@ -127,7 +137,7 @@ def check_hosts(env: CheckEnv) -> Finding:
 
 
 def check_installed(env: CheckEnv) -> Finding:
-    plat, environ = platform_of(env), environ_of(env)
+    plat, environ = env.platform, env.environ
     where = plat.component_install_dir(environ)
     if where is None:
         return skipped(
@@ -155,7 +165,9 @@ def check_installed(env: CheckEnv) -> Finding:
 
 
 def check_port(env: CheckEnv) -> Finding:
-    s, plat = _settings(env), platform_of(env)
+    s, plat = _settings(env), env.platform
+    if env.offline and not reachable_offline(s.connect_host):
+        return _offline(s.connect_host)
     try:
         ms = probes.tcp_connect(s.connect_host, s.port, env.timeout)
     except ProbeError as err:
@@ -226,7 +238,7 @@ def agent_tls_context(ca_bundle: str | None) -> ssl.SSLContext:
 
 
 def check_tls(env: CheckEnv) -> Finding:
-    s, plat = _settings(env), platform_of(env)
+    s, plat = _settings(env), env.platform
     if urlsplit(s.url).scheme == "ws":
         return Finding(
             SKIP,
@@ -234,6 +246,8 @@ def check_tls(env: CheckEnv) -> Finding:
             s.url,
             blocking=False,
         )
+    if env.offline and not reachable_offline(s.connect_host):
+        return _offline(s.connect_host)
     try:
         peer = probes.tls_handshake(
             s.connect_host,
@@ -299,6 +313,10 @@ def check_version(env: CheckEnv) -> Finding:
     from nhicard.agent.client.factory import probe_component
 
     s = _settings(env)
+    if env.offline and not reachable_offline(s.host):
+        return _offline(s.host)
+    if not auto_asks(env):
+        return skipped(NOT_LISTED.format(h=s.host), "no hosts line")
     probe = probe_component(s.url, origin=s.origin, ca_bundle=s.ca_bundle, timeout=env.timeout)
     if probe.ok:
         build = VERSIONS.get(str(probe.version))
@@ -310,9 +328,9 @@ def check_version(env: CheckEnv) -> Finding:
                 ).format(v=probe.version),
                 with_optional(
                     Text(
-                        f"需要時請更新元件:{platform_of(env).component_download_url()};{LINKS.zh}",
+                        f"需要時請更新元件:{env.platform.component_download_url()};{LINKS.zh}",
                         f"Update the component if you need it: "
-                        f"{platform_of(env).component_download_url()}; {LINKS.en}",
+                        f"{env.platform.component_download_url()}; {LINKS.en}",
                     )
                 ),
                 s.url,
@@ -354,11 +372,11 @@ def profile_sam(env: CheckEnv) -> SamEndpoint:
     loader when the plan did not."""
     from nhicard.core.errors import NhicardError
 
-    loaded = env.get("profile_sam")
+    loaded = env.profile_sam
     if loaded is None:
         from nhicard.sites.loader import resolve_profile
 
-        sam: SamEndpoint = resolve_profile(env.get("profile_name", "real")).sam
+        sam: SamEndpoint = resolve_profile(env.profile_name).sam
         return sam
     if isinstance(loaded, NhicardError):
         raise loaded
@@ -372,15 +390,20 @@ def check_backend(env: CheckEnv) -> Finding:
     from nhicard.core.errors import NhicardError
 
     s = _settings(env)
+    asks = s.kind == "nhiicc" or (s.kind == "auto" and auto_asks(env))
+    if env.offline and asks and not reachable_offline(s.host):
+        return _offline(s.host)
     try:
         sam = profile_sam(env)
         agent = open_agent(
             s.kind,
-            reader=env.get("reader"),
+            reader=env.reader,
             agent_url=s.url,
             sam=sam,
             origin=s.origin,
             ca_bundle=s.ca_bundle,
+            url_given=s.url_given,
+            hosts_maps=lambda: asks,
         )
     except NhicardError as err:
         return warned(

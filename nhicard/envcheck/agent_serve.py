@@ -15,6 +15,7 @@ Not having run ``agent install`` is a ``skip``: it is optional.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -38,8 +39,10 @@ def _status(env: CheckEnv) -> dict[str, Any]:
         from nhicard.agent.serve.install import Machine, status
         from nhicard.core.paths import state_dir
 
-        machine = env.get("agent_machine") or Machine.current(state_dir())
-        return status(machine)
+        machine = env.agent_machine or Machine.current(state_dir())
+        # the hosts line is agent.hosts' job: read from the file, never through the resolver
+        # (no name lookup, offline or when the line is missing)
+        return status(dataclasses.replace(machine, hosts_is_system=False))
 
     doc: dict[str, Any] = env.memo("agent-install-status", compute)
     return doc
@@ -134,7 +137,7 @@ def wildcard_listeners(proc_net: Path, port: int = COMPONENT_PORT) -> list[str]:
 
 
 def check_exposed(env: CheckEnv) -> Finding:
-    proc_net = Path(env.get("proc_net", "/proc/net"))
+    proc_net = env.proc_net or Path("/proc/net")
     if not (proc_net / "tcp").exists():
         return skipped(T("只在 Linux 檢查(/proc/net/tcp)", "checked on Linux only (/proc/net/tcp)"))
     found = wildcard_listeners(proc_net)

@@ -42,10 +42,10 @@ def chosen_reader(env: CheckEnv) -> ReaderInfo:
     """The reader ``--reader`` names, else the one the card commands would pick."""
     from nhicard.pcsc.readers import choose_card_reader
 
-    choose = env.get("choose_card_reader", choose_card_reader)  # injectable for unit tests
+    choose = env.choose_card_reader or choose_card_reader  # injectable for unit tests
 
     def compute() -> ReaderInfo:
-        name = choose(env.get("reader"))
+        name = choose(env.reader)
         return next(i for i in readers(env) if i.name == name)
 
     info: ReaderInfo = env.memo("card-reader", compute)
@@ -56,7 +56,7 @@ def probe_card(env: CheckEnv) -> CardProbe:
     from nhicard.card.session import NhiCard
     from nhicard.pcsc.readers import connect_card
 
-    connect = env.get("connect_card", connect_card)  # injectable for unit tests
+    connect = env.connect_card or connect_card  # injectable for unit tests
 
     def compute() -> CardProbe:
         reader = chosen_reader(env).name

@@ -110,7 +110,7 @@ def _offset_text(offset: float) -> Text:
 
 
 def local_zone(env: CheckEnv) -> tzinfo:
-    zone: tzinfo | None = env.get("local_tz")
+    zone = env.local_tz
     if zone is not None:
         return zone
     local = datetime.now().astimezone().tzinfo
@@ -145,19 +145,27 @@ def encrypt_path(env: CheckEnv) -> tuple[bool, str]:
     """Whether the EnCrypt that ``--agent`` resolves to keys on the *local* date, and which
     agent that is. The official component (``nhiicc``, or ``auto`` when the component answers)
     uses the computer's date; nhicard's ``direct`` agent uses the Asia/Taipei date."""
-    settings = env.get("agent")
-    kind = getattr(settings, "kind", "auto")
+    settings = env.agent
+    kind = settings.kind
     if kind == "direct":
         return False, "--agent direct"
     if kind == "nhiicc":
         return True, "--agent nhiicc (the official component)"
 
+    from nhicard.envcheck.agent import auto_asks, reachable_offline
+
+    if not auto_asks(env):
+        return False, "--agent auto: the hosts file has no line for the component, direct is used"
+    if env.offline and not reachable_offline(settings.host):
+        return True, (
+            "--agent auto: offline, the component was not asked; the hosts file maps it, "
+            "so it is used when it runs"
+        )
+
     def probe() -> bool:
-        injected = env.get("component_answers")  # tests: a callable standing for the probe
+        injected = env.component_answers  # tests: a callable standing for the probe
         if injected is not None:
             return bool(injected())
-        if settings is None:
-            return False
         from nhicard.agent.client.factory import PROBE_TIMEOUT, probe_component
 
         answered = probe_component(

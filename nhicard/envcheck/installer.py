@@ -13,16 +13,9 @@ from pathlib import Path
 
 from nhicard.core.i18n import T
 from nhicard.envcheck import Check, CheckEnv, Finding, failed, passed, skipped
+from nhicard.envcheck.settings import PublishedInstaller
 
 GROUP = "installer"
-
-
-@dataclass(frozen=True)
-class PublishedInstaller:
-    """One file as the official download page lists it."""
-
-    name: str
-    md5: str  # lowercase hex
 
 
 PUBLISHED: tuple[PublishedInstaller, ...] = (
@@ -68,7 +61,7 @@ DO_NOT_RUN = T(
 
 
 def check_installer(path: Path, env: CheckEnv) -> Finding:
-    table: tuple[PublishedInstaller, ...] = env.get("published_installers", PUBLISHED)
+    table: tuple[PublishedInstaller, ...] = env.published_installers or PUBLISHED
     try:
         digests = digest_file(path)
     except OSError as exc:

@@ -20,8 +20,9 @@ from nhicard.envcheck import (
     skipped,
     warned,
 )
-from nhicard.envcheck.probes import ProbeError
-from nhicard.envcheck.targets import NetworkTargets, SiteTarget, probe_site, targets_of
+from nhicard.envcheck.probes import ProbeError, ProbeKind
+from nhicard.envcheck.settings import NetworkTargets, SiteTarget
+from nhicard.envcheck.targets import probe_site, targets_of
 from nhicard.net.addresses import is_ip
 
 GROUP = "network"
@@ -33,13 +34,6 @@ NETWORK_FIX = T(
     "Check that this computer is online: cable/Wi-Fi, DNS, firewall; an office network may "
     "need a proxy (HTTPS_PROXY).",
 )
-
-
-def environ_of(env: CheckEnv) -> Mapping[str, str]:
-    import os
-
-    environ: Mapping[str, str] = env.get("environ", os.environ)
-    return environ
 
 
 def proxy_settings(environ: Mapping[str, str]) -> dict[str, str]:
@@ -73,7 +67,7 @@ def _proxy_ok(value: str) -> bool:
 
 
 def check_proxy(env: CheckEnv) -> Finding:
-    found = proxy_settings(environ_of(env))
+    found = proxy_settings(env.environ)
     if not found:
         return passed(T("未設定 Proxy(直接連線)", "no proxy variables set (direct connection)"))
     shown = ", ".join(f"{k}={v if k == 'NO_PROXY' else hide_password(v)}" for k, v in found.items())
@@ -116,7 +110,7 @@ def check_dns(site: SiteTarget, env: CheckEnv) -> Finding:
     try:
         addrs = probes.resolve(site.host, site.port)
     except ProbeError as err:
-        if _uses_proxy(environ_of(env), site.host):
+        if _uses_proxy(env.environ, site.host):
             return warned(
                 about(
                     site,
@@ -155,10 +149,10 @@ UNTRUSTED_FIX = T(
     "--profile sandbox (its CA).",
 )
 PROBE_SUMMARIES = {
-    probes.TIMEOUT: T("{site}:連線逾時", "{site}: timed out"),
-    probes.REFUSED: T("{site}:連線被拒", "{site}: connection refused"),
-    probes.DNS: T("{site}:無法解析網域名稱", "{site}: the name does not resolve"),
-    probes.TLS_UNTRUSTED: T(
+    ProbeKind.TIMEOUT: T("{site}:連線逾時", "{site}: timed out"),
+    ProbeKind.REFUSED: T("{site}:連線被拒", "{site}: connection refused"),
+    ProbeKind.DNS: T("{site}:無法解析網域名稱", "{site}: the name does not resolve"),
+    ProbeKind.TLS_UNTRUSTED: T(
         "{site}:伺服器憑證不受信任", "{site}: the server certificate is not trusted"
     ),
 }
@@ -169,7 +163,7 @@ def probe_failure(site: SiteTarget, err: ProbeError, timeout: float = DEFAULT_TI
     chain the site sends (issuer, root) and how to trust that root in the profile."""
     summary = PROBE_SUMMARIES.get(err.kind, T("{site}:HTTPS 連線失敗", "{site}: HTTPS failed"))
     detail = f"{site.url}: {err.kind}: {err.text}"
-    if err.kind == probes.TLS_UNTRUSTED:
+    if err.kind == ProbeKind.TLS_UNTRUSTED:
         from nhicard.net.tlschain import presented_chain, untrusted_texts
 
         chain = presented_chain(site.host, site.port, timeout=timeout)

@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING
 from nhicard.core.errors import NhicardError, PcscUnavailable
 from nhicard.core.i18n import T, Text
 from nhicard.envcheck import Check, CheckEnv, Finding, failed, passed, warned
-from nhicard.envcheck.platforms import environ_of, platform_of
 from nhicard.envcheck.usb import name_holders
 from nhicard.pcsc import codes
 from nhicard.platform import RUNNING, STOPPED
@@ -25,7 +24,7 @@ GROUP = "pcsc"
 def reader_names(env: CheckEnv) -> list[str]:
     from nhicard.pcsc.names import list_reader_names
 
-    lister = env.get("list_reader_names", list_reader_names)  # injectable for unit tests
+    lister = env.list_reader_names or list_reader_names  # injectable for unit tests
     names: list[str] = env.memo("reader-names", lister)
     return names
 
@@ -42,8 +41,8 @@ def readers(env: CheckEnv) -> list[ReaderInfo]:
     from nhicard.card.session import answers_nhi_select
     from nhicard.pcsc.readers import list_readers
 
-    lister = env.get(  # injectable for unit tests
-        "list_readers", partial(list_readers, probe=answers_nhi_select)
+    lister = env.list_readers or partial(  # injectable for unit tests
+        list_readers, probe=answers_nhi_select
     )
     infos: list[ReaderInfo] = env.memo("readers", lister)
     return infos
@@ -55,7 +54,7 @@ def error_finding(err: NhicardError, fallback_fix: Text | None = None) -> Findin
 
 
 def on_windows(env: CheckEnv) -> bool:
-    return platform_of(env).NAME == "windows"
+    return env.platform.NAME == "windows"
 
 
 def windows_no_service(err: NhicardError) -> bool:
@@ -65,8 +64,8 @@ def windows_no_service(err: NhicardError) -> bool:
 
 
 def check_service(env: CheckEnv) -> Finding:
-    plat = platform_of(env)
-    state = plat.pcsc_service_state(environ_of(env))
+    plat = env.platform
+    state = plat.pcsc_service_state(env.environ)
     if state.state == RUNNING:
         return passed(T("PC/SC 服務執行中", "the PC/SC service is running"), state.detail)
     if state.state == STOPPED and on_windows(env):
@@ -93,14 +92,14 @@ def check_service(env: CheckEnv) -> Finding:
 
 
 def check_context(env: CheckEnv) -> Finding:
-    establish = env.get("establish_context", establish_context)  # injectable for unit tests
+    establish = env.establish_context or establish_context  # injectable for unit tests
     try:
         establish()
     except NhicardError as err:
         if on_windows(env) and windows_no_service(err):
             said = codes.service_unavailable(err.detail, system="win32")
             return warned(said.message, said.hint, err.detail or "")  # pcsc.readers runs
-        return error_finding(err, platform_of(env).pcsc_service_fix())
+        return error_finding(err, env.platform.pcsc_service_fix())
     return passed(T("已建立 PC/SC 連線環境", "PC/SC context established"))
 
 
@@ -117,11 +116,11 @@ def check_readers(env: CheckEnv) -> Finding:
                 codes.windows_plug_in_first(),
                 err.detail or "",
             )
-        return error_finding(err, platform_of(env).reader_driver_fix())
+        return error_finding(err, env.platform.reader_driver_fix())
     if not names:
         return failed(
             T("找不到讀卡機", "no card reader found"),
-            platform_of(env).reader_driver_fix(),
+            env.platform.reader_driver_fix(),
         )
     return passed(
         T("{n} 台讀卡機", "{n} reader(s)").format(n=len(names)),

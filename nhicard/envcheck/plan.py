@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from nhicard.agent import DEFAULT_AGENT_URL
 from nhicard.core.errors import NhicardError
@@ -22,8 +22,7 @@ from nhicard.envcheck import network as network_group
 from nhicard.envcheck import pcsc as pcsc_group
 from nhicard.envcheck import pcsc_usb as pcsc_usb_group
 from nhicard.envcheck import system as system_group
-from nhicard.envcheck.agent import AgentSettings
-from nhicard.envcheck.targets import NetworkTargets
+from nhicard.envcheck.settings import AgentSettings, NetworkTargets
 from nhicard.platform import Platform as PlatformSupport
 from nhicard.platform import current
 
@@ -130,23 +129,21 @@ def make_env(
     platform: PlatformSupport | None = None,
     environ: Mapping[str, str] | None = None,
     now: Callable[[], datetime] | None = None,
-    extra: Mapping[str, Any] | None = None,
 ) -> CheckEnv:
-    """The shared settings of one run; tests inject a platform, environment or clock."""
-    settings: dict[str, Any] = {
-        "platform": platform or current(),
-        "environ": environ if environ is not None else os.environ,
-        "targets": loaded.targets or NetworkTargets(options.profile, ()),
-        "agent": options.agent,
-        "reader": options.reader,
-        "profile_name": options.profile,
-    }
-    if loaded.sam is not None or loaded.error is not None:
-        settings["profile_sam"] = loaded.sam if loaded.sam is not None else loaded.error
-    if now is not None:
-        settings["now"] = now
-    settings.update(extra or {})
-    return CheckEnv(settings, timeout=options.timeout)
+    """The one place a run's settings are made; tests inject a platform, environment or
+    clock here, or derive variants with :func:`dataclasses.replace`."""
+    return CheckEnv(
+        platform=platform or current(),
+        environ=environ if environ is not None else os.environ,
+        targets=loaded.targets or NetworkTargets(options.profile, ()),
+        agent=options.agent,
+        reader=options.reader,
+        profile_name=options.profile,
+        profile_sam=loaded.sam if loaded.sam is not None else loaded.error,
+        offline=options.offline,
+        timeout=options.timeout,
+        now=now,
+    )
 
 
 def parse_groups(text: str | None) -> tuple[str, ...]:
@@ -162,7 +159,8 @@ def parse_groups(text: str | None) -> tuple[str, ...]:
 
 def all_check_ids(options: CheckOptions | None = None) -> list[str]:
     """The ids a full run makes (the profile's sites are always ``nhi`` and ``ecpa``)."""
-    from nhicard.envcheck.targets import SITE_LABELS, SamTarget, SiteTarget
+    from nhicard.envcheck.settings import SamTarget, SiteTarget
+    from nhicard.envcheck.targets import SITE_LABELS
 
     opts = options or CheckOptions()
     sites = tuple(SiteTarget(k, label, f"https://{k}.invalid/") for k, label in SITE_LABELS.items())

@@ -14,38 +14,43 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from enum import StrEnum
 from typing import Any
 
 from nhicard.net import netclass
 from nhicard.net.netclass import Kind
 from nhicard.net.tlsclient import inspecting_context
 
-TIMEOUT = "timeout"
-DNS = "dns"
-REFUSED = "refused"
-TLS_UNTRUSTED = "tls-untrusted"
-TLS = "tls"
-HTTP = "http"
-OTHER = "other"
+
+class ProbeKind(StrEnum):
+    """How a probe failed, coarsely: the advice differs for these only."""
+
+    TIMEOUT = "timeout"
+    DNS = "dns"
+    REFUSED = "refused"
+    TLS_UNTRUSTED = "tls-untrusted"
+    TLS = "tls"
+    HTTP = "http"
+    OTHER = "other"
 
 
 class ProbeError(Exception):
-    """A probe failed; ``kind`` is one of the constants above, ``text`` says how."""
+    """A probe failed; ``kind`` says how, coarsely, ``text`` in detail."""
 
-    def __init__(self, kind: str, text: str) -> None:
+    def __init__(self, kind: ProbeKind, text: str) -> None:
         super().__init__(f"{kind}: {text}")
         self.kind = kind
         self.text = text
 
 
 _KINDS = {  # the probes' coarser kinds: advice differs for these only
-    Kind.TIMEOUT: TIMEOUT,
-    Kind.DNS: DNS,
-    Kind.REFUSED: REFUSED,
-    Kind.TLS_EXPIRED: TLS_UNTRUSTED,
-    Kind.TLS_UNKNOWN_CA: TLS_UNTRUSTED,
-    Kind.TLS_HOSTNAME: TLS_UNTRUSTED,
-    Kind.TLS_OTHER: TLS,
+    Kind.TIMEOUT: ProbeKind.TIMEOUT,
+    Kind.DNS: ProbeKind.DNS,
+    Kind.REFUSED: ProbeKind.REFUSED,
+    Kind.TLS_EXPIRED: ProbeKind.TLS_UNTRUSTED,
+    Kind.TLS_UNKNOWN_CA: ProbeKind.TLS_UNTRUSTED,
+    Kind.TLS_HOSTNAME: ProbeKind.TLS_UNTRUSTED,
+    Kind.TLS_OTHER: ProbeKind.TLS,
 }
 
 
@@ -55,7 +60,7 @@ def classify(exc: BaseException) -> ProbeError:
     if isinstance(exc, ProbeError):
         return exc
     failure = netclass.classify(exc, by_text=True)
-    kind = _KINDS.get(failure.kind, OTHER)
+    kind = _KINDS.get(failure.kind, ProbeKind.OTHER)
     cert = failure.certificate_error
     if cert is not None:
         return ProbeError(kind, cert.verify_message or str(cert))
@@ -69,7 +74,7 @@ def resolve(host: str, port: int) -> list[str]:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except OSError as exc:
-        raise ProbeError(DNS, str(exc)) from None
+        raise ProbeError(ProbeKind.DNS, str(exc)) from None
     out: list[str] = []
     for info in infos:
         addr = str(info[4][0])
@@ -107,7 +112,7 @@ def tls_handshake(
     try:
         return _handshake(host, port, server_name, context, timeout, verified=True)
     except ProbeError as err:
-        if err.kind != TLS_UNTRUSTED:
+        if err.kind != ProbeKind.TLS_UNTRUSTED:
             raise
         peer = _handshake(host, port, server_name, inspecting_context(), timeout, verified=False)
         return TlsPeer(peer.version, peer.certificate, False, err.text)

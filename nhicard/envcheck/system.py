@@ -9,15 +9,14 @@ from collections.abc import Callable
 from nhicard import __version__
 from nhicard.core.i18n import T
 from nhicard.envcheck import Check, CheckEnv, Finding, failed, passed, warned
-from nhicard.envcheck.platforms import platform_of
 
 GROUP = "system"
 MIN_PYTHON = (3, 11)
 
 
 def check_os(env: CheckEnv) -> Finding:
-    system = env.get("sys_platform", sys.platform)
-    desc = env.get("os_description") or platform.platform()
+    system = env.sys_platform or sys.platform
+    desc = env.os_description or platform.platform()
     if system.startswith(("linux", "win")) or system == "darwin":
         return passed(T("作業系統:{os}", "operating system: {os}").format(os=desc), system)
     return warned(
@@ -31,7 +30,7 @@ def check_os(env: CheckEnv) -> Finding:
 
 
 def check_python(env: CheckEnv) -> Finding:
-    info = env.get("python_version", tuple(sys.version_info[:3]))
+    info = env.python_version or tuple(sys.version_info[:3])
     text = ".".join(str(p) for p in info)
     if tuple(info[:2]) >= MIN_PYTHON:
         return passed(T("Python {v}", "Python {v}").format(v=text), sys.executable)
@@ -58,13 +57,13 @@ def _pyscard_version() -> str | None:
 
 
 def check_pyscard(env: CheckEnv) -> Finding:
-    lookup: Callable[[], str | None] = env.get("pyscard_version", _pyscard_version)
+    lookup: Callable[[], str | None] = env.pyscard_version or _pyscard_version
     found = lookup()
     if found:
         return passed(T("pyscard {v}", "pyscard {v}").format(v=found))
     return failed(
         T("未安裝 pyscard(無法使用讀卡機)", "pyscard is not installed (readers cannot be used)"),
-        platform_of(env).pyscard_fix(),
+        env.platform.pyscard_fix(),
     )
 
 
@@ -75,13 +74,13 @@ def _library() -> tuple[str | None, str]:
 
 
 def check_pcsc_library(env: CheckEnv) -> Finding:
-    lookup: Callable[[], tuple[str | None, str]] = env.get("pcsc_library", _library)
+    lookup: Callable[[], tuple[str | None, str]] = env.pcsc_library or _library
     name, desc = lookup()
     if name:
         return passed(T("PC/SC 函式庫:{d}", "PC/SC library: {d}").format(d=desc), name)
     return failed(
         T("找不到 PC/SC 函式庫", "the PC/SC library was not found"),
-        platform_of(env).pcsc_library_fix(),
+        env.platform.pcsc_library_fix(),
         desc,
     )
 

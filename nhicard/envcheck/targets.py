@@ -3,54 +3,17 @@
 from __future__ import annotations
 
 import ssl
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 from nhicard.core.i18n import Text
 from nhicard.envcheck import CheckEnv
 from nhicard.envcheck.probes import SiteProbe, https_probe
-
-
-@dataclass(frozen=True)
-class SiteTarget:
-    """A web site the job uses; ``key`` becomes part of check ids (``network.https.nhi``)."""
-
-    key: str
-    label: Text
-    url: str
-
-    @property
-    def host(self) -> str:
-        return urlsplit(self.url).hostname or ""
-
-    @property
-    def port(self) -> int:
-        parts = urlsplit(self.url)
-        return parts.port or (443 if parts.scheme == "https" else 80)
-
-
-@dataclass(frozen=True)
-class SamTarget:
-    host: str
-    port: int
-
-
-@dataclass(frozen=True)
-class NetworkTargets:
-    """The profile's sites, SAM endpoint and CA bundle (``None`` = the system's roots)."""
-
-    profile: str
-    sites: tuple[SiteTarget, ...]
-    sam: SamTarget | None = None
-    ca_bundle: str | None = None
-    agent_origin: str | None = None  # the Origin the sites' pages send to the component
+from nhicard.envcheck.settings import NetworkTargets, SamTarget, SiteTarget
 
 
 def targets_of(env: CheckEnv) -> NetworkTargets:
-    targets: NetworkTargets = env.get("targets")
-    return targets
+    return env.targets
 
 
 def site_context(env: CheckEnv) -> ssl.SSLContext:
@@ -70,7 +33,7 @@ def site_context(env: CheckEnv) -> ssl.SSLContext:
 
 
 def now_utc(env: CheckEnv) -> datetime:
-    clock = env.get("now")
+    clock = env.now
     return clock() if clock is not None else datetime.now(UTC)
 
 
@@ -83,7 +46,7 @@ def probe_site(env: CheckEnv, site: SiteTarget) -> SiteProbe:
             context=site_context(env),
             timeout=env.timeout,
             now=lambda: now_utc(env),
-            transport=env.get("http_transport"),
+            transport=env.http_transport,
         )
 
     probe: SiteProbe = env.memo(f"probe:{site.url}", compute)

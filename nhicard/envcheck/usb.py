@@ -395,16 +395,16 @@ def joined(texts: Iterable[Text | None]) -> Text | None:
 # -- shared by the checks ------------------------------------------------------------------
 def on_linux(env: CheckEnv) -> bool:
     """Whether this run looks at a Linux computer (setting ``platform``, else this one)."""
-    name = getattr(env.get("platform"), "NAME", None)
+    name = getattr(env.platform, "NAME", None)
     return (name or ("linux" if sys.platform.startswith("linux") else sys.platform)) == "linux"
 
 
 def sysfs_root(env: CheckEnv) -> Path:
-    return Path(env.get("sysfs_root") or SYSFS_ROOT)
+    return Path(env.sysfs_root or SYSFS_ROOT)
 
 
 def proc_root(env: CheckEnv) -> Path:
-    return Path(env.get("proc_root") or PROC_ROOT)
+    return Path(env.proc_root or PROC_ROOT)
 
 
 def env_devices(env: CheckEnv) -> list[UsbReader] | None:
@@ -413,7 +413,7 @@ def env_devices(env: CheckEnv) -> list[UsbReader] | None:
 
 
 def env_drivers(env: CheckEnv) -> Drivers:
-    dirs = env.get("pcsc_driver_dirs") or DRIVER_DIRS
+    dirs = env.pcsc_driver_dirs or DRIVER_DIRS
     result: Drivers = env.memo("usb-drivers", lambda: read_drivers(dirs))
     return result
 

@@ -19,21 +19,17 @@ from nhicard.core.errors import CardAbsent
 from nhicard.core.i18n import T
 from nhicard.pcsc import codes
 from nhicard.pcsc.context import PcscContext, ScardCallError, check, scard
+from nhicard.pcsc.events import EventKind
 from nhicard.pcsc.names import list_reader_names, resolve_reader
 
 PNP_NOTIFICATION = "\\\\?PnP?\\Notification"
-
-INSERTED = "inserted"
-REMOVED = "removed"
-READER_ADDED = "reader-added"
-READER_REMOVED = "reader-removed"
 
 
 @dataclass(frozen=True)
 class CardEvent:
     """A card inserted into / removed from ``reader``, or a reader added / removed."""
 
-    kind: str  # INSERTED, REMOVED, READER_ADDED, READER_REMOVED
+    kind: EventKind
     reader: str
     atr: bytes | None = None
     at: float = 0.0  # time.monotonic() when seen
@@ -125,9 +121,11 @@ class CardMonitor(ClosesOnExit):
                 before = present.get(name)
                 present[name] = now_present
                 if now_present and (before is False or (before is None and include_present)):
-                    events.append(CardEvent(INSERTED, name, bytes(atr or b""), self.clock()))
+                    events.append(
+                        CardEvent(EventKind.INSERTED, name, bytes(atr or b""), self.clock())
+                    )
                 elif not now_present and before:
-                    events.append(CardEvent(REMOVED, name, None, self.clock()))
+                    events.append(CardEvent(EventKind.REMOVED, name, None, self.clock()))
             if readers_changed:
                 readers = self._refresh(readers, present, current, events)
             first_round = False
@@ -153,12 +151,12 @@ class CardMonitor(ClosesOnExit):
             new = [self._target] if self._target in names else []
         for gone in [r for r in readers if r not in new]:
             if present.pop(gone, False):
-                events.append(CardEvent(REMOVED, gone, None, self.clock()))
+                events.append(CardEvent(EventKind.REMOVED, gone, None, self.clock()))
             current.pop(gone, None)
-            events.append(CardEvent(READER_REMOVED, gone, None, self.clock()))
+            events.append(CardEvent(EventKind.READER_REMOVED, gone, None, self.clock()))
         for added in [r for r in new if r not in readers]:
             present[added] = False  # a card in a newly plugged reader counts as inserted
-            events.append(CardEvent(READER_ADDED, added, None, self.clock()))
+            events.append(CardEvent(EventKind.READER_ADDED, added, None, self.clock()))
         return new
 
     def _status_change(
@@ -189,7 +187,7 @@ def wait_for_card(reader_spec: str | None, timeout: float) -> str:
     counts. Raises CardAbsent on timeout."""
     with CardMonitor(reader_spec) as monitor:
         for event in monitor.events(idle_timeout=timeout, include_present=True):
-            if event.kind == INSERTED:
+            if event.kind == EventKind.INSERTED:
                 return event.reader
     raise CardAbsent(
         T("等待 {seconds} 秒仍未插入卡片", "no card was inserted within {seconds} s").format(

@@ -20,6 +20,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -40,15 +41,23 @@ PROBE_TIMEOUT = 2.0
 
 ENDPOINT_KEYS = tuple(SandboxEndpoints().to_json())  # what `sandbox up` prints, in order
 
-UP = "up"
-DOWN = "down"
+
+class PartState(StrEnum):
+    """Whether a part of the sandbox answers (``sandbox status``'s ``state``)."""
+
+    UP = "up"
+    DOWN = "down"
+
+    @classmethod
+    def of(cls, answers: bool) -> PartState:
+        return cls.UP if answers else cls.DOWN
 
 
 @dataclass(frozen=True)
 class PartStatus:
     part: str  # nhi, ecpa, elearn, smtp, sam, card
     address: str
-    state: str  # up / down
+    state: PartState
 
     def to_record(self) -> dict[str, str]:
         return {"part": self.part, "address": self.address, "state": self.state}
@@ -66,7 +75,7 @@ class SandboxStatus:
 
     @property
     def all_up(self) -> bool:
-        return self.running and all(p.state == UP for p in self.parts)
+        return self.running and all(p.state == PartState.UP for p in self.parts)
 
 
 # -- the pid file -------------------------------------------------------------------------
@@ -189,15 +198,15 @@ def probe_parts(endpoints: Mapping[str, Any], sandbox_dir: Path) -> tuple[PartSt
     parts = []
     for part, url_key in (("nhi", "nhi_url"), ("ecpa", "ecpa_url"), ("elearn", "elearn_url")):
         url = str(endpoints.get(url_key, ""))
-        parts.append(PartStatus(part, url, UP if url and probe_https(url, ca) else DOWN))
+        parts.append(PartStatus(part, url, PartState.of(bool(url and probe_https(url, ca)))))
     smtp = str(endpoints.get("smtp", ""))
-    parts.append(PartStatus("smtp", smtp, UP if smtp and probe_smtp(smtp) else DOWN))
+    parts.append(PartStatus("smtp", smtp, PartState.of(bool(smtp and probe_smtp(smtp)))))
     sam = str(endpoints.get("sam", ""))
     key = _wrap_key(sandbox_dir)
     sam_up = bool(sam) and key is not None and probe_sam(sam, key)
-    parts.append(PartStatus("sam", sam, UP if sam_up else DOWN))
+    parts.append(PartStatus("sam", sam, PartState.of(sam_up)))
     for reader in endpoints.get("readers") or []:
-        parts.append(PartStatus("card", str(reader), UP if probe_card(str(reader)) else DOWN))
+        parts.append(PartStatus("card", str(reader), PartState.of(bool(probe_card(str(reader))))))
     return tuple(parts)
 
 
@@ -388,10 +397,10 @@ def _wait_until_up(
         endpoints = read_endpoints(sandbox_dir)
         if endpoints is not None and endpoints.get("pid") == child.pid:
             parts = probe_parts(endpoints, sandbox_dir)
-            if all(p.state == UP for p in parts):
+            if all(p.state == PartState.UP for p in parts):
                 return endpoints
         time.sleep(0.1)
-    down = [p for p in parts if p.state == DOWN]
+    down = [p for p in parts if p.state == PartState.DOWN]
     if card and down and all(p.part == "card" for p in down):
         raise PcscUnavailable(
             T(
@@ -531,5 +540,7 @@ def status(
     endpoints = read_endpoints(sandbox_dir) if pid is not None else None
     if endpoints is None:
         names = ("nhi", "ecpa", "elearn", "smtp", "sam")
-        return SandboxStatus(sandbox_dir, pid, tuple(PartStatus(n, "", DOWN) for n in names))
+        return SandboxStatus(
+            sandbox_dir, pid, tuple(PartStatus(n, "", PartState.DOWN) for n in names)
+        )
     return SandboxStatus(sandbox_dir, pid, probe(endpoints, sandbox_dir))

@@ -12,6 +12,7 @@ import plistlib
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
@@ -129,16 +130,15 @@ class Machine:
         for i, target in enumerate(("/dev/null", *links)):
             os.symlink(target, fd / str(i))
 
-    def settings(self, system: str = "linux") -> dict[str, object]:
-        return {
-            "platform": SimpleNamespace(NAME=system),  # what the checks read of the platform
-            "sysfs_root": self.sys,
-            "proc_root": self.proc,
-            "pcsc_driver_dirs": [self.drivers],
-        }
-
-    def env(self, names: list[str], system: str = "linux") -> CheckEnv:
-        env = CheckEnv(self.settings(system), timeout=5)
+    def env(self, names: list[str], system: str = "linux", **stand_ins: Any) -> CheckEnv:
+        env = CheckEnv(
+            platform=SimpleNamespace(NAME=system),  # type: ignore[arg-type] # what the checks read
+            sysfs_root=self.sys,
+            proc_root=self.proc,
+            pcsc_driver_dirs=(self.drivers,),
+            timeout=5,
+            **stand_ins,
+        )
         env.memo("reader-names", lambda: list(names))  # what PC/SC lists, as pcsc.py asks it
         return env
 
@@ -572,8 +572,8 @@ def test_card_select_names_the_holder_of_a_sharing_violation(machine: Machine) -
     def connect(reader: str) -> object:
         raise codes.sharing_violation(reader)
 
-    env = machine.env([name])
-    env.settings.update(
+    env = machine.env(
+        [name],
         list_readers=lambda: [reader_info(name)],
         choose_card_reader=lambda spec: name,
         connect_card=connect,
@@ -599,8 +599,7 @@ def test_pcsc_exclusive_names_the_holder(machine: Machine, monkeypatch: pytest.M
         raise codes.sharing_violation(reader)
 
     monkeypatch.setattr(pcsc_readers, "connect_card", connect)
-    env = machine.env([name])
-    env.settings["list_readers"] = lambda: [reader_info(name)]
+    env = machine.env([name], list_readers=lambda: [reader_info(name)])
     finding = pcsc_group.check_exclusive(env)
     assert finding.status == WARN
     assert finding.fix is not None

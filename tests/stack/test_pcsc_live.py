@@ -12,7 +12,8 @@ import pytest
 from nhicard.card.reading import read_card
 from nhicard.card.session import answers_nhi_select
 from nhicard.core.errors import CardAbsent
-from nhicard.pcsc.monitor import INSERTED, REMOVED, CardEvent, CardMonitor, wait_for_card
+from nhicard.pcsc.events import EventKind
+from nhicard.pcsc.monitor import CardEvent, CardMonitor, wait_for_card
 from nhicard.pcsc.names import list_reader_names
 from nhicard.pcsc.readers import list_readers, open_card
 from tests.support.stack import PcscStack, VirtualCardSlots
@@ -56,7 +57,7 @@ def collect(
 def next_card_event(out: queue.Queue[CardEvent | None], timeout: float = 10) -> CardEvent | None:
     while True:
         event = out.get(timeout=timeout)
-        if event is None or event.kind in (INSERTED, REMOVED):
+        if event is None or event.kind in (EventKind.INSERTED, EventKind.REMOVED):
             return event
 
 
@@ -68,11 +69,11 @@ def test_monitor_reports_insertion_and_removal(virtual_cards: VirtualCardSlots) 
         virtual_cards.insert("000023456789", slot=1)
         event = next_card_event(out)
         assert event is not None
-        assert (event.kind, event.reader, event.atr) == (INSERTED, SLOT1, ATR_LIN)
+        assert (event.kind, event.reader, event.atr) == (EventKind.INSERTED, SLOT1, ATR_LIN)
         virtual_cards.remove(1)
         event = next_card_event(out)
         assert event is not None
-        assert (event.kind, event.reader) == (REMOVED, SLOT1)
+        assert (event.kind, event.reader) == (EventKind.REMOVED, SLOT1)
         stop.set()
         thread.join(5)
         assert not thread.is_alive()
@@ -96,7 +97,7 @@ def test_monitor_reports_a_present_card_when_asked(virtual_cards: VirtualCardSlo
     with CardMonitor(None) as monitor:
         events = monitor.events(idle_timeout=2, include_present=True)
         first = next(events)
-        assert (first.kind, first.reader) == (INSERTED, SLOT0)
+        assert (first.kind, first.reader) == (EventKind.INSERTED, SLOT0)
         events.close()
 
 

@@ -20,7 +20,7 @@ from nhicard.envcheck import (
     run_checks,
 )
 from nhicard.envcheck import agent as agent_group
-from nhicard.envcheck.agent import AgentSettings
+from nhicard.envcheck.settings import AgentSettings
 from nhicard.platform import linux as platform_linux
 from nhicard.platform.hosts import HostsFile
 from tests.support.envcheck_servers import ServerCert, TestCA, wss_component
@@ -49,13 +49,11 @@ def run(
     hosts_file = tmp_path / "hosts"
     hosts_file.write_text(hosts)
     env = CheckEnv(
-        {
-            "agent": settings,
-            "platform": platform_linux,
-            "environ": {},
-            "hosts_file": hosts_file,
-            "profile_name": "real",
-        },
+        agent=settings,
+        platform=platform_linux,
+        environ={},
+        hosts_file=hosts_file,
+        profile_name="real",
         timeout=timeout,
     )
     return {r.id: r for r in run_checks(agent_group.checks(), env, budget=20)}
@@ -216,7 +214,7 @@ def test_install_location(tmp_path: Path) -> None:
             component_install_dir=lambda environ: path,
             component_download_url=lambda: "https://example.invalid/setup.zip",
         )
-        return CheckEnv({"platform": plat, "environ": {}})
+        return CheckEnv(platform=plat, environ={})
 
     assert agent_group.check_installed(env_with(tmp_path)).status == PASS
     missing = agent_group.check_installed(env_with(tmp_path / "NHIICC"))

@@ -23,7 +23,7 @@ def results(env: CheckEnv) -> dict[str, object]:
 
 def test_not_installed_is_skipped(tmp_path: Path) -> None:
     m = machine(tmp_path, nssdbs=[], run=Script())
-    out = results(CheckEnv({"agent_machine": m, "proc_net": tmp_path / "none"}))
+    out = results(CheckEnv(agent_machine=m, proc_net=tmp_path / "none"))
     assert [out[k].status for k in ("agent.serve-trust", "agent.serve-service", "agent.exposed")] == [  # type: ignore[attr-defined]
         SKIP, SKIP, SKIP,
     ]  # fmt: skip
@@ -36,13 +36,13 @@ def test_installed_items_and_fixes(tmp_path: Path) -> None:
     sha1 = inst.sha1_of(m.ca_file)
     script.on(["security", "find-certificate"], inst.Result(0, f"SHA-1 hash: {sha1}\n"))
     script.on(["launchctl", "print"], inst.Result(0, "state = running\n"))
-    out = results(CheckEnv({"agent_machine": m}))
+    out = results(CheckEnv(agent_machine=m))
     assert out["agent.serve-trust"].status == PASS  # type: ignore[attr-defined]
     assert out["agent.serve-service"].status == PASS  # type: ignore[attr-defined]
 
     script.on(["security", "find-certificate"], inst.Result(0, "SHA-1 hash: " + "0" * 40 + "\n"))
     script.on(["launchctl", "print"], inst.Result(0, "state = not running\n"))
-    out = results(CheckEnv({"agent_machine": m}))
+    out = results(CheckEnv(agent_machine=m))
     trust, service = out["agent.serve-trust"], out["agent.serve-service"]
     assert trust.status == WARN and "nhicard agent install" in trust.fix.en  # type: ignore[attr-defined]
     assert "nhicard agent install" in trust.fix.zh  # type: ignore[attr-defined]
@@ -52,13 +52,13 @@ def test_installed_items_and_fixes(tmp_path: Path) -> None:
 def test_listening_on_all_interfaces_warns(tmp_path: Path) -> None:
     (tmp_path / "tcp").write_text(PROC_TCP)
     assert agent_serve.wildcard_listeners(tmp_path) == ["0.0.0.0:7777"]
-    out = results(CheckEnv({"proc_net": tmp_path}))
+    out = results(CheckEnv(proc_net=tmp_path))
     exposed = out["agent.exposed"]
     assert exposed.status == WARN  # type: ignore[attr-defined]
     assert "other computers on the network" in exposed.summary.en  # type: ignore[attr-defined]
     assert "其他電腦" in exposed.summary.zh  # type: ignore[attr-defined]
     (tmp_path / "tcp").write_text(PROC_TCP.replace("   1: 00000000:1E61", "   1: 0100007F:1E63"))
-    assert results(CheckEnv({"proc_net": tmp_path}))["agent.exposed"].status == PASS  # type: ignore[attr-defined]
+    assert results(CheckEnv(proc_net=tmp_path))["agent.exposed"].status == PASS  # type: ignore[attr-defined]
 
 
 def test_real_proc_net_sees_a_wildcard_listener() -> None:

@@ -27,11 +27,9 @@ def run(faults: str = "", **record_changes: str) -> dict[str, CheckResult]:
     card = VirtualCard(record, FaultSpec.parse(faults))
     info = ReaderInfo(0, READER, "present", card.atr, "nhi", T("健保卡", "NHI card"))
     env = CheckEnv(
-        {
-            "list_readers": lambda: [info],
-            "choose_card_reader": lambda spec: READER,
-            "connect_card": lambda name: ClosableConnection(card, name),
-        },
+        list_readers=lambda: [info],
+        choose_card_reader=lambda spec: READER,
+        connect_card=lambda name: ClosableConnection(card, name),
         timeout=5,
     )
     return {r.id: r for r in run_checks(card_group.checks(), env)}

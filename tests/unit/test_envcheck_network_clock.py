@@ -26,8 +26,8 @@ from nhicard.envcheck import (
     probes,
     run_checks,
 )
-from nhicard.envcheck.agent import AgentSettings
-from nhicard.envcheck.targets import NetworkTargets, SamTarget, SiteTarget
+from nhicard.envcheck.probes import ProbeKind
+from nhicard.envcheck.settings import AgentSettings, NetworkTargets, SamTarget, SiteTarget
 from nhicard.platform import linux as platform_linux
 from tests.support.envcheck_servers import TestCA, https_site, silent_listener
 from tests.support.ports import free_port
@@ -57,7 +57,7 @@ def run(
     targets: NetworkTargets, *, timeout: float = 2.0, offline: bool = False, **settings: object
 ) -> dict[str, CheckResult]:
     env = CheckEnv(
-        {"targets": targets, "environ": {}, "platform": platform_linux, **settings}, timeout=timeout
+        targets=targets, environ={}, platform=platform_linux, **settings, timeout=timeout
     )
     checks = network.checks(targets, offline=offline) + clock.checks(offline=offline)
     return {r.id: r for r in run_checks(checks, env, budget=15)}
@@ -228,7 +228,7 @@ def test_tls_version_unknown_without_a_tls_stream() -> None:
 
 # -- DNS and proxies --------------------------------------------------------------------
 def test_dns_resolves_and_fails() -> None:
-    env = CheckEnv({"environ": {}}, timeout=2)
+    env = CheckEnv(environ={}, timeout=2)
     ok = network.check_dns(SiteTarget("x", NHI, "https://localhost:1/"), env)
     assert ok.status == PASS
     assert ok.summary.en.startswith("registration site: localhost resolves to ")
@@ -236,7 +236,7 @@ def test_dns_resolves_and_fails() -> None:
     assert bad.status == FAIL
     assert bad.summary.en == "registration site: cannot resolve no-such-host.invalid"
     assert bad.summary.zh == "註冊網站:無法解析網域名稱 no-such-host.invalid"
-    via_proxy = CheckEnv({"environ": {"HTTPS_PROXY": "http://proxy.example:8080"}}, timeout=2)
+    via_proxy = CheckEnv(environ={"HTTPS_PROXY": "http://proxy.example:8080"}, timeout=2)
     warn = network.check_dns(SiteTarget("x", NHI, "https://no-such-host.invalid/"), via_proxy)
     assert warn.status == WARN
     assert warn.summary.en.endswith("does not resolve here; the proxy resolves it")
@@ -244,11 +244,9 @@ def test_dns_resolves_and_fails() -> None:
 
 def test_proxy_variables_are_reported_without_passwords() -> None:
     env = CheckEnv(
-        {
-            "environ": {
-                "https_proxy": "http://alice:s3cret@proxy.example:8080",
-                "NO_PROXY": "localhost",
-            }
+        environ={
+            "https_proxy": "http://alice:s3cret@proxy.example:8080",
+            "NO_PROXY": "localhost",
         }
     )
     r = network.check_proxy(env)
@@ -257,7 +255,7 @@ def test_proxy_variables_are_reported_without_passwords() -> None:
         "proxy in effect: HTTPS_PROXY=http://alice:***@proxy.example:8080, NO_PROXY=localhost"
     )
     assert "s3cret" not in r.detail + r.summary.zh
-    bad = network.check_proxy(CheckEnv({"environ": {"HTTP_PROXY": "http://:8080"}}))
+    bad = network.check_proxy(CheckEnv(environ={"HTTP_PROXY": "http://:8080"}))
     assert bad.status == WARN
     assert bad.summary.en == "malformed proxy variables: HTTP_PROXY"
     both_fix(bad, "http://", "http://")
@@ -275,17 +273,17 @@ def test_no_proxy_exempts_hosts() -> None:
 @pytest.mark.parametrize(
     ("exc", "kind"),
     [
-        (socket.gaierror(-2, "Name or service not known"), probes.DNS),
-        (TimeoutError("timed out"), probes.TIMEOUT),
-        (ConnectionRefusedError(111, "Connection refused"), probes.REFUSED),
-        (ssl.SSLError("wrong version number"), probes.TLS),
-        (httpx.ConnectTimeout("x"), probes.TIMEOUT),
-        (httpx.ConnectError("[Errno 111] Connection refused"), probes.REFUSED),
+        (socket.gaierror(-2, "Name or service not known"), ProbeKind.DNS),
+        (TimeoutError("timed out"), ProbeKind.TIMEOUT),
+        (ConnectionRefusedError(111, "Connection refused"), ProbeKind.REFUSED),
+        (ssl.SSLError("wrong version number"), ProbeKind.TLS),
+        (httpx.ConnectTimeout("x"), ProbeKind.TIMEOUT),
+        (httpx.ConnectError("[Errno 111] Connection refused"), ProbeKind.REFUSED),
         (
             httpx.ConnectError("[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed"),
-            probes.TLS_UNTRUSTED,
+            ProbeKind.TLS_UNTRUSTED,
         ),
-        (OSError("something else"), probes.OTHER),
+        (OSError("something else"), ProbeKind.OTHER),
     ],
 )
 def test_probe_errors_are_classified(exc: BaseException, kind: str) -> None:
@@ -326,9 +324,7 @@ TAIPEI = dt.timezone(dt.timedelta(hours=8))
 def tz_check(utc: str, zone: dt.tzinfo, kind: str = "auto", answers: bool = False) -> object:
     now = dt.datetime.fromisoformat(utc)
     agent = AgentSettings("wss://127.0.0.1:1/echo", kind)
-    env = CheckEnv(
-        {"now": lambda: now, "local_tz": zone, "agent": agent, "component_answers": lambda: answers}
-    )
+    env = CheckEnv(now=lambda: now, local_tz=zone, agent=agent, component_answers=lambda: answers)
     return clock.check_timezone(env)
 
 

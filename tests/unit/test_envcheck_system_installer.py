@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,14 +19,13 @@ from nhicard.envcheck import (
     system,
 )
 from nhicard.envcheck import installer as inst
+from nhicard.envcheck.settings import PublishedInstaller
 from nhicard.platform import linux as platform_linux
 from nhicard.platform import windows as platform_windows
 
-LINUX = {"platform": platform_linux}
 
-
-def env(**settings: object) -> CheckEnv:
-    return CheckEnv({**LINUX, **settings}, timeout=2)
+def env(**stand_ins: Any) -> CheckEnv:
+    return CheckEnv(platform=platform_linux, timeout=2, **stand_ins)
 
 
 def test_system_checks_report_versions() -> None:
@@ -54,7 +54,7 @@ def test_missing_pyscard_and_library_fail_with_per_os_fixes() -> None:
     assert py.fix == platform_linux.pyscard_fix()
     assert "pip install pyscard" in py.fix.zh and "pip install pyscard" in py.fix.en
     assert lib.fix is not None and "libpcsclite1" in lib.fix.zh and "libpcsclite1" in lib.fix.en
-    win = CheckEnv({"platform": platform_windows, "pcsc_library": lambda: (None, "")}, timeout=2)
+    win = CheckEnv(platform=platform_windows, pcsc_library=lambda: (None, ""), timeout=2)
     assert system.check_pcsc_library(win).fix == platform_windows.pcsc_library_fix()
 
 
@@ -99,7 +99,7 @@ def test_published_table_matches_sites_md() -> None:
 def test_matching_installer_passes_naming_the_file(tmp_path: Path) -> None:
     content = b"official installer bytes"
     path = write(tmp_path, "download (1).msi", content)
-    table = (inst.PublishedInstaller("Setup.msi", hashlib.md5(content).hexdigest()),)
+    table = (PublishedInstaller("Setup.msi", hashlib.md5(content).hexdigest()),)
     results = run_checks(inst.checks([path]), env(published_installers=table))
     assert [(r.id, r.status) for r in results] == [("installer.checksum.1", PASS)]
     r = results[0]
@@ -112,7 +112,7 @@ def test_matching_installer_passes_naming_the_file(tmp_path: Path) -> None:
 def test_mismatching_installer_fails_do_not_run(tmp_path: Path) -> None:
     good = write(tmp_path, "Setup.zip", b"good")
     bad = write(tmp_path, "Setup2.zip", b"tampered")
-    table = (inst.PublishedInstaller("Setup.zip", hashlib.md5(b"good").hexdigest()),)
+    table = (PublishedInstaller("Setup.zip", hashlib.md5(b"good").hexdigest()),)
     results = run_checks(inst.checks([good, bad]), env(published_installers=table))
     assert [(r.id, r.status) for r in results] == [
         ("installer.checksum.1", PASS),
@@ -140,5 +140,5 @@ def test_no_installer_given_is_one_skip() -> None:
 
 @pytest.mark.parametrize("module", [platform_linux, platform_windows])
 def test_pyscard_fix_follows_the_platform(module: object) -> None:
-    r = system.check_pyscard(CheckEnv({"platform": module, "pyscard_version": lambda: None}))
+    r = system.check_pyscard(CheckEnv(platform=module, pyscard_version=lambda: None))
     assert r.fix == module.pyscard_fix()  # type: ignore[attr-defined]

@@ -41,7 +41,7 @@ def failing(code: int, during: str, system: str | None = None) -> Callable[[], A
 
 
 def run_group(plat: Any, **settings: Any) -> dict[str, CheckResult]:
-    env = CheckEnv({"platform": plat, "environ": {}, **settings}, timeout=5)
+    env = CheckEnv(platform=plat, environ={}, **settings, timeout=5)
     return {r.id: r for r in run_checks(pcsc_group.checks(), env)}
 
 

@@ -13,6 +13,7 @@ import pytest
 
 from nhicard.core.errors import NetworkError, UsageError
 from nhicard.sandbox import supervisor
+from tests.support.ports import free_port_base
 
 
 def stand_in_server(tmp_path: Path) -> subprocess.Popen[bytes]:
@@ -82,12 +83,13 @@ def test_second_start_refused_then_stop_ends_exactly_that_process(tmp_path: Path
 
 
 def test_busy_port_is_named(tmp_path: Path) -> None:
+    base = free_port_base()  # the ports below the busy one are free (others run tests too)
+    port = base + 2
     with socket.socket() as busy:
-        busy.bind(("127.0.0.1", 0))
+        busy.bind(("127.0.0.1", port))
         busy.listen(1)
-        port = busy.getsockname()[1]
         with pytest.raises(NetworkError) as info:
-            supervisor.check_ports_free(port - 2)
+            supervisor.check_ports_free(base)
     assert info.value.reason == "port-in-use"
     assert str(port) in info.value.message.en
     assert "--port-base" in info.value.hint.en
@@ -132,7 +134,7 @@ def test_status_probes_what_endpoints_name(tmp_path: Path) -> None:
 
         def probe(ep: dict[str, object], d: Path) -> tuple[supervisor.PartStatus, ...]:
             seen.append((dict(ep), d))
-            return (supervisor.PartStatus("nhi", "https://127.0.0.1:1", "up"),)
+            return (supervisor.PartStatus("nhi", "https://127.0.0.1:1", supervisor.PartState.UP),)
 
         current = supervisor.status(tmp_path, probe=probe)  # type: ignore[arg-type]
         assert current.pid == proc.pid and current.all_up

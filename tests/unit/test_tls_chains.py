@@ -16,7 +16,7 @@ from nhicard.cli.main import exit_code_for
 from nhicard.core.errors import NetworkError
 from nhicard.core.i18n import T
 from nhicard.envcheck import FAIL, PASS, CheckEnv, network, run_checks
-from nhicard.envcheck.targets import NetworkTargets, SiteTarget
+from nhicard.envcheck.settings import NetworkTargets, SiteTarget
 from nhicard.net import certs
 from nhicard.net.tlschain import presented_chain
 from nhicard.platform import linux as platform_linux
@@ -124,7 +124,7 @@ def env_run(url: str, ca_bundle: str | None) -> dict[str, object]:
     targets = NetworkTargets(
         "test", (SiteTarget("nhi", T("註冊網站", "registration site"), url),), None, ca_bundle
     )
-    env = CheckEnv({"targets": targets, "environ": {}, "platform": platform_linux}, timeout=3)
+    env = CheckEnv(targets=targets, environ={}, platform=platform_linux, timeout=3)
     return {r.id: r for r in run_checks(network.checks(targets, offline=False), env, budget=15)}
 
 

@@ -1,6 +1,10 @@
 """Choosing a card-agent backend: ``direct``, ``nhiicc`` or ``auto`` (nhi-agent.md).
 
-``auto`` asks the official component for ``GetVersion`` with a short timeout; if it answers,
+``auto`` first looks in the hosts file: the component's installer (or the 2024 binary) always
+maps ``iccert.nhi.gov.tw`` there, so without that line the component is not installed and
+``direct`` is used at once, with no name lookup and no probe (unless the user named the
+agent URL, or it names another host). Otherwise it
+asks the official component for ``GetVersion`` with a short timeout; if it answers,
 the component is used; if its WebSocket does not answer but the Windows builds' HTTP API
 does (``http://127.0.0.1:59001/api/``, ``https://127.0.0.1:59002/api/``), that is used; else
 the ``direct`` backend. ``nhiicc`` also falls back to the HTTP API when the WebSocket does not
@@ -10,9 +14,13 @@ which and why (for ``-v`` and ``env check``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import os
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import PurePath
+from urllib.parse import urlsplit
 
+from nhicard.agent import COMPONENT_HOST
 from nhicard.agent.base import AgentSelection, CardAgent
 from nhicard.agent.client.direct import CardOpener, DirectAgent
 from nhicard.agent.client.nhiicc import CONNECT_TIMEOUT, READ_TIMEOUT, NhiiccAgent
@@ -51,6 +59,42 @@ def probe_component(
             return ComponentProbe(url, True, version=agent.get_version())
         except AgentError as exc:
             return ComponentProbe(url, False, error=exc)
+
+
+def hosts_maps_component(
+    *,
+    hosts_file: str | os.PathLike[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> bool:
+    """Does a line of the hosts file (this OS's, or ``hosts_file``) map the component's host?
+    A hosts file that cannot be read counts as yes: then only asking can tell."""
+    from nhicard.platform import current
+    from nhicard.platform.hosts import HostsFile
+
+    path: PurePath | str | os.PathLike[str] = hosts_file or current().hosts_file_path(
+        environ if environ is not None else os.environ
+    )
+    try:
+        return bool(HostsFile.read(path).addresses(COMPONENT_HOST))
+    except OSError:
+        return True
+
+
+def worth_probing(
+    agent_url: str, *, url_given: bool, hosts_maps: Callable[[], bool] = hosts_maps_component
+) -> bool:
+    """Whether ``auto`` asks the component at ``agent_url`` at all: when the user named the
+    URL, when it names another host than the component's, or when the hosts file maps the
+    component's host (``hosts_maps`` is asked only then)."""
+    host = (urlsplit(agent_url).hostname or "").lower()
+    return url_given or host != COMPONENT_HOST or hosts_maps()
+
+
+NOT_INSTALLED = T(
+    "hosts 檔沒有 {h} 這一行(官方元件未安裝),不詢問元件,使用內建 direct",
+    "the hosts file has no line for {h} (the official component is not installed); not "
+    "asking it, using direct",
+).format(h=COMPONENT_HOST)
 
 
 def probe_http_api(
@@ -98,8 +142,14 @@ def open_agent(
     card_opener: CardOpener | None = None,
     probe_timeout: float = PROBE_TIMEOUT,
     api_urls: Sequence[str] = DEFAULT_API_URLS,
+    url_given: bool = False,
+    hosts_maps: Callable[[], bool] = hosts_maps_component,
 ) -> CardAgent:
-    """A card agent of ``kind``; use it as a context manager (``with open_agent(...) as a``)."""
+    """A card agent of ``kind``; use it as a context manager (``with open_agent(...) as a``).
+
+    ``url_given``: the user named ``agent_url`` (``--agent-url``, ``NHICARD_AGENT_URL``), so
+    ``auto`` asks the component there even when the hosts file has no line for it;
+    ``hosts_maps`` says whether it has one (tests stand in for the hosts file)."""
     if kind not in KINDS:
         raise UsageError(T("未知的讀卡代理:{kind}", "unknown card agent: {kind}").format(kind=kind))
 
@@ -135,6 +185,8 @@ def open_agent(
             )
             if found is not None:
                 agent = _http_agent(*found, origin, ca_bundle)
+    elif not worth_probing(agent_url, url_given=url_given, hosts_maps=hosts_maps):
+        agent = direct(NOT_INSTALLED)
     else:
         probe = NhiiccAgent(
             agent_url,
