@@ -18,11 +18,14 @@ import click
 
 from nhicard.cli.context import AppContext
 from nhicard.core.errors import UsageError
+from nhicard.core.files import KIB, read_text_limited
 from nhicard.core.i18n import T, Text
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 REPEAT_PROMPT = T("請再輸入一次確認", "Repeat for confirmation")
+# only the first line is used; a bigger file is not a password file (/dev/zero, a log)
+MAX_PASSWORD_FILE_BYTES = 64 * KIB
 
 
 def password_options(envvar: str = "NHICARD_PASSWORD") -> Callable[[F], F]:
@@ -79,7 +82,9 @@ def read_password(
         )
     if password_file is not None:
         try:
-            text = Path(password_file).read_text("utf-8")
+            text = read_text_limited(
+                password_file, MAX_PASSWORD_FILE_BYTES, T("密碼檔", "password file")
+            )
         except (OSError, UnicodeDecodeError) as exc:
             raise UsageError(
                 T("無法讀取密碼檔 {path}", "cannot read the password file {path}").format(

@@ -45,6 +45,15 @@ def sim() -> None:
     "--card-number", default=None, metavar="N", help="Which card of the data (default: the first)."
 )
 @click.option(
+    "--wait",
+    type=click.FloatRange(min=0, min_open=True),
+    default=30.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="How long to try to reach vpcd before giving up (exit 7); once inserted, the card "
+    "reconnects for as long as it runs.",
+)
+@click.option(
     "--fault",
     "fault_spec",
     default=None,
@@ -57,6 +66,7 @@ def sim_card(
     host: str,
     data_file: str | None,
     card_number: str | None,
+    wait: float,
     fault_spec: str | None,
 ) -> None:
     """Run one virtual NHI card on vpcd in the foreground (Ctrl-C or SIGTERM stops it).
@@ -112,6 +122,7 @@ def sim_card(
         T("連線到 vpcd {host}:{port}…", "connecting to vpcd {host}:{port}…"), host=host, port=target
     )
     try:
-        VpcdCardClient(card, host=host, port=target, on_event=on_event).run(stop)
+        client = VpcdCardClient(card, host=host, port=target, on_event=on_event)
+        client.run(stop, connect_within=wait)
     finally:
         signal.signal(signal.SIGTERM, previous)

@@ -13,10 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from nhicard.core.errors import UsageError
+from nhicard.core.files import MIB, read_text_limited
 from nhicard.core.i18n import T
 
 DEFAULT_ATR = "3BFF1800FF8131FE455448434331305445434F4744484E3224"
 NAME_BYTES = 20  # the card's name field: Big5-HKSCS (cp950 for what HKSCS lacks)
+# a data file of thousands of people is a few hundred KB; /dev/zero must not fill memory
+MAX_DATA_BYTES = 4 * MIB
 
 
 @dataclass(frozen=True)
@@ -186,7 +189,8 @@ def load_data(path: str | Path | None = None) -> SandboxData:
         return parse_data(tomllib.loads(text), "default_data.toml")
     p = Path(path)
     try:
-        doc = tomllib.loads(p.read_text("utf-8"))
+        text = read_text_limited(p, MAX_DATA_BYTES, T("沙盒資料檔", "sandbox data file"))
+        doc = tomllib.loads(text)
     except FileNotFoundError:
         raise _bad(str(p), "file not found") from None
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:

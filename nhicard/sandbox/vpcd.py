@@ -6,6 +6,10 @@ is pulling the card. Every message both ways is a 2-byte big-endian length and a
 1-byte payload from vpcd is a control code (0x00 power off, 0x01 power on, 0x02 reset,
 0x04 ATR request, answered with the ATR); anything longer is a command APDU, answered with
 the response APDU.
+
+``run(stop, connect_within=S)`` gives up with :class:`VpcdUnreachable` (a network error:
+exit 7, naming host:port) when the first connection is not made within S seconds; once the
+card has been inserted it reconnects for as long as it runs (pcscd restarting).
 """
 
 from __future__ import annotations
@@ -15,11 +19,15 @@ import os
 import socket
 import struct
 import threading
+import time
 from collections.abc import Callable
 
+from nhicard.core.errors import NetworkError
+from nhicard.core.i18n import T
 from nhicard.sandbox.vcard import CardPulled, VirtualCard
 
 DEFAULT_PORT = 35963
+CONNECT_WITHIN = 30.0  # seconds `sim card` waits for vpcd to accept the card by default
 PORT_ENV = "NHICARD_VPCD_PORT"  # another base port (slot 0) for vpcd
 CTRL_OFF = 0x00
 CTRL_ON = 0x01
@@ -31,6 +39,27 @@ _QUICKACK = getattr(socket, "TCP_QUICKACK", None)
 CONNECTED = "connected"
 DISCONNECTED = "disconnected"
 PULLED = "pulled"
+
+
+class VpcdUnreachable(NetworkError):
+    """vpcd did not accept the card's connection in time."""
+
+
+def unreachable(host: str, port: int, seconds: float, cause: OSError | None) -> VpcdUnreachable:
+    return VpcdUnreachable(
+        T(
+            "{s} 秒內無法連線到 vpcd {host}:{port}",
+            "cannot connect to vpcd at {host}:{port} within {s} s",
+        ).format(host=host, port=port, s=f"{seconds:g}"),
+        hint=T(
+            "確認 pcscd 與 vsmartcard-vpcd 正在執行,且主機與連接埠(--host、--port、--slot、"
+            "NHICARD_VPCD_PORT)正確;--wait 可等更久。",
+            "Check that pcscd with vsmartcard-vpcd is running and that the host and port "
+            "(--host, --port, --slot, NHICARD_VPCD_PORT) are right; --wait waits longer.",
+        ),
+        reason="vpcd-unreachable",
+        detail=(str(cause) or type(cause).__name__) if cause is not None else None,
+    )
 
 
 def slot_port(slot: int = 0, base: int | None = None) -> int:
@@ -89,18 +118,34 @@ class VpcdCardClient:
         if self.on_event is not None:
             self.on_event(kind)
 
-    def run(self, stop: threading.Event) -> None:
-        """Serve until ``stop`` is set."""
+    def run(self, stop: threading.Event, *, connect_within: float | None = None) -> None:
+        """Serve until ``stop`` is set; with ``connect_within``, raise
+        :class:`VpcdUnreachable` when the first connection is not made in that many
+        seconds."""
+        deadline = None if connect_within is None else time.monotonic() + connect_within
+        last_error: OSError | None = None
         try:
             while not stop.is_set():
                 if not self._inserted.is_set():
                     stop.wait(0.1)
                     continue
+                timeout = 1.0
+                if deadline is not None:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        assert connect_within is not None
+                        raise unreachable(self.host, self.port, connect_within, last_error)
+                    timeout = min(timeout, left)
                 try:
-                    sock = socket.create_connection((self.host, self.port), timeout=1.0)
-                except OSError:
-                    stop.wait(self.retry_interval)
+                    sock = socket.create_connection((self.host, self.port), timeout=timeout)
+                except (OSError, UnicodeError) as exc:  # UnicodeError: a host IDNA refuses
+                    last_error = exc if isinstance(exc, OSError) else OSError(str(exc))
+                    if deadline is not None:
+                        stop.wait(max(0.0, min(self.retry_interval, deadline - time.monotonic())))
+                    else:
+                        stop.wait(self.retry_interval)
                     continue
+                deadline = None  # inserted once: from now on reconnect for as long as we run
                 sock.settimeout(0.2)
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 with self._lock:

@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
+from nhicard.core.errors import UsageError
+from nhicard.core.files import MIB, read_text_limited
 from nhicard.core.i18n import T
 from nhicard.sites.model import (
     CHAIN_CARD_INPUTS,
@@ -38,6 +40,8 @@ from nhicard.sites.sandbox_endpoints import sandbox_not_running
 BUILTIN = ("real", "sandbox")
 # the built-in profiles (real.toml, sandbox.toml): package data beside this module
 BUILTIN_DIR = Path(__file__).resolve().parent
+# a profile is a few KB of TOML; more is not a profile (/dev/zero, a FIFO that never ends)
+MAX_PROFILE_BYTES = 1 * MIB
 SANDBOX_KEYS = (
     "nhi_url",
     "ecpa_url",
@@ -414,8 +418,12 @@ def _read_toml(path: Path | None, *, builtin: str | None = None) -> dict[str, An
             text = (BUILTIN_DIR / f"{builtin}.toml").read_text("utf-8")
         else:
             assert path is not None
-            text = path.read_text("utf-8")
+            text = read_text_limited(path, MAX_PROFILE_BYTES, T("網站設定檔", "site profile"))
         return tomllib.loads(text)
+    except UsageError as exc:  # larger than MAX_PROFILE_BYTES
+        raise ProfileError(
+            exc.message, hint=exc.hint, reason="profile-too-large", detail=exc.detail
+        ) from None
     except FileNotFoundError as exc:
         raise ProfileError(
             T("找不到網站設定檔 {name}", "site profile {name} not found").format(name=label),

@@ -16,6 +16,14 @@ from nhicard import __version__
 from nhicard.core.closing import ClosesOnExit
 from nhicard.core.errors import NetworkError
 from nhicard.core.i18n import T, Text
+from nhicard.net.deadline import ExchangeWatchdog
+from nhicard.net.decoding import (
+    ACCEPT_ENCODING,
+    BadEncoding,
+    DecodedTooLarge,
+    content_codings,
+    decode_bounded,
+)
 from nhicard.net.netclass import HINT_CLOCK, Kind, base_message, classify
 from nhicard.net.tlsclient import verifying_context
 from nhicard.sites.model import SiteProfile, SiteSpec
@@ -45,10 +53,12 @@ class BrowserPolicy:
     message_selectors: tuple[str, ...] = ()
     connect_timeout: float = 10.0
     read_timeout: float = 30.0
-    # every request as a whole (redirects included), however slowly the site trickles bytes
+    # every request as a whole (connect, TLS, head and body, redirects and retries included),
+    # however slowly the site trickles bytes
     total_timeout: float = 60.0
-    # a response body larger than this (after decompression) is refused: the site's pages
-    # are tens of KB, so this only stops a broken or hostile site from filling memory
+    # a response body larger than this (after decompression, counted as it is unpacked) is
+    # refused: the site's pages are tens of KB, so this only stops a broken or hostile site
+    # from filling memory
     max_body_bytes: int = 8 * 1024 * 1024
     # hosts a form submission (any request but GET/HEAD) may go to; empty: no restriction.
     # A page's form action or a 307/308 redirect pointing elsewhere is refused.
@@ -171,7 +181,7 @@ class Browser(ClosesOnExit):
                 verify=verify,
                 transport=transport,
                 follow_redirects=False,
-                headers={"User-Agent": USER_AGENT},
+                headers={"User-Agent": USER_AGENT, "Accept-Encoding": ACCEPT_ENCODING},
                 trust_env=True,
             )
         self.client = client
@@ -182,6 +192,10 @@ class Browser(ClosesOnExit):
         self.requests_made = 0
         self.current: Page | None = None
         self._serial = 0
+        # shuts the connections down when a request's total deadline passes (a site that
+        # drips its status line or headers never trips the per-read timeouts)
+        self._watchdog = ExchangeWatchdog()
+        self._hop_host = ""
 
     # -- lifecycle ---------------------------------------------------------------------
     def close(self) -> None:
@@ -391,16 +405,49 @@ class Browser(ClosesOnExit):
         pairs: tuple[tuple[str, str], ...] | None,
         secret_names: frozenset[str],
     ) -> httpx.Response:
+        # one deadline for the request with its redirects and retries: checked between
+        # reads, and enforced during them by the watchdog closing the connection
+        span = max(self.policy.total_timeout, self.policy.read_timeout)
+        deadline = self._clock() + span
+        self._hop_host = httpx.URL(url).host
+        with self._watchdog.armed(span):
+            try:
+                response = self._request_until(
+                    method, url, content, headers, pairs, secret_names, deadline
+                )
+            except httpx.TransportError as exc:
+                if self._watchdog.fired:
+                    self._trace(f"{method} {self._mask_url(url)} → total-timeout")
+                    raise _too_slow(self._hop_host, self.policy.total_timeout) from exc
+                raise
+            except NetworkError as exc:
+                if self._watchdog.fired and exc.reason != "total-timeout":
+                    raise _too_slow(self._hop_host, self.policy.total_timeout) from exc
+                raise
+            if self._watchdog.fired:  # e.g. a body without length, cut at the deadline
+                raise _too_slow(self._hop_host, self.policy.total_timeout)
+        return response
+
+    def _request_until(
+        self,
+        method: str,
+        url: str,
+        content: bytes | None,
+        headers: dict[str, str],
+        pairs: tuple[tuple[str, str], ...] | None,
+        secret_names: frozenset[str],
+        deadline: float,
+    ) -> httpx.Response:
         policy = self.policy
         attempt = 0
-        # one deadline for the request with its redirects and retries
-        deadline = self._clock() + max(policy.total_timeout, policy.read_timeout)
         while True:
             try:
                 response = self._send_following(
                     method, url, content, headers, pairs, secret_names, deadline
                 )
             except httpx.TransportError as exc:
+                if self._watchdog.fired:
+                    raise
                 host = httpx.URL(url).host
                 error, retryable = classify_transport_error(exc, host)
                 if error.reason == "tls-unknown-ca":  # name the issuer and root, say the fix
@@ -451,7 +498,7 @@ class Browser(ClosesOnExit):
             method,
             url,
             content=content,
-            headers={"User-Agent": USER_AGENT, **headers},
+            headers={"User-Agent": USER_AGENT, "Accept-Encoding": ACCEPT_ENCODING, **headers},
             timeout=self._timeout(deadline),
         )
         for hop in range(self.policy.max_redirects + 1):
@@ -459,7 +506,9 @@ class Browser(ClosesOnExit):
             self._check_form_host(request)
             started = self._clock()
             self.requests_made += 1
+            self._hop_host = request.url.host
             request.extensions["timeout"] = self._timeout(deadline).as_dict()
+            request.extensions["trace"] = self._watchdog.trace
             response = self.client.send(request, stream=True)
             try:
                 self._read_body(response, deadline)
@@ -511,21 +560,38 @@ class Browser(ClosesOnExit):
 
     def _read_body(self, response: httpx.Response, deadline: float) -> None:
         """Read a streamed body into ``response`` (``.content``/``.text`` work as usual),
-        refusing more than ``max_body_bytes`` and going past the total deadline."""
+        refusing more than ``max_body_bytes`` of decoded content (counted as it is unpacked,
+        so a compression bomb never fills memory) and going past the total deadline."""
         cap = self.policy.max_body_bytes
         host = response.request.url.host
         declared = response.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > cap:
             raise _body_too_large(host, cap)
-        chunks: list[bytes] = []
-        size = 0
-        for chunk in response.iter_bytes():
-            size += len(chunk)
-            if size > cap:
+        if response.is_stream_consumed:  # a test transport's response, read in memory
+            if len(response.content) > cap:
                 raise _body_too_large(host, cap)
-            chunks.append(chunk)
-            if self._clock() > deadline:
-                raise _too_slow(host, self.policy.total_timeout)
+            return
+        codings = content_codings(response.headers.get_list("content-encoding"))
+        chunks: list[bytes] = []
+        try:
+            for chunk in decode_bounded(response.iter_raw(), codings, cap):
+                chunks.append(chunk)
+                if self._clock() > deadline:
+                    raise _too_slow(host, self.policy.total_timeout)
+        except DecodedTooLarge:
+            raise _body_too_large(host, cap) from None
+        except BadEncoding as exc:
+            raise NetworkError(
+                T(
+                    "{host} 回應的內容無法解壓縮({coding})",
+                    "{host} sent a response that cannot be decompressed ({coding})",
+                ).format(host=host, coding=exc.coding),
+                hint=T(
+                    "網站可能異常,請稍後再試。", "The site may be misbehaving; try again later."
+                ),
+                reason="bad-content-encoding",
+                detail=str(exc),
+            ) from None
         response._content = b"".join(chunks)  # what Response.read() would have stored
 
     # -- trace -------------------------------------------------------------------------

@@ -1,16 +1,25 @@
-"""Bad files and directories given to the CLI (issue 14): sandbox data of the wrong types,
-card names that do not fit the card, ``--dir`` / ``--save-pages`` that are devices or cannot
-take files. Each is a usage error (exit 2) naming the file, table and key — never exit 1."""
+"""Bad files and directories given to the CLI (issues 14 and 23): sandbox data of the wrong
+types, card names that do not fit the card, ``--dir`` / ``--save-pages`` that are devices or
+cannot take files, and files that never end (``/dev/zero``, an endless FIFO) or are huge as
+``--profile``, ``extends``, ``--password-file`` or ``--data`` (read with a size limit, under
+``prlimit --as``). Each is a usage error (exit 2) naming the file — never exit 1."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import subprocess
+import threading
 from pathlib import Path
 
 import pytest
 
 from nhicard.core.errors import UsageError
+from nhicard.core.files import read_limited
+from nhicard.core.i18n import T
 from nhicard.sandbox.data import name_bytes, parse_data
 from tests.support.cli import run_nhicard
+from tests.support.limited_run import prlimit_path, run_nhicard_limited
 
 CARD = """[[card]]
 card_number = "000099999999"
@@ -172,3 +181,130 @@ def test_card_verify_report_that_is_a_fifo_is_refused_without_blocking(tmp_path:
     proc = run_nhicard("--lang", "en", "card", "verify", "--report", str(fifo), timeout=20)
     assert proc.returncode == 2, proc.stderr
     assert "is not a card verify report (not a regular file)" in proc.stderr
+
+
+# -- issue 23: files read with a size limit --------------------------------------------------
+
+LIMITED = 600 * 1024 * 1024  # address space: reading /dev/zero whole ends in MemoryError
+REGISTER_DRY = (
+    "register", "--household-id", "F1234567", "--city", "臺北市", "--district", "大安區",
+    "--village", "龍門里", "--neighborhood", "5", "--email", "ming@example.com",
+    "--phone", "02-23456789", "--mobile", "0912345678", "--dry-run",
+)  # fmt: skip
+NEEDS_PRLIMIT = pytest.mark.skipif(prlimit_path() is None, reason="prlimit is not installed")
+
+
+def _refused(proc: subprocess.CompletedProcess[str], expected: str) -> None:
+    assert proc.returncode == 2, proc.stderr
+    assert expected in proc.stderr, proc.stderr
+    assert "MemoryError" not in proc.stderr and "internal error" not in proc.stderr
+
+
+@NEEDS_PRLIMIT
+@pytest.mark.parametrize("lang", ["en", "zh-TW"])
+def test_dev_zero_as_profile_is_refused(tmp_path: Path, lang: str) -> None:
+    env = {"NHICARD_PASSWORD": "Pw-246810", "NHICARD_STATE_DIR": str(tmp_path / "state")}
+    proc = run_nhicard_limited(
+        "--lang", lang, "--agent", "direct", "--profile", "/dev/zero", *REGISTER_DRY,
+        address_space=LIMITED, env=env,
+    )  # fmt: skip
+    expected = {
+        "en": "site profile /dev/zero is too large: over the limit of 1 MiB",
+        "zh-TW": "網站設定檔 /dev/zero 太大:超過 1 MiB 的上限",
+    }[lang]
+    _refused(proc, expected)
+
+
+@NEEDS_PRLIMIT
+def test_dev_zero_as_extends_is_refused(tmp_path: Path) -> None:
+    profile = tmp_path / "mine.toml"
+    profile.write_text('extends = "/dev/zero"\n', encoding="utf-8")
+    env = {"NHICARD_PASSWORD": "Pw-246810", "NHICARD_STATE_DIR": str(tmp_path / "state")}
+    proc = run_nhicard_limited(
+        "--lang", "en", "--agent", "direct", "--profile", str(profile), *REGISTER_DRY,
+        address_space=LIMITED, env=env,
+    )  # fmt: skip
+    _refused(proc, "site profile /dev/zero is too large: over the limit of 1 MiB")
+
+
+@NEEDS_PRLIMIT
+def test_dev_zero_as_password_file_is_refused(tmp_path: Path) -> None:
+    env = {"NHICARD_STATE_DIR": str(tmp_path / "state")}
+    proc = run_nhicard_limited(
+        "--lang", "en", "--profile", "sandbox", "ecpa", "login", "--password-file", "/dev/zero",
+        address_space=LIMITED, env=env,
+    )  # fmt: skip
+    _refused(proc, "password file /dev/zero is too large: over the limit of 64 KiB")
+
+
+@NEEDS_PRLIMIT
+def test_dev_zero_as_sandbox_data_is_refused(tmp_path: Path) -> None:
+    proc = run_nhicard_limited(
+        "--lang", "en", "sandbox", "up", "--dir", str(tmp_path / "sb"), "--data", "/dev/zero",
+        "--no-card", "--port-base", "1024", address_space=LIMITED,
+    )  # fmt: skip
+    _refused(proc, "sandbox data file /dev/zero is too large: over the limit of 4 MiB")
+
+
+@NEEDS_PRLIMIT
+def test_dev_zero_as_sim_card_data_is_refused() -> None:
+    proc = run_nhicard_limited(
+        "--lang", "en", "sim", "card", "--data", "/dev/zero", "--port", "1",
+        address_space=LIMITED,
+    )  # fmt: skip
+    _refused(proc, "sandbox data file /dev/zero is too large: over the limit of 4 MiB")
+
+
+@pytest.mark.timeout(60)
+def test_a_fifo_that_never_ends_as_profile_is_refused(tmp_path: Path) -> None:
+    fifo = tmp_path / "endless.toml"
+    os.mkfifo(fifo)
+
+    def feed() -> None:
+        with contextlib.suppress(OSError), open(fifo, "wb") as out:
+            while True:
+                out.write(b"# " + b"x" * 65_000 + b"\n")
+
+    writer = threading.Thread(target=feed, daemon=True)
+    writer.start()
+    env = {"NHICARD_PASSWORD": "Pw-246810", "NHICARD_STATE_DIR": str(tmp_path / "state")}
+    proc = run_nhicard(
+        "--lang", "en", "--agent", "direct", "--profile", str(fifo), *REGISTER_DRY, env=env
+    )  # fmt: skip
+    _refused(proc, f"site profile {fifo} is too large: over the limit of 1 MiB")
+    writer.join(10)
+    assert not writer.is_alive()  # the reader closed the pipe: the writer got EPIPE
+
+
+def test_a_big_sparse_data_file_is_refused(tmp_path: Path) -> None:
+    data = tmp_path / "people.toml"
+    with open(data, "wb") as fh:
+        fh.truncate(5 * 1024**3)  # 5 GiB of nothing, on no disk
+    proc = run_nhicard("--lang", "en", "sim", "card", "--data", str(data), "--port", "1")
+    _refused(proc, f"sandbox data file {data} is too large: over the limit of 4 MiB")
+
+
+def test_read_limited_takes_exactly_the_limit(tmp_path: Path) -> None:
+    what = T("測試檔", "test file")
+    path = tmp_path / "f"
+    path.write_bytes(b"x" * 100)
+    assert read_limited(path, 100, what) == b"x" * 100
+    with pytest.raises(UsageError) as caught:
+        read_limited(path, 99, what)
+    assert caught.value.reason == "file-too-large"
+    assert caught.value.message.en == f"test file {path} is too large: over the limit of 99 bytes"
+    assert caught.value.message.zh == f"測試檔 {path} 太大:超過 99 bytes 的上限"
+    with pytest.raises(FileNotFoundError):
+        read_limited(tmp_path / "missing", 100, what)
+
+
+def test_a_password_file_under_the_limit_still_works(tmp_path: Path) -> None:
+    """Only the first line counts; a file of 64 KiB with a long tail is still read."""
+    secret = tmp_path / "pw"
+    secret.write_text("Pw-246810\n" + "#" * (64 * 1024 - 10), encoding="utf-8")
+    proc = run_nhicard(
+        "--lang", "en", "--profile", str(tmp_path / "missing.toml"), "ecpa", "login",
+        "--password-file", str(secret),
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    assert "site profile" in proc.stderr and "not found" in proc.stderr  # got past the password
