@@ -32,7 +32,7 @@ def main() -> None:
     outfile, program, *args = sys.argv[1:]
     sys.argv = [program, *args]
     # an exit handler, not ``finally``: nhicard's script ends the process itself once its
-    # exit handlers have run (nhicard.cli.main.end_process), so code after it never runs
+    # exit handlers have run (nhicard.cli.fast_exit.end_process), so code after it never runs
     atexit.register(write_peak, outfile)
     runpy.run_path(program, run_name="__main__")
 

@@ -3,11 +3,9 @@ become messages and exit codes (cli-contract.md)."""
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import os
 import sys
-import threading
 from typing import Any, NoReturn
 
 import click
@@ -15,9 +13,11 @@ import click
 from nhicard import __version__
 from nhicard.agent import DEFAULT_AGENT_URL
 from nhicard.cli.context import AppContext
+from nhicard.cli.fast_exit import end_process
 from nhicard.cli.lazy import LazyGroup
 from nhicard.cli.output import tolerant_streams
 from nhicard.cli.params import Seconds, agent_url_callback
+from nhicard.cli.stop_signals import stop_signals_interrupt
 from nhicard.core.errors import AlreadyReported, Category, NhicardError
 from nhicard.core.i18n import LANGS, T, default_lang
 
@@ -161,6 +161,8 @@ def cli(
         reader=reader,
         agent=agent,
         agent_url=agent_url,
+        agent_url_given=ctx.get_parameter_source("agent_url")
+        not in (None, click.core.ParameterSource.DEFAULT),
         profile=profile,
         lang=lang or default_lang(),
         verbose=verbose,
@@ -232,7 +234,9 @@ def main(argv: list[str] | None = None) -> None:
         a in ("-v", "--verbose") or (a.startswith("-v") and set(a[1:]) == {"v"}) for a in args
     )
     try:
-        rv = cli.main(args=args, prog_name="nhicard", standalone_mode=False)
+        # SIGTERM/SIGHUP (systemd, timeout, a closed terminal) stop it as Ctrl-C does
+        with stop_signals_interrupt():
+            rv = cli.main(args=args, prog_name="nhicard", standalone_mode=False)
     except NhicardError as err:
         if not isinstance(err, AlreadyReported):
             report_error(err, lang)
@@ -266,42 +270,14 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def run() -> NoReturn:
-    """The ``nhicard`` console script: :func:`main`, then the end of the process."""
+    """The ``nhicard`` console script: :func:`main`, then the end of the process
+    (:func:`nhicard.cli.fast_exit.end_process`, looked up here so benchmarks can wrap it)."""
     try:
         main()
         code: object = 0
     except SystemExit as exc:
         code = exc.code
     end_process(code)
-
-
-def end_process(code: object) -> NoReturn:
-    """End the process with exit status ``code`` as the interpreter would — other threads
-    waited for, ``atexit`` handlers run, stdout and stderr flushed — but without its
-    finalization, which tears down every imported module and collects all their objects
-    (≈ 65-75 ms for a web command; nothing of it is visible outside the process).
-
-    Falls back to the interpreter's own exit when that cannot be done faithfully: a code that
-    is not a number (printed by the interpreter), a non-daemon thread still running, or a
-    stream that cannot be flushed (the interpreter reports that and exits 120)."""
-    if code is None:
-        code = 0
-    if not isinstance(code, int) or not -(2**31) <= code < 2**31:
-        raise SystemExit(code)
-    main_thread = threading.main_thread()
-    if any(t is not main_thread and not t.daemon and t.is_alive() for t in threading.enumerate()):
-        raise SystemExit(code)
-    run_exit_handlers = getattr(atexit, "_run_exitfuncs", None)  # CPython; runs them once
-    if run_exit_handlers is None:
-        raise SystemExit(code)
-    run_exit_handlers()
-    try:
-        for stream in (sys.stdout, sys.stderr):
-            if stream is not None:
-                stream.flush()
-    except (OSError, ValueError):
-        raise SystemExit(code) from None
-    os._exit(code & 0xFF)  # what exit(code) leaves of it
 
 
 if __name__ == "__main__":

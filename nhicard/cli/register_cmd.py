@@ -53,7 +53,8 @@ def _confirm_on_terminal(app: AppContext):  # type: ignore[no-untyped-def]
 @click.option(
     "--resend",
     is_flag=True,
-    help="Apply again although an earlier run already submitted (mail lost, link expired).",
+    help="Apply again although an earlier run submitted, or may have (mail lost, link "
+    "expired); the newest mail's link is then the one that works.",
 )
 @save_pages_option
 @click.option(
@@ -94,9 +95,16 @@ def register(
     hidden prompt (asked twice). Without --yes the final submit is confirmed on the
     terminal; when stdin is not a terminal, --yes is required.
 
+    A rerun never applies twice on its own: an earlier submit that was confirmed, or whose
+    answer was lost (network, Ctrl-C, SIGTERM/SIGHUP), is not sent again without --resend;
+    check the mailbox for the verification mail first. One run at a time per card: a second
+    one waits briefly, then refuses. The final submit is made only once the run journal
+    (under NHICARD_STATE_DIR) has recorded it on disk.
+
     Prints {"status": "submitted" | "already-registered" | "dry-run", "email": …}.
-    Exit codes: 2 bad input, 5/6 card, 7 network (rerun continues safely), 8 the site
-    refused the input, 11 the site's page changed (the page is saved).
+    Exit codes: 2 bad input, the run journal cannot be written (disk full) or another run
+    for the card is under way; 5/6 card, 7 network (rerun continues safely), 8 the site
+    refused the input, 11 the site's page changed (the page is saved), 130 interrupted.
     """
     from nhicard.flows.base import open_flow
     from nhicard.flows.register import register as run_register

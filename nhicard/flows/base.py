@@ -62,6 +62,7 @@ class FlowSettings:
     profile: str = "real"
     agent_kind: str = "auto"
     agent_url: str = DEFAULT_AGENT_URL
+    agent_url_given: bool = False  # the user named agent_url: auto asks there regardless
     reader: str | None = None
     trace: Trace | None = None
     log: Log | None = None
@@ -89,6 +90,7 @@ def _default_agent(settings: FlowSettings, profile: SiteProfile) -> CardAgent:
         settings.agent_kind,
         reader=settings.reader,
         agent_url=settings.agent_url,
+        url_given=settings.agent_url_given,
         sam=profile.sam,
         origin=profile.agent_origin,
         ca_bundle=profile.ca_bundle,

@@ -247,6 +247,10 @@ class EcpaLogin:
             "password": self.password,
         }
         env.log(T("登入 eCPA…", "Signing in to eCPA…"))
+        # -vv traces show the signature as NHI forms show hidSign: only its length
+        env.redactor.add_hidden_fields(
+            name for call in chain.calls for name, value in call.fields if "{sign}" in value
+        )
         for call in chain.calls:
             fields = [(name, self.fill(value)) for name, value in call.fields]
             secret = [n for n, v in call.fields if "{password}" in v or "{encrypted_password}" in v]
@@ -276,8 +280,13 @@ class EcpaLogin:
         if name in ("basic", "card_number", "id_number"):
             env.log(T("讀取健保卡…", "Reading the NHI card…"))
             basic = agent.get_basic()
-            env.add_secret(basic.name, "name")
-            env.add_secret(basic.id_number, "id")
+            for value, kind in (
+                (basic.name, "name"),
+                (basic.id_number, "id"),
+                (basic.card_number, "card"),
+                (basic.birth_date_roc, "date"),
+            ):
+                env.add_secret(value, kind)  # masked in -vv traces (the XHR form lines)
             self.values.update(
                 basic=basic.to_wire(), card_number=basic.card_number, id_number=basic.id_number
             )

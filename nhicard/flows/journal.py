@@ -5,14 +5,22 @@ number (the number itself is not in the file name). It holds the completed steps
 times and a few non-secret facts (e.g. the e-mail address the verification mail went to).
 Passwords never enter it: :meth:`Journal.record` refuses fact names that look like secrets.
 Every write is atomic (temp file + rename) with mode 0600, so a crash leaves either the old
-or the new journal, never a torn one.
+or the new journal, never a torn one. A write that must not be lost (``durable=True``: the
+step that guards a submit that cannot be repeated) is fsync'd, its directory too, and
+raises :class:`JournalUnwritable` when it cannot be made; other writes only warn.
+
+:func:`flow_lock` keeps two runs of one flow for one card from working at once.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
-from collections.abc import Callable, Mapping
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -38,6 +46,27 @@ def journal_dir(state_dir: Path | None = None) -> Path:
 def _key(flow: str, card_number: str) -> str:
     digest = hashlib.sha256(f"{flow}\0{card_number}".encode()).hexdigest()[:20]
     return f"{flow}-{digest}.json"
+
+
+class JournalUnwritable(UsageError):
+    """A step that must be on disk before the flow goes on could not be written (exit 2, as
+    every local file that cannot be written)."""
+
+
+class FlowBusy(UsageError):
+    """Another run of the same flow for the same card and site holds the lock (a usage
+    error: the same job was started twice)."""
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make a rename in ``directory`` durable (POSIX; Windows has no directory handles)."""
+    if os.name != "posix":
+        return
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 class Journal:
@@ -106,14 +135,38 @@ class Journal:
         """The ISO time the step was recorded, or None."""
         return self.steps.get(step)
 
-    def record(self, step: str, **facts: str | int | bool | None) -> None:
-        """Mark ``step`` done now, with non-secret ``facts``; written to disk at once."""
+    def record(self, step: str, *, durable: bool = False, **facts: str | int | bool | None) -> None:
+        """Mark ``step`` done now, with non-secret ``facts``; written to disk at once. With
+        ``durable`` the write is fsync'd (file and directory) and a failure raises
+        :class:`JournalUnwritable` (the step is then not recorded in memory either)."""
         bad = [name for name in facts if any(w in name.lower() for w in _SECRET_WORDS)]
         if bad:
             raise ValueError(f"secrets never go into the journal: {', '.join(bad)}")
+        before = (dict(self.steps), dict(self.facts))
         self.steps[step] = self._clock().astimezone(UTC).isoformat(timespec="seconds")
         self.facts.update(facts)
-        self._write()
+        if not durable:
+            self._write()
+            return
+        try:
+            self._write_file()
+            _fsync_dir(self.path.parent)
+        except OSError as err:
+            self.steps, self.facts = before
+            self.write_error = err
+            raise JournalUnwritable(
+                T(
+                    "無法把「{step}」可靠地寫入執行紀錄 {path}:{why}",
+                    "cannot record “{step}” durably in the run journal {path}: {why}",
+                ).format(step=step, path=str(self.path), why=err.strerror or type(err).__name__),
+                hint=T(
+                    "請先釋出磁碟空間或改用可寫入的 NHICARD_STATE_DIR,再執行一次。",
+                    "Free some disk space (or point NHICARD_STATE_DIR at a writable place) "
+                    "and run again.",
+                ),
+                reason="journal-unwritable",
+                detail=str(err),
+            ) from None
 
     def forget(self, *steps: str) -> None:
         """Drop steps (e.g. to start over after ``--resend``)."""
@@ -136,10 +189,13 @@ class Journal:
             "facts": dict(self.facts),
         }
 
-    def _write(self) -> None:
+    def _write_file(self) -> None:
         text = json.dumps(self.to_dict(), ensure_ascii=False, indent=2) + "\n"
+        write_private(self.path, text.encode("utf-8"))  # temp file, fsync, rename
+
+    def _write(self) -> None:
         try:
-            write_private(self.path, text.encode("utf-8"))
+            self._write_file()
         except OSError as err:
             # the run goes on (its result is what counts); a rerun just knows less
             self.write_error = err
@@ -151,3 +207,83 @@ class Journal:
                         "know which steps were done)",
                     ).format(path=str(self.path), why=err.strerror or type(err).__name__)
                 )
+
+
+LOCK_WAIT = 10.0  # seconds a second run waits for the first before it refuses
+_LOCK_POLL = 0.2
+
+
+def _try_lock(fd: int) -> bool:
+    """Take the lock on the open file ``fd`` without waiting; False when another process
+    holds it. Released by the kernel when the file is closed (or the process dies)."""
+    if sys.platform == "win32":  # pragma: no cover - Windows
+        import msvcrt
+
+        try:
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+        except OSError:
+            return False
+        return True
+    import fcntl
+
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+@contextlib.contextmanager
+def flow_lock(
+    flow: str,
+    card_number: str,
+    site: str,
+    *,
+    state_dir: Path | None = None,
+    wait: float = LOCK_WAIT,
+    sleep: Callable[[float], None] = time.sleep,
+    on_wait: Callable[[], None] | None = None,
+) -> Iterator[None]:
+    """Hold the lock of ``flow`` for this card on this ``site`` (a lock file beside the
+    journals, named by a hash). A second holder waits up to ``wait`` seconds (``on_wait`` is
+    called once when it starts waiting), then :class:`FlowBusy`."""
+    digest = hashlib.sha256(f"{flow}\0{card_number}\0{site}".encode()).hexdigest()[:20]
+    path = journal_dir(state_dir) / f"{flow}-{digest}.lock"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as err:
+        raise JournalUnwritable(
+            T("無法建立鎖定檔 {path}:{why}", "cannot create the lock file {path}: {why}").format(
+                path=str(path), why=err.strerror or type(err).__name__
+            ),
+            hint=T(
+                "請確認 NHICARD_STATE_DIR 可寫入後再執行一次。",
+                "Check that NHICARD_STATE_DIR is writable and run again.",
+            ),
+            reason="journal-unwritable",
+        ) from None
+    try:
+        waited = 0.0
+        while not _try_lock(fd):
+            if waited >= wait:
+                raise FlowBusy(
+                    T(
+                        "此健保卡的 {flow} 正在另一個 nhicard 中執行;為避免重複送出,本次不執行",
+                        "{flow} is already running for this NHI card in another nhicard; "
+                        "not running it twice at once",
+                    ).format(flow=flow),
+                    hint=T(
+                        "等另一個執行結束後再試一次(它的結果會記在執行紀錄中)。",
+                        "Wait for the other run to end, then try again (its result is in the "
+                        "run journal).",
+                    ),
+                    reason="flow-busy",
+                )
+            if waited == 0.0 and on_wait is not None:
+                on_wait()
+            sleep(_LOCK_POLL)
+            waited += _LOCK_POLL
+        yield
+    finally:
+        os.close(fd)  # releases the lock

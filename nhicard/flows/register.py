@@ -20,20 +20,29 @@ Resuming and never applying twice
 Every page before the final 確認申請 only reads or prepares: walking them again is harmless,
 and ASP.NET state cannot be reused across runs anyway, so a rerun always walks from the
 login page. What must not repeat blindly is the final POST, which makes the site store the
-application and send a mail. The run journal (:mod:`nhicard.flows.journal`, keyed by the card
-number, known once the card was read) guards it:
+application and send a mail; the site replaces a pending application by a new one, and the
+older mail's link stops working. The run journal (:mod:`nhicard.flows.journal`, keyed by the
+card number, known once the card was read) guards it:
 
-- ``submitting`` is recorded *before* the final POST, ``submitted`` (with the e-mail) when the
-  site confirmed that the mail was sent; a site refusal of the final POST removes
-  ``submitting`` again.
-- On a rerun, after the card was read (the site reports an already *completed* registration
-  at that point → ``already-registered``): if the journal says ``submitted``, nothing is sent
-  again and the result is ``submitted`` (``resumed``: true) with the journal's e-mail; pass
-  ``resend`` to apply again on purpose (mail lost, link expired).
+- once the card is read, the run holds a lock for this card and site
+  (:func:`~nhicard.flows.journal.flow_lock`): a second run at the same time waits briefly,
+  then refuses; it reads the journal only once it holds the lock.
+- ``submitting`` is recorded *before* the final POST, durably (fsync'd): when it cannot be,
+  nothing is submitted (:class:`~nhicard.flows.journal.JournalUnwritable`, exit 2).
+  ``submitted`` (with the e-mail) is recorded when the site confirmed that the mail was sent;
+  a site refusal of the final POST removes ``submitting`` again. Ctrl-C, SIGTERM or SIGHUP
+  during the POST (the CLI turns the latter two into the same interrupt) marks it
+  ``interrupted``.
+- On a rerun, after the card was read, the site is asked first: it reports an already
+  *completed* (verified) registration at that point → ``already-registered``. Then: if the
+  journal says ``submitted``, nothing is sent again and the result is ``submitted``
+  (``resumed``: true) with the journal's e-mail.
 - ``submitting`` without ``submitted`` means the last run lost the answer of the final POST
-  (network failure or timeout): whether the site stored it is unknown. The site replaces a
-  pending application by a new one (the older mail's link stops working), so the rerun
-  applies again and says so; the newest mail is the one to follow.
+  (interrupted, network failure, timeout, crash): whether the site stored it is unknown, and
+  the site does not show a pending (unverified) application. Nothing is sent again: the
+  person is told to look for the verification mail and run ``verify-email``; the result is
+  ``submitted`` (``resumed``: true).
+- ``resend`` (``--resend``) applies again on purpose in both cases (mail lost, link expired).
 
 A session that expires mid-walk (the site's 「逾時」 page) restarts the walk from the login
 page once; a second expiry fails with :class:`~nhicard.flows.errors.SessionExpired` (exit 7).
@@ -41,10 +50,13 @@ page once; a second expiry fails with :class:`~nhicard.flows.errors.SessionExpir
 
 from __future__ import annotations
 
+import contextlib
 import html
+import time
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from nhicard.agent.base import BasicData
 from nhicard.core.errors import NhicardError, SiteRejected
@@ -52,7 +64,7 @@ from nhicard.core.i18n import T, Text
 from nhicard.core.masking import mask_name
 from nhicard.flows.base import FlowEnv, fill_agent_fields, site_rejected
 from nhicard.flows.errors import SessionExpired
-from nhicard.flows.journal import Journal
+from nhicard.flows.journal import Journal, flow_lock
 from nhicard.flows.register_input import (
     CITY,
     DISTRICT,
@@ -127,6 +139,7 @@ class _Walk:
         self.nhi = env.profile.nhi
         self.journal: Journal | None = None
         self.resumed = False
+        self.locks = contextlib.ExitStack()  # held from the card's reading to the end
 
     # pages ---------------------------------------------------------------------------------
     def spec(self, name: str) -> PageSpec:
@@ -243,7 +256,8 @@ class _Walk:
     def submit(self, form: Form, basic: BasicData) -> RegisterOutcome:
         env, contact = self.env, self.spec("contact")
         assert self.journal is not None
-        self.journal.record("submitting")
+        # on disk (fsync'd) before the POST, or no POST: a rerun must know it may have happened
+        self.journal.record("submitting", durable=True, email=self.request.email)
         env.log(T("確認申請(送出)", "submitting the application (確認申請)"))
         try:
             page = env.submit(form.submission(contact.control("submit")), "sent")
@@ -251,8 +265,9 @@ class _Walk:
             self.journal.forget("submitting")  # refused before it was processed: not stored
             raise
         except KeyboardInterrupt:
-            # Ctrl-C while the site had the application: it most likely stored it and sent
-            # the mail; the rerun must not send a second one on its own (from_journal)
+            # Ctrl-C (or SIGTERM/SIGHUP, raised as the same by the CLI) while the site had the
+            # application: it most likely stored it and sent the mail; the rerun must not send
+            # a second one on its own (from_journal)
             self.journal.record("submitting", interrupted=True, email=self.request.email)
             raise
         if page.find_marker(self.nhi.markers.success):
@@ -303,7 +318,9 @@ class _Walk:
                     )
                 journal.record(STATUS_ALREADY)
             return RegisterOutcome(STATUS_ALREADY, req.email, False)
-        self.journal = self.open_journal(basic.card_number)
+        if not self.dry_run:
+            self.lock(basic.card_number)
+        self.journal = self.open_journal(basic.card_number)  # read once the lock is held
         if not self.dry_run:
             early = self.from_journal()
             if early is not None:
@@ -332,11 +349,45 @@ class _Walk:
         journal.warn = self.env.warn
         return journal
 
+    def lock(self, card_number: str) -> None:
+        """Hold this card's register lock for this site until the walk ends."""
+        settings = self.env.settings
+        self.locks.enter_context(
+            flow_lock(
+                FLOW,
+                card_number,
+                urlsplit(self.nhi.url("login")).netloc.lower(),
+                state_dir=settings.state_dir,
+                sleep=settings.sleep or time.sleep,
+                on_wait=lambda: self.env.warn(
+                    T(
+                        "此健保卡的註冊正在另一個 nhicard 中執行,等待它結束…",
+                        "register is running for this NHI card in another nhicard; waiting "
+                        "for it to end…",
+                    )
+                ),
+            )
+        )
+
     def from_journal(self) -> RegisterOutcome | None:
         journal = self.journal
         assert journal is not None
-        if journal.done(STATUS_SUBMITTED) and not self.resend:
-            email = str(journal.facts.get("email") or self.request.email)
+        confirmed = journal.done(STATUS_SUBMITTED)
+        uncertain = journal.done("submitting") and not confirmed
+        email = str(journal.facts.get("email") or self.request.email)
+        if self.resend:
+            if confirmed or uncertain:
+                journal.facts.pop("interrupted", None)
+                journal.forget(STATUS_SUBMITTED, "submitting")
+                self.env.log(
+                    T(
+                        "依 --resend 重新申請(若收到兩封認證通知信,請使用最新的一封)",
+                        "applying again as asked (--resend); if two verification mails "
+                        "arrive, use the newest",
+                    )
+                )
+            return None
+        if confirmed:
             self.env.log(
                 T(
                     "此卡的申請已於 {when} 送出,認證通知信寄到 {email};不再重複送出"
@@ -347,41 +398,39 @@ class _Walk:
                 ).format(when=journal.when(STATUS_SUBMITTED), email=email)
             )
             return RegisterOutcome(STATUS_SUBMITTED, email, True)
-        if journal.done(STATUS_SUBMITTED) and self.resend:
-            journal.facts.pop("interrupted", None)
-            journal.forget(STATUS_SUBMITTED, "submitting")
-            return None
-        if journal.done("submitting") and journal.facts.get("interrupted") and not self.resend:
-            # the site does not say whether it holds an unverified application (the card is
-            # not "already registered" until its link is followed): do not send a second
-            # verification mail on a guess
-            email = str(journal.facts.get("email") or self.request.email)
-            self.env.warn(
-                T(
-                    "上次在 {when} 送出申請時被中斷(Ctrl-C);網站不是「已完成註冊」,但很可能已收到"
-                    "申請並寄出認證通知信到 {email}。不再重複送出:請先收信並執行 verify-email;"
-                    "若沒有收到,再加上 --resend 重新申請",
-                    "the last run was interrupted (Ctrl-C) during its final submit at {when}; the "
-                    "site does not show the card as registered, but it most likely got the "
-                    "application and mailed the verification link to {email}. Not sending it "
-                    "again: check the mail and run verify-email; if none came, add --resend",
-                ).format(when=journal.when("submitting"), email=email)
-            )
+        if uncertain:
+            # the site shows only *completed* registrations (checked when the card was read):
+            # whether it holds an unverified application from that run, it does not say.
+            # A second application would void the first mail's link: do not send one on a guess
+            self.env.warn(uncertain_submit_text(journal, email))
             return RegisterOutcome(STATUS_SUBMITTED, email, True)
-        if journal.done("submitting") and journal.facts.get("interrupted"):  # --resend
-            journal.facts.pop("interrupted", None)
-        if journal.done("submitting"):
-            self.resumed = True
-            self.env.log(
-                T(
-                    "上次在 {when} 送出申請時連線中斷,無法得知是否成功;將重新送出"
-                    "(若收到兩封認證通知信,請使用最新的一封)",
-                    "the last run lost the answer to its final submit at {when}, so whether "
-                    "the site stored it is unknown; submitting again (if two verification "
-                    "mails arrive, use the newest)",
-                ).format(when=journal.when("submitting"))
-            )
         return None
+
+
+def uncertain_submit_text(journal: Journal, email: str) -> Text:
+    """What the person is told when the last run's final submit has no known outcome."""
+    if journal.facts.get("interrupted"):
+        what = T(
+            "上次在 {when} 最後送出申請時被中斷(Ctrl-C 或停止訊號 SIGTERM/SIGHUP)",
+            "the last run was interrupted (Ctrl-C, or a SIGTERM/SIGHUP stop) during its final "
+            "submit at {when}",
+        )
+    else:
+        what = T(
+            "上次在 {when} 最後送出申請後沒有收到網站的回應(連線中斷、逾時或程式被終止)",
+            "the last run got no answer to its final submit at {when} (connection lost, "
+            "timeout or the program was ended)",
+        )
+    what = what.format(when=journal.when("submitting") or "?")
+    return T(
+        "{zh};網站不是「已完成註冊」,但可能已收到申請並寄出認證通知信到 {email}。"
+        "不再重複送出(會使第一封信的連結失效):請先到信箱找「認證通知信」並執行 "
+        "nhicard verify-email;若確定沒有收到,再加上 --resend 重新申請",
+        "{en}; the site does not show the card as registered, but it may have got the "
+        "application and mailed the verification link to {email}. Not sending it again (that "
+        "would void the first mail's link): look for the verification mail (認證通知信) and "
+        "run nhicard verify-email; if none came, add --resend",
+    ).format(zh=what.zh, en=what.en, email=email)
 
 
 def _norm(text: str) -> str:
@@ -410,7 +459,8 @@ def register(
     for attempt in (1, 2):
         walk = _Walk(env, request, password, dry_run=dry_run, resend=resend, confirm=confirm)
         try:
-            outcome = walk.run()
+            with walk.locks:
+                outcome = walk.run()
         except SessionExpired:
             if attempt == 2:
                 raise

@@ -1,5 +1,6 @@
 """``nhicard register`` against a faulty sandbox site: 5xx and timeouts on each step (exit 7,
-the journal intact, the rerun completes without applying twice where the site answered),
+the journal intact; the rerun completes, and after a final submit with no known outcome it
+applies again only with --resend),
 session expiry mid-flow, renamed controls and changed captions (exit 11, page saved and
 redacted)."""
 
@@ -7,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -36,7 +38,6 @@ def steps_of(state: Path) -> set[str]:
         ("terms", 3, set()),
         ("apply", 1, set()),
         ("contact", 1, set()),
-        ("sent", 1, {"submitting"}),  # the site stored it, then answered 500
     ],
 )
 def test_5xx_on_a_step_is_exit_7_and_the_rerun_completes(
@@ -49,13 +50,52 @@ def test_5xx_on_a_step_is_exit_7_and_the_rerun_completes(
     assert steps_of(tmp_path) == journal_after_failure
     again = register(sandbox, tmp_path, "--yes", "--lang", "en")
     assert again.returncode == 0, again.stderr
-    resumed = step == "sent"
-    assert result(again) == {"status": "submitted", "email": "ming@example.com", "resumed": resumed}
+    assert result(again) == {"status": "submitted", "email": "ming@example.com", "resumed": False}
     assert steps_of(tmp_path) == {"submitting", "submitted"}
     assert sandbox.application(CARD) is not None
-    assert len(sandbox.mails()) == (2 if resumed else 1)
-    if resumed:
-        assert "whether the site stored it is unknown" in again.stderr
+    assert len(sandbox.mails()) == 1
+
+
+def uncertain_then_resend(sandbox: SandboxServer, state: Path) -> None:
+    """After a final submit whose answer was lost: the rerun submits nothing and says what to
+    check; the site (which shows no pending application) is asked first; --resend applies."""
+    assert steps_of(state) == {"submitting"}
+    assert sandbox.application(CARD) is not None
+    deadline = time.monotonic() + 30  # the mail is delivered apart from the application
+    while not sandbox.mails():
+        assert time.monotonic() < deadline, "the site's mail never arrived"
+        time.sleep(0.1)
+    sandbox.use("")
+    again = register(sandbox, state, "--yes", "--lang", "en")
+    assert again.returncode == 0, again.stderr
+    assert result(again) == {"status": "submitted", "email": "ming@example.com", "resumed": True}
+    assert "got no answer to its final submit" in again.stderr
+    assert (
+        "look for the verification mail (認證通知信) and run nhicard verify-email" in again.stderr
+    )
+    assert "if none came, add --resend" in again.stderr
+    assert len(sandbox.mails()) == 1  # nothing sent again
+    zh = register(sandbox, state, "--yes", "--lang", "zh-TW")
+    assert "沒有收到網站的回應" in zh.stderr and "不再重複送出" in zh.stderr
+    resent = register(sandbox, state, "--yes", "--resend", "--lang", "en")
+    assert resent.returncode == 0, resent.stderr
+    assert result(resent) == {"status": "submitted", "email": "ming@example.com", "resumed": False}
+    assert "applying again as asked (--resend)" in resent.stderr
+    assert len(sandbox.mails()) == 2 and steps_of(state) == {"submitting", "submitted"}
+    sandbox.verify(CARD)
+    done = register(sandbox, state, "--yes", "--lang", "en")
+    assert result(done)["status"] == "already-registered"
+    assert len(sandbox.mails()) == 2
+
+
+def test_5xx_on_the_final_submit_is_exit_7_and_the_rerun_does_not_apply_twice(
+    sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    sandbox.use('[faults.nhi]\nerror_step = "sent"\nerror_status = 503\nerror_times = 1\n')
+    failed = register(sandbox, tmp_path, "--yes", "--lang", "en")
+    assert failed.returncode == 7, failed.stderr
+    assert "server error HTTP 503" in failed.stderr and failed.stdout == ""
+    uncertain_then_resend(sandbox, tmp_path)  # the site stored it, then 503
 
 
 @pytest.mark.parametrize("step", ["contact", "sent"])
@@ -66,11 +106,14 @@ def test_a_timeout_is_exit_7_and_the_rerun_completes(
     failed = register(sandbox, tmp_path, "--yes", "--lang", "en", "--timeout", "0.5")
     assert failed.returncode == 7, failed.stderr
     assert "did not answer in time" in failed.stderr
-    assert steps_of(tmp_path) == ({"submitting"} if step == "sent" else set())
+    if step == "sent":
+        uncertain_then_resend(sandbox, tmp_path)
+        return
+    assert steps_of(tmp_path) == set()
     again = register(sandbox, tmp_path, "--yes")
     assert again.returncode == 0, again.stderr
     assert result(again)["status"] == "submitted"
-    assert result(again)["resumed"] is (step == "sent")
+    assert result(again)["resumed"] is False
 
 
 def test_session_expiry_restarts_once_then_fails_clearly(

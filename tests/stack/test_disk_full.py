@@ -1,6 +1,7 @@
 """A full disk (ENOSPC) while writing a ``card verify`` report, saved pages or the state dir
 (issue 14): the command says which file could not be written and why, still prints the
-card's result and keeps its own exit code. The CLI runs in a private mount namespace with a
+card's result and keeps its own exit code; register submits nothing it could not journal
+(issue 23). The CLI runs in a private mount namespace with a
 tiny, filled tmpfs (``unshare --mount``; needs root, like the private pcscd)."""
 
 from __future__ import annotations
@@ -95,17 +96,27 @@ def test_site_changed_with_pages_on_a_full_disk_is_still_exit_11(
     assert "Traceback" not in done.stderr
 
 
-def test_register_with_the_state_dir_on_a_full_disk_still_submits(
+def test_register_with_the_state_dir_on_a_full_disk_submits_nothing(
     sandbox: SandboxServer,  # noqa: F811
     tmp_path: Path,
 ) -> None:
+    """The final submit cannot be repeated safely, so it is made only once "submitting" is
+    on disk (fsync'd): a rerun must be able to know that it may have happened (issue 23)."""
     full = tmp_path / "full"
     env = {**sandbox.env(), "NHICARD_STATE_DIR": str(full / "state"), "NHICARD_PASSWORD": PASSWORD}
     done = on_full_disk(
         full, "--profile", "sandbox", "--agent", "direct", "--lang", "en", "register", *ARGS,
         "--json", "--yes", env=env,
     )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout)["status"] == "submitted"
-    assert "could not write the run journal" in done.stderr
-    assert sandbox.application("000012345678") is not None
+    assert done.returncode == 2, done.stderr
+    assert done.stdout == ""
+    assert "No space left on device" in done.stderr
+    assert "Free some disk space (or point NHICARD_STATE_DIR at a writable place)" in done.stderr
+    assert "Traceback" not in done.stderr and "internal error" not in done.stderr
+    assert sandbox.application("000012345678") is None and not sandbox.mails()
+    in_chinese = on_full_disk(
+        full, "--profile", "sandbox", "--agent", "direct", "--lang", "zh-TW", "register", *ARGS,
+        "--json", "--yes", env=env,
+    )  # fmt: skip
+    assert in_chinese.returncode == 2 and "請先釋出磁碟空間" in in_chinese.stderr
+    assert sandbox.application("000012345678") is None

@@ -1,10 +1,12 @@
 """The register flow and its shared pieces in-process: input normalisers (with property
 tests), the run journal, the agent-field filling, page judging, and whole walks through the
 sandbox NHI site (uvicorn on HTTPS in a thread, the in-process virtual card with the direct
-agent and the sandbox SAM) — including a session that expires once and a journal resume."""
+agent and the sandbox SAM) — including a session that expires once, a journal resume, a final
+submit that cannot be journalled durably, and the card's lock."""
 
 from __future__ import annotations
 
+import errno
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,7 +27,7 @@ from nhicard.flows.base import (
     site_message_text,
 )
 from nhicard.flows.errors import SessionExpired
-from nhicard.flows.journal import Journal
+from nhicard.flows.journal import FlowBusy, Journal, JournalUnwritable, flow_lock
 from nhicard.flows.register import register
 from nhicard.flows.register_input import (
     check_email,
@@ -297,15 +299,69 @@ def test_a_session_expiring_once_restarts_from_the_login_page(site: Any, tmp_pat
     assert "the site's session expired; starting again from the login page" in log
 
 
-def test_unknown_outcome_resubmits_and_says_so(site: Any, tmp_path: Path) -> None:
+def test_unknown_outcome_is_not_resubmitted_without_resend(site: Any, tmp_path: Path) -> None:
     sb, profile = site
     journal = Journal.open("register", "000012345678", state_dir=tmp_path / "state")
-    journal.record("submitting")
-    settings, log = settings_for(sb, tmp_path)
+    journal.record("submitting", email="ming@example.com")
+    warned: list[str] = []
+    settings, log = settings_for(sb, tmp_path, warn=lambda text: warned.append(text.en))
     with open_flow(settings, profile=profile) as env:
         outcome = register(env, request(), PASSWORD)
-    assert (outcome.status, outcome.resumed) == ("submitted", True)
-    assert any("whether the site stored it is unknown" in line for line in log)
+    assert (outcome.status, outcome.resumed, outcome.email) == (
+        "submitted",
+        True,
+        "ming@example.com",
+    )
+    assert sb.ctx.store.get_application("000012345678") is None  # nothing was sent
+    (said,) = warned
+    assert "got no answer to its final submit" in said and "add --resend" in said
+    with open_flow(settings, profile=profile) as env:
+        again = register(env, request(), PASSWORD, resend=True)
+    assert (again.status, again.resumed) == ("submitted", False)
+    assert sb.ctx.store.get_application("000012345678") is not None
+    assert any("applying again as asked (--resend)" in line for line in log)
+
+
+def test_submitting_that_cannot_be_recorded_durably_sends_nothing(
+    site: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sb, profile = site
+    import nhicard.flows.journal as journal_module
+
+    def full_disk(path: Path, data: bytes) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(journal_module, "write_private", full_disk)
+    warned: list[str] = []
+    settings, _ = settings_for(sb, tmp_path, warn=lambda text: warned.append(text.en))
+    with open_flow(settings, profile=profile) as env, pytest.raises(JournalUnwritable) as err:
+        register(env, request(), PASSWORD)
+    assert "cannot record “submitting” durably" in err.value.text.en
+    assert "No space left on device" in err.value.text.en
+    assert err.value.reason == "journal-unwritable"
+    assert sb.ctx.store.get_application("000012345678") is None
+
+
+def test_the_lock_refuses_a_second_holder_and_frees_on_exit(tmp_path: Path) -> None:
+    waits: list[str] = []
+    with flow_lock("register", "000012345678", "nhi.example", state_dir=tmp_path):
+        with (
+            pytest.raises(FlowBusy) as err,
+            flow_lock(
+                "register", "000012345678", "nhi.example", state_dir=tmp_path,
+                sleep=lambda s: None, on_wait=lambda: waits.append("waiting"),
+            ),
+        ):  # fmt: skip
+            pass
+        assert err.value.reason == "flow-busy" and waits == ["waiting"]
+        # another card, or the same card on another site, is not held
+        with flow_lock("register", "000012345679", "nhi.example", state_dir=tmp_path):
+            pass
+        with flow_lock("register", "000012345678", "other.example", state_dir=tmp_path):
+            pass
+    with flow_lock("register", "000012345678", "nhi.example", state_dir=tmp_path, wait=0):
+        pass  # released when the first holder left
+    assert all("000012345678" not in p.name for p in (tmp_path / "journal").iterdir())
 
 
 def test_env_opens_the_agent_lazily_and_closes_it(profile: SiteProfile, tmp_path: Path) -> None:

@@ -480,3 +480,26 @@ def test_a_chain_corrected_in_toml_is_followed_json_reply_included(
     assert site.form("/Home/GetApTicketV2") == [
         ("uid", "A123456789"), ("pw", "x-y-z"), ("ApID", "OtherApp"),
     ]  # fmt: skip
+
+
+def test_vv_trace_masks_the_card_data_and_shows_only_the_signatures_length(
+    profile: SiteProfile, site: FakeEcpa, agent: ScriptedAgent, tmp_path: Path
+) -> None:
+    """The XHR form lines of ``-vv`` mask the card's personal data (birth date, ID, name, card
+    number) and show the signature as NHI forms show hidSign: ``[256 chars]`` (issue 23)."""
+    lines: list[str] = []
+    flow = FlowSettings(
+        transport=httpx.MockTransport(site),
+        agent_factory=lambda s, p: agent,  # type: ignore[arg-type,return-value]
+        state_dir=tmp_path / "state",
+        sleep=lambda s: None,
+        trace=lines.append,
+    )
+    with open_flow(flow, profile=profile) as env:
+        ecpa_login(env, PASSWORD, None)
+    (form,) = [line for line in lines if "form: basic=" in line]
+    assert "sign=[256 chars]" in form
+    assert "basic=*********678,A12****789,王*明,064****,M,0&" in form  # as a card read shows it
+    trace = "\n".join(lines)
+    for secret in ("0640101", "A123456789", "王小明", "000012345678", "AB" * 128, PASSWORD):
+        assert secret not in trace, secret
