@@ -3,12 +3,11 @@ component)."""
 
 from __future__ import annotations
 
-import contextlib
 import signal
-import ssl
 import threading
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import click
 
@@ -16,8 +15,10 @@ from nhicard.agent import COMPONENT_HOST, COMPONENT_HTTP_PORT, COMPONENT_HTTPS_P
 from nhicard.cli.context import get_app
 from nhicard.cli.output import emit, output_options, pick_format
 from nhicard.cli.params import Seconds
-from nhicard.core.errors import UsageError
 from nhicard.core.i18n import T
+
+if TYPE_CHECKING:
+    from nhicard.agent.serve.tls import ServerCertificate
 
 
 @click.group()
@@ -120,44 +121,17 @@ def serve(
     Ctrl-C or SIGTERM.
     """
     from nhicard.agent.client.direct import DirectAgent
-    from nhicard.agent.serve.service import (
-        DEFAULT_HTTP_PORT,
-        DEFAULT_HTTPS_PORT,
-        DEFAULT_ORIGINS,
-        AgentService,
-        BadOrigin,
-        Limits,
-        OriginPolicy,
-    )
+    from nhicard.agent.serve import setup
+    from nhicard.agent.serve.transport import Limits
     from nhicard.cli.trace import show_card_traffic
-    from nhicard.core.errors import NetworkError
-    from nhicard.core.paths import state_dir
     from nhicard.sites.loader import resolve_profile
     from nhicard.sites.sandbox_endpoints import endpoints_file
 
     app = get_app()
-    if (cert is None) != (key is None):
-        raise UsageError(T("--cert 與 --key 必須一起使用", "--cert and --key go together"))
-    if no_tls and cert:
-        raise UsageError(T("--no-tls 不能與 --cert 同時使用", "--no-tls excludes --cert"))
-    try:
-        policy = (
-            OriginPolicy(origins, allow_null=allow_null_origin)
-            if origins
-            else OriginPolicy(
-                DEFAULT_ORIGINS,
-                sandbox_endpoints=endpoints_file(),
-                allow_null=allow_null_origin,
-            )
-        )
-    except BadOrigin as exc:
-        raise UsageError(
-            T(
-                "--origin 格式錯誤(應為 scheme://主機[:埠],`*.` 只能在最左邊):{detail}",
-                "bad --origin (want scheme://host[:port], '*.' only as the leftmost label): "
-                "{detail}",
-            ).format(detail=str(exc))
-        ) from None
+    setup.check_tls_options(no_tls=no_tls, cert=cert, key=key)
+    policy = setup.origin_policy(
+        origins, allow_null=allow_null_origin, sandbox_endpoints=endpoints_file()
+    )
     if allow_null_origin:
         app.warn(
             T(
@@ -172,63 +146,35 @@ def serve(
     sam = profile.sam
     show_card_traffic(app)
     card_agent = DirectAgent(reader=app.reader, sam=sam, refill_keys=True)
-    context: ssl.SSLContext | None = None
-    ca_file: Path | None = None
-    if not no_tls:
-        if cert is None and profile.is_sandbox:
-            # the sandbox's own CA, so its ca_bundle also trusts this service
-            from nhicard.core.paths import default_sandbox_dir
-            from nhicard.sandbox.tls import ensure_tls
-
-            files = ensure_tls(default_sandbox_dir())
-            cert, key, ca_file = str(files.server_cert), str(files.server_key), files.ca_cert
-        elif cert is None:
-            from nhicard.agent.serve.tls import ensure_server_certificate
-
-            issued = ensure_server_certificate(state_dir() / "agent-tls")
-            cert, key, ca_file = str(issued.cert_file), str(issued.key_file), issued.ca_file
-        from nhicard.net.tlsclient import serving_context
-
-        try:
-            context = serving_context(cert, key)
-        except (OSError, ssl.SSLError) as exc:
-            raise UsageError(
-                T("無法載入 TLS 憑證或金鑰", "cannot load the TLS certificate or key"),
-                detail=str(exc),
-            ) from None
-
-    _raise_open_file_limit()
-    limits = Limits(
-        max_connections=max_connections, idle_timeout=idle_timeout, card_deadline=card_deadline
+    tls = setup.tls_material(
+        no_tls=no_tls,
+        cert=cert,
+        key=key,
+        sandbox_profile=profile.is_sandbox,
+        sandbox_certificate=_sandbox_certificate,
     )
-
-    def start(http: int | None, https: int | None) -> AgentService:
-        return AgentService(
-            card_agent,
-            origins=policy,
-            port=port,
-            ssl_context=context,
-            log=(lambda line: app.debug(line)) if app.verbose else None,
-            http_port=http,
-            https_port=https if context is not None else None,
-            limits=limits,
-        )
-
-    http_api = (http_port or None, https_port or None)
-    try:
-        service = start(*http_api)
-    except NetworkError:
-        defaults = (http_port, https_port) == (DEFAULT_HTTP_PORT, DEFAULT_HTTPS_PORT)
-        if not any(http_api) or not defaults:
-            raise
-        service = start(None, None)  # the WebSocket alone; pages fall back to it
+    setup.raise_open_file_limit()
+    started = setup.open_service(
+        card_agent,
+        origins=policy,
+        port=port,
+        tls=tls,
+        http_port=http_port,
+        https_port=https_port,
+        limits=Limits(
+            max_connections=max_connections, idle_timeout=idle_timeout, card_deadline=card_deadline
+        ),
+        log=(lambda line: app.debug(line)) if app.verbose else None,
+    )
+    service, ca_file = started.service, tls.ca_file
+    if started.api_ports_taken is not None:
         app.warn(
             T(
                 "HTTP API 的埠 {a}/{b} 已被使用,只提供 WebSocket。",
                 "the HTTP API ports {a}/{b} are in use; serving the WebSocket only.",
             ),
-            a=http_port,
-            b=https_port,
+            a=started.api_ports_taken[0],
+            b=started.api_ports_taken[1],
         )
     app.info(
         T("讀卡代理服務:{url}(SAM {sam})", "card agent service: {url} (SAM {sam})"),
@@ -269,16 +215,15 @@ def serve(
     app.info(T("已停止。", "Stopped."))
 
 
-def _raise_open_file_limit() -> None:
-    """Up to the hard limit: idle connections then cost file descriptors, not service."""
-    try:
-        import resource
-    except ImportError:  # Windows
-        return
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft != hard:
-        with contextlib.suppress(ValueError, OSError):
-            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+def _sandbox_certificate() -> ServerCertificate:
+    """The sandbox's server certificate (its own CA, so its ca_bundle also trusts `agent
+    serve`): a layer the serving package may not import."""
+    from nhicard.agent.serve.tls import ServerCertificate
+    from nhicard.core.paths import default_sandbox_dir
+    from nhicard.sandbox.tls import ensure_tls
+
+    files = ensure_tls(default_sandbox_dir())
+    return ServerCertificate(files.server_cert, files.server_key, files.ca_cert)
 
 
 # -- install / uninstall / status ------------------------------------------------------------
@@ -311,12 +256,20 @@ def _machine(hosts_file: Path | None, nssdbs: tuple[Path, ...]):  # type: ignore
 @hosts_file_option
 @nssdb_option
 @click.option("--no-service", is_flag=True, help="Do not register the login service.")
+@click.option(
+    "--browser-policy",
+    is_flag=True,
+    help="Also write the Chromium/Chrome/Edge managed policy LocalNetworkAccessAllowedForUrls "
+    "for the sites that use the card (with --profile sandbox: the sandbox's too), so Chrome "
+    "≥ 142 and Edge ≥ 143 let them reach the agent. Needs root/administrator.",
+)
 @output_options
 def install_cmd(
     dry_run: bool,
     hosts_file: Path | None,
     nssdbs: tuple[Path, ...],
     no_service: bool,
+    browser_policy: bool,
     fmt: str | None,
     as_json: bool,
 ) -> None:
@@ -325,22 +278,42 @@ def install_cmd(
     Issues the certificate, trusts its CA in the browsers' stores (Linux: NSS databases via
     certutil and, as root, the system store; macOS: login keychain; Windows: the user's Root
     store), adds `127.0.0.1 iccert.nhi.gov.tw` to the hosts file and registers a login
-    service running `nhicard agent serve`. A failed step undoes the earlier ones.
+    service running `nhicard agent serve`. With --browser-policy (as root/administrator) it
+    also writes the managed policy LocalNetworkAccessAllowedForUrls of every Chromium-family
+    browser (Linux: /etc/chromium, /etc/opt/chrome, /etc/opt/edge policies/managed/
+    zz-nhicard-local-network-access.json; Windows: HKLM\\Software\\Policies\\Google\\Chrome and
+    Microsoft\\Edge; macOS: /Library/Managed Preferences/com.google.Chrome.plist and
+    com.microsoft.Edge.plist). A failed step undoes the earlier ones.
     """
     from nhicard.agent.serve.install import install, notices
 
     app = get_app()
     machine = _machine(hosts_file, nssdbs)
-    changes = install(machine, service=not no_service, dry_run=dry_run)
+    if browser_policy and app.profile == "sandbox":
+        from nhicard.agent.serve.origins import sandbox_origins
+        from nhicard.sites.sandbox_endpoints import endpoints_file
+
+        extra = [o for o in sandbox_origins(endpoints_file()) if o not in machine.policy_origins]
+        machine.policy_origins = (*machine.policy_origins, *extra)
+    changes = install(
+        machine, service=not no_service, dry_run=dry_run, browser_policy=browser_policy
+    )
     for change in changes:
         app.info(
             T("將會:{what}", "would: {what}") if dry_run else T("完成:{what}", "done: {what}"),
             what=app.tr(change.describe),
         )
     needed = notices(machine, service=not no_service)  # what a person must do (a polkit rule)
+    if browser_policy and not any(c.kind == "browser-policy" for c in changes):
+        needed.append(
+            T(
+                "沒有找到 Chromium、Chrome 或 Edge,沒有寫入瀏覽器政策。",
+                "no Chromium, Chrome or Edge was found: no browser policy was written.",
+            )
+        )
     for text in needed:
         app.warn(text)
-    not_stores = ("certificate", "hosts", "polkit-rule", "service")
+    not_stores = ("certificate", "hosts", "polkit-rule", "service", "browser-policy")
     if not dry_run and not any(c.kind not in not_stores for c in changes):
         app.warn(
             T(
@@ -367,7 +340,8 @@ def install_cmd(
 def uninstall_cmd(
     dry_run: bool, hosts_file: Path | None, nssdbs: tuple[Path, ...], fmt: str | None, as_json: bool
 ) -> None:
-    """Remove exactly what `agent install` added (CA, hosts line, login service)."""
+    """Remove exactly what `agent install` added (CA, hosts line, login service, the browser
+    policy entries)."""
     from nhicard.agent.serve.install import uninstall
 
     app = get_app()
@@ -394,7 +368,8 @@ def status_cmd(
     hosts_file: Path | None, nssdbs: tuple[Path, ...], fmt: str | None, as_json: bool
 ) -> None:
     """What `agent install` set up: certificate, trust per store, hosts entry, login service,
-    and whether the agent answers GetVersion at --agent-url."""
+    the browsers' LocalNetworkAccessAllowedForUrls policy, and whether the agent answers
+    GetVersion at --agent-url."""
     from nhicard.agent.client.factory import probe_component
     from nhicard.agent.serve.install import status
 
@@ -449,6 +424,16 @@ def status_rows(doc: dict[str, object]) -> list[dict[str, object]]:
             "detail": service["file"],
         }
     )
+    policies = doc.get("browser_policy") or []
+    assert isinstance(policies, list)
+    for policy in policies:
+        rows.append(
+            {
+                "item": f"browser policy ({policy['browser']})",
+                "ok": policy["allows_nhi"],
+                "detail": policy["target"] + (" (nhicard)" if policy["ours"] else ""),
+            }
+        )
     rows.append(
         {
             "item": "GetVersion",

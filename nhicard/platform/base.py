@@ -130,6 +130,26 @@ class LoginService:
     after_stop: tuple[Command, ...] = ()
 
 
+# -- browser policy: where a Chromium-family browser reads its managed policies ----------------
+
+
+@dataclass(frozen=True)
+class PolicyPlace:
+    """Where one Chromium-family browser reads managed policies on one OS.
+
+    ``kind`` says what ``location`` is: ``json-dir`` (Linux: a directory of JSON files, each
+    one a dict of policies; we add a file of our own), ``registry`` (Windows: the browser's
+    policy key under HKLM; a list policy is a subkey whose values ``1``, ``2``, … are the
+    entries) or ``plist`` (macOS: the managed-preferences plist of the browser's domain).
+    ``detect``: paths any of which existing says the browser is installed (empty: ask
+    nothing, always write)."""
+
+    browser: str  # "chromium", "chrome", "edge"
+    kind: str  # "json-dir", "registry", "plist"
+    location: str
+    detect: tuple[str, ...] = ()
+
+
 # -- what every OS module provides -------------------------------------------------------------
 
 
@@ -169,6 +189,8 @@ class Platform(Protocol):
     def login_service(self, spec: ServiceSpec, home: Path, uid: int) -> LoginService: ...
 
     def prepare_listener(self, sock: socket.socket) -> None: ...
+
+    def browser_policy_places(self) -> tuple[PolicyPlace, ...]: ...
 
 
 def posix_hosts_command(path: PurePath, line: str, mark: str, *, removing: bool) -> str:

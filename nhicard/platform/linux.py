@@ -15,6 +15,7 @@ from nhicard.platform.base import (
     UNKNOWN,
     Command,
     LoginService,
+    PolicyPlace,
     ServiceSpec,
     ServiceState,
     posix_hosts_command,
@@ -252,3 +253,37 @@ def login_service(spec: ServiceSpec, home: Path, uid: int) -> LoginService:
 
 def prepare_listener(sock: socket.socket) -> None:
     reuse_address(sock)
+
+
+# -- browser policy: the managed-policy directories of Chromium, Chrome and Edge ----------------
+
+# Chromium reads the files of the directory in name order and, for a policy set in several of
+# them, the last one wins (lists are not merged): our name sorts after the usual ones.
+POLICY_FILE = "zz-nhicard-local-network-access.json"
+BROWSER_POLICY_PLACES = (
+    PolicyPlace(
+        "chromium",
+        "json-dir",
+        "/etc/chromium/policies/managed",
+        ("/etc/chromium", "/usr/bin/chromium", "/usr/lib/chromium"),
+    ),
+    PolicyPlace(
+        "chrome",
+        "json-dir",
+        "/etc/opt/chrome/policies/managed",
+        ("/etc/opt/chrome", "/opt/google/chrome"),
+    ),
+    PolicyPlace(
+        "edge",
+        "json-dir",
+        "/etc/opt/edge/policies/managed",
+        ("/etc/opt/edge", "/opt/microsoft/msedge"),
+    ),
+)
+
+
+def browser_policy_places() -> tuple[PolicyPlace, ...]:
+    """Debian's Chromium reads ``/etc/chromium/policies/managed/*.json``, Google Chrome
+    ``/etc/opt/chrome/…`` and Microsoft Edge ``/etc/opt/edge/…``: every JSON file there is
+    mandatory policy; a policy set by several files takes the value of the last by name."""
+    return BROWSER_POLICY_PLACES

@@ -14,6 +14,7 @@ from nhicard.platform.base import (
     RUNNING,
     Command,
     LoginService,
+    PolicyPlace,
     ServiceSpec,
     ServiceState,
     posix_hosts_command,
@@ -177,3 +178,32 @@ def login_service(spec: ServiceSpec, home: Path, uid: int) -> LoginService:
 
 def prepare_listener(sock: socket.socket) -> None:
     reuse_address(sock)
+
+
+# -- browser policy: managed preferences of Chrome and Edge --------------------------------------
+
+MANAGED_PREFERENCES = Path("/Library/Managed Preferences")
+
+
+def managed_preferences_plist(domain: str) -> Path:
+    """The plist of a preference domain's forced (managed) values, which Chrome and Edge read
+    as mandatory policy: ``/Library/Managed Preferences/<domain>.plist``. A configuration
+    profile (MDM) writes the same file and replaces it on its next run."""
+    return MANAGED_PREFERENCES / f"{domain}.plist"
+
+
+def browser_policy_places() -> tuple[PolicyPlace, ...]:
+    return (
+        PolicyPlace(
+            "chrome",
+            "plist",
+            str(managed_preferences_plist("com.google.Chrome")),
+            ("/Applications/Google Chrome.app",),
+        ),
+        PolicyPlace(
+            "edge",
+            "plist",
+            str(managed_preferences_plist("com.microsoft.Edge")),
+            ("/Applications/Microsoft Edge.app",),
+        ),
+    )

@@ -16,6 +16,7 @@ from nhicard.platform.base import (
     UNKNOWN,
     Command,
     LoginService,
+    PolicyPlace,
     Result,
     Runner,
     ServiceSpec,
@@ -238,3 +239,43 @@ def prepare_listener(sock: socket.socket) -> None:
     exclusive = getattr(socket, "SO_EXCLUSIVEADDRUSE", None)
     if exclusive is not None:
         sock.setsockopt(socket.SOL_SOCKET, exclusive, 1)
+
+
+# -- browser policy: HKLM\Software\Policies of Chrome and Edge (reg.exe) ---------------------------
+
+CHROME_POLICY_KEY = r"HKLM\Software\Policies\Google\Chrome"
+EDGE_POLICY_KEY = r"HKLM\Software\Policies\Microsoft\Edge"
+
+
+def browser_policy_places() -> tuple[PolicyPlace, ...]:
+    """Chrome and Edge read machine policy from these keys whether or not either is
+    installed, so both are always written (a list policy is the subkey of its name)."""
+    return (
+        PolicyPlace("chrome", "registry", CHROME_POLICY_KEY),
+        PolicyPlace("edge", "registry", EDGE_POLICY_KEY),
+    )
+
+
+def reg_query_command(key: str) -> list[str]:
+    return ["reg", "query", key]
+
+
+def reg_add_command(key: str, name: str, data: str) -> list[str]:
+    return ["reg", "add", key, "/v", name, "/t", "REG_SZ", "/d", data, "/f"]
+
+
+def reg_delete_value_command(key: str, name: str) -> list[str]:
+    return ["reg", "delete", key, "/v", name, "/f"]
+
+
+def reg_delete_key_command(key: str) -> list[str]:
+    return ["reg", "delete", key, "/f"]
+
+
+_REG_VALUE = re.compile(r"^[ \t]+(\S.*?)[ \t]{2,}(REG_\w+)(?:[ \t]{2,}(.*?))?[ \t]*$", re.M)
+
+
+def parse_reg_query(output: str) -> dict[str, str]:
+    """The values of one key in ``reg query KEY`` output (``    1    REG_SZ    https://…``;
+    the layout is the same in every UI language), name → data."""
+    return {m[1]: m[3] or "" for m in _REG_VALUE.finditer(output)}

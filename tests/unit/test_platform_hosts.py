@@ -91,7 +91,7 @@ def test_written_in_place(tmp_path: Path) -> None:
 def test_env_check_reads_a_big5_crlf_hosts_file(tmp_path: Path) -> None:
     path = tmp_path / "hosts"
     path.write_bytes(BIG5_CRLF)
-    env = CheckEnv({"platform": windows, "environ": {}, "hosts_file": path})
+    env = CheckEnv(platform=windows, environ={}, hosts_file=path)
     missing = check_hosts(env)
     assert missing.status == WARN and missing.detail.endswith("iccert.nhi.gov.tw → no entry")
     path.write_bytes(BIG5_CRLF + b"127.0.0.1 iccert.nhi.gov.tw\r\n")

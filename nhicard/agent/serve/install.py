@@ -14,7 +14,13 @@ installed):
 3. the hosts line ``127.0.0.1 iccert.nhi.gov.tw`` marked with a comment naming nhicard (the
    old file is first copied to ``<hosts>.nhicard-backup``); nothing is added when the name
    already points to this computer;
-4. a login service running ``nhicard agent serve``: a systemd user unit, a launchd agent, or
+4. with ``--browser-policy`` (root/administrator only), the Chromium-family managed policy
+   ``LocalNetworkAccessAllowedForUrls`` listing the sites that use the card
+   (:mod:`nhicard.agent.serve.lna_policy`: Linux ``/etc/{chromium,opt/chrome,opt/edge}/
+   policies/managed/zz-nhicard-local-network-access.json``, Windows the HKLM list keys of Chrome
+   and Edge through ``reg.exe``, macOS ``/Library/Managed Preferences/com.google.Chrome.plist``
+   and ``com.microsoft.Edge.plist``);
+5. a login service running ``nhicard agent serve``: a systemd user unit, a launchd agent, or
    a Task Scheduler task. Where pcscd asks polkit about its clients (pcsc-lite 2: Debian 13,
    Fedora, Arch), a login service is refused the card unless a polkit rule grants it: as root,
    install adds that rule (and uninstall removes it); otherwise :func:`notices` gives the rule
@@ -50,6 +56,7 @@ from cryptography.hazmat.primitives import hashes
 
 from nhicard import platform
 from nhicard.agent import COMPONENT_HOST
+from nhicard.agent.serve import lna_policy
 from nhicard.agent.serve.tls import CA_NAME, ensure_server_certificate
 from nhicard.core.atomicfile import PUBLIC, replace_file
 from nhicard.core.errors import NotAvailable
@@ -57,7 +64,15 @@ from nhicard.core.i18n import T, Text
 from nhicard.net import certs
 from nhicard.pcsc import polkit
 from nhicard.platform import linux, macos, windows
-from nhicard.platform.base import Command, LoginService, Result, Runner, ServiceSpec, run_command
+from nhicard.platform.base import (
+    Command,
+    LoginService,
+    PolicyPlace,
+    Result,
+    Runner,
+    ServiceSpec,
+    run_command,
+)
 from nhicard.platform.hosts import HostsFile, write_in_place
 
 MARK = "# added by nhicard agent install"
@@ -96,6 +111,8 @@ class Machine:
     pcsc_polkit: bool = False  # pcscd asks polkit about its clients
     polkit_rules_dir: Path = Path(polkit.RULES_DIR)
     user: str | None = None  # the login name the service runs as
+    policy_places: list[PolicyPlace] | None = None  # None: the OS's (Platform)
+    policy_origins: tuple[str, ...] = lna_policy.CARD_SITES
 
     @classmethod
     def current(
@@ -108,7 +125,6 @@ class Machine:
         system = platform.name_of(sys.platform)
         plat = platform.get(system)
         default_hosts = Path(plat.hosts_file_path(os.environ))
-        geteuid = getattr(os, "geteuid", None)
         return cls(
             system=system,
             home=Path.home(),
@@ -116,7 +132,7 @@ class Machine:
             hosts_file=hosts_file or default_hosts,
             hosts_is_system=hosts_file is None or Path(hosts_file) == default_hosts,
             nssdbs=list(nssdbs) or None,
-            is_root=geteuid is not None and geteuid() == 0,
+            is_root=_is_admin(),
             uid=os.getuid() if hasattr(os, "getuid") else 0,
             serve_command=serve_command(),
             pcsc_polkit=plat.pcsc_asks_polkit(),
@@ -134,6 +150,19 @@ class Machine:
     @property
     def ca_file(self) -> Path:
         return self.tls_dir / "ca.pem"
+
+
+def _is_admin() -> bool:
+    """root (POSIX), or a process with the administrators' token (Windows)."""
+    geteuid = getattr(os, "geteuid", None)
+    if geteuid is not None:
+        return bool(geteuid() == 0)
+    try:
+        import ctypes
+
+        return bool(ctypes.windll.shell32.IsUserAnAdmin())  # type: ignore[attr-defined]
+    except (AttributeError, OSError):
+        return False
 
 
 def _resolve(host: str) -> list[str]:
@@ -633,7 +662,100 @@ def _service_steps(m: Machine) -> list[Step]:
     ]
 
 
-def plan(m: Machine, *, service: bool = True) -> list[Step]:
+# -- browser policy (LocalNetworkAccessAllowedForUrls) ----------------------------------------
+
+
+def policy_places(m: Machine) -> list[PolicyPlace]:
+    """The places of the OS's Chromium-family browsers that are on this computer."""
+    places = m.policy_places if m.policy_places is not None else m.platform.browser_policy_places()
+    return [p for p in places if lna_policy.installed(p)]
+
+
+def _policy_records(m: Machine) -> dict[str, dict[str, Any]]:
+    doc = _recorded(m).get("browser_policy", {})
+    return {k: v for k, v in doc.items() if isinstance(v, dict)} if isinstance(doc, dict) else {}
+
+
+def _policy_steps(m: Machine, records: dict[str, dict[str, Any]]) -> list[Step]:
+    """Writing the policy for each browser; what each wrote goes into ``records``."""
+    writer = lna_policy.Writer(m.run)
+    previous = _policy_records(m)
+    steps = []
+    for place in policy_places(m):
+        target = lna_policy.target_of(place)
+
+        def apply(place: PolicyPlace = place, target: str = target) -> None:
+            records[target] = writer.write(place, m.policy_origins, previous.get(target, {}))
+
+        def undo(place: PolicyPlace = place, target: str = target) -> None:
+            if target in records and target not in previous:
+                writer.remove(place.kind, target, records[target])
+
+        steps.append(
+            Step(
+                Change(
+                    "browser-policy",
+                    target,
+                    T(
+                        "{b} 的受管理政策 {p} 允許 {o}:{t}",
+                        "the {b} managed policy {p} allowing {o}: {t}",
+                    ).format(
+                        b=place.browser,
+                        p=lna_policy.POLICY,
+                        o=", ".join(m.policy_origins),
+                        t=target,
+                    ),
+                ),
+                apply,
+                undo,
+            )
+        )
+    return steps
+
+
+def policy_status(m: Machine) -> list[dict[str, Any]]:
+    """Per browser: where its policy is, whether ours is in place, and whether the NHI site
+    is allowed (by ours or anyone's)."""
+    writer = lna_policy.Writer(m.run)
+    records = _policy_records(m)
+    places = m.policy_places if m.policy_places is not None else m.platform.browser_policy_places()
+    out = []
+    for place in places:
+        target = lna_policy.target_of(place)
+        record = records.get(target)
+        if record is None and not lna_policy.installed(place):
+            continue
+        patterns = writer.read(place)
+        ours_wanted = _record_origins(record) if record else []
+        out.append(
+            {
+                "browser": place.browser,
+                "kind": place.kind,
+                "target": target,
+                "ours": bool(record) and all(o in patterns for o in ours_wanted),
+                "allows_nhi": lna_policy.allows(patterns, lna_policy.NHI_SITE),
+                "patterns": patterns,
+            }
+        )
+    return out
+
+
+def _record_origins(record: dict[str, Any]) -> list[str]:
+    kind = record.get("kind")
+    if kind == "registry":
+        return [str(v) for v in record.get("values", {}).values()]
+    if kind == "plist":
+        return [str(v) for v in record.get("added", [])]
+    return [str(v) for v in record.get("origins", [])]
+
+
+def plan(
+    m: Machine,
+    *,
+    service: bool = True,
+    browser_policy: bool = False,
+    policy_records: dict[str, dict[str, Any]] | None = None,
+) -> list[Step]:
     """Every change install makes, in order."""
     steps = [
         Step(
@@ -662,6 +784,8 @@ def plan(m: Machine, *, service: bool = True) -> list[Step]:
             lambda: hosts_remove(m),
         ),
     ]
+    if browser_policy:
+        steps += _policy_steps(m, {} if policy_records is None else policy_records)
     if service:
         steps += _service_steps(m)
     return steps
@@ -679,11 +803,16 @@ def _recorded(m: Machine) -> dict[str, Any]:
     return doc if isinstance(doc, dict) else {}
 
 
-def install(m: Machine, *, service: bool = True, dry_run: bool = False) -> list[Change]:
+def install(
+    m: Machine, *, service: bool = True, dry_run: bool = False, browser_policy: bool = False
+) -> list[Change]:
     """Make every change of :func:`plan`; on failure undo the ones made and re-raise."""
-    steps = plan(m, service=service)
+    records: dict[str, dict[str, Any]] = {}
+    steps = plan(m, service=service, browser_policy=browser_policy, policy_records=records)
     if dry_run:
         return [s.change for s in steps]
+    if browser_policy and not m.is_root:
+        raise lna_policy.needs_privileges()  # before any change: nothing to undo
     done: list[Step] = []
     try:
         for step in steps:
@@ -702,6 +831,7 @@ def install(m: Machine, *, service: bool = True, dry_run: bool = False) -> list[
         sha1s.add(sha1_of(m.ca_file))
     doc = {
         "changes": [*previous, *changes],
+        "browser_policy": _policy_records(m) | records,
         "ca_sha256": certs.fingerprint(certs.load_certificate(m.ca_file)),
         "windows_sha1": sorted(sha1s),
         "installed_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -735,13 +865,13 @@ def uninstall(m: Machine, *, dry_run: bool = False) -> list[Change]:
     targets = [t for t in targets if t.kind != "certificate"]
     if dry_run:
         return targets
-    failures: list[InstallFailed] = []
+    failures: list[NotAvailable] = []
     done: list[Change] = []
     for t in targets:  # each one even when another fails: remove as much as can be removed
         try:
             _undo(m, t)
             done.append(t)
-        except InstallFailed as exc:
+        except (InstallFailed, lna_policy.PolicyFailed) as exc:
             failures.append(exc)
     if failures:
         raise failures[0]
@@ -762,6 +892,10 @@ def removal_text(kind: str, target: str) -> Text:
         "hosts": T("從 {t} 移除 nhicard 加入的那一行", "remove nhicard's line from {t}"),
         "service": T("移除登入服務 {t}", "remove the login service {t}"),
         "polkit-rule": T("移除 polkit 規則 {t}", "remove the polkit rule {t}"),
+        "browser-policy": T(
+            "移除 nhicard 加入的瀏覽器政策 {p}:{t}",
+            "remove the browser policy {p} entries nhicard added: {t}",
+        ).format(p=lna_policy.POLICY, t="{t}"),
     }
     return texts.get(kind, T("移除 {t}", "remove {t}")).format(t=target)
 
@@ -782,6 +916,12 @@ def _undo(m: Machine, change: Change) -> None:
         _polkit_remove(Path(change.target))
     elif change.kind == "service":
         service_remove(m, login_service(m))
+    elif change.kind == "browser-policy":
+        record = _policy_records(m).get(change.target)
+        if record is None and change.target.endswith(linux.POLICY_FILE):
+            record = {"kind": "json-dir"}  # our file by its name
+        if record is not None:
+            lna_policy.Writer(m.run).remove(str(record.get("kind")), change.target, record)
 
 
 # -- status ----------------------------------------------------------------------------------------
@@ -840,6 +980,7 @@ def status(
         "trust": trust,
         "hosts": hosts_doc,
         "service": service_doc,
+        "browser_policy": policy_status(m),
         "answers": answers,
     }
 
