@@ -65,6 +65,18 @@ class Conn:
         self.busy = False
         self.spoke = False  # sent its first bytes (a TLS ClientHello, a request line)
 
+    def has_spoken(self) -> bool:
+        """Sent its first bytes: seen by its task, or waiting in the kernel unread. The
+        accept loop can take a whole backlog without yielding, before any new connection's
+        task has run: asking the socket keeps a page's fresh connection from being taken
+        for a silent one."""
+        if self.spoke or self.sock is None:
+            return True
+        try:
+            return bool(self.sock.recv(1, socket.MSG_PEEK))  # non-blocking: asyncio's socket
+        except OSError:  # nothing yet (BlockingIOError), or reset: silent
+            return False
+
     def abort(self) -> None:
         """Drop the connection now (no goodbye)."""
         if self.writer is not None:
@@ -228,7 +240,7 @@ class Transport:
             idle = [c for c in self._conns if not c.busy]
             if not idle:
                 return False
-            victim = min(idle, key=lambda c: (c.spoke, c.served > 0, c.opened))
+            victim = min(idle, key=lambda c: (c.has_spoken(), c.served > 0, c.opened))
             del self._conns[victim]
             victim.abort()
         self._conns[conn] = None
