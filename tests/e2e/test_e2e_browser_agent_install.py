@@ -13,20 +13,23 @@ uninstall`` then leaves ``/etc/hosts``, the NSS database and the system store as
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from nhicard.net import certs
 from nhicard.sandbox.data import load_data
 from nhicard.sandbox.keys import SandboxKeys, verify_h_sign
-from tests.support.browser_kit import ARTIFACTS, require_browser
+from tests.support.browser_kit import (
+    ARTIFACTS,
+    page_certificate,
+    require_private_browser,
+    trust_store_copies,
+    trusting_home,
+)
 from tests.support.cli import nhicard_executable
 
 pytestmark = [pytest.mark.browser, pytest.mark.pcsc]
@@ -37,46 +40,15 @@ SCENARIO = Path(__file__).resolve().parents[1] / "support" / "agent_browser_scen
 HOSTS = "127.0.0.1 localhost\n::1 localhost ip6-localhost\n127.0.0.1 cloudicweb.nhi.gov.tw\n"
 
 
-def page_certificate(directory: Path) -> tuple[Path, Path, Path]:
-    """A test CA (trusted by the test, like the real site's public CA) and the page's
-    certificate for cloudicweb.nhi.gov.tw."""
-    now = dt.datetime.now(dt.UTC)
-    ca_key, key = certs.new_key(), certs.new_key()
-    ca = certs.make_ca(ca_key, certs.name("test web CA"), valid_from=now - dt.timedelta(hours=1),
-                       valid_until=now + dt.timedelta(days=2))  # fmt: skip
-    leaf = certs.issue_server_cert(
-        ca, ca_key, key, common_name="cloudicweb.nhi.gov.tw", hosts=["cloudicweb.nhi.gov.tw"],
-        valid_from=now - dt.timedelta(hours=1), valid_until=now + dt.timedelta(days=1),
-    )  # fmt: skip
-    paths = directory / "web-ca.pem", directory / "page.pem", directory / "page-key.pem"
-    paths[0].write_bytes(certs.certificate_pem(ca))
-    paths[1].write_bytes(certs.certificate_pem(leaf))
-    paths[2].write_bytes(certs.private_key_pem(key))
-    return paths
-
-
 def test_real_pages_in_chromium_after_agent_install(virtual_cards, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    require_browser()
-    if os.geteuid() != 0:
-        pytest.skip("private mount and network namespaces need root")
-    for tool in ("certutil", "unshare", "mount", "update-ca-certificates"):
-        if shutil.which(tool) is None:
-            if os.environ.get("CI"):
-                pytest.fail(f"the agent install browser test is required in CI: no {tool}")
-            pytest.skip(f"{tool} is not installed")
+    require_private_browser("agent install")
     virtual_cards.insert(WANG.card_number)
     home = tmp_path / "home"
-    nssdb = home / ".pki" / "nssdb"
-    nssdb.mkdir(parents=True)
-    subprocess.run(["certutil", "-N", "--empty-password", "-d", f"sql:{nssdb}"], check=True)
     web_ca, page_cert, page_key = page_certificate(tmp_path)
-    subprocess.run(["certutil", "-A", "-d", f"sql:{nssdb}", "-n", "test web CA", "-t", "C,,",
-                    "-i", str(web_ca)], check=True)  # fmt: skip
+    trusting_home(home, web_ca)
     hosts = tmp_path / "hosts"
     hosts.write_text(HOSTS)
-    ssl_certs, local_cas = tmp_path / "ssl-certs", tmp_path / "local-cas"
-    shutil.copytree("/etc/ssl/certs", ssl_certs, symlinks=True)
-    shutil.copytree("/usr/local/share/ca-certificates", local_cas, symlinks=True)
+    ssl_certs, local_cas = trust_store_copies(tmp_path)
     sam_dir = tmp_path / "sam"
     keys = SandboxKeys.load_or_create(sam_dir)
     config = tmp_path / "scenario.json"

@@ -14,20 +14,22 @@ someone else's policy file in it) byte for byte as it was.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from nhicard.net import certs
 from nhicard.sandbox.data import load_data
 from nhicard.sandbox.keys import SandboxKeys, verify_h_sign
-from tests.support.browser_kit import require_browser
+from tests.support.browser_kit import (
+    page_certificate,
+    require_private_browser,
+    trust_store_copies,
+    trusting_home,
+)
 from tests.support.cli import nhicard_executable
 
 pytestmark = [pytest.mark.browser, pytest.mark.pcsc]
@@ -39,45 +41,15 @@ HOSTS = "127.0.0.1 localhost\n::1 localhost ip6-localhost\n127.0.0.2 cloudicweb.
 FOREIGN = b'{\n  "HomepageLocation": "https://intranet.example",\n  "LocalNetworkAccessAllowedForUrls": ["https://printer.example"]\n}\n'
 
 
-def page_certificate(directory: Path) -> tuple[Path, Path, Path]:
-    """A test CA (trusted like the real site's public CA) and the page's certificate."""
-    now = dt.datetime.now(dt.UTC)
-    ca_key, key = certs.new_key(), certs.new_key()
-    ca = certs.make_ca(ca_key, certs.name("test web CA"), valid_from=now - dt.timedelta(hours=1),
-                       valid_until=now + dt.timedelta(days=2))  # fmt: skip
-    leaf = certs.issue_server_cert(
-        ca, ca_key, key, common_name="cloudicweb.nhi.gov.tw", hosts=["cloudicweb.nhi.gov.tw"],
-        valid_from=now - dt.timedelta(hours=1), valid_until=now + dt.timedelta(days=1),
-    )  # fmt: skip
-    paths = directory / "web-ca.pem", directory / "page.pem", directory / "page-key.pem"
-    paths[0].write_bytes(certs.certificate_pem(ca))
-    paths[1].write_bytes(certs.certificate_pem(leaf))
-    paths[2].write_bytes(certs.private_key_pem(key))
-    return paths
-
-
 def test_local_network_access_blocked_then_allowed_by_policy(virtual_cards, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    require_browser()
-    if os.geteuid() != 0:
-        pytest.skip("private mount and network namespaces need root")
-    for tool in ("certutil", "unshare", "mount", "update-ca-certificates"):
-        if shutil.which(tool) is None:
-            if os.environ.get("CI"):
-                pytest.fail(f"the Local Network Access browser test is required in CI: no {tool}")
-            pytest.skip(f"{tool} is not installed")
+    require_private_browser("Local Network Access")
     virtual_cards.insert(WANG.card_number)
     home = tmp_path / "home"
-    nssdb = home / ".pki" / "nssdb"
-    nssdb.mkdir(parents=True)
-    subprocess.run(["certutil", "-N", "--empty-password", "-d", f"sql:{nssdb}"], check=True)
     web_ca, page_cert, page_key = page_certificate(tmp_path)
-    subprocess.run(["certutil", "-A", "-d", f"sql:{nssdb}", "-n", "test web CA", "-t", "C,,",
-                    "-i", str(web_ca)], check=True)  # fmt: skip
+    trusting_home(home, web_ca)
     hosts = tmp_path / "hosts"
     hosts.write_text(HOSTS)
-    ssl_certs, local_cas = tmp_path / "ssl-certs", tmp_path / "local-cas"
-    shutil.copytree("/etc/ssl/certs", ssl_certs, symlinks=True)
-    shutil.copytree("/usr/local/share/ca-certificates", local_cas, symlinks=True)
+    ssl_certs, local_cas = trust_store_copies(tmp_path)
     etc_chromium = tmp_path / "etc-chromium"  # /etc/chromium inside, with an IT policy file
     managed = etc_chromium / "policies" / "managed"
     managed.mkdir(parents=True)

@@ -36,7 +36,7 @@ from nhicard.agent.serve.service import AgentService, BadRequest, Limits, Origin
 from nhicard.agent.serve.tls import ServerCertificate, ensure_server_certificate
 from tests.support.agents import GOV, WANG, GatedAgent, start
 from tests.support.cli import nhicard_executable, run_nhicard
-from tests.support.ports import free_port
+from tests.support.ports import free_port, wait_listening
 
 
 @pytest.fixture(scope="module")
@@ -423,15 +423,7 @@ def test_serve_warns_on_null_and_stops_quickly(tmp_path: Path, sig: signal.Signa
         stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            assert proc.poll() is None
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline
-                time.sleep(0.1)
+        wait_listening(port, proc)
         held = socket.create_connection(("127.0.0.1", port))  # an idle client does not delay it
         started = time.monotonic()
         proc.send_signal(sig)
@@ -493,15 +485,7 @@ def test_slow_card_meets_the_deadline_and_stop_is_quick(virtual_cards, tmp_path:
         stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            assert proc.poll() is None
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline
-                time.sleep(0.1)
+        wait_listening(port, proc)
         url = f"ws://127.0.0.1:{port}/echo"
         with (
             connect(url, additional_headers={"Origin": GOV}, open_timeout=10) as slow,
@@ -574,18 +558,6 @@ def ws_headers(
     )
 
 
-def wait_listening(proc: subprocess.Popen[str], port: int) -> None:
-    deadline = time.monotonic() + 20
-    while True:
-        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            assert time.monotonic() < deadline
-            time.sleep(0.1)
-
-
 @pytest.mark.pcsc
 def test_cross_site_img_gets_no_card_work_through_agent_serve(
     virtual_cards, tmp_path: Path
@@ -603,7 +575,7 @@ def test_cross_site_img_gets_no_card_work_through_agent_serve(
         stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
-        wait_listening(proc, http_port)
+        wait_listening(http_port, proc)
         before = client.card.apdu_count
         for site in ("cross-site", "same-site"):
             status, headers, body = api(
@@ -656,7 +628,7 @@ def test_idle_connections_cost_no_tls_buffers(tmp_path: Path) -> None:
     )  # fmt: skip
     holder = None
     try:
-        wait_listening(proc, port)
+        wait_listening(port, proc)
         ca_file = tmp_path / "agent-tls" / "ca.pem"
         assert page_over_tls(port, ca_file).startswith(b"HTTP/1.1 200")
         server = psutil.Process(proc.pid)

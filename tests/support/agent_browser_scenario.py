@@ -189,8 +189,9 @@ class PageHandler(http.server.BaseHTTPRequestHandler):
 
 
 @contextlib.contextmanager
-def page_server(cert: str, key: str) -> Iterator[None]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 443), PageHandler)
+def page_server(cert: str, key: str, address: str = "127.0.0.1") -> Iterator[None]:
+    """The page over HTTPS on ``address``:443 until the block ends."""
+    server = http.server.ThreadingHTTPServer((address, 443), PageHandler)
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ctx.load_cert_chain(cert, key)
     server.socket = ctx.wrap_socket(server.socket, server_side=True)

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import datetime as dt
 import hashlib
 import os
-import socket
+import shutil
 import subprocess
-import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import ModuleType
@@ -20,7 +20,9 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from nhicard.net import certs
 from tests.support.cli import ROOT, nhicard_executable
+from tests.support.ports import wait_listening
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = (
@@ -76,21 +78,6 @@ def launch_chromium(playwright: Any, *, trusted_cert: Path) -> Any:
     )
 
 
-def wait_listening(port: int, proc: subprocess.Popen[bytes], timeout: float = 20) -> None:
-    """Until something accepts on 127.0.0.1:``port``; fails when ``proc`` exits first."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            out = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
-            raise AssertionError(f"agent serve exited with {proc.returncode}: {out}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise AssertionError(f"agent serve did not listen on port {port} within {timeout:.0f} s")
-
-
 @contextlib.contextmanager
 def agent_serve(
     port: int, reader: str, env: Mapping[str, str]
@@ -134,3 +121,52 @@ class Screenshots:
         page.screenshot(path=str(path), full_page=True)
         self.paths.append(path)
         return path
+
+
+def require_private_browser(what: str) -> None:
+    """Root and the tools a browser test in private namespaces needs (certutil, unshare,
+    mount, update-ca-certificates): skipped without them, failed under ``CI``."""
+    require_browser()
+    if os.geteuid() != 0:
+        pytest.skip("private mount and network namespaces need root")
+    for tool in ("certutil", "unshare", "mount", "update-ca-certificates"):
+        if shutil.which(tool) is None:
+            if os.environ.get("CI"):
+                pytest.fail(f"the {what} browser test is required in CI: no {tool}")
+            pytest.skip(f"{tool} is not installed")
+
+
+def page_certificate(directory: Path) -> tuple[Path, Path, Path]:
+    """A test CA (trusted by the test, like the real site's public CA) and the page's
+    certificate for cloudicweb.nhi.gov.tw: the CA, the certificate and its key (PEM files)."""
+    now = dt.datetime.now(dt.UTC)
+    ca_key, key = certs.new_key(), certs.new_key()
+    ca = certs.make_ca(ca_key, certs.name("test web CA"), valid_from=now - dt.timedelta(hours=1),
+                       valid_until=now + dt.timedelta(days=2))  # fmt: skip
+    leaf = certs.issue_server_cert(
+        ca, ca_key, key, common_name="cloudicweb.nhi.gov.tw", hosts=["cloudicweb.nhi.gov.tw"],
+        valid_from=now - dt.timedelta(hours=1), valid_until=now + dt.timedelta(days=1),
+    )  # fmt: skip
+    paths = directory / "web-ca.pem", directory / "page.pem", directory / "page-key.pem"
+    paths[0].write_bytes(certs.certificate_pem(ca))
+    paths[1].write_bytes(certs.certificate_pem(leaf))
+    paths[2].write_bytes(certs.private_key_pem(key))
+    return paths
+
+
+def trusting_home(home: Path, web_ca: Path) -> None:
+    """A HOME whose NSS database (what Chromium trusts) trusts ``web_ca``."""
+    nssdb = home / ".pki" / "nssdb"
+    nssdb.mkdir(parents=True)
+    subprocess.run(["certutil", "-N", "--empty-password", "-d", f"sql:{nssdb}"], check=True)
+    subprocess.run(["certutil", "-A", "-d", f"sql:{nssdb}", "-n", "test web CA", "-t", "C,,",
+                    "-i", str(web_ca)], check=True)  # fmt: skip
+
+
+def trust_store_copies(directory: Path) -> tuple[Path, Path]:
+    """Copies of /etc/ssl/certs and /usr/local/share/ca-certificates, to bind over the real
+    ones in a private mount namespace."""
+    ssl_certs, local_cas = directory / "ssl-certs", directory / "local-cas"
+    shutil.copytree("/etc/ssl/certs", ssl_certs, symlinks=True)
+    shutil.copytree("/usr/local/share/ca-certificates", local_cas, symlinks=True)
+    return ssl_certs, local_cas

@@ -16,23 +16,18 @@ Usage: python lna_browser_scenario.py CONFIG.json
 
 from __future__ import annotations
 
-import contextlib
-import http.server
 import json
 import os
-import ssl
 import subprocess
 import sys
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from agent_browser_scenario import (  # type: ignore[import-not-found]  # a sibling script
-    PageHandler,
     loopback_up,
     nhicard,
     nss_listing,
+    page_server,
     sh,
     wait_port,
 )
@@ -55,21 +50,6 @@ def tree(root: Path) -> dict[str, str]:
     for p in sorted(root.rglob("*")):
         out[str(p.relative_to(root))] = "<dir>" if p.is_dir() else p.read_bytes().hex()
     return out
-
-
-@contextlib.contextmanager
-def page_server(cert: str, key: str) -> Iterator[None]:
-    server = http.server.ThreadingHTTPServer((PAGE_ADDRESS, 443), PageHandler)
-    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ctx.load_cert_chain(cert, key)
-    server.socket = ctx.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def run_browser(wait_ms: int) -> dict[str, Any]:
@@ -134,7 +114,7 @@ def main() -> None:
         try:
             for port in (7777, 59001, 59002):
                 wait_port(port, serve)
-            with page_server(cfg["page_cert"], cfg["page_key"]):
+            with page_server(cfg["page_cert"], cfg["page_key"], PAGE_ADDRESS):
                 out["blocked"] = run_browser(20_000)
                 done = nhicard(
                     cfg, "--lang", "en", "agent", "install", "--no-service", "--browser-policy",

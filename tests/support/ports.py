@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import time
 from pathlib import Path
 
 from tests.support.stack import free_port_range
@@ -40,3 +42,23 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def wait_listening(
+    port: int, proc: subprocess.Popen[bytes] | subprocess.Popen[str], timeout: float = 20
+) -> None:
+    """Until something accepts on 127.0.0.1:``port``; fails when ``proc`` exits first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            stream = proc.stdout or proc.stderr
+            out = stream.read() if stream else ""
+            if isinstance(out, bytes):
+                out = out.decode(errors="replace")
+            raise AssertionError(f"agent serve exited with {proc.returncode}: {out}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise AssertionError(f"agent serve did not listen on port {port} within {timeout:.0f} s")

@@ -67,7 +67,12 @@ def test_unit_tests_start_no_service() -> None:
     assert found == []
 
 
+# require_private_browser calls require_browser
+REQUIRE_BROWSER = ("require_browser", "require_private_browser")
+
+
 def test_every_browser_test_requires_chromium() -> None:
     """``require_browser`` skips on a developer machine without Chromium and fails under CI."""
     for path in sorted((TESTS / "e2e").glob("test_*.py")):
-        assert "tests.support.browser_kit.require_browser" in imported(path), path.name
+        gates = {f"tests.support.browser_kit.{name}" for name in REQUIRE_BROWSER}
+        assert gates & imported(path), path.name
