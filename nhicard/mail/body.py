@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from email.message import EmailMessage, Message
+from email.message import Message
 
 from nhicard.mail.message import decode_bytes
 
@@ -60,7 +60,7 @@ def part_text(part: Message) -> str:
     return decode_bytes(data, charset)
 
 
-def message_bodies(msg: EmailMessage) -> Bodies:
+def message_bodies(msg: Message) -> Bodies:
     """All inline ``text/html`` and ``text/plain`` parts of ``msg`` (at most ``MAX_PARTS``
     parts are looked at, so a hostile mail cannot make us walk forever)."""
     html: list[str] = []

@@ -4,17 +4,30 @@ read-only ``EXAMINE``, so nothing is marked as read.
 
 The password is sent only over a verified TLS connection (``AUTHENTICATE PLAIN`` when the
 server offers it, else ``LOGIN``) and never appears in errors, ``repr`` or logs.
+
+A hostile or broken server cannot hang us or fill memory: ``imaplib`` is used as it is, with
+its two reading methods (``read`` for literals, ``readline``) overridden in
+:class:`_BoundedImap` to read through the socket a piece at a time against one total deadline
+per command (the greeting, each tagged command with its whole answer), at most
+:data:`MAX_LINE` bytes per line, :data:`MAX_COMMAND_LINES` lines and
+:data:`MAX_COMMAND_BYTES` bytes per command, and no literal larger than the partial fetch
+asked for. The host name is resolved within that deadline too
+(:func:`nhicard.net.resolve.resolve`). Mails are fetched in batches sized by their
+``RFC822.SIZE``, so no answer should come near the command cap.
 """
 
 from __future__ import annotations
 
 import contextlib
 import imaplib
+import io
 import re
+import socket
 import ssl
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any, cast
 
 from nhicard.core.errors import NhicardError
 from nhicard.core.i18n import T, Text
@@ -25,15 +38,29 @@ from nhicard.mail.errors import (
     MailUnreadable,
 )
 from nhicard.mail.imapurl import ImapUrl, encode_mailbox_name, parse_imap_url, quote_astring
-from nhicard.mail.message import MAX_MAIL_BYTES, MailItem, header_date, parse_message
+from nhicard.mail.message import (
+    MAX_MAIL_BYTES,
+    MailItem,
+    header_date,
+    parse_message,
+    too_large,
+)
 from nhicard.mail.sources import SearchHint
 from nhicard.net.netclass import BASE_MESSAGES, HINT_CLOCK, Kind, classify, word
+from nhicard.net.resolve import connect_within
 from nhicard.net.tlsclient import verifying_context
 
-DEFAULT_TIMEOUT = 30.0
+DEFAULT_TIMEOUT = 30.0  # one IMAP command: connect and greeting, or a command and its answer
 DEFAULT_MAX_MESSAGES = 200
 FETCH_BATCH = 50
-_BODY_ITEM = f"BODY.PEEK[]<0.{MAX_MAIL_BYTES + 1}>"
+FETCH_BATCH_BYTES = 32 * 1024 * 1024  # the mails of one FETCH, by their RFC822.SIZE
+MAX_LINE = 1024 * 1024  # one response line (imaplib's own _MAXLINE is about the same)
+MAX_COMMAND_LINES = 100_000  # untagged lines in the answer to one command
+MAX_COMMAND_BYTES = FETCH_BATCH_BYTES + 2 * (MAX_MAIL_BYTES + 1) + MAX_LINE
+MAX_LITERAL = MAX_MAIL_BYTES + 1  # what the partial fetch asks for, at most
+_BODY_ITEM = f"BODY.PEEK[]<0.{MAX_LITERAL}>"
+_READ_PIECE = 64 * 1024
+_SIZE = re.compile(rb"\bRFC822\.SIZE (\d+)")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _UID = re.compile(rb"\bUID (\d+)")
 
@@ -150,6 +177,125 @@ def imap_tls_context(ca_bundle: str | None) -> ssl.SSLContext:
     )
 
 
+class ImapTooSlow(imaplib.IMAP4.abort):
+    """The server did not finish one command's answer (or its greeting) within the deadline."""
+
+
+class ImapTooMuch(imaplib.IMAP4.abort):
+    """The server sent more than one command's answer may hold (lines, bytes, a literal)."""
+
+
+class _BoundedImap(imaplib.IMAP4):
+    """``imaplib.IMAP4`` reading against one total deadline per command and bounded sizes.
+
+    Only the overridable methods are replaced: ``_create_socket`` (the name resolved within
+    the deadline), ``open``/``_connect`` (the greeting's deadline), ``_command`` (each
+    command's deadline and counters), ``read`` and ``readline``. Reads take what the socket
+    has (``peek``/``read1`` of the buffered file, one ``recv`` at most), with the socket's
+    timeout set to what is left of the deadline, so a server trickling a byte at a time is
+    given up at the deadline rather than at each byte."""
+
+    command_timeout: float = DEFAULT_TIMEOUT
+
+    def _arm(self) -> None:
+        self._deadline = time.monotonic() + self.command_timeout
+        self._lines = 0
+        self._bytes = 0
+
+    def _left(self) -> float:
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise ImapTooSlow(f"no complete answer within {self.command_timeout:g} s")
+        return left
+
+    def _create_socket(self, timeout: float | None) -> socket.socket:
+        return connect_within(self.host or "localhost", self.port, self._left)
+
+    def open(self, host: str = "", port: int = 143, timeout: float | None = None) -> None:
+        self.command_timeout = timeout or DEFAULT_TIMEOUT
+        self._arm()  # connect, TLS and the greeting
+        super().open(host, port, timeout)
+
+    def _command(self, name: str, *args: Any) -> Any:
+        self._arm()
+        return super()._command(name, *args)  # type: ignore[misc]
+
+    def _command_complete(self, name: str, tag: bytes) -> Any:
+        """imaplib rewraps every abort of a command as a plain ``abort``; ours keep their
+        class (the deadline and the caps are told apart from a protocol error)."""
+        try:
+            return super()._command_complete(name, tag)  # type: ignore[misc]
+        except imaplib.IMAP4.abort as exc:
+            cause = exc.__context__
+            if isinstance(cause, ImapTooSlow | ImapTooMuch) and not isinstance(
+                exc, ImapTooSlow | ImapTooMuch
+            ):
+                raise type(cause)(str(exc)) from None
+            raise
+
+    def _count(self, size: int) -> None:
+        self._bytes += size
+        if self._bytes > MAX_COMMAND_BYTES:
+            raise ImapTooMuch(f"more than {MAX_COMMAND_BYTES // (1024 * 1024)} MB in one answer")
+
+    def _buffered(self) -> io.BufferedReader:
+        """imaplib's ``file``: ``sock.makefile("rb")``, a buffered reader."""
+        return cast(io.BufferedReader, self.file)
+
+    def _piece(self, size: int, *, peek: bool) -> bytes:
+        self.sock.settimeout(self._left())
+        try:
+            data = self._buffered().peek(1) if peek else self._buffered().read1(size)
+        except TimeoutError:
+            raise ImapTooSlow(f"no complete answer within {self.command_timeout:g} s") from None
+        return data[:size] if peek else data
+
+    def read(self, size: int) -> bytes:
+        if size > MAX_LITERAL:
+            raise ImapTooMuch(f"a literal of {size} bytes, more than the {MAX_LITERAL} asked for")
+        self._count(size)
+        parts: list[bytes] = []
+        left = size
+        while left > 0:
+            data = self._piece(min(left, _READ_PIECE), peek=False)
+            if not data:
+                break
+            parts.append(data)
+            left -= len(data)
+        return b"".join(parts)
+
+    def readline(self) -> bytes:
+        self._lines += 1
+        if self._lines > MAX_COMMAND_LINES:
+            raise ImapTooMuch(f"more than {MAX_COMMAND_LINES} lines in one answer")
+        parts: list[bytes] = []
+        length = 0
+        while True:
+            data = self._piece(MAX_LINE + 1 - length, peek=True)
+            if not data:
+                break
+            end = data.find(b"\n")
+            take = len(data) if end < 0 else end + 1
+            parts.append(self._buffered().read(take))  # already buffered: no waiting
+            length += take
+            self._count(take)
+            if end >= 0:
+                break
+            if length > MAX_LINE:
+                raise ImapTooMuch(f"a line of more than {MAX_LINE} bytes")
+        return b"".join(parts)
+
+
+class _BoundedImapSsl(_BoundedImap, imaplib.IMAP4_SSL):  # type: ignore[misc]
+    """:class:`_BoundedImap` over implicit TLS (``imaps://``); the handshake is bounded as a
+    whole by the socket's timeout, set to what is left of the deadline."""
+
+    def _create_socket(self, timeout: float | None) -> socket.socket:
+        sock = _BoundedImap._create_socket(self, timeout)
+        sock.settimeout(self._left())
+        return self.ssl_context.wrap_socket(sock, server_hostname=self.host)
+
+
 class ImapSource:
     """Mails of one IMAP mailbox; each :meth:`messages` call is one connection (connect,
     log in, ``EXAMINE``, ``UID SEARCH``, ``UID FETCH … BODY.PEEK[]``, log out), so a poll
@@ -208,8 +354,8 @@ class ImapSource:
         conn: imaplib.IMAP4 | None = None
         try:
             if url.implicit_tls:
-                return imaplib.IMAP4_SSL(url.host, url.port, ssl_context=ctx, timeout=self.timeout)
-            conn = imaplib.IMAP4(url.host, url.port, timeout=self.timeout)
+                return _BoundedImapSsl(url.host, url.port, ssl_context=ctx, timeout=self.timeout)
+            conn = _BoundedImap(url.host, url.port, timeout=self.timeout)
             if "STARTTLS" not in conn.capabilities:
                 raise _unavailable(
                     url,
@@ -242,6 +388,36 @@ class ImapSource:
     def _protocol_failure(self, exc: BaseException) -> ImapUnavailable:
         if isinstance(exc, OSError):
             return classify_os_error(self.url, exc)
+        if isinstance(exc, ImapTooSlow):
+            return _unavailable(
+                self.url,
+                "timeout",
+                T(
+                    "IMAP 伺服器 {server} 未在 {seconds:g} 秒內完成回應",
+                    "the IMAP server {server} did not finish answering within {seconds:g} s",
+                ).format(seconds=self.timeout, server="{server}"),
+                T(
+                    "伺服器過慢或異常;稍後再試,或洽郵件管理者。",
+                    "The server is too slow or misbehaving; try again later, or ask the mail "
+                    "administrator.",
+                ),
+                str(exc),
+            )
+        if isinstance(exc, ImapTooMuch):
+            return _unavailable(
+                self.url,
+                "imap-too-large",
+                T(
+                    "IMAP 伺服器 {server} 的回應超過上限,已中止",
+                    "the IMAP server {server} sent more than an answer may hold; stopped",
+                ),
+                T(
+                    "伺服器異常或遭竄改;請洽郵件管理者,或改用 --maildir / --eml。",
+                    "The server is misbehaving; ask the mail administrator, or use --maildir "
+                    "or --eml.",
+                ),
+                str(exc),
+            )
         return _unavailable(
             self.url,
             "imap-protocol",
@@ -365,10 +541,51 @@ class ImapSource:
             "SEARCH failed",
         )
 
+    def _sizes(self, conn: imaplib.IMAP4, uids: list[int]) -> dict[int, int]:
+        """``RFC822.SIZE`` of each UID (a UID the server does not size is left out)."""
+        sizes: dict[int, int] = {}
+        for start in range(0, len(uids), FETCH_BATCH * 4):
+            batch = ",".join(str(u) for u in uids[start : start + FETCH_BATCH * 4])
+            try:
+                typ, data = conn.uid("FETCH", batch, "(UID RFC822.SIZE)")
+            except imaplib.IMAP4.abort:
+                raise
+            except imaplib.IMAP4.error:
+                continue
+            for line in data if typ == "OK" else []:
+                head = line[0] if isinstance(line, tuple) else line
+                if not isinstance(head, bytes):
+                    continue
+                uid, size = _UID.search(head), _SIZE.search(head)
+                if uid and size:
+                    sizes[int(uid.group(1))] = int(size.group(1))
+        return sizes
+
+    def _batches(self, conn: imaplib.IMAP4, uids: list[int]) -> list[list[int]]:
+        """The UIDs to fetch, in batches of at most FETCH_BATCH mails and FETCH_BATCH_BYTES;
+        a mail over MAX_MAIL_BYTES is skipped (and said so) without being fetched."""
+        sizes = self._sizes(conn, uids)
+        batches: list[list[int]] = []
+        current: list[int] = []
+        total = 0
+        for uid in uids:
+            size = sizes.get(uid, MAX_LITERAL)
+            if size > MAX_MAIL_BYTES:
+                self.skipped.append(too_large(f"{self.description} UID {uid}").message)
+                continue
+            if current and (len(current) >= FETCH_BATCH or total + size > FETCH_BATCH_BYTES):
+                batches.append(current)
+                current, total = [], 0
+            current.append(uid)
+            total += size
+        if current:
+            batches.append(current)
+        return batches
+
     def _fetch_uids(self, conn: imaplib.IMAP4, uids: list[int]) -> list[MailItem]:
         items: list[MailItem] = []
-        for start in range(0, len(uids), FETCH_BATCH):
-            batch = ",".join(str(u) for u in uids[start : start + FETCH_BATCH])
+        for chosen in self._batches(conn, uids) if uids else []:
+            batch = ",".join(str(u) for u in chosen)
             try:
                 # at most one byte over the cap of each mail: a larger one is known as such
                 # (and skipped) without holding all of it in memory

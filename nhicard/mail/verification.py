@@ -234,7 +234,7 @@ def find_verification_mail(
             candidates.append(_Candidate(when or _OLDEST, order, item, link, None))
     skipped = tuple(getattr(source, "skipped", ()))
     if not candidates:
-        missing = _not_found(examined, older, header_matches, cut, source)
+        missing = _not_found(examined, older, header_matches, cut, source, markers)
         missing.data["skipped"] = list(skipped)
         raise missing
     best = max(candidates, key=lambda c: (c.when, c.order))
@@ -251,17 +251,62 @@ def find_verification_mail(
     )
 
 
+def _searched_for(markers: MailMarkers, since: datetime | None) -> Text:
+    """What was searched for, plainly: subject, sender and date of the mail."""
+    subjects = [s for s in markers.subject_contains if s]
+    zh, en = [], []
+    if subjects:
+        zh.append("主旨含" + "或".join(f"「{s}」" for s in subjects))
+        en.append("a subject containing " + " or ".join(f"“{s}”" for s in subjects))
+    if markers.senders:
+        zh.append("寄件者含" + "或".join(f"「{s}」" for s in markers.senders))
+        en.append("a sender containing " + " or ".join(f"“{s}”" for s in markers.senders))
+    english = "a mail" + (" with " + " and ".join(en) if en else "")
+    if since is not None:
+        when = since.isoformat(timespec="seconds")
+        zh.append(f"日期在 {when} 之後")
+        english += f", dated at or after {when}"
+    chinese = "、".join(zh) + ("且" if zh else "") + "帶有認證連結的信"
+    return T(chinese, english + ", carrying a verification link")
+
+
+def _why_none(examined: int, older: int, matched: int, since: datetime | None) -> Text:
+    """Why none of the mails looked at is the verification mail, reason by reason."""
+    if examined == 0:
+        return T("那裡沒有任何可看的信", "there was no mail there to look at")
+    other = examined - older - matched
+    zh = [f"看過 {examined} 封信,其中 "]
+    en = [f"looked at {examined} mail(s): "]
+    parts_zh, parts_en = [], []
+    when = since.isoformat(timespec="seconds") if since else ""
+    if older:
+        parts_zh.append(f"{older} 封早於 {when}")
+        parts_en.append(f"{older} older than {when}")
+    if other:
+        parts_zh.append(f"{other} 封主旨或寄件者不符")
+        parts_en.append(f"{other} with another subject or sender")
+    if matched:
+        parts_zh.append(f"{matched} 封主旨相符但沒有可用的認證連結")
+        parts_en.append(f"{matched} with a matching subject but no usable link")
+    return T(zh[0] + "、".join(parts_zh), en[0] + ", ".join(parts_en))
+
+
 def _not_found(
-    examined: int, older: int, matched: int, since: datetime | None, source: MessageSource
+    examined: int,
+    older: int,
+    matched: int,
+    since: datetime | None,
+    source: MessageSource,
+    markers: MailMarkers,
 ) -> MailNotFound:
-    after = since.isoformat(timespec="seconds") if since else "-"
+    searched = _searched_for(markers, since)
+    why = _why_none(examined, older, matched, since)
     return MailNotFound(
-        T(
-            "找不到認證通知信:在 {source} 看過 {n} 封信,其中 {old} 封早於 {since},"
-            "{m} 封主旨相符但沒有可用的認證連結",
-            "no verification mail found: looked at {n} mail(s) in {source}; {old} older "
-            "than {since}, {m} with a matching subject but no usable link",
-        ).format(n=examined, old=older, m=matched, source=source.description, since=after),
+        Text(  # not a template: the source's name may hold braces
+            f"找不到認證通知信:在 {source.description} 找{searched.zh};{why.zh}",
+            f"no verification mail found in {source.description}: searched for {searched.en}; "
+            f"{why.en}",
+        ),
         hint=T(
             "確認註冊時填寫的電子郵件信箱、垃圾郵件匣,或以 --wait 等待信件送達;"
             "--since 可放寬時間範圍。",

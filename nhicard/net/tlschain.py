@@ -13,16 +13,18 @@ from __future__ import annotations
 
 import socket
 import ssl
+import time
 from dataclasses import dataclass
 from datetime import date
 
 from nhicard.core.errors import NetworkError
 from nhicard.core.i18n import T, Text
 from nhicard.net.netclass import Kind, base_message
+from nhicard.net.resolve import connect_within
 from nhicard.net.tlsclient import inspecting_context
 
 MAX_CHAIN = 10
-TIMEOUT = 5.0  # seconds for the second handshake that reads the chain
+TIMEOUT = 5.0  # seconds, in all, for the second handshake that reads the chain
 
 
 @dataclass(frozen=True)
@@ -129,18 +131,35 @@ def presented_chain(
     host: str, port: int, *, server_name: str | None = None, timeout: float = TIMEOUT
 ) -> PresentedChain | None:
     """The chain ``host:port`` sends (read without verifying it), or None if it cannot be
-    had. Nothing is sent but the handshake."""
+    had. Nothing is sent but the handshake.
+
+    ``timeout`` is one total deadline for the whole of it: name resolution (in a worker,
+    :func:`~nhicard.net.resolve.resolve`), connect, and the handshake (``ssl`` bounds a
+    handshake on a socket with a timeout as a whole), so a caller inside an exchange passes
+    what that exchange has left."""
+    end = time.monotonic() + timeout
     ctx = inspecting_context()
     try:
-        with (
-            socket.create_connection((host, port), timeout=timeout) as raw,
-            ctx.wrap_socket(raw, server_hostname=server_name or host) as tls,
-        ):
-            ders = _unverified_chain(tls)
+        with _connect(host, port, end) as raw:
+            raw.settimeout(_left(end))
+            with ctx.wrap_socket(raw, server_hostname=server_name or host) as tls:
+                ders = _unverified_chain(tls)
     except (OSError, ValueError):
         return None
     certs = tuple(s for s in (summarize(d) for d in ders[:MAX_CHAIN]) if s is not None)
     return PresentedChain(certs) if certs else None
+
+
+def _left(end: float) -> float:
+    left = end - time.monotonic()
+    if left <= 0:
+        raise TimeoutError("the deadline passed")
+    return left
+
+
+def _connect(host: str, port: int, end: float) -> socket.socket:
+    """A TCP connection to ``host:port`` made before ``end`` (monotonic), or OSError."""
+    return connect_within(host, port, lambda: _left(end))
 
 
 def _unverified_chain(tls: ssl.SSLSocket) -> list[bytes]:

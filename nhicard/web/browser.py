@@ -24,6 +24,7 @@ from nhicard.net.decoding import (
     content_codings,
     decode_bounded,
 )
+from nhicard.net.httpresolve import resolving_transport
 from nhicard.net.netclass import HINT_CLOCK, Kind, base_message, classify
 from nhicard.net.tlsclient import verifying_context
 from nhicard.sites.model import SiteProfile, SiteSpec
@@ -177,6 +178,8 @@ class Browser(ClosesOnExit):
         if client is None:
             # httpx's own transport (and its proxy mounts); a test's transport verifies nothing
             verify = tls_context(self.policy.ca_bundle) if transport is None else True
+            if transport is None:  # names resolved within the deadline too (net/httpresolve.py)
+                transport = resolving_transport(verify=verify, trust_env=True)
             client = httpx.Client(
                 verify=verify,
                 transport=transport,
@@ -453,7 +456,8 @@ class Browser(ClosesOnExit):
                 if error.reason == "tls-unknown-ca":  # name the issuer and root, say the fix
                     from nhicard.net.tlschain import explain_untrusted
 
-                    error = explain_untrusted(error, url, timeout=policy.connect_timeout)
+                    left = max(0.1, min(policy.connect_timeout, deadline - self._clock()))
+                    error = explain_untrusted(error, url, timeout=left)
                 self._trace(f"{method} {self._mask_url(url)} → {error.reason}")
                 pause = policy.backoff * (2**attempt)
                 if (

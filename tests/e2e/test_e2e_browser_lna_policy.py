@@ -121,7 +121,7 @@ def test_local_network_access_blocked_then_allowed_by_policy(virtual_cards, tmp_
         assert api["basic"] == WANG_WIRE and api["sign_result"] == "0000"
     # the sandboxed iframe of the allowed page still gets nothing
     # (its opaque origin matches no policy entry, so Chromium stops it before agent serve
-    # would refuse it with 4041 / 403: no answer reaches it at all)
+    # would refuse it with a 403: no answer reaches it at all)
     frame = allowed["results"]["iframe"]
     assert frame == {"ws_closed": True, "http": "refused", "bmp": "refused"}, frame
     log = out["serve_log"]

@@ -248,11 +248,18 @@ def test_card_errors_travel_as_official_codes(service: AgentService, tls) -> Non
 
 
 def test_origin_refused_is_4041(service: AgentService, tls) -> None:  # type: ignore[no-untyped-def]
+    """agent serve refuses the origin with 403 at the handshake; our client reads it as the
+    official component's 4041 reply: the same error, message and exit code."""
     agent = client(service, tls, origin="https://evil.example.com")
     with agent, pytest.raises(AgentNetworkError) as info:
         agent.get_version()
     assert (info.value.official_code, exit_code_for(info.value)) == ("4041", 7)
     assert "4041" in str(info.value)
+    with pytest.raises(AgentNetworkError) as replied:
+        parse_reply("GetVersion", "4041")  # what the official component sends
+    assert str(info.value) == str(replied.value)
+    assert info.value.hint == replied.value.hint
+    assert "HTTP 403 at the WebSocket handshake: Origin not allowed" in (info.value.detail or "")
 
 
 def test_tls_is_verified(service: AgentService) -> None:
@@ -437,8 +444,26 @@ def test_agent_serve_subprocess(served) -> None:  # type: ignore[no-untyped-def]
     drain, lines = served["log"]
     drain.join(5)
     log = "".join(lines)
-    assert "wss://127.0.0.1:" in log and "GetBasic -> ok" in log and "-> 4041" in log
+    assert "wss://127.0.0.1:" in log and "GetBasic -> ok" in log
+    assert "https://evil.example.com WebSocket -> 403" in log
     assert "abc123" not in log and "EnCrypt -> ok" in log
+
+
+@pytest.mark.pcsc
+def test_agent_serve_signs_the_random_alone_as_the_official_page_sends_it(served) -> None:  # type: ignore[no-untyped-def]
+    """SignHC / H_Sign with only the 16-digit random (the card + password path,
+    InnerAuthHC) through a real `agent serve`, the SAM and the card; the H_Sign form too."""
+    ca, url = served["ca"], served["url"]
+    with NhiiccAgent(url, origin=GOV, ca_bundle=ca) as agent:
+        random16 = agent.get_random()
+        assert len(random16) == 16 and random16.isdigit()
+        alone = agent.h_sign(random16)
+        assert verify_h_sign(served["keys"].sam_public_key, WANG.card_number, random16, alone)
+        both = agent.h_sign("0011" + random16)
+        assert verify_h_sign(
+            served["keys"].sam_public_key, WANG.card_number, "0011" + random16, both
+        )
+        assert alone != both
 
 
 @pytest.mark.pcsc

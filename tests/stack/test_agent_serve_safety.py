@@ -1,6 +1,7 @@
 """``agent serve`` is safe to leave running (issue 12, item 1), over real sockets: strict
 origins (``null``/``file://`` refused unless opted in, malformed origins and patterns), strict
-``Host``, ``4041`` and the connection closed, the connection cap with eviction, idle and
+``Host``, a refused origin's ``403`` at the WebSocket handshake (never a ``101``), the
+connection cap with eviction, idle and
 handshake timeouts, 3,000 idle connections not delaying a page, the card lock held only for
 card work, card deadlines, the HTTP API's origin check before any card work, CORS and Private
 Network Access, the status bitmaps, and a quick stop on SIGTERM / SIGINT."""
@@ -21,7 +22,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
 from nhicard.agent.serve import httpapi
@@ -137,13 +138,33 @@ def raw_request(port: int, request: bytes, tls_ctx: ssl.SSLContext | None = None
             return out
 
 
+def upgrade_request(host: str = "localhost:7777", extra: str = "") -> bytes:
+    """A browser's WebSocket upgrade of /echo, then a masked text frame "GetBasic" that a
+    server that upgraded would answer."""
+    head = (
+        f"GET /echo HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        f"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n{extra}\r\n"
+    ).encode()
+    mask = b"\x01\x02\x03\x04"
+    payload = bytes(b ^ mask[i % 4] for i, b in enumerate(b"GetBasic"))
+    return head + b"\x81\x88" + mask + payload
+
+
+def refused_at_handshake(reply: bytes, reason: bytes) -> None:
+    """One HTTP 403 naming ``reason``, then the end of the connection: no 101, no frame."""
+    top, _, body = reply.partition(b"\r\n\r\n")
+    assert top.startswith(b"HTTP/1.1 403 "), reply[:200]
+    assert reply.count(b"HTTP/1.1") == 1 and b"101" not in top.split(b"\r\n")[0]
+    assert b"sec-websocket-accept" not in top.lower()
+    assert body == reason, body
+
+
 @pytest.mark.parametrize("host", ["localhost:evil", "[::1]evil", "evil.example.com"])
 def test_bad_host_headers_are_refused_on_every_port(service: AgentService, tls, host: str) -> None:  # type: ignore[no-untyped-def]
-    request = (
-        f"GET /echo HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-    ).encode()
-    assert raw_request(service.port, request, client_context(tls)).startswith(b"HTTP/1.1 403")
+    reply = raw_request(
+        service.port, upgrade_request(host, f"Origin: {GOV}\r\n"), client_context(tls)
+    )
+    refused_at_handshake(reply, b"Host not allowed\n")
     api = f"POST /api/GetBasic HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\n\r\n".encode()
     assert service.http_port is not None
     assert raw_request(service.http_port, api).startswith(b"HTTP/1.1 403")
@@ -153,13 +174,20 @@ def test_bad_host_headers_are_refused_on_every_port(service: AgentService, tls, 
     "origin",
     ["null", "file://", "https://evil.com\\.gov.tw", "https://a b.gov.tw", "https://x.com"],
 )
-def test_refused_origin_gets_4041_and_is_closed(service: AgentService, tls, origin: str) -> None:  # type: ignore[no-untyped-def]
-    with ws(service, tls, origin) as conn:
-        conn.send("GetBasic")
-        assert conn.recv(timeout=10) == "4041"
-        with pytest.raises(ConnectionClosed):
-            conn.recv(timeout=10)
+def test_refused_origin_gets_403_at_the_handshake(service: AgentService, tls, origin: str) -> None:  # type: ignore[no-untyped-def]
+    """Issue 23, item 4: no WebSocket ever opens for a refused origin (no 101, no frame
+    answered), and no card work is done for it."""
+    reply = raw_request(
+        service.port, upgrade_request(extra=f"Origin: {origin}\r\n"), client_context(tls)
+    )
+    refused_at_handshake(reply, b"Origin not allowed\n")
+    with pytest.raises(InvalidStatus) as refused:
+        ws(service, tls, origin)
+    assert refused.value.response.status_code == 403
     assert service.agent.card_calls == []  # type: ignore[attr-defined]
+    with ws(service, tls) as conn:  # an allowed page on the same port still gets the card
+        conn.send("GetBasic")
+        assert conn.recv(timeout=10) == "GetBasic:" + WANG.to_wire()
 
 
 def test_null_origin_only_when_opted_in(tls) -> None:  # type: ignore[no-untyped-def]
@@ -527,9 +555,11 @@ def test_page_without_origin_is_refused_before_card_work(
         )
         assert (status, json.loads(body)) == (403, {"result": "4041"}), call
         assert "access-control-allow-origin" not in headers
-    with ws_headers(service, tls, {"Sec-Fetch-Site": site}) as conn:
-        conn.send("GetBasic")
-        assert conn.recv(timeout=10) == "4041"
+    reply = raw_request(service.port, upgrade_request(extra=fetch), client_context(tls))
+    refused_at_handshake(reply, b"Origin missing on a cross-site request: not allowed\n")
+    with pytest.raises(InvalidStatus) as refused:
+        ws_headers(service, tls, {"Sec-Fetch-Site": site})
+    assert refused.value.response.status_code == 403
     assert service.agent.card_calls == []  # type: ignore[attr-defined]
 
 

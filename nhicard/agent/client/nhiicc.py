@@ -9,10 +9,11 @@ addresses (``nhicard agent serve --no-tls``).
 
 Replies are ``Command:payload`` on success or a bare numeric code on failure; codes become
 :class:`~nhicard.agent.errors.AgentError` (4041 = our Origin is not on the component's
-whitelist, 4021 = the component has no whitelist). The component may also send frames
-prefixed ``log:`` or ``connected:`` (the pages show them in an ``alert()``): they are not
-replies; they are kept in :attr:`NhiiccAgent.notices` and the wait goes on for the reply,
-within the same deadline.
+whitelist, 4021 = the component has no whitelist). ``nhicard agent serve`` refuses an Origin
+earlier, with ``403`` at the WebSocket handshake: that is read as the same 4041 error. The
+component may also send frames prefixed ``log:`` or ``connected:`` (the pages show them in an
+``alert()``): they are not replies; they are kept in :attr:`NhiiccAgent.notices` and the wait
+goes on for the reply, within the same deadline.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from urllib.parse import urlsplit
 from nhicard.agent import DEFAULT_AGENT_URL
 from nhicard.agent.base import (
     SIGNATURE_LENGTH,
+    AgentKind,
     AgentSelection,
     BasicData,
     check_password_length,
@@ -105,6 +107,23 @@ def parse_hex(command: str, payload: str) -> str:
     return payload.upper()
 
 
+def handshake_refusal(url: str, exc: Exception) -> AgentError | None:
+    """The 4041 error for a ``403`` answer to the WebSocket upgrade (how ``agent serve``
+    refuses an Origin), else None. A 403 whose reason names the ``Host`` is not about the
+    origin: None too."""
+    from websockets.exceptions import InvalidStatus
+
+    if not isinstance(exc, InvalidStatus) or exc.response.status_code != 403:
+        return None
+    body = bytes(exc.response.body or b"")[:200].decode("utf-8", errors="replace")
+    reason = "".join(c for c in body.partition("\n")[0] if c.isprintable()).strip()
+    if reason.lower().startswith("host"):
+        return None
+    return agent_error(
+        "4041", detail=f"{url}: HTTP 403 at the WebSocket handshake: {reason or '-'}"
+    )
+
+
 def _ssl_context(url: str, ca_bundle: str | None) -> ssl.SSLContext | None:
     parts = urlsplit(url)
     if parts.scheme == "ws":
@@ -151,7 +170,7 @@ class NhiiccAgent(ClosesOnExit):
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
         self.selection = selection or AgentSelection(
-            "nhiicc", T("已指定 --agent nhiicc", "--agent nhiicc was chosen")
+            AgentKind.NHIICC, T("已指定 --agent nhiicc", "--agent nhiicc was chosen")
         )
         self._ws: WebSocketClient | None = None
         self.notices: list[str] = []  # the component's log:/connected: frames, newest last
@@ -204,6 +223,9 @@ class NhiiccAgent(ClosesOnExit):
                 "'NHI SelfRoot CA' certificate as the CA bundle",
             ) from None
         except (OSError, TimeoutError, InvalidURI, InvalidHandshake, WebSocketException) as exc:
+            refused = handshake_refusal(self.url, exc)
+            if refused is not None:
+                raise refused from None
             raise component_error(
                 T("無法連線到讀卡機元件", "cannot connect to the card reader component"),
                 detail=f"{self.url}: {type(exc).__name__}: {exc}",

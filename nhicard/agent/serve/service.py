@@ -22,8 +22,9 @@ One asyncio server on 127.0.0.1 answering, on top of any
 - :mod:`~nhicard.agent.serve.origins`: who may ask (origins, ``Host``).
 
 Safe by default: ``Host`` must name this computer; an origin that is not allowed (``null``
-and ``file://`` included, unless opted in) gets ``4041`` and the connection is closed, and on
-the HTTP API a ``403`` before any card work, without CORS headers.
+and ``file://`` included, unless opted in) gets a ``403`` at the WebSocket handshake (never the
+``101`` upgrade), and on the HTTP API a ``403`` with ``4041`` before any card work, without
+CORS headers.
 """
 
 from __future__ import annotations

@@ -1,8 +1,10 @@
 """The WebSocket port of ``agent serve`` (resource ``/echo``): the upgrade, the frames, and
 each text message answered by the command set; a plain GET gets a small page.
 
-An origin that is not allowed (:mod:`nhicard.agent.serve.origins`) gets ``4041`` to its first
-message and the connection is closed, with no card work.
+An origin that is not allowed (:mod:`nhicard.agent.serve.origins`) is refused at the handshake:
+``403`` with a short plain-text reason (websockets' ``ServerProtocol.reject``) instead of the
+``101`` upgrade, so no WebSocket ever opens for it and it gets no card work. (A ``Host`` that is
+not this computer's is refused with ``403`` before this, by the transport.)
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ import asyncio
 from typing import Any
 
 from nhicard.agent.serve.commands import (
-    ORIGIN_REFUSED,
     UNKNOWN,
     Commands,
     Log,
@@ -24,6 +25,8 @@ from nhicard.agent.serve.transport import Conn, Limits
 
 RESOURCE = "/echo"
 MAX_REQUEST = 4096
+ORIGIN_REFUSED_BODY = "Origin not allowed\n"
+NO_ORIGIN_REFUSED_BODY = "Origin missing on a cross-site request: not allowed\n"
 
 _PAGE = (
     "<!doctype html><html><head><meta charset='utf-8'><title>nhicard agent</title></head>"
@@ -82,7 +85,13 @@ class WebSocketPort:
         events = protocol.events_received()
         if not events or not isinstance(events[0], Request):
             return
-        response = protocol.accept(events[0])
+        if allowed:
+            response = protocol.accept(events[0])
+        else:  # refused before any upgrade: no WebSocket opens for this page
+            response = protocol.reject(
+                403, ORIGIN_REFUSED_BODY if origin is not None else NO_ORIGIN_REFUSED_BODY
+            )
+            self._note(f"{origin or '-'} WebSocket -> 403")
         response.headers["Server"] = self._server_header
         protocol.send_response(response)
         await self._flush(protocol, writer)
@@ -107,17 +116,12 @@ class WebSocketPort:
                     continue
                 message, fragments = b"".join(fragments), []
                 text = message.decode("utf-8", errors="replace")
-                if not allowed:
-                    reply = ORIGIN_REFUSED
-                elif event.opcode is Opcode.BINARY and len(message) > 0:
+                if event.opcode is Opcode.BINARY and len(message) > 0:
                     reply = UNKNOWN
                 else:
                     reply = await self.commands.answer(conn, text)
                 self._note(f"{origin or '-'} {command_name(text)} -> {outcome(reply)}")
                 protocol.send_text(reply.encode())
-                if not allowed:
-                    protocol.send_close(1008, "origin not allowed")
-                    break
             await self._flush(protocol, writer)
         await self._flush(protocol, writer)
 
