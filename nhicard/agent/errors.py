@@ -46,6 +46,7 @@ from nhicard.core.errors import (
     UsageError,
 )
 from nhicard.core.i18n import T, Text
+from nhicard.pcsc.codes import service_hint
 
 
 class AgentError(NhicardError):
@@ -185,11 +186,7 @@ def _table() -> dict[str, OfficialCode]:
         "pcsc環境異常",
         T("PC/SC 環境無法使用", "PC/SC is unavailable"),
         AgentPcscUnavailable,
-        T(
-            "請確認 PC/SC 服務(Linux: pcscd;Windows: 智慧卡服務 SCardSvr)已啟動。",
-            "Make sure the PC/SC service is running (Linux: pcscd; Windows: Smart Card "
-            "service SCardSvr).",
-        ),
+        service_hint(),
     )
     add(
         ("7002", "7003"),

@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 
 ID_RE = re.compile(r"[A-Z][12ABCD89][0-9]{8}")  # used with fullmatch: ASCII only
+# the registration site's own page script (public copies, sites.md): no new-style permits
+SITE_PAGE_ID_RE = re.compile(r"[A-Z][12ABCD][0-9]{8}")
 
 # the area letter's two-digit code
 LETTER_CODES = {
@@ -23,6 +25,13 @@ _WEIGHTS = (8, 7, 6, 5, 4, 3, 2, 1)
 def id_format_ok(value: str) -> bool:
     """True when ``value`` has the shape of an ID / resident permit number."""
     return bool(ID_RE.fullmatch(value))
+
+
+def site_page_accepts(value: str) -> bool:
+    """True when the NHI registration page's own script would let ``value`` through: it
+    checks ``^[A-Z][12ABCD]\\d{8}$``, so new-style resident permit numbers (second character
+    8 or 9, issued since 2021) are refused by the page although they are valid."""
+    return bool(SITE_PAGE_ID_RE.fullmatch(value))
 
 
 def id_check_ok(value: str) -> bool:

@@ -62,6 +62,19 @@ def decode_name(raw: bytes) -> tuple[str, int]:
     return text, text.count("\ufffd")
 
 
+def plain_big5_ok(raw: bytes) -> bool:
+    """True when the name field decodes in plain Big5 (no HKSCS, no CP950 extensions).
+
+    The official component's 2024 Linux build converts names with glibc iconv ``big5``
+    (nhi-agent.md): a name outside plain Big5 comes out garbled or not at all there."""
+    raw = raw.split(b"\x00", 1)[0].strip(b" ")
+    try:
+        raw.decode("big5")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 NAME_BYTES = NAME.stop - NAME.start
 
 
@@ -167,6 +180,17 @@ class NhiProfile:
                         "姓名有 {n} 個字無法解碼,以 � 代替",
                         "{n} character(s) of the name could not be decoded (shown as �)",
                     ).format(n=replaced)
+                )
+            )
+        elif not plain_big5_ok(data[NAME]):
+            warnings.append(
+                Notice(
+                    T(
+                        "姓名含有一般 Big5 沒有的字(例如香港增補字符集 HKSCS 的字):"
+                        "官方健保卡讀卡機元件會把這個姓名顯示成亂碼",
+                        "the name has characters plain Big5 lacks (e.g. HKSCS ones): the "
+                        "official component would garble this name",
+                    )
                 )
             )
         if not name:

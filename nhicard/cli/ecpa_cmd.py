@@ -9,6 +9,7 @@ import click
 
 from nhicard.cli.context import get_app
 from nhicard.cli.flow_options import flow_settings, save_pages_option
+from nhicard.cli.help_layout import HelpGroup
 from nhicard.cli.output import emit, output_options, pick_format
 from nhicard.cli.params import cookie_jar_target, return_url_callback
 from nhicard.cli.secrets import password_options, read_password
@@ -20,10 +21,6 @@ if TYPE_CHECKING:
 PASSWORD_ENV = "NHICARD_PASSWORD"
 
 LOGIN_EPILOG = """\
-Output: {"status": "logged-in", "name": <as the landing page shows it>, "url": <where it
-landed>}. With --return-url the sign-on continues into that application (as a browser would:
-loginType and APReqEncodedData are posted there) and name/url are the application's.
-
 Without --account: the NHI-card column (card + its registration password). With --account
 ALIAS: the account/password column (eCPA account + eCPA password; no card needed). The real
 profile describes only the account column's chain (it is public); the NHI-card column's is
@@ -32,17 +29,10 @@ not, so there it exits 11 saying so.
 The password is sent once: a refused password is never retried (three wrong passwords lock
 the login for 10 minutes; on the card, three locks revoke its online service).
 
-Exit codes: 2 usage (no password source, card password not 6-12 characters); 3/4/5/6 PC/SC,
-reader, card absent, card error; 7 network/TLS, site unreachable or in maintenance; 8 the site
-refused otherwise (card not registered, return URL not accepted, challenge expired); 9
-authentication refused: wrong password or unknown account (the site's message says how many
-attempts are left), locked (until when), revoked, signature or card data refused, the
-application refused the sign-on; 11 the page is not what the profile describes (saved, path
-printed), or the profile lacks the column's chain.
 """
 
 
-@click.group()
+@click.group(cls=HelpGroup)
 def ecpa() -> None:
     """eCPA 人事服務網: the civil service's sign-on hub (step 7)."""
 

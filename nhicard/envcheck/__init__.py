@@ -37,6 +37,8 @@ if TYPE_CHECKING:
     from nhicard.agent.serve.install import Machine
     from nhicard.core.errors import NhicardError
     from nhicard.pcsc.readers import ReaderInfo
+    from nhicard.platform.base import PolicyPlace, Runner
+    from nhicard.platform.browsers import BrowserInstall
     from nhicard.sites.sam_endpoint import SamEndpoint
 
 DEFAULT_TIMEOUT = 5.0  # seconds for each check that waits on the network
@@ -164,6 +166,10 @@ class CheckEnv:
     local_tz: tzinfo | None = None
     http_transport: httpx.BaseTransport | None = None
     published_installers: tuple[PublishedInstaller, ...] | None = None
+    browsers: Callable[[], Sequence[BrowserInstall]] | None = None  # installed Chromium family
+    browser_policy_places: tuple[PolicyPlace, ...] | None = None  # where their policies live
+    run_tool: Runner | None = None  # runs the OS's tools (--version, reg query)
+    official_ca_file: Path | None = None  # the official component's NHIRootCA.crt
     # -- the run's state (not settings)
     results: dict[str, CheckResult] = field(default_factory=dict, init=False, repr=False)
     _memo: dict[str, Any] = field(default_factory=dict, init=False, repr=False)

@@ -33,9 +33,32 @@ CA_2020 = "NHI SelfRoot CA"
 CA_2024_ORGANISATION = "nhi-localhost-ca"
 VERSIONS = {"0001": "2020", "0011": "2024"}
 UPDATE_CHECK_URL = "https://cloudicweb.nhi.gov.tw/cloudic/system/SMC/Eventesting.aspx"
+# the official test page, published at two paths (nhi-agent.md), and what it shows on success
 TEST_PAGE_URL = "https://cloudicweb.nhi.gov.tw/cloudic/system/webtesting/SampleY.aspx"
-LINKS = T("檢查更新:{u};測試頁:{t}", "update check: {u}; test page: {t}").format(
-    u=UPDATE_CHECK_URL, t=TEST_PAGE_URL
+TEST_PAGE_URL_SMC = "https://cloudicweb.nhi.gov.tw/cloudic/system/SMC/webtesting/SampleY.aspx"
+READ_OK = "讀卡成功：XXX"
+VERIFY_OK = "認證卡片：成功!"
+LINKS = T(
+    "檢查更新:{u};測試頁:{t} 或 {s}(成功時「讀取健保卡」顯示「{r}」,「驗證健保卡」最後顯示「{v}」)",
+    "update check: {u}; test page: {t} or {s} (on success 「讀取健保卡」 shows 「{r}」 and "
+    "「驗證健保卡」 ends with 「{v}」)",
+).format(u=UPDATE_CHECK_URL, t=TEST_PAGE_URL, s=TEST_PAGE_URL_SMC, r=READ_OK, v=VERIFY_OK)
+
+# Builds before 2024 open PC/SC once at start: a reader plugged in later is not seen until the
+# component restarts ([8013] / [7004]); the 2024 build opens a new context for every command.
+RESTART_BEFORE_2024 = T(
+    "2024 年以前的元件版本只在啟動時尋找讀卡機:插上讀卡機後要重新啟動元件(或重新開機;Linux:"
+    "sudo systemctl restart NHIICC),否則會出現 [8013] 或 [7004]。",
+    "Builds before 2024 look for readers only when they start: after plugging in a reader, "
+    "restart the component (or the computer; Linux: sudo systemctl restart NHIICC), or it "
+    "answers [8013] or [7004].",
+)
+RESTART_UNKNOWN_BUILD = T(
+    "若元件是 2024 年以前的版本(GetVersion 不是 0011),插上讀卡機後要重新啟動元件(Linux:"
+    "sudo systemctl restart NHIICC);2024 版不需要。",
+    "If the component is a build from before 2024 (GetVersion other than 0011), restart it "
+    "after plugging in a reader (Linux: sudo systemctl restart NHIICC); the 2024 build does "
+    "not need that.",
 )
 
 OPTIONAL = T(
@@ -328,9 +351,11 @@ def check_version(env: CheckEnv) -> Finding:
                 ).format(v=probe.version),
                 with_optional(
                     Text(
-                        f"需要時請更新元件:{env.platform.component_download_url()};{LINKS.zh}",
+                        f"需要時請更新元件:{env.platform.component_download_url()};{LINKS.zh}"
+                        f"。更新前:{RESTART_BEFORE_2024.zh}",
                         f"Update the component if you need it: "
-                        f"{env.platform.component_download_url()}; {LINKS.en}",
+                        f"{env.platform.component_download_url()}; {LINKS.en}. Until then: "
+                        f"{RESTART_BEFORE_2024.en}",
                     )
                 ),
                 s.url,
@@ -347,6 +372,7 @@ def check_version(env: CheckEnv) -> Finding:
     err = probe.error
     message = err.message if err is not None else T("沒有回應", "no answer")
     detail = f"{s.url}: {err.text.en}" if err is not None else s.url
+    restart = restart_hint(env)
     return warned(
         Text(
             f"官方元件沒有回應 GetVersion:{message.zh}",
@@ -354,16 +380,30 @@ def check_version(env: CheckEnv) -> Finding:
         ),
         with_optional(
             joined(
-                err.hint
-                if err is not None and err.hint is not None
-                else T(
-                    "重新啟動或重新安裝官方元件。", "Restart or reinstall the official component."
+                joined(
+                    err.hint
+                    if err is not None and err.hint is not None
+                    else T(
+                        "重新啟動或重新安裝官方元件。",
+                        "Restart or reinstall the official component.",
+                    ),
+                    T(f"({LINKS.zh})", f" ({LINKS.en})"),
                 ),
-                T(f"({LINKS.zh})", f" ({LINKS.en})"),
+                T(restart.zh, f" {restart.en}") if restart is not None else T("", ""),
             )
         ),
         detail,
     )
+
+
+def restart_hint(env: CheckEnv) -> Text | None:
+    """The restart-after-plugging-a-reader hint for the installed build: none for the 2024
+    build (its CA file says it is installed), worded for an unknown build otherwise."""
+    from nhicard.envcheck.official_ca import installed_build
+
+    if installed_build(env) == "2024":
+        return None
+    return RESTART_UNKNOWN_BUILD
 
 
 def profile_sam(env: CheckEnv) -> SamEndpoint:

@@ -5,9 +5,9 @@ as ``agent status``), and whether a component is reachable from the LAN.
   trusted in every store install put it in (a renewed certificate means a new CA: install
   again);
 - ``agent.serve-service``: the login service is registered and running;
-- ``agent.exposed``: nothing listens on port 7777 on all interfaces (the official component
-  does: other computers on the network can then ask it for the card). Linux only
-  (``/proc/net/tcp``).
+- ``agent.exposed``: nothing listens on port 7777 on all interfaces (the official component's
+  2020 build does: other computers on the network can then ask it for the card; the 2022 and
+  2024 builds bind 127.0.0.1:7777). Linux only (``/proc/net/tcp``).
 
 The hosts entry and ``GetVersion`` are the group's ``agent.hosts`` and ``agent.version``.
 Not having run ``agent install`` is a ``skip``: it is optional.
@@ -27,6 +27,12 @@ GROUP = "agent"
 _ANY4 = "00000000"
 _ANY6 = "0" * 32
 _LISTEN = "0A"
+
+# where the official component's builds listen (nhi-agent.md)
+BUILDS_BIND = (
+    f"official component: the 2020 build binds 0.0.0.0:{COMPONENT_PORT}, the 2022 and 2024 "
+    f"builds 127.0.0.1:{COMPONENT_PORT}; nhicard agent serve 127.0.0.1:{COMPONENT_PORT}"
+)
 
 INSTALL_FIX = T(
     "執行 nhicard agent install(會重新信任目前的 CA)。",
@@ -149,18 +155,20 @@ def check_exposed(env: CheckEnv) -> Finding:
                 "network can reach the card component",
             ).format(p=COMPONENT_PORT, w=", ".join(found)),
             T(
-                "官方元件就是如此;改用只聽 127.0.0.1 的 nhicard agent serve,或以防火牆封鎖外部連到 "
-                "{p} 埠。",
-                "The official component does this; use nhicard agent serve (127.0.0.1 only) "
-                "instead, or block outside access to port {p} in the firewall.",
-            ).format(p=COMPONENT_PORT),
-            ", ".join(found),
+                "2020 版官方元件就是聽 0.0.0.0:{p};2022 與 2024 版只聽 127.0.0.1:{p}。請更新官方元件"
+                "({u}),或改用只聽 127.0.0.1 的 nhicard agent serve,或以防火牆封鎖外部連到 {p} 埠。",
+                "The official component's 2020 build listens on 0.0.0.0:{p}; the 2022 and 2024 "
+                "builds listen on 127.0.0.1:{p} only. Update the component ({u}), or use nhicard "
+                "agent serve (127.0.0.1 only) instead, or block outside access to port {p} in "
+                "the firewall.",
+            ).format(p=COMPONENT_PORT, u=env.platform.component_download_url()),
+            f"{', '.join(found)}; {BUILDS_BIND}",
         )
     return passed(
         T("{p} 埠沒有對外接聽", "nothing listens on port {p} on all interfaces").format(
             p=COMPONENT_PORT
         ),
-        str(proc_net),
+        f"{proc_net}; {BUILDS_BIND}",
     )
 
 

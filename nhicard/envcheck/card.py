@@ -87,16 +87,18 @@ def probe_card(env: CheckEnv) -> CardProbe:
 
 
 def check_present(env: CheckEnv) -> Finding:
+    from nhicard.pcsc.readers import ReaderState
+
     try:
         info = chosen_reader(env)
     except NhicardError as err:
         return error_finding(err, INSERT_NHI)
-    if info.state in ("present", "in-use"):
+    if info.state in (ReaderState.PRESENT, ReaderState.IN_USE):
         return passed(
             T("讀卡機 {r} 中有卡片", "a card is in {r}").format(r=info.name),
             f"#{info.index} {info.name}: {info.state}",
         )
-    if info.state == "mute":
+    if info.state == ReaderState.MUTE:
         return failed(
             T("讀卡機 {r} 中的卡片沒有回應", "the card in {r} does not respond").format(
                 r=info.name

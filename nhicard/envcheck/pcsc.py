@@ -136,13 +136,15 @@ def _describe(info: ReaderInfo) -> str:
 
 
 def check_reader_state(env: CheckEnv) -> Finding:
+    from nhicard.pcsc.readers import ReaderState
+
     try:
         infos = readers(env)
     except NhicardError as err:
         return error_finding(err)
     detail = "; ".join(_describe(i) for i in infos)
-    mute = [i for i in infos if i.state == "mute"]
-    gone = [i for i in infos if i.state == "unavailable"]
+    mute = [i for i in infos if i.state == ReaderState.MUTE]
+    gone = [i for i in infos if i.state == ReaderState.UNAVAILABLE]
     if mute:
         return warned(
             T(
@@ -168,7 +170,7 @@ def check_reader_state(env: CheckEnv) -> Finding:
 
 def check_exclusive(env: CheckEnv) -> Finding:
     """A reader whose card another program holds exclusively (sharing violation)."""
-    from nhicard.pcsc.readers import connect_card
+    from nhicard.pcsc.readers import ReaderState, connect_card
 
     try:
         infos = readers(env)
@@ -177,7 +179,7 @@ def check_exclusive(env: CheckEnv) -> Finding:
     held: list[str] = []
     shared: list[str] = []
     for info in infos:
-        if info.state != "in-use":
+        if info.state != ReaderState.IN_USE:
             continue
         try:
             conn = connect_card(info.name)

@@ -15,10 +15,12 @@ from nhicard.core.i18n import T
 from nhicard.envcheck import DEFAULT_TIMEOUT, GROUPS, Check, CheckEnv, Finding, failed, passed
 from nhicard.envcheck import agent as agent_group
 from nhicard.envcheck import agent_serve as agent_serve_group
+from nhicard.envcheck import browser_lna as browser_lna_group
 from nhicard.envcheck import card as card_group
 from nhicard.envcheck import clock as clock_group
 from nhicard.envcheck import installer as installer_group
 from nhicard.envcheck import network as network_group
+from nhicard.envcheck import official_ca as official_ca_group
 from nhicard.envcheck import pcsc as pcsc_group
 from nhicard.envcheck import pcsc_usb as pcsc_usb_group
 from nhicard.envcheck import system as system_group
@@ -102,7 +104,10 @@ def plan_checks(options: CheckOptions, loaded: LoadedProfile) -> list[Check]:
         "system": system_group.checks(),
         "pcsc": pcsc_group.checks() + pcsc_usb_group.checks(),
         "card": card_group.checks(),
-        "agent": agent_group.checks() + agent_serve_group.checks(),
+        "agent": agent_group.checks()
+        + official_ca_group.checks()
+        + agent_serve_group.checks()
+        + browser_lna_group.checks(),
         "network": [_profile_check(options.profile, loaded)]
         + [
             replace(c, needs=(*c.needs, "network.profile"))

@@ -24,6 +24,13 @@ that chain is not public: exit 11, saying so.
 
 A refusal's plain-text answer is quoted; the profile's markers say whether it was a wrong
 password (with the attempts left), a lock (until when), a revocation or an unregistered card.
+A call's ``wrong_password_replies`` are answers that say nothing but mean a refused password
+(the real ``GetApTicketV2``: an empty body or ``0``): exit 9, never retried. Every refused
+password's hint states the lockout rule (sites.md).
+
+Cookies: every run starts from an empty cookie jar (``--cookie-jar`` is only written, never
+read), so eCPA cookies left by an earlier login — which make the real site redirect — never
+reach a new login.
 """
 
 from __future__ import annotations
@@ -35,7 +42,7 @@ from urllib.parse import urlencode, urlsplit
 
 from nhicard.agent.base import SIGNATURE_LENGTH, check_password_length
 from nhicard.core.errors import AuthRefused, NhicardError, SiteChanged, SiteRejected, UsageError
-from nhicard.core.i18n import T
+from nhicard.core.i18n import T, Text
 from nhicard.flows.base import FlowEnv, site_message_text
 from nhicard.sites.model import ChainCall, LoginChain, SiteSpec
 from nhicard.web.aspnet import page_messages
@@ -47,15 +54,36 @@ NHI_CHAIN = "nhi_card"
 _HTML_START = re.compile(r"\s*<(?:!doctype|html|head|body)\b", re.I)
 
 
+# The lockout rule (sites.md, from the NHI tax-filing page), said wherever a card password
+# was refused: never retried; 3 wrong → locked 10 minutes; a successful login clears the
+# wrong count, not the lock count; 3 locks revoke 「健保卡網路服務報稅資格」.
+LOCKOUT_RULE = T(
+    "nhicard 不會自動重試密碼。連續輸錯 3 次會鎖定 10 分鐘;登入成功會清除輸錯次數,"
+    "但不會清除鎖定次數;累計鎖定 3 次會失去「健保卡網路服務報稅資格」,須重新註冊。",
+    "nhicard never retries a password. Three wrong passwords lock it for 10 minutes; a "
+    "successful login clears the count of wrong passwords but not the count of locks; three "
+    "locks revoke 「健保卡網路服務報稅資格」 (the card's online service, tax filing included) "
+    "and the card must be registered again.",
+)
 HINT_WRONG_PASSWORD = T(
-    "請確認密碼後再執行一次;nhicard 不會自動重試(連續錯誤 3 次將鎖定 10 分鐘)。",
-    "Check the password and run again yourself; nhicard never retries (three wrong passwords "
-    "lock the card's online service for 10 minutes).",
+    "請確認密碼後自行再執行一次。" + LOCKOUT_RULE.zh,
+    "Check the password and run again yourself. " + LOCKOUT_RULE.en,
+)
+HINT_WRONG_ACCOUNT_PASSWORD = T(
+    "請確認帳號密碼後自行再執行一次;nhicard 不會自動重試(連續錯誤 3 次將鎖定 10 分鐘)。",
+    "Check the account and password and run again yourself; nhicard never retries (three "
+    "wrong passwords lock the login for 10 minutes).",
 )
 HINT_LOCKED = T(
-    "請等到鎖定解除後再試;鎖定 3 次後網路服務會失效,須重新註冊。",
-    "Wait until the lock ends; after three locks the online service is revoked and the card "
-    "must be registered again.",
+    "請等到鎖定解除後再試。" + LOCKOUT_RULE.zh, "Wait until the lock ends. " + LOCKOUT_RULE.en
+)
+HINT_ACCOUNT_LOCKED = T(
+    "請等到鎖定解除(10 分鐘)後再試;nhicard 不會自動重試。",
+    "Wait until the lock ends (10 minutes); nhicard never retries.",
+)
+MSG_SILENT_REFUSAL = T(
+    "密碼錯誤或登入已鎖定(網站的回應為{shown})",
+    "wrong password, or the login is locked (the site answered {shown})",
 )
 HINT_REVOKED = T(
     "請重新執行 nhicard register 申請註冊。", "Register again with `nhicard register`."
@@ -136,6 +164,25 @@ def check_return_url(env: FlowEnv, return_url: str) -> None:
         )
 
 
+def refused_return_hint(env: FlowEnv, refused: str) -> Text:
+    """What to try after eCPA refused ``refused``: the profile's own relying party (the
+    sandbox's e-learning site, or the real one), never the address just refused."""
+    try:
+        known = env.profile.elearn.url("sso_verify")
+    except NhicardError:
+        known = ""
+    if known and known.rstrip("/").lower() != refused.rstrip("/").lower():
+        return T(
+            "請確認應用系統的登入網址;此網站設定檔中 eCPA 接受的是 {url}。",
+            "Check the application's sign-on address; the one this site profile's eCPA "
+            "accepts is {url}.",
+        ).format(url=known)
+    return T(
+        "請確認應用系統的登入網址(必須是 eCPA 已登記的應用系統)。",
+        "Check the application's sign-on address (it must be an application registered with eCPA).",
+    )
+
+
 def chain_for(ecpa: SiteSpec, account: str | None) -> LoginChain:
     """The profile's chain of the chosen column; a column whose chain the profile lacks →
     exit 11 (on the real profile: the NHI-card column, whose chain is not public)."""
@@ -166,8 +213,25 @@ def _matches(patterns: tuple[str, ...], text: str) -> bool:
     return any(p and p in text for p in patterns)
 
 
-def refusal_error(reply: str, ecpa: SiteSpec, call: ChainCall) -> NhicardError:
-    """The typed error for one refused call (its plain-text answer quoted verbatim)."""
+def refusal_error(
+    reply: str, ecpa: SiteSpec, call: ChainCall, *, card_password: bool = True
+) -> NhicardError:
+    """The typed error for one refused call (its plain-text answer quoted verbatim).
+    ``card_password``: the password was the NHI card's (the lockout rule is stated in full),
+    else an eCPA account's."""
+    if reply in call.wrong_password_replies:
+        said = T("空白", "an empty body") if not reply else T("「{r}」", "'{r}'").format(r=reply)
+        why = T(
+            MSG_SILENT_REFUSAL.zh.format(shown=said.zh), MSG_SILENT_REFUSAL.en.format(shown=said.en)
+        )
+        return AuthRefused(
+            T("eCPA 拒絕登入({step}):{zh}", "eCPA refused the login ({step}): {en}").format(
+                step=call.name, zh=why.zh, en=why.en
+            ),
+            hint=HINT_WRONG_PASSWORD if card_password else HINT_WRONG_ACCOUNT_PASSWORD,
+            reason="wrong-password",
+            data={"step": call.name, "reply": reply},
+        )
     message = site_message_text(reply) if reply else T("(空白回應)", "(empty reply)")
     shown = message.zh + " " + message.en
     markers = ecpa.markers
@@ -201,11 +265,11 @@ def refusal_error(reply: str, ecpa: SiteSpec, call: ChainCall) -> NhicardError:
     if locked_until:
         data["locked_until"] = locked_until
     hints = {
-        "wrong-password": HINT_WRONG_PASSWORD,
-        "locked": HINT_LOCKED,
+        "wrong-password": HINT_WRONG_PASSWORD if card_password else HINT_WRONG_ACCOUNT_PASSWORD,
+        "locked": HINT_LOCKED if card_password else HINT_ACCOUNT_LOCKED,
         "revoked": HINT_REVOKED,
     }
-    hint = hints.get(reason, HINT_WRONG_PASSWORD)
+    hint = hints.get(reason, hints["wrong-password"])
     if "EnCrypt" in shown or "時區" in shown or "time zone" in shown:
         hint = HINT_CLOCK
     return AuthRefused(text, hint=hint, reason=reason, data=data)
@@ -351,11 +415,7 @@ class EcpaLogin:
                 "eCPA 不接受這個返回網址 {url}:{zh}",
                 "eCPA does not accept the return URL {url}: {en}",
             ).format(url=self.return_url, zh=text.zh, en=text.en),
-            hint=T(
-                "請確認應用系統的登入網址(例如 https://elearn.hrd.gov.tw/sso_verify.php)。",
-                "Check the application's sign-on address (e.g. "
-                "https://elearn.hrd.gov.tw/sso_verify.php).",
-            ),
+            hint=refused_return_hint(self.env, self.return_url or ""),
             reason="return-url-refused",
         )
 
@@ -402,7 +462,7 @@ class EcpaLogin:
             reply = str(value).strip() if isinstance(value, str | int) else ""
         if re.fullmatch(call.ok, reply):
             return reply
-        raise refusal_error(reply, self.ecpa, call)
+        raise refusal_error(reply, self.ecpa, call, card_password=self.account is None)
 
     def land_on_home(self, login_page: Page) -> EcpaLoginResult:
         """Without a return URL: eCPA's home, when the profile names it."""

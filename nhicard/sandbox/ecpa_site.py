@@ -6,10 +6,17 @@ its script runs a chain of jQuery XHR calls against ``/Home/*``, form-urlencoded
 ``loginType`` and an uppercase-hex ``APReqEncodedData`` to the relying party's returnUrl.
 
 Pages
-    ``GET /`` and the old ``/uIAM/clogin.asp`` redirect to the login page.
+    ``GET /`` (and ``/uIAM/clogin.asp`` without ``destid``) redirect to the login page.
+    ``GET|POST /uIAM/clogin.asp?destid=CrossHRD`` — the old login page: a plain form
+    (``#username``, ``#password``, button ``submit``, sites.md) posted to itself; a login
+    shows ``#ssoForm`` posting the ticket to the application's ``sso_verify.php``, sent with
+    ``Referrer-Policy: no-referrer-when-downgrade`` so its full address is the Referer there —
+    and relying parties refuse tickets that came through this page (sites.md).
     ``GET /webform/clogin.aspx?returnUrl=…&Naminglogo=…&showecpa=Y`` — title 「人事服務網eCPA」,
-    the four columns of the real page: 帳號/密碼 (``#txtAccount``, ``#txtPassword``), 自然人憑證
-    (PIN box ``#pinCode``), 機關憑證, 健保卡 + 密碼 (``#nhiPassword``). An accepted returnUrl (a
+    the five columns of the real page: 帳號/密碼 (``#txtAccount``, ``#txtPassword``), 自然人憑證
+    (PIN box ``#pinCode``), 機關憑證, 行動自然人憑證 (mobile citizen certificate; its controls
+    ``#mobileIdNumber``, ``#btnMobileCertLogin`` are ours, the sandbox does not run it),
+    健保卡 + 密碼 (``#nhiPassword``). An accepted returnUrl (a
     registered relying party) is kept in the session and in the hidden ``#hidReturnUrl``; a
     refused one leaves that field empty and shows a message. A visitor already signed in,
     with an accepted returnUrl, gets the hidden ``#ssoForm`` posted at once.
@@ -20,7 +27,9 @@ The account/password column — exactly the recorded chain:
     1. ``POST /Home/GetUID`` ``account=<alias>`` → the ID number;
     2. ``POST /Home/GetApTicketV2`` ``account=…&password=…&ApID=CrossHRD`` → the ticket, long
        uppercase hex (the sandbox's own signed token, nhicard.sandbox.sso); the session is
-       signed in from here on (a new session id);
+       signed in from here on (a new session id). A refused password gets what the record
+       shows, no words: an empty body or ``0`` (which one when is not recorded: here an empty
+       body for a wrong password, ``0`` while the account is locked);
     3. ``POST /Home/EnterTwoWayLog`` ``account=…&loginType=0&sn=&ticket=&appId=CrossHRD`` → ``0``;
     4. ``POST /Home/EnterApplicationTwoWay`` ``appId=CrossHRD`` → ``0``;
     5. the page posts ``loginType=0&APReqEncodedData=<ticket>`` to the returnUrl, or without
@@ -44,8 +53,8 @@ OUR GUESS (the real ones are not public):
     4. ``EnterTwoWayLog`` (``account=<ID number>&loginType=3&sn=<card number>``…) and
        ``EnterApplicationTwoWay`` as above; 5. as above.
 
-Every refusal is HTTP 200 with a plain-text message, ``中文 / English`` (the real error
-replies are not public). The wrong-password text says how many attempts are left
+Every other refusal is HTTP 200 with a plain-text message, ``中文 / English`` (the real error
+replies are not public). The NHI-card column's wrong-password text says how many attempts are left
 (「還可以再嘗試 N 次」); the lock says until when (``YYYY-MM-DD HH:MM:SS``, Taipei time).
 A ``/Home/*`` request without ``X-Requested-With: XMLHttpRequest`` or not form-urlencoded gets
 HTTP 400; one whose ``Origin`` is not eCPA's own HTTP 403.
@@ -82,10 +91,13 @@ LOCK_TIME = timedelta(minutes=10)
 MAX_FAILURES = 3
 COOKIE_NAME = "ECPA_SessionId"
 HOME_PATH = "/webform/home.aspx"
+LEGACY_VERIFY_PATH = "/sso_verify.php"  # where the old page posts an application's ticket
 LOGIN_PATH = "/webform/clogin.aspx"
 DEFAULT_APP_ID = "CrossHRD"
 LOGIN_TYPE_ACCOUNT = "0"
 LOGIN_TYPE_NHI = "3"  # our guess
+WRONG_PASSWORD_REPLY = ""  # GetApTicketV2's answer to a wrong password (recorded: "" or "0")
+LOCKED_REPLY = "0"
 FORM_TYPE = "application/x-www-form-urlencoded"
 HERE = Path(__file__).resolve().parent
 STATIC_JS = HERE / "static" / "ecpa_login.js"
@@ -114,14 +126,8 @@ MSG_DECRYPT = T(
     "The encrypted password could not be decrypted; check the computer's date, time and "
     "time zone (Taipei time).",
 )
-MSG_WRONG_PASSWORD = T(
-    "密碼錯誤,您還可以再嘗試 {attempts} 次;連續錯誤 3 次將鎖定 10 分鐘。",
-    "Wrong password; {attempts} attempt(s) left. Three wrong passwords lock the login for "
-    "10 minutes.",
-)
-MSG_LOCKED = T(
-    "密碼錯誤次數過多,已鎖定至 {until}(臺北時間),請稍後再試。",
-    "Too many wrong passwords: locked until {until} (Taipei time). Try again later.",
+MSG_LEGACY_REFUSED = T(
+    "帳號或密碼錯誤,或帳號已鎖定。", "Wrong account or password, or the account is locked."
 )
 MSG_WRONG_CARD_PASSWORD = T(
     "健保卡密碼錯誤,您還可以再嘗試 {attempts} 次;連續錯誤 3 次將鎖定 10 分鐘。",
@@ -280,7 +286,43 @@ class EcpaSite:
         return RedirectResponse(LOGIN_PATH, status_code=302)
 
     async def legacy_login(self, request: Request) -> Response:
-        return RedirectResponse(LOGIN_PATH, status_code=302)
+        """The old login page ``/uIAM/clogin.asp?destid=<ApID>``: a plain form (``#username``,
+        ``#password``, a button named ``submit``) posted to itself; a login posts the ticket
+        on to the application's ``sso_verify.php`` — whose Referer is then this page, which
+        relying parties refuse (sites.md). Without a ``destid`` it leads to the new page."""
+        destid = request.query_params.get("destid", "")
+        if not destid:
+            return RedirectResponse(LOGIN_PATH, status_code=302)
+        session = self.sessions.load_or_create(request)
+        context: dict[str, Any] = {"destid": destid, "message": None, "sso": None}
+        if destid not in self.settings.applications:
+            context["message"] = MSG_UNKNOWN_APP
+        elif request.method == "POST":
+            form = await request.form()
+            fields = {
+                "account": str(form.get("username") or ""),
+                "password": str(form.get("password") or ""),
+                "ApID": destid,
+            }
+            session.data["return_url"] = None
+            try:
+                answer, session = self.get_ap_ticket_v2(session, fields)
+            except Refusal as refused:
+                context["message"] = refused.message
+            else:
+                if answer in (WRONG_PASSWORD_REPLY, LOCKED_REPLY):
+                    context["message"] = MSG_LEGACY_REFUSED
+                else:
+                    target = self.settings.applications[destid].rstrip("/") + LEGACY_VERIFY_PATH
+                    context["sso"] = {
+                        "action": target,
+                        "token": answer,
+                        "login_type": LOGIN_TYPE_ACCOUNT,
+                    }
+        reply = self.page(request, "ecpa_legacy_login.html", context)
+        # the full address travels as Referer, also to another site (https → https)
+        reply.headers["Referrer-Policy"] = "no-referrer-when-downgrade"
+        return self.sessions.attach(reply, session)
 
     async def login_page(self, request: Request) -> Response:
         session = self.sessions.load_or_create(request)
@@ -365,15 +407,17 @@ class EcpaSite:
             if account is None:
                 check_password(password, self._dummy_hash)
                 raise Refusal(MSG_NO_ACCOUNT)
+            # as recorded, a refused password gets no words: an empty body or "0" (which one
+            # when is not recorded; here "" for a wrong password, "0" while locked)
             if account.locked_until is not None and now < account.locked_until:
-                raise Refusal(MSG_LOCKED.format(until=taipei_text(account.locked_until)))
+                return LOCKED_REPLY, session
             if not check_password(password, account.password_hash):
                 account.failures += 1
                 if account.failures >= MAX_FAILURES:
                     account.failures = 0
                     account.locked_until = now + LOCK_TIME
-                    raise Refusal(MSG_LOCKED.format(until=taipei_text(account.locked_until)))
-                raise Refusal(MSG_WRONG_PASSWORD.format(attempts=MAX_FAILURES - account.failures))
+                    return LOCKED_REPLY, session
+                return WRONG_PASSWORD_REPLY, session
             account.failures, account.locked_until = 0, None
         user = {
             "account": account.account,
@@ -514,7 +558,7 @@ def create_ecpa_app(
     post = ["POST"]
     routes = [
         Route("/", site.root),
-        Route("/uIAM/clogin.asp", site.legacy_login),
+        Route("/uIAM/clogin.asp", site.legacy_login, methods=["GET", "POST"]),
         Route(LOGIN_PATH, site.login_page, methods=["GET"]),
         Route(HOME_PATH, site.home),
         Route("/webform/logout.aspx", site.logout),

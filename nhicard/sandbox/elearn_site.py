@@ -11,6 +11,8 @@ Pages
     real one, ``302 sso_home.php?ssoid=<n>``, which answers ``302 /mooc/index.php`` (the
     page that shows who is logged in). On failure HTTP 403 with the reason (``#ssoError``
     with ``data-reason``).
+    A post whose Referer is eCPA's old ``uIAM/clogin.asp`` is refused (403, ``legacy-login``),
+    as the real relying parties do (sites.md).
     ``GET /sso_verify.php`` — without a token: HTTP 400 with the same page.
     ``GET /sso_home.php?ssoid=<n>`` — the sign-on's second hop (the ``ssoid`` must be the
     session's own); ``GET /mooc/index.php`` — the platform's home (same as ``/``).
@@ -23,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -51,6 +53,24 @@ MSG_NO_SSO = T(
     "沒有進行中的單一登入,請重新從人事服務網 eCPA 登入。",
     "No single sign-on in progress; sign in again through eCPA.",
 )
+
+
+MSG_LEGACY = T(
+    "不接受經由舊版登入頁(uIAM/clogin.asp)取得的單一登入,請從人事服務網 eCPA 新版登入頁登入。",
+    "Sign-ons that came through the old login page (uIAM/clogin.asp) are refused; sign in "
+    "through eCPA's current login page.",
+)
+LEGACY_LOGIN_PATH = "/uiam/clogin.asp"
+
+
+def came_through_legacy_login(referer: str) -> bool:
+    """True when the Referer is eCPA's old login page: the real relying parties'
+    ``sso_verify.php`` check the Referer and refuse those tickets (sites.md)."""
+    try:
+        path = urlsplit(referer).path
+    except ValueError:
+        return False
+    return path.lower().rstrip("/").endswith(LEGACY_LOGIN_PATH)
 
 
 @dataclass(frozen=True)
@@ -106,6 +126,9 @@ class ElearnSite:
         if not token:
             error = {"reason": "missing", "zh": MSG_NO_TOKEN.zh, "en": MSG_NO_TOKEN.en}
             return self.render(request, None, error, status=400)
+        if came_through_legacy_login(request.headers.get("referer", "")):
+            error = {"reason": "legacy-login", "zh": MSG_LEGACY.zh, "en": MSG_LEGACY.en}
+            return self.render(request, None, error, status=403)
         try:
             claims = self.verifier.verify(token, self.now())
         except AuthRefused as refused:

@@ -92,10 +92,17 @@ def check_agent_fields(
     data: SandboxData,
     store: RegistrationStore,
     now: datetime,
+    random_alone: bool = False,
 ) -> CardIdentity | Text:
     """Verify what 讀取 posted: ``hidBasic`` (``card_no,id_no,name,birthROC7,sex,term``),
     ``hidVersion`` + ``hidRandom`` signed by the SAM in ``hidSign`` for that card number; the
-    random is single-use; the card must be one the sandbox knows, with that ID number."""
+    card must be one the sandbox knows, with that ID number.
+
+    ``random_alone`` is the card + password path (the login): there the official page script
+    (``InnerAuthHC``, nhi-agent.md) has only the 16-digit random signed, so a signature over
+    ``hidRandom`` alone is accepted; one over version + random is accepted too, since what
+    the real server does with that form is not known. Each signed text is single-use, keyed
+    by what was signed (a random-alone signature cannot be replayed under another version)."""
     if not (basic and version and random and sign):
         return msg.NOT_READ
     fields = basic.split(",")
@@ -108,11 +115,29 @@ def check_agent_fields(
     ):
         return msg.CARD_NOT_VERIFIED
     card_number, id_number, name = fields[0], fields[1].strip().upper(), fields[2].strip()
-    if not verify_h_sign(public_key, card_number, version + random, sign.upper()):
+    signed = signed_text(public_key, card_number, version, random, sign, random_alone)
+    if signed is None:
         return msg.CARD_NOT_VERIFIED
-    if not store.claim_nonce(f"h_sign:{card_number}:{version}{random}", now):
+    if not store.claim_nonce(f"h_sign:{card_number}:{signed}", now):
         return msg.CARD_NOT_VERIFIED
     record = data.card(card_number)
     if record is None or record.id_number.upper() != id_number:
         return msg.CARD_DATA_MISMATCH
     return CardIdentity(card_number, id_number, name or record.name)
+
+
+def signed_text(
+    public_key: RSAPublicKey,
+    card_number: str,
+    version: str,
+    random: str,
+    sign: str,
+    random_alone: bool,
+) -> str | None:
+    """What ``sign`` is the SAM's signature over (after the card number): version + random,
+    or, when ``random_alone`` allows it, the random alone; None when neither."""
+    candidates = (random, version + random) if random_alone else (version + random,)
+    for text in candidates:
+        if verify_h_sign(public_key, card_number, text, sign.upper()):
+            return text
+    return None

@@ -1,8 +1,10 @@
 """The sandbox NHI card online-service registration site (健保卡網路服務註冊).
 
 Pages (paths like the real site's): ``/cloudic/system/mlogin.aspx`` (login with card +
-password, and the link 「首次登入請先申請 Register for New Account」), ``UserAction.aspx`` (terms →
-apply → password/contact → mail sent, one WebForms page driven by the session's step),
+password, where the page has only the 16-digit random signed, as the official
+``InnerAuthHC`` does; and the link 「首次登入請先申請 Register for New Account」),
+``UserAction.aspx`` (terms → apply → password/contact → mail sent, one WebForms page driven
+by the session's step),
 ``Verify.aspx?token=…`` (the mail's link: 讀取 + 確定 → 「密碼設定完成」) and ``Main.aspx``.
 Every form is ``<form method="post" id="form1">`` with signed ``__VIEWSTATE`` /
 ``__EVENTVALIDATION`` (:mod:`nhicard.sandbox.webforms`) and the ``ASP.NET_SessionId`` cookie.
@@ -21,6 +23,7 @@ from urllib.parse import quote
 
 import jinja2
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
@@ -248,13 +251,18 @@ class NhiSite:
                 "hidSign": "sign"}  # fmt: skip
         return {short: form.get(name, "") for name, short in keys.items()}
 
-    def check_card(self, form: Mapping[str, str]) -> rules.CardIdentity | Text:
+    def check_card(
+        self, form: Mapping[str, str], *, random_alone: bool = False
+    ) -> rules.CardIdentity | Text:
+        """The agent fields of a post; ``random_alone``: the card + password login, where the
+        page has only the 16-digit random signed (see :func:`rules.check_agent_fields`)."""
         return rules.check_agent_fields(
             **self.agent_values(form),
             public_key=self.ctx.keys.sam_public_key,
             data=self.ctx.data,
             store=self.ctx.store,
             now=self.now(),
+            random_alone=random_alone,
         )
 
     # -- / and the script ------------------------------------------------------------------
@@ -309,7 +317,8 @@ class NhiSite:
         )
 
     def login(self, form: Mapping[str, str]) -> rules.CardIdentity | Text:
-        card = self.check_card(form)
+        # the card + password path: the page signs the random alone (InnerAuthHC)
+        card = self.check_card(form, random_alone=True)
         if not isinstance(card, rules.CardIdentity):
             return card
         if not self.ctx.store.is_registered(card.card_number):
@@ -704,6 +713,32 @@ def build_nhi_app(ctx: SandboxContext) -> Starlette:
         Route(VERIFY_PATH, site.verify_post, methods=["POST"]),
         Route(SCRIPT_PATH, site.script, methods=["GET"]),
     ]
-    app = Starlette(routes=routes)
+    instance = Middleware(InstanceHeader, instance=ctx.store.instance_id)
+    app = Starlette(routes=routes, middleware=[instance])
     app.state.nhi_site = site
     return app
+
+
+INSTANCE_HEADER = "X-Nhicard-Sandbox-Instance"  # sandbox.toml's [nhi.options] instance_header
+
+
+class InstanceHeader:
+    """Every response names this instance of the site (the store's
+    :attr:`~nhicard.sandbox.store.RegistrationStore.instance_id`): a run journal made against
+    a sandbox that was deleted since is then told apart from this one's."""
+
+    def __init__(self, app: Any, *, instance: str) -> None:
+        self.app = app
+        self.header = (INSTANCE_HEADER.lower().encode("ascii"), instance.encode("ascii"))
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_named(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", ()), self.header]}
+            await send(message)
+
+        await self.app(scope, receive, send_named)

@@ -151,8 +151,11 @@ class _Session:
         # 8: the card's answer and version+random → signature
         msg = await self.next_message()
         try:
-            answer, version_plus_random = samwire.expect(msg, "03", (("au", 16), ("se", 20)))
+            # se: version+random (20) or, on the card + password path, the random alone (16)
+            answer, version_plus_random = samwire.expect(msg, "03", (("au", 16), ("se", None)))
         except SamProtocolError:
+            await self.refuse(RC_BAD_REQUEST)
+        if len(version_plus_random) not in (16, 20):
             await self.refuse(RC_BAD_REQUEST)
         expected = mutual_auth_answer(card.auth_key, au32, card_challenge)
         if not hmac.compare_digest(answer, expected):

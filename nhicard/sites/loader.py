@@ -286,6 +286,7 @@ def _chain(reader: _Reader, key: str, base: str, allow_http: bool) -> LoginChain
         save = call.text("save", "")
         if save:
             saved.add(save)
+        wrong_password_replies = tuple(v.strip() for v in call.texts("wrong_password_replies"))
         calls.append(
             ChainCall(
                 name=path.rsplit("/", 1)[-1] or path,
@@ -296,6 +297,7 @@ def _chain(reader: _Reader, key: str, base: str, allow_http: bool) -> LoginChain
                 reply_key=reply_key,
                 save=save,
                 refusal=refusal,
+                wrong_password_replies=wrong_password_replies,
             )
         )
     sso_fields = _pairs(reader, "sso_fields")

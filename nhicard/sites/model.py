@@ -82,7 +82,9 @@ class ChainCall:
     which order (values are templates with ``{placeholders}``), how its reply is read, what
     a successful reply looks like (``ok``, a regex over the whole reply), under which name
     the reply is kept for later calls (``save``), and what a refusal means (``auth``: the
-    login was refused, exit 9; ``site``: the site refused otherwise, exit 8)."""
+    login was refused, exit 9; ``site``: the site refused otherwise, exit 8).
+    ``wrong_password_replies``: whole replies that mean a refused password although they
+    carry no words (the real ``GetApTicketV2`` answers an empty body or ``0``)."""
 
     name: str
     url: str
@@ -92,6 +94,7 @@ class ChainCall:
     reply_key: str = ""
     save: str = ""
     refusal: str = "auth"
+    wrong_password_replies: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

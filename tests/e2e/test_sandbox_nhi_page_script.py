@@ -148,3 +148,65 @@ def test_socket_opened_on_load_frames_alerted_and_errors_quoted(tmp_path: Path) 
         assert "[7004] 未置入健保卡" in page.locator("#lblMessage").inner_text()
         page.wait_for_timeout(300)
         assert posts == []  # the script never posts the form after 讀取
+
+
+@contextlib.contextmanager
+def card_component(tmp_path: Path, basic: str) -> Iterator[tuple[str, list[str]]]:
+    """A WSS component answering as the official one would for a card whose GetBasic is
+    ``basic``; records the commands it gets."""
+    from websockets.sync.server import ServerConnection
+
+    ca = TestCA(tmp_path / "ca", "NHI SelfRoot CA (test)")
+    cert = ca.issue("component")
+    received: list[str] = []
+    replies = {
+        "GetBasic": "GetBasic:" + basic,
+        "GetVersion": "GetVersion:0011",
+        "GetRandom": "GetRandom:1234567890123456",
+    }
+
+    def handler(ws: ServerConnection) -> None:
+        with contextlib.suppress(Exception):
+            for message in ws:
+                command = str(message)
+                received.append(command.partition("?")[0])
+                name = command.partition("?")[0]
+                ws.send(replies.get(name, "H_Sign:" + "AB" * 128 if name == "H_Sign" else "9999"))
+
+    with websocket_server(handler, ssl=server_context(cert)) as url:
+        yield url, received
+
+
+@pytest.mark.parametrize(
+    ("id_number", "refused"),
+    [("A900000007", True), ("A800000014", True), ("A123456789", False), ("FC12345674", False)],
+)
+def test_page_script_refuses_ids_its_own_check_refuses(
+    tmp_path: Path, id_number: str, refused: bool
+) -> None:
+    """The official page script's ID check ^[A-Z][12ABCD]\\d{8}$ (sites.md): a new-style
+    resident permit number is refused in the page after GetBasic, nothing is signed and
+    nothing filled; a national ID or an old-style permit goes on to H_Sign."""
+    basic = f"000034567890,{id_number},安娜,0811231,F,0"
+    with (
+        card_component(tmp_path, basic) as (url, received),
+        sandbox_with_agent_url(tmp_path, url) as endpoints,
+        chromium() as browser,
+    ):
+        page = browser.new_context(ignore_https_errors=True).new_page()
+        page.on("dialog", lambda d: d.accept())
+        open_apply(page, endpoints["nhi_url"])
+        page.get_by_role("button", name="讀取 Read").click()
+        page.wait_for_function("document.getElementById('lblMessage').textContent.length > 0")
+        message = page.locator("#lblMessage").inner_text()
+        hidden = page.evaluate(
+            "['hidBasic', 'hidSign'].map(n => document.forms.form1.elements[n].value)"
+        )
+        if refused:
+            assert "身分證號格式錯誤" in message and "not in an accepted format" in message
+            assert received == ["GetBasic"]  # nothing signed
+            assert hidden == ["", ""]
+        else:
+            assert "健保卡讀取成功" in message
+            assert received == ["GetBasic", "GetVersion", "GetRandom", "H_Sign"]
+            assert hidden == [basic, "AB" * 128]

@@ -131,6 +131,17 @@ def test_h_sign_runs_the_sam_exchange_and_verifies(sam: SamServerThread, keys: S
     assert apdus[4] == "00A4040010D1580000010000000000000000003100"  # SELECT SAM at the end
 
 
+def test_h_sign_of_the_random_alone_as_the_card_password_path_sends_it(
+    sam: SamServerThread, keys: SandboxKeys
+) -> None:
+    """The official page's InnerAuthHC path signs the 16-digit random without the version:
+    it travels to the SAM as <se=16> and the signature covers card number ‖ random."""
+    random16 = VR[4:]
+    sig = agent_for(sam, keys, card_opener=in_process(VirtualCard(WANG))).h_sign(random16)
+    assert verify_h_sign(keys.sam_public_key, WANG.card_number, random16, sig)
+    assert not verify_h_sign(keys.sam_public_key, WANG.card_number, VR, sig)
+
+
 class NoSamApplet(InProcessConnection):
     """A virtual card that answers SELECT SAM with 6A 82."""
 

@@ -159,6 +159,26 @@ def test_cookie_jar_is_private_and_works_with_curl(
     assert without.stdout == "302"  # the jar is what signs curl in
 
 
+def test_a_fresh_login_never_sends_stale_ecpa_cookies(
+    sandbox: SandboxServer,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """Stale eCPA cookies make the real site redirect (sites.md): every login starts from an
+    empty jar, and --cookie-jar is replaced, never read back."""
+    register(sandbox)
+    jar = tmp_path / "cookies.txt"
+    host = sandbox.endpoints["ecpa_url"].split("//", 1)[1].split(":", 1)[0]
+    stale = "stale-session-0123456789abcdef"
+    jar.write_text(f"{host}\tFALSE\t/\tTRUE\t0\tECPA_SessionId\t{stale}\n", "utf-8")
+    done = login(sandbox, "-vv", "--cookie-jar", str(jar))
+    assert done.returncode == 0, done.stderr
+    assert stale not in done.stderr  # never sent (-vv traces the requests)
+    text = jar.read_text("utf-8")
+    assert stale not in text
+    sessions = [line.split("\t")[6] for line in text.splitlines() if "\tECPA_SessionId\t" in line]
+    assert len(sessions) == 1 and sessions[0] != stale
+
+
 def test_cookie_jar_not_written_when_login_fails(sandbox: SandboxServer, tmp_path: Path) -> None:  # noqa: F811
     register(sandbox)
     jar = tmp_path / "cookies.txt"
@@ -228,18 +248,23 @@ def test_account_column_continues_into_elearning_with_cookie_jar(
 
 def test_account_wrong_password_sent_once_exits_9_then_locks(sandbox: SandboxServer) -> None:  # noqa: F811
     sandbox.use("# a server of its own: the lock stays with it\n")
+    # GetApTicketV2 answers as recorded: an empty body (wrong) or "0" (here: locked)
     first = account_login(sandbox, password="Wrong-000")
     assert first.returncode == 9, first.stderr
-    assert "Wrong password; 2 attempt(s) left." in first.stderr
-    assert "never retries" in first.stderr and first.stdout == ""
+    flat = " ".join(first.stderr.split())
+    assert (
+        "eCPA refused the login (GetApTicketV2): wrong password, or the login is locked "
+        "(the site answered an empty body)"
+    ) in flat
+    assert "never retries" in flat and "10 minutes" in flat and first.stdout == ""
     assert "Wrong-000" not in first.stderr
     second = account_login(sandbox, password="Wrong-000", lang="zh-TW")
     assert second.returncode == 9
-    assert "您還可以再嘗試 1 次" in second.stderr
+    assert "密碼錯誤或登入已鎖定" in second.stderr and "不會自動重試" in second.stderr
     third = account_login(sandbox, password="Wrong-000")
-    assert third.returncode == 9 and "locked until" in third.stderr
+    assert third.returncode == 9 and "the site answered '0'" in third.stderr
     locked = account_login(sandbox)  # even the right password, while locked
-    assert locked.returncode == 9 and "Wait until the lock ends" in locked.stderr
+    assert locked.returncode == 9 and "the site answered '0'" in locked.stderr
 
 
 def test_unknown_account_exits_9(sandbox: SandboxServer) -> None:  # noqa: F811

@@ -51,8 +51,16 @@ LIN = {
     "issue_date": "2019-11-20",
     "issue_date_roc": "1081120",
     "card_termination": "0",
-    "warnings": [],
+    # 峯 is HKSCS: the official component (plain Big5) would garble the name
+    "warnings": [
+        "姓名含有一般 Big5 沒有的字(例如香港增補字符集 HKSCS 的字):"
+        "官方健保卡讀卡機元件會把這個姓名顯示成亂碼"
+    ],
 }
+GARBLED_EN = (
+    "the name has characters plain Big5 lacks (e.g. HKSCS ones): the official component "
+    "would garble this name"
+)
 ANNA = {
     "reader": SLOT0,
     "atr": ATR_ANNA,
@@ -381,7 +389,7 @@ def test_card_read_table_in_english(virtual_cards: VirtualCardSlots) -> None:
     assert rows["reader"] == SLOT0
     assert rows["card_type"] == "nhi"
     assert rows["birth_date"] == "1988-03-15"
-    assert rows["warnings"] == ""
+    assert rows["warnings"] == GARBLED_EN
 
 
 def test_card_in_use_by_another_program_exit_6(virtual_cards: VirtualCardSlots) -> None:
@@ -410,7 +418,9 @@ def test_pcscd_not_running_exit_3(tmp_path: object, command: tuple[str, str]) ->
     assert proc.stderr.splitlines() == [
         "Error: the PC/SC service is not running; readers are unreachable "
         "(SCARD_E_NO_SERVICE (0x8010001D) during SCardEstablishContext)",
-        "Hint: Install and start pcscd: sudo apt install pcscd && sudo systemctl start pcscd.socket",
+        "Hint: Start the PC/SC service: sudo systemctl start pcscd (without systemd run sudo "
+        "pcscd); if it is not installed: sudo apt install pcscd (Fedora: sudo dnf install "
+        "pcsc-lite).",
     ]
 
 

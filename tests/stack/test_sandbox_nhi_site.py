@@ -148,7 +148,7 @@ def login(sb: NhiSandbox, client: httpx.Client, number: str, password: str) -> P
     agent = sb.agent(card(sb, number))
     page = Page(client.get(BASE + "mlogin.aspx"))
     encrypted = agent.encrypt_password(password)
-    return read_card(client, page, agent, target="btnLogin", hidEncPwd=encrypted)
+    return read_card(client, page, agent, target="btnLogin", random_alone=True, hidEncPwd=encrypted)
 
 
 # -- the whole job --------------------------------------------------------------------------
@@ -403,6 +403,39 @@ def test_login_lockout_and_revocation(sb: NhiSandbox, client: httpx.Client) -> N
     assert third.message == text(msg.REVOKED)
     sb.clock.advance(days=1)
     assert login(sb, client, WANG, "Abc12345").message == text(msg.REVOKED)
+
+
+def test_login_signs_the_random_alone_and_accepts_version_plus_random_too(
+    sb: NhiSandbox, client: httpx.Client
+) -> None:
+    """The card + password login: the page has only the 16-digit random signed (the official
+    InnerAuthHC path, nhi-agent.md); a version + random signature is accepted as well (the
+    real server's answer to it is not known); a posted signature is single-use, also under
+    another hidVersion."""
+    verify(sb, client, register(sb, client, WANG, WANG_HOME), WANG)
+    agent = sb.agent(card(sb, WANG))
+    basic, version, random = agent.get_basic().to_wire(), agent.get_version(), agent.get_random()
+    alone = {"hidBasic": basic, "hidVersion": version, "hidRandom": random,
+             "hidSign": agent.h_sign(random)}  # fmt: skip
+    alone["hidEncPwd"] = agent.encrypt_password("Abc12345")
+    page = Page(client.get(BASE + "mlogin.aspx"))
+    landed = submit(client, page, target="btnLogin", **alone)
+    assert landed.response.url.path == BASE + "Main.aspx", landed.message
+    page = Page(client.get(BASE + "mlogin.aspx?logout=1"))
+    other_version = "0001" if version != "0001" else "0011"
+    replayed = submit(client, page, target="btnLogin", **(alone | {"hidVersion": other_version}))
+    assert replayed.message == text(msg.CARD_NOT_VERIFIED)
+    both = login_with_version_plus_random(sb, client, WANG, "Abc12345")
+    assert both.response.url.path == BASE + "Main.aspx", both.message
+
+
+def login_with_version_plus_random(
+    sb: NhiSandbox, client: httpx.Client, number: str, password: str
+) -> Page:
+    agent = sb.agent(card(sb, number))
+    page = Page(client.get(BASE + "mlogin.aspx?logout=1"))
+    encrypted = agent.encrypt_password(password)
+    return read_card(client, page, agent, target="btnLogin", hidEncPwd=encrypted)
 
 
 def test_download_section_offers_the_2024_component(client: httpx.Client) -> None:

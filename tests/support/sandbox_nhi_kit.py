@@ -207,12 +207,14 @@ def read_card(
     agent: DirectAgent,
     *,
     target: str = "btnReadCard",
+    random_alone: bool = False,
     **changes: str,
 ) -> Page:
-    """What the page script does on 讀取: agent calls into the hidden fields, then postback."""
+    """What the page script does on 讀取: agent calls into the hidden fields, then postback.
+    ``random_alone``: sign only the 16-digit random, as the card + password login does."""
     basic = agent.get_basic().to_wire()
     version, random = agent.get_version(), agent.get_random()
-    sign = agent.h_sign(version + random)
+    sign = agent.h_sign(random if random_alone else version + random)
     return submit(
         client,
         page,

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from nhicard.card.idnumber import id_check_ok, id_format_ok, sex_from_id
+from nhicard.card.idnumber import id_check_ok, id_format_ok, sex_from_id, site_page_accepts
 
 
 @pytest.mark.parametrize(
@@ -77,3 +77,23 @@ def test_exactly_one_check_digit_fits(value: str) -> None:
 @given(st.text(max_size=12))
 def test_never_raises(value: str) -> None:
     assert id_check_ok(value) in (True, False)
+
+
+@pytest.mark.parametrize(
+    ("value", "page_accepts"),
+    [
+        ("A123456789", True),  # national ID
+        ("F226112341", True),
+        ("AC01234567", True),  # old-style resident permit
+        ("FD12345678", True),
+        ("A900000007", False),  # new-style resident permit: valid, refused by the page
+        ("A800000014", False),
+        ("a123456789", False),
+        ("A12345678", False),
+    ],
+)
+def test_the_registration_pages_own_id_check(value: str, page_accepts: bool) -> None:
+    """The page script's ``^[A-Z][12ABCD]\\d{8}$`` (sites.md): new-style permits fail it."""
+    assert site_page_accepts(value) is page_accepts
+    if value[1] in "89" and len(value) == 10:
+        assert id_format_ok(value)  # nhicard itself accepts them

@@ -10,7 +10,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from nhicard.card.notices import Notice
-from nhicard.card.profile import CardData, NhiProfile, decode_name, encode_name
+from nhicard.card.profile import (
+    CardData,
+    NhiProfile,
+    decode_name,
+    encode_name,
+    plain_big5_ok,
+)
 from nhicard.cli.main import exit_code_for
 from nhicard.core.errors import CardFailure
 from nhicard.sandbox.data import load_data
@@ -51,11 +57,48 @@ def test_dates_keep_the_hundreds_digit_of_the_roc_year() -> None:
     assert (p.birth_date_roc, p.issue_date_roc) == ("1010229", "1141201")
 
 
-@pytest.mark.parametrize("name", ["林峯", "王建喆", "陳堃", "王小明", "安娜", "歐陽娜娜"])
-def test_names_in_big5_hkscs(name: str) -> None:
-    p = NhiProfile.from_bytes(profile(name=name.encode("big5hkscs")))
+GARBLED = (
+    "the name has characters plain Big5 lacks (e.g. HKSCS ones): the official component "
+    "would garble this name"
+)
+
+
+@pytest.mark.parametrize("name", ["王小明", "安娜", "歐陽娜娜"])
+def test_names_in_plain_big5(name: str) -> None:
+    p = NhiProfile.from_bytes(profile(name=name.encode("big5")))
     assert p.name == name
     assert p.warnings == ()
+
+
+@pytest.mark.parametrize("name", ["林峯", "王建喆", "陳堃", "嘅喺"])
+def test_hkscs_names_decode_and_are_flagged_for_the_official_component(name: str) -> None:
+    """The official component converts names with plain Big5 (nhi-agent.md): a name with an
+    HKSCS character reads right here, with a warning that the component would garble it."""
+    raw = name.encode("big5hkscs")
+    with pytest.raises(UnicodeDecodeError):
+        raw.decode("big5")
+    p = NhiProfile.from_bytes(profile(name=raw))
+    assert p.name == name
+    assert list(p.warnings) == [GARBLED]
+    warning = p.warnings[0]
+    assert isinstance(warning, Notice)
+    assert warning.render("zh-TW") == (
+        "姓名含有一般 Big5 沒有的字(例如香港增補字符集 HKSCS 的字):"
+        "官方健保卡讀卡機元件會把這個姓名顯示成亂碼"
+    )
+    assert name not in warning.render("zh-TW") + warning  # the name is not repeated
+
+
+def test_cp950_extension_characters_are_flagged_too() -> None:
+    p = NhiProfile.from_bytes(profile(name="王碁".encode("cp950")))
+    assert p.name == "王碁"
+    assert list(p.warnings) == [GARBLED]
+
+
+def test_plain_big5_after_the_padding_is_not_looked_at() -> None:
+    raw = "王小明".encode("big5") + b"\x00" + "峯".encode("big5hkscs")
+    assert plain_big5_ok(raw)
+    assert NhiProfile.from_bytes(profile(name=raw)).warnings == ()
 
 
 def test_name_is_all_twenty_bytes_not_only_six() -> None:
@@ -146,7 +189,8 @@ def test_sandbox_people_round_trip() -> None:
             record.sex,
             record.issue_date,
         )
-        assert p.warnings == ()
+        # 林峯's 峯 is HKSCS: the one sandbox person the official component would garble
+        assert list(p.warnings) == ([GARBLED] if record.name == "林峯" else [])
 
 
 @given(st.binary(max_size=80))

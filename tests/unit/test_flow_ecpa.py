@@ -228,6 +228,58 @@ def test_wrong_password_is_sent_once(login: Runner, site: FakeEcpa) -> None:
     assert "POST /Home/EnterTwoWayLog" not in site.paths()
 
 
+@pytest.mark.parametrize("reply", ["", "0", " 0\r\n"])
+def test_get_ap_ticket_v2_empty_or_0_is_a_refused_password_exit_9_never_retried(
+    login: Runner, site: FakeEcpa, reply: str
+) -> None:
+    """As recorded, a wrong password makes GetApTicketV2 answer an empty body or ``0``."""
+    site.replies["GetApTicketV2"] = (200, reply)
+    with pytest.raises(AuthRefused) as caught:
+        login(account=ACCOUNT)
+    assert exit_code_for(caught.value) == 9
+    assert caught.value.reason == "wrong-password"
+    assert caught.value.data == {"step": "GetApTicketV2", "reply": reply.strip()}
+    assert "wrong password, or the login is locked" in caught.value.message.en
+    assert "密碼錯誤或登入已鎖定" in caught.value.message.zh
+    said = ("an empty body", "空白") if not reply.strip() else ("'0'", "「0」")
+    assert f"(the site answered {said[0]})" in caught.value.message.en
+    assert f"(網站的回應為{said[1]})" in caught.value.message.zh
+    hint = caught.value.hint
+    assert hint is not None and "never retries" in hint.en and "10 minutes" in hint.en
+    assert "不會自動重試" in hint.zh
+    assert site.paths().count("POST /Home/GetApTicketV2") == 1
+    assert "POST /Home/EnterTwoWayLog" not in site.paths()
+    assert PASSWORD not in str(caught.value.data)
+
+
+def test_card_password_refusals_state_the_whole_lockout_rule(login: Runner, site: FakeEcpa) -> None:
+    site.replies["GetApTicketNHI"] = (200, "健保卡密碼錯誤 / Wrong NHI card password")
+    with pytest.raises(AuthRefused) as caught:
+        login()
+    hint = caught.value.hint
+    assert hint is not None
+    for words in (
+        "never retries",
+        "Three wrong passwords lock it for 10 minutes",
+        "clears the count of wrong passwords but not the count of locks",
+        "three locks revoke 「健保卡網路服務報稅資格」",
+    ):
+        assert words in hint.en
+    for words in (
+        "不會自動重試",
+        "連續輸錯 3 次會鎖定 10 分鐘",
+        "不會清除鎖定次數",
+        "「健保卡網路服務報稅資格」",
+    ):
+        assert words in hint.zh
+    assert "never" not in hint.zh and "不會" not in hint.en  # each language on its own
+    site.replies["GetApTicketNHI"] = (200, "已鎖定至 2026-03-01 10:20:00 / locked")
+    with pytest.raises(AuthRefused) as locked:
+        login()
+    assert locked.value.reason == "locked"
+    assert locked.value.hint is not None and "健保卡網路服務報稅資格" in locked.value.hint.en
+
+
 def test_locked_says_until_when(login: Runner, site: FakeEcpa) -> None:
     site.replies["GetApTicketV2"] = (
         200,

@@ -263,12 +263,69 @@ def test_login_page_has_the_four_columns(sites: Sites) -> None:
     assert "X-Requested-With" in script.text
 
 
-def test_old_address_and_root_lead_to_login(sites: Sites) -> None:
+def test_old_address_without_destid_and_root_lead_to_login(sites: Sites) -> None:
     with sites.client() as client:
-        for path in ("/", "/uIAM/clogin.asp?destid=CrossHRD"):
+        for path in ("/", "/uIAM/clogin.asp"):
             reply = client.get(sites.ecpa_url + path)
             assert reply.status_code == 302
             assert reply.headers["location"] == "/webform/clogin.aspx"
+
+
+def test_login_page_has_the_five_columns(sites: Sites) -> None:
+    with sites.client() as client:
+        soup = BeautifulSoup(
+            client.get(f"{sites.ecpa_url}/webform/clogin.aspx").text, "html.parser"
+        )
+    headings = [
+        " ".join(h.get_text(" ", strip=True).split()) for h in soup.select(".login-column h2")
+    ]
+    assert [h.split()[0] for h in headings] == [
+        "帳號", "自然人憑證", "機關憑證", "行動自然人憑證", "健保卡",
+    ]  # fmt: skip
+    assert "Mobile Citizen Certificate" in headings[3]
+
+
+def legacy_login(client: httpx.Client, sites: Sites, password: str = ACCOUNT_PASSWORD) -> Any:
+    """The old uIAM/clogin.asp form: #username, #password, a button named submit."""
+    url = f"{sites.ecpa_url}/uIAM/clogin.asp?destid=CrossHRD"
+    page = client.get(url)
+    assert page.status_code == 200
+    soup = BeautifulSoup(page.text, "html.parser")
+    assert soup.select_one("#username") and soup.select_one("#password")
+    assert soup.select_one("button[name=submit]")
+    reply = client.post(url, data={"username": ACCOUNT, "password": password, "submit": "登入"})
+    assert reply.headers["referrer-policy"] == "no-referrer-when-downgrade"
+    return url, BeautifulSoup(reply.text, "html.parser")
+
+
+def test_relying_party_refuses_tickets_that_came_through_the_old_login_page(sites: Sites) -> None:
+    with sites.client() as client:
+        old_page, soup = legacy_login(client, sites)
+        form = soup.select_one("#ssoForm")
+        assert form is not None and form["action"] == sites.sso_url
+        fields = {i["name"]: i["value"] for i in form.select("input[type=hidden]")}
+        assert HEX_TICKET.fullmatch(fields["APReqEncodedData"]) and fields["loginType"] == "0"
+        # posted as the browser does from that page: its full address is the Referer
+        refused = client.post(sites.sso_url, data=fields, headers={"Referer": old_page})
+        assert refused.status_code == 403
+        error = BeautifulSoup(refused.text, "html.parser").select_one("#ssoError")
+        assert error is not None and error["data-reason"] == "legacy-login"
+        assert "uIAM/clogin.asp" in error.get_text()
+        # a ticket of the current page (Referer: eCPA's origin, the browser default) is taken
+        ticket = account_login(client, sites, return_url=sites.sso_url)
+        taken = client.post(
+            sites.sso_url,
+            data={"loginType": "0", "APReqEncodedData": ticket},
+            headers={"Referer": sites.ecpa_url + "/"},
+        )
+        assert taken.status_code == 302
+
+
+def test_old_login_page_refuses_a_wrong_password_without_a_ticket(sites: Sites) -> None:
+    with sites.client() as client:
+        _, soup = legacy_login(client, sites, "Wrong123")
+    assert soup.select_one("#ssoForm") is None
+    assert "Wrong account or password" in soup.select_one("#loginMessage").get_text()
 
 
 @pytest.mark.parametrize("column", ["account", "nhi"])
@@ -303,12 +360,14 @@ def test_nhi_wrong_password_counts_down_then_locks(sites: Sites) -> None:
         assert HEX_TICKET.fullmatch(nhi_login(client, sites))
 
 
-def test_account_wrong_password_counts_down_then_locks(sites: Sites) -> None:
+def test_account_wrong_password_is_an_empty_body_or_0_then_locks(sites: Sites) -> None:
+    """As recorded, GetApTicketV2 answers a refused password with no words: an empty body
+    (a wrong password here) or ``0`` (here: locked, after the third wrong one)."""
     with sites.client() as client:
-        assert "2 attempt(s) left" in account_login(client, sites, "Wrong123")
-        assert "1 attempt(s) left" in account_login(client, sites, "Wrong123")
-        assert "locked until" in account_login(client, sites, "Wrong123")
-        assert "locked until" in account_login(client, sites)
+        assert account_login(client, sites, "Wrong123") == ""
+        assert account_login(client, sites, "Wrong123") == ""
+        assert account_login(client, sites, "Wrong123") == "0"
+        assert account_login(client, sites) == "0"  # the right password, while locked
         sites.clock.advance(minutes=10, seconds=1)
         assert HEX_TICKET.fullmatch(account_login(client, sites))
 

@@ -2,6 +2,11 @@
 the replies (``Command:payload`` or the bare official code), and the card worker every
 port's card work goes through.
 
+``GetRandom`` is the agent's: ours (``direct``) draws it from the OS's CSPRNG
+(:func:`secrets.token_bytes`), unlike the official component's ``rand()`` seeded with the time.
+``H_Sign?Random=`` (``SignHC``) takes version+random (20 characters) or the 16-digit random
+alone, as the official page script sends it on its card + password path.
+
 Card work runs on one worker thread (the card lock) that ``GetVersion`` and ``GetRandom``
 never wait for; each card (and SAM) operation has a deadline and answers ``8013`` when it
 runs out. Requests are never logged with their arguments (``EnCrypt?Pwd=`` carries a
@@ -17,7 +22,7 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from nhicard.agent.base import CardAgent
+from nhicard.agent.base import CardAgent, h_sign_argument_ok
 from nhicard.agent.errors import (
     AgentCardAbsent,
     AgentCardFailure,
@@ -88,7 +93,9 @@ def dispatch(agent: CardAgent, request: str) -> str:
         if request == "GetBasic":
             return "GetBasic:" + agent.get_basic().to_wire()
         if name == "H_Sign" and key == "Random":
-            if len(value) != 20 or not value.isascii() or not value.isprintable():
+            # version+random (20, the H_Sign path) or the 16-digit random alone (what the
+            # official page script sends on its card + password path, InnerAuthHC)
+            if not h_sign_argument_ok(value):
                 return UNKNOWN
             return "H_Sign:" + agent.h_sign(value)
         if name == "EnCrypt" and key == "Pwd":

@@ -9,7 +9,7 @@ bitmaps whose pixels carry a JSON text.
 | ``POST GetVersion`` | ``{"result": "0000", "version": "0011"}`` |
 | ``POST GetRandom`` | ``{"result": "0000", "random": "<16 digits>"}`` |
 | ``POST GetBasic`` | ``{"result", "card_no", "as_id", "name", "birthday", "sex", "card_termination"}`` |
-| ``POST SignHC`` ``{"random": "<20>"}`` | ``{"result", "sign"}`` |
+| ``POST SignHC`` ``{"random": "<20> or <16>"}`` | ``{"result", "sign"}`` |
 | ``POST EncryptPwd`` ``{"pwd": …}`` | ``{"result", "data"}`` (``data``: our name, the official one is not public) |
 | ``POST GetEncryptBasic`` ``{"pwd": …}`` | ``{"result", "data"}`` (same) |
 | ``GET GetStatus.bmp`` | bitmap of ``{"result": "0000", "version": "0011", "service": "nhicard"}`` |

@@ -30,7 +30,7 @@ from __future__ import annotations
 import json
 import plistlib
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PureWindowsPath
 from typing import Any
@@ -315,21 +315,27 @@ class Writer:
             raise _write_error(target, exc, removing=True) from None
 
 
-def _json_dir_patterns(directory: Path, *, skip: Path | None = None) -> list[str]:
-    """The policy's patterns in every JSON file of ``directory`` (but ``skip``), no repeats."""
-    out: list[str] = []
+def json_dir_files(directory: Path) -> Iterator[tuple[Path, list[str]]]:
+    """Each JSON file of a Linux managed-policy ``directory`` that sets the policy, in name
+    order, with its patterns (unreadable or malformed files are passed over)."""
     if not directory.is_dir():
-        return out
+        return
     for f in sorted(directory.glob("*.json")):
-        if f == skip:
-            continue
         try:
             doc = json.loads(f.read_text("utf-8"))
         except (OSError, ValueError):
             continue
         value = doc.get(POLICY) if isinstance(doc, dict) else None
         if isinstance(value, list):
-            out += [v for v in value if isinstance(v, str) and v not in out]
+            yield f, [v for v in value if isinstance(v, str)]
+
+
+def _json_dir_patterns(directory: Path, *, skip: Path | None = None) -> list[str]:
+    """The policy's patterns in every JSON file of ``directory`` (but ``skip``), no repeats."""
+    out: list[str] = []
+    for f, patterns in json_dir_files(directory):
+        if f != skip:
+            out += [v for v in patterns if v not in out]
     return out
 
 

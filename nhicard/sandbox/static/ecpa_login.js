@@ -28,6 +28,8 @@
   var NO_AGENT = ["請檢查元件是否已正確安裝且啟動。",
                   "Check that the card component is installed and running."];
 
+  var WRONG_PASSWORD = "帳號或密碼錯誤。 / Wrong account or password.";
+
   function show(zh, en, kind) {
     box.className = "message " + (kind || "error");
     box.textContent = "";
@@ -124,7 +126,12 @@
     show("登入中…", "Signing in…", "info");
     var ticket;
     post("GetUID", { account: account }, isUid).then(function () {
-      return post("GetApTicketV2", { account: account, password: pwd, ApID: appId }, isTicket);
+      return post("GetApTicketV2", { account: account, password: pwd, ApID: appId }, isTicket)
+        .catch(function (err) {
+          /* the real GetApTicketV2 answers a wrong password with an empty body or "0" */
+          if (err.message === "" || err.message === "0") { throw fail(WRONG_PASSWORD); }
+          throw err;
+        });
     }).then(function (t) {
       ticket = t;
       return twoWay(account, "0", "");
@@ -178,7 +185,7 @@
     if (!e.isTrusted) { return; }
     nhiLogin();
   });
-  ["btnCitizenLogin", "btnAgencyLogin"].forEach(function (id) {
+  ["btnCitizenLogin", "btnAgencyLogin", "btnMobileCertLogin"].forEach(function (id) {
     document.getElementById(id).addEventListener("click", function () {
       show("沙盒不提供此登入方式。", "This login method is not available in the sandbox.");
     });

@@ -7,9 +7,16 @@
  * hidNextStep is END: GetVersion → hidVersion, GetRandom → hidRandom,
  * H_Sign?Random=<version><random> → hidSign (256 characters). After 讀取 it does NOT post the
  * form (the official btnSubmit.click() is commented out): the person's own click on the next
- * button posts the filled fields. On the login page the login button's click also asks
- * EnCrypt?Pwd=<password> → hidEncPwd and posts. Frames prefixed log: or connected: are shown
- * in an alert(), as the official page does.
+ * button posts the filled fields. On the login page (card + password) the login button's
+ * click signs as the official script's card + password path (InnerAuthHC) does: only the
+ * 16-digit random, H_Sign?Random=<random> (version still → hidVersion); then
+ * EnCrypt?Pwd=<password> → hidEncPwd, and posts. Frames prefixed log: or connected: are
+ * shown in an alert(), as the official page does.
+ *
+ * As the official shared page script does (sites.md), the card's ID number (GetBasic's second
+ * field) must match ^[A-Z][12ABCD]\d{8}$: new-style resident permit numbers (second character
+ * 8 or 9) are refused here, in the page, before anything is signed or filled. The sandbox's
+ * server does not check this (the real server's rule is not known); the message is ours.
  */
 (function () {
   "use strict";
@@ -56,6 +63,9 @@
     "9002": "驗簽失敗",
     "9999": "A001元件安裝問題，請下載元件安裝檔執行安裝[9999]"
   };
+  var ID_CHECK = /^[A-Z][12ABCD]\d{8}$/;
+  var ID_REFUSED = "身分證號格式錯誤,無法申請。 The ID number on the card is not in an accepted format.";
+
   function codeText(code) {
     return CODES[code] || "A001元件安裝問題，請下載元件安裝檔執行安裝[" + code + "]";
   }
@@ -136,12 +146,14 @@
 
   async function readCard(ws, passwordField, encryptedField) {
     var basic = await call(ws, "GetBasic");
+    if (!ID_CHECK.test((basic.split(",")[1] || "").trim())) { throw new Error(ID_REFUSED); }
     setValue("hidBasic", basic);
     var next = field("hidNextStep");
     if (next && next.value === "END") { return basic; }
     var version = await call(ws, "GetVersion");
     var random = await call(ws, "GetRandom");
-    var sign = await call(ws, "H_Sign?Random=" + version + random);
+    // card + password (InnerAuthHC): the random alone; the H_Sign path: version + random
+    var sign = await call(ws, "H_Sign?Random=" + (passwordField ? random : version + random));
     if (sign.length !== 256) { throw new Error("驗簽失敗 (9001)"); }
     setValue("hidVersion", version);
     setValue("hidRandom", random);
