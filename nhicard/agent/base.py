@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass
+from enum import StrEnum
 from types import TracebackType
 from typing import Protocol, runtime_checkable
 
@@ -82,11 +83,20 @@ def _bad_basic(text: str, why: str) -> AgentError:
     )
 
 
+class AgentKind(StrEnum):
+    """The ``--agent`` choices: ``auto`` picks one of the two backends."""
+
+    AUTO = "auto"
+    DIRECT = "direct"  # nhicard's own reading over PC/SC
+    NHIICC = "nhiicc"  # the official component (or ``agent serve``) over WebSocket/HTTP
+
+
 @dataclass(frozen=True)
 class AgentSelection:
-    """Which backend an agent is, and why it was chosen (for ``-v`` and ``env check``)."""
+    """Which backend an agent is (never ``auto``), and why it was chosen (for ``-v`` and
+    ``env check``)."""
 
-    kind: str  # "direct" | "nhiicc"
+    kind: AgentKind
     reason: Text
 
 
@@ -107,7 +117,8 @@ class CardAgent(Protocol):
     def get_basic(self) -> BasicData: ...
 
     def h_sign(self, version_plus_random: str) -> str:
-        """The SAM's signature over the card and these 20 characters: 256 hex characters."""
+        """The SAM's signature over the card and these 20 characters (or the 16-digit
+        random alone, as the card + password path sends it): 256 hex characters."""
         ...
 
     def encrypt_password(self, pwd: str) -> str:
@@ -136,13 +147,23 @@ def check_password_length(pwd: str) -> None:
         raise agent_error("8009")
 
 
+def h_sign_argument_ok(value: str) -> bool:
+    """H_Sign's argument as the official pages send it: 20 printable ASCII characters
+    (version 4 + random 16, the H_Sign path), or the 16-digit random alone (the card +
+    password path, ``InnerAuthHC``, nhi-agent.md)."""
+    if len(value) == 16:
+        return value.isascii() and value.isdigit()
+    return len(value) == 20 and value.isascii() and value.isprintable()
+
+
 def check_version_plus_random(value: str) -> None:
-    """H_Sign's argument: exactly 20 printable ASCII characters (version 4 + random 16)."""
-    if len(value) != 20 or not value.isascii() or not value.isprintable():
+    """H_Sign's argument: see :func:`h_sign_argument_ok`."""
+    if not h_sign_argument_ok(value):
         raise AgentUsageError(
             T(
-                "H_Sign 的參數必須是 20 個 ASCII 字元(版本 4 碼 + 亂數 16 碼)",
-                "H_Sign needs exactly 20 ASCII characters (version 4 + random 16)",
+                "H_Sign 的參數必須是 20 個 ASCII 字元(版本 4 碼 + 亂數 16 碼)或只有 16 位數字亂數",
+                "H_Sign needs 20 ASCII characters (version 4 + random 16) or the 16-digit "
+                "random alone",
             ),
             detail=f"got {len(value)} characters",
             reason="h-sign-argument",

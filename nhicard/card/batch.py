@@ -17,6 +17,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any, Protocol
 
 from nhicard.card.verification import (
@@ -29,10 +30,16 @@ from nhicard.core.errors import CardAbsent, PcscUnavailable
 from nhicard.core.i18n import Text
 from nhicard.pcsc.events import EventKind
 
-STOPPED_COUNT = "count"
-STOPPED_IDLE = "idle"
-STOPPED_INTERRUPTED = "interrupted"
-STOPPED_SERVICE_LOST = "pcsc-unavailable"
+
+class StopReason(StrEnum):
+    """Why a batch run ended: the summary's ``stopped_by``."""
+
+    NOT_STARTED = "not-started"  # the summary's state until the cards are watched
+    COUNT = "count"
+    IDLE = "idle"
+    INTERRUPTED = "interrupted"
+    SERVICE_LOST = "pcsc-unavailable"
+
 
 SEEN_IN_RUN = "run"
 SEEN_IN_REPORT = "report"
@@ -103,7 +110,7 @@ class BatchSummary:
     ok: int = 0
     failed: Counter[str] = field(default_factory=Counter)
     ignored: int = 0
-    stopped_by: str = ""
+    stopped_by: StopReason = StopReason.NOT_STARTED
 
     @property
     def verified(self) -> int:
@@ -244,7 +251,7 @@ def watch_cards(
     delay = options.first_retry
     while True:
         if stop.is_set():
-            run.summary.stopped_by = STOPPED_INTERRUPTED
+            run.summary.stopped_by = StopReason.INTERRUPTED
             return run.summary
         try:
             if lost_since is not None:
@@ -253,24 +260,24 @@ def watch_cards(
                 lost_since, delay = None, options.first_retry
             idle = run.idle_left()
             if idle is not None and idle <= 0:
-                run.summary.stopped_by = STOPPED_IDLE
+                run.summary.stopped_by = StopReason.IDLE
                 return run.summary
             monitor = factory()
             try:
                 for event in monitor.events(idle_timeout=idle, include_present=True, stop=stop):
                     if run.handle(event):
-                        run.summary.stopped_by = STOPPED_COUNT
+                        run.summary.stopped_by = StopReason.COUNT
                         return run.summary
             finally:
                 monitor.close()
-            run.summary.stopped_by = STOPPED_INTERRUPTED if stop.is_set() else STOPPED_IDLE
+            run.summary.stopped_by = StopReason.INTERRUPTED if stop.is_set() else StopReason.IDLE
             return run.summary
         except PcscUnavailable as err:
             now = clock()
             if lost_since is None:
                 lost_since = now
             if now - lost_since >= options.service_grace:
-                run.summary.stopped_by = STOPPED_SERVICE_LOST
+                run.summary.stopped_by = StopReason.SERVICE_LOST
                 raise
             listener.service_lost(err, delay)
             stop.wait(delay)

@@ -20,6 +20,7 @@ from nhicard.cli.card_verify_view import (
     show_timing,
 )
 from nhicard.cli.context import AppContext, get_app
+from nhicard.cli.help_layout import HelpCommand
 from nhicard.cli.output import emit, output_options, pick_format
 from nhicard.cli.params import Seconds
 from nhicard.core.errors import AlreadyReported, Category
@@ -29,54 +30,7 @@ if TYPE_CHECKING:
     from nhicard.card.batch import BatchSummary
     from nhicard.card.report import ReportFile
 
-STOPPED_NOT_STARTED = "not-started"  # the summary's state until the cards are watched
 STOP_GRACE = 1.5  # seconds the card at hand may still take after Ctrl-C
-STOPPED_INTERRUPTED = "interrupted"  # nhicard.card.batch.STOPPED_INTERRUPTED
-
-
-def _reason_lines() -> str:
-    from nhicard.card.verification import Reason
-
-    width = max(len(r.code) for r in Reason) + 2
-    return "\n".join(f"  {r.code.ljust(width)}{r.description.en}" for r in Reason)
-
-
-def _verify_epilog() -> str:
-    return (
-        """\
-\b
-A verification: ATR identified, SELECT, READ PROFILE, profile parsed, ID check digit,
-dates plausible (birth date <= issue date <= today), READ CARD DATA, termination flag not
-set. Result ok, or failed with one of these reason codes:
-\b
-"""
-        + _reason_lines()
-        + """
-\b
-Records (stdout, one line per card with --watch; --report): verified_at, reader, atr,
-card_type, card_number, id_number (masked unless --show-pii), result, reason, apdu_ms.
-With --watch, json means one JSON object per line (like jsonl). A card pulled out, held by
-another program, mute, or failing to communicate is shown and reported but not counted by
---count: insert it again. A card inserted again is ignored (said on stderr); so is a card
-the report already lists as ok, unless --recheck.
-\b
-Exit codes: 0 every card verified ok; 6 at least one card failed verification;
-5 (without --watch) no card; 130 interrupted (Ctrl-C) with no card failed; 2 usage
-(e.g. a report name not ending in .csv or .jsonl); 3 PC/SC service unavailable (with
---watch: for more than 30 s); 4 no reader, reader not found, or several readers
-without -r / --all-readers.
-"""
-    )
-
-
-class _VerifyCommand(click.Command):
-    """Builds its epilog (the reason codes) only when help is shown, so that importing the
-    ``card`` group stays cheap for ``card read``."""
-
-    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        if self.epilog is None:
-            self.epilog = _verify_epilog()
-        super().format_epilog(ctx, formatter)
 
 
 def _check_report(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
@@ -92,7 +46,7 @@ def _check_report(ctx: click.Context, param: click.Parameter, value: str | None)
     return value
 
 
-@click.command("verify", cls=_VerifyCommand)
+@click.command("verify", cls=HelpCommand)
 @click.option("--watch", is_flag=True, help="Verify cards one after another as they are inserted.")
 @click.option(
     "--all-readers", is_flag=True, help="With --watch: watch every reader (default: the -r one)."
@@ -135,7 +89,7 @@ def verify(
     An office checking a box of NHI cards: run with --watch --report FILE, insert the cards
     one after another, and take each out when told to. Ctrl-C stops; the report keeps every
     card verified so far, and a rerun with the same report skips the cards already ok."""
-    from nhicard.card.batch import BatchSummary
+    from nhicard.card.batch import BatchSummary, StopReason
     from nhicard.card.report import verified_ok_numbers
     from nhicard.cli.trace import show_card_traffic
 
@@ -151,7 +105,7 @@ def verify(
             {} if recheck or report_file is None else verified_ok_numbers(report_file.existing)
         )
         if watch:
-            summary = BatchSummary(stopped_by=STOPPED_INTERRUPTED)
+            summary = BatchSummary(stopped_by=StopReason.INTERRUPTED)
             try:
                 _run_watch(
                     app,
@@ -163,11 +117,11 @@ def verify(
                     output,
                 )
             finally:
-                if summary.stopped_by != STOPPED_NOT_STARTED:
+                if summary.stopped_by != StopReason.NOT_STARTED:
                     print_summary(app, summary)
             if summary.any_failed:
                 raise _cards_failed()
-            if summary.stopped_by == STOPPED_INTERRUPTED:
+            if summary.stopped_by == StopReason.INTERRUPTED:
                 raise AlreadyReported(Category.INTERRUPTED, T("已中斷", "interrupted"))
             return
         failed = _run_single(app, timeout, report_file, already_ok, show_pii, output)
@@ -320,11 +274,11 @@ def _run_watch(
     output: str,
 ) -> None:
     """Watch per ``limits`` (all readers, count, idle timeout), filling in ``summary``."""
-    from nhicard.card.batch import WatchOptions, watch_cards
+    from nhicard.card.batch import StopReason, WatchOptions, watch_cards
     from nhicard.card.verification import verify_in_reader
 
     all_readers, count, timeout = limits
-    summary.stopped_by = STOPPED_NOT_STARTED
+    summary.stopped_by = StopReason.NOT_STARTED
     reader = _watched_reader(app, all_readers)
     options = WatchOptions(reader=reader, count=count, idle_timeout=timeout, already_ok=already_ok)
     lines = LineWriter(output, show_pii)
@@ -340,7 +294,7 @@ def _run_watch(
         )
     lines.begin()
     stop = threading.Event()
-    summary.stopped_by = STOPPED_INTERRUPTED  # until the loop says otherwise
+    summary.stopped_by = StopReason.INTERRUPTED  # until the loop says otherwise
     with _stop_on_signals(stop):
         watch_cards(
             verify_in_reader,

@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from nhicard.card.batch import StopReason
 from nhicard.cli.context import AppContext
-from nhicard.cli.output import json_text
+from nhicard.cli.output import display_width, json_text, pad
 from nhicard.core.i18n import T, Text
 
 if TYPE_CHECKING:
@@ -69,7 +70,7 @@ class LineWriter:
         for name, width in self.TABLE:
             value = record.get(name)
             text = "-" if value is None else str(value)
-            cells.append(text.ljust(width) if width else text)
+            cells.append(pad(text, width) if width else text)
         return " ".join(cells).rstrip()
 
     def begin(self) -> None:
@@ -179,21 +180,30 @@ class CliListener:
 
 
 STOP_TEXTS = {
-    "count": T("已達指定張數", "count reached"),
-    "idle": T("閒置逾時", "idle timeout"),
-    "interrupted": T("已中斷", "interrupted"),
-    "pcsc-unavailable": T("PC/SC 服務無法使用", "PC/SC service unavailable"),
+    StopReason.NOT_STARTED: T("尚未開始", "not started"),
+    StopReason.COUNT: T("已達指定張數", "count reached"),
+    StopReason.IDLE: T("閒置逾時", "idle timeout"),
+    StopReason.INTERRUPTED: T("已中斷", "interrupted"),
+    StopReason.SERVICE_LOST: T("PC/SC 服務無法使用", "PC/SC service unavailable"),
 }
+
+
+SUMMARY_OK = T("通過", "ok")
+SUMMARY_FAILED = T("失敗", "failed")
+SUMMARY_IGNORED = T("略過(重複插入)", "ignored (again)")
 
 
 def print_summary(app: AppContext, summary: BatchSummary) -> None:
     """The summary table on stderr: ok, failed by reason, ignored."""
-    rows: list[tuple[str, int]] = [("ok", summary.ok), ("failed", sum(summary.failed.values()))]
+    rows: list[tuple[str, int]] = [
+        (app.tr(SUMMARY_OK), summary.ok),
+        (app.tr(SUMMARY_FAILED), sum(summary.failed.values())),
+    ]
     rows += [(f"  {code}", n) for code, n in sorted(summary.failed.items())]
-    rows.append((app.tr(T("略過(重複插入)", "ignored (again)")), summary.ignored))
+    rows.append((app.tr(SUMMARY_IGNORED), summary.ignored))
     title: Text = T("摘要(結束原因:{why})", "Summary (stopped: {why})")
     why = STOP_TEXTS.get(summary.stopped_by)
     click.echo(app.tr(title, why=app.tr(why) if why else summary.stopped_by), err=True)
-    width = max(len(label) for label, _ in rows) + 2
+    width = max(display_width(label) for label, _ in rows) + 2
     for label, n in rows:
-        click.echo(f"  {label.ljust(width)}{n}", err=True)
+        click.echo(f"  {pad(label, width)}{n}", err=True)

@@ -24,7 +24,7 @@ def reader_record(info: ReaderInfo, lang: str) -> dict[str, Any]:
     return {
         "index": info.index,
         "name": info.name,
-        "state": info.state,
+        "state": info.state.value,
         "atr": format_atr(info.atr) if info.atr else None,
         "card_type": info.card_type,
         "card_label": info.card_label.render(lang) if info.card_label else None,

@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 from nhicard.core.errors import CardAbsent, NhicardError, ReaderError
@@ -18,12 +19,24 @@ from nhicard.pcsc.context import PcscContext, ScardCallError, check, scard, shar
 from nhicard.pcsc.names import list_reader_names, reader_list_text, resolve_reader, translated
 from nhicard.transport.connection import Connection
 
-EMPTY = "empty"
-PRESENT = "present"
-IN_USE = "in-use"
-MUTE = "mute"
-UNAVAILABLE = "unavailable"
-READER_STATES = (EMPTY, PRESENT, IN_USE, MUTE, UNAVAILABLE)
+
+class ReaderState(StrEnum):
+    """A reader's state as ``reader list`` reports it (its JSON ``state`` values)."""
+
+    EMPTY = "empty"
+    PRESENT = "present"
+    IN_USE = "in-use"
+    MUTE = "mute"
+    UNAVAILABLE = "unavailable"
+
+
+EMPTY, PRESENT, IN_USE, MUTE, UNAVAILABLE = (
+    ReaderState.EMPTY,
+    ReaderState.PRESENT,
+    ReaderState.IN_USE,
+    ReaderState.MUTE,
+    ReaderState.UNAVAILABLE,
+)
 
 SHARING_RETRIES = 4  # connection attempts while another program holds the card exclusively
 SHARING_RETRY_DELAY = 0.25  # seconds between those attempts
@@ -39,7 +52,7 @@ class ReaderInfo:
 
     index: int
     name: str
-    state: str  # one of READER_STATES
+    state: ReaderState
     atr: bytes | None
     card_type: str | None  # one of nhicard.pcsc.atr.CARD_TYPES, None without a card
     card_label: Text | None
@@ -69,8 +82,8 @@ def reader_states(
         raise translated(err) from None
 
 
-def state_name(bits: int) -> str:
-    """Reader state bits → one of READER_STATES."""
+def state_name(bits: int) -> ReaderState:
+    """Reader state bits → the reader's state."""
     sc = scard()
     if bits & (sc.SCARD_STATE_UNAVAILABLE | sc.SCARD_STATE_UNKNOWN | sc.SCARD_STATE_IGNORE):
         return UNAVAILABLE

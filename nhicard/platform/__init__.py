@@ -17,9 +17,26 @@ import importlib
 import sys
 from typing import cast
 
-from nhicard.platform.base import RUNNING, STOPPED, UNKNOWN, Platform, ServiceState
+from nhicard.platform.base import (
+    RUNNING,
+    STOPPED,
+    UNKNOWN,
+    Platform,
+    ServiceState,
+    ServiceStatus,
+    TrustStore,
+)
 
-__all__ = ["NAMES", "RUNNING", "STOPPED", "UNKNOWN", "Platform", "ServiceState"]
+__all__ = [
+    "NAMES",
+    "RUNNING",
+    "STOPPED",
+    "UNKNOWN",
+    "Platform",
+    "ServiceState",
+    "ServiceStatus",
+    "TrustStore",
+]
 
 NAMES = ("linux", "macos", "windows")
 

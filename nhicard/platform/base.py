@@ -8,21 +8,39 @@ import socket
 import subprocess
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path, PurePath
 from typing import Protocol
 
 from nhicard.core.i18n import Text
 
-RUNNING = "running"
-STOPPED = "stopped"
-UNKNOWN = "unknown"
+
+class ServiceStatus(StrEnum):
+    """Whether the PC/SC service runs (as ``env check`` reports it)."""
+
+    RUNNING = "running"
+    STOPPED = "stopped"
+    UNKNOWN = "unknown"
+
+
+RUNNING, STOPPED, UNKNOWN = ServiceStatus.RUNNING, ServiceStatus.STOPPED, ServiceStatus.UNKNOWN
+
+
+class TrustStore(StrEnum):
+    """The certificate stores an OS offers (``Platform.TRUST_STORES``); ``agent install``
+    records them as change kinds."""
+
+    NSSDB = "nssdb"  # a user's NSS database (Chrome/Chromium on Linux)
+    SYSTEM_STORE = "system-store"  # Debian's ca-certificates
+    KEYCHAIN = "keychain"  # macOS
+    WINDOWS_ROOT = "windows-root"  # the Windows user's Root store
 
 
 @dataclass(frozen=True)
 class ServiceState:
-    """State of the PC/SC service: ``running``, ``stopped`` or ``unknown``, and how we know."""
+    """State of the PC/SC service and how we know."""
 
-    state: str
+    state: ServiceStatus
     detail: str
 
 
@@ -158,7 +176,7 @@ class Platform(Protocol):
 
     NAME: str
     HOSTS_NEWLINE: bytes  # the line ending of a hosts file this OS writes
-    TRUST_STORES: tuple[str, ...]  # where ``agent install`` trusts its CA, in order
+    TRUST_STORES: tuple[TrustStore, ...]  # where ``agent install`` trusts its CA, in order
 
     def hosts_file_path(self, environ: Mapping[str, str]) -> PurePath: ...
 

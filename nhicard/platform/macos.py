@@ -17,13 +17,14 @@ from nhicard.platform.base import (
     PolicyPlace,
     ServiceSpec,
     ServiceState,
+    TrustStore,
     posix_hosts_command,
     reuse_address,
 )
 
 NAME = "macos"
 HOSTS_NEWLINE = b"\n"
-TRUST_STORES = ("keychain",)
+TRUST_STORES = (TrustStore.KEYCHAIN,)
 COMPONENT_DOWNLOAD = "https://cloudicweb.nhi.gov.tw/cloudic/System/SMC/mac.Install1.zip"
 
 

@@ -21,12 +21,14 @@ from nhicard.platform.base import (
     Runner,
     ServiceSpec,
     ServiceState,
+    ServiceStatus,
+    TrustStore,
     run_command,
 )
 
 NAME = "windows"
 HOSTS_NEWLINE = b"\r\n"
-TRUST_STORES = ("windows-root",)
+TRUST_STORES = (TrustStore.WINDOWS_ROOT,)
 SERVICE = "SCardSvr"
 COMPONENT_DOWNLOAD = "https://cloudicweb.nhi.gov.tw/cloudic/system/SMC/Setup.zip"
 
@@ -61,7 +63,7 @@ def sc_state_line(output: str) -> tuple[int, str] | None:
     return None
 
 
-def parse_sc_query(output: str) -> str:
+def parse_sc_query(output: str) -> ServiceStatus:
     """The service state in ``sc query`` output: ``running``, ``stopped`` or ``unknown``."""
     found = sc_state_line(output)
     if found is None:

@@ -174,12 +174,14 @@ def probe_card(reader: str) -> bool:
     from nhicard.core.errors import NhicardError
 
     try:
-        from nhicard.pcsc.readers import list_readers
+        from nhicard.pcsc.readers import ReaderState, list_readers
 
         readers = list_readers(probe=None)
     except (NhicardError, ImportError, OSError):
         return False
-    return any(r.name == reader and r.state in ("present", "in-use") for r in readers)
+    return any(
+        r.name == reader and r.state in (ReaderState.PRESENT, ReaderState.IN_USE) for r in readers
+    )
 
 
 def _wrap_key(sandbox_dir: Path) -> bytes | None:
@@ -335,6 +337,72 @@ def check_data_file(path: Path) -> None:
         ) from None
 
 
+EXTRA_MODULES = ("uvicorn", "starlette", "jinja2", "aiosmtpd")  # the [sandbox] extra's
+
+
+def missing_extra_modules(modules: Sequence[str] = EXTRA_MODULES) -> list[str]:
+    """The modules of the ``[sandbox]`` extra the server process needs that cannot be found."""
+    import importlib.util
+
+    missing = []
+    for name in modules:
+        try:
+            found = importlib.util.find_spec(name) is not None
+        except (ImportError, ValueError):  # a blocked or half-imported module
+            found = False
+        if not found:
+            missing.append(name)
+    return missing
+
+
+def check_extra() -> None:
+    """The ``[sandbox]`` extra is installed, else UsageError naming the install command.
+
+    Exit 2 like other errors the user fixes before the command can run at all: nothing was
+    started or reached, and the fix is one command of theirs, not a retry."""
+    missing = missing_extra_modules()
+    if not missing:
+        return
+    names = ", ".join(missing)
+    raise UsageError(
+        T(
+            "沙盒需要選用套件組 nhicard[sandbox],目前缺少:{names}",
+            "the sandbox needs the optional nhicard[sandbox] extra; missing: {names}",
+        ).format(names=names),
+        hint=T(
+            "以 pipx 安裝者請執行:pipx inject nhicard 'nhicard[sandbox]';"
+            "以 pip 安裝者請執行:pip install 'nhicard[sandbox]'。",
+            "Installed with pipx: pipx inject nhicard 'nhicard[sandbox]'; installed with pip: "
+            "pip install 'nhicard[sandbox]'.",
+        ),
+        reason="missing-extra",
+    )
+
+
+def running_endpoints(sandbox_dir: Path) -> dict[str, Any] | None:
+    """The endpoints of the server already running in ``sandbox_dir``, or None."""
+    sandbox_dir = Path(sandbox_dir).resolve()
+    pid = read_pid(sandbox_dir)
+    if pid is None:
+        return None
+    endpoints = read_endpoints(sandbox_dir)
+    if endpoints is None or endpoints.get("pid") != pid:
+        return None  # still starting (or its file is broken)
+    return endpoints
+
+
+def data_file_of(pid: int) -> Path | None:
+    """The ``--data`` file a running server was started with (where /proc tells)."""
+    try:
+        argv = (Path("/proc") / str(pid) / "cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return None
+    for flag, value in zip(argv, argv[1:], strict=False):
+        if flag == b"--data":
+            return Path(os.fsdecode(value))
+    return None
+
+
 def start(
     sandbox_dir: Path,
     *,
@@ -346,6 +414,7 @@ def start(
 ) -> dict[str, Any]:
     """Start the server and return its endpoints once every part answers."""
     sandbox_dir = Path(sandbox_dir).resolve()
+    check_extra()
     sandbox_dir.mkdir(parents=True, exist_ok=True)
     pid = read_pid(sandbox_dir)
     if pid is not None:

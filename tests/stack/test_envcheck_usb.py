@@ -33,7 +33,7 @@ from nhicard.envcheck import (
 from nhicard.envcheck import card as card_group
 from nhicard.envcheck import pcsc as pcsc_group
 from nhicard.pcsc import codes
-from nhicard.pcsc.readers import ReaderInfo
+from nhicard.pcsc.readers import ReaderInfo, ReaderState
 
 ACS = (0x072F, 0xB100, "ACS", "ACR39U ICC Reader", "ACS ACR39U ICC Reader")
 CASTLES = (
@@ -561,7 +561,7 @@ def test_name_holders_leaves_the_finding_alone_when_nothing_is_known(machine: Ma
 
 
 def reader_info(name: str) -> ReaderInfo:
-    return ReaderInfo(0, name, "in-use", b"\x3b\x00", "nhi", T("健保卡", "NHI card"))
+    return ReaderInfo(0, name, ReaderState.IN_USE, b"\x3b\x00", "nhi", T("健保卡", "NHI card"))
 
 
 def test_card_select_names_the_holder_of_a_sharing_violation(machine: Machine) -> None:

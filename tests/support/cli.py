@@ -22,6 +22,18 @@ def nhicard_executable() -> str:
     return found
 
 
+def user_environment(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """This process's environment as a user's shell would give nhicard: no inherited
+    ``NHICARD_LANG``, a UTF-8 locale, then ``env`` on top."""
+    full_env = dict(os.environ)
+    full_env.pop("NHICARD_LANG", None)
+    full_env.setdefault("LANG", "C.UTF-8")
+    full_env["PYTHONIOENCODING"] = "utf-8"
+    if env:
+        full_env.update(env)
+    return full_env
+
+
 def run_nhicard(
     *args: str,
     env: Mapping[str, str] | None = None,
@@ -30,12 +42,7 @@ def run_nhicard(
     cwd: str | Path | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run the installed ``nhicard`` as a user would; stdout/stderr captured as text."""
-    full_env = dict(os.environ)
-    full_env.pop("NHICARD_LANG", None)
-    full_env.setdefault("LANG", "C.UTF-8")
-    full_env["PYTHONIOENCODING"] = "utf-8"
-    if env:
-        full_env.update(env)
+    full_env = user_environment(env)
     return subprocess.run(
         [nhicard_executable(), *args],
         env=full_env,

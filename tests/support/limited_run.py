@@ -4,12 +4,11 @@ so that a test shows a command's memory stays bounded: past the limit Python rai
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from collections.abc import Mapping
 
-from tests.support.cli import nhicard_executable
+from tests.support.cli import nhicard_executable, user_environment
 
 
 def prlimit_path() -> str | None:
@@ -26,12 +25,7 @@ def run_nhicard_limited(
     prlimit = prlimit_path()
     if prlimit is None:
         raise RuntimeError("prlimit (util-linux) is not installed")
-    full_env = dict(os.environ)
-    full_env.pop("NHICARD_LANG", None)
-    full_env.setdefault("LANG", "C.UTF-8")
-    full_env["PYTHONIOENCODING"] = "utf-8"
-    if env:
-        full_env.update(env)
+    full_env = user_environment(env)
     return subprocess.run(
         [prlimit, f"--as={address_space}", "--", nhicard_executable(), *args],
         env=full_env,

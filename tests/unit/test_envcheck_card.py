@@ -10,7 +10,7 @@ import pytest
 from nhicard.core.i18n import T
 from nhicard.envcheck import FAIL, PASS, SKIP, WARN, CheckEnv, CheckResult, run_checks
 from nhicard.envcheck import card as card_group
-from nhicard.pcsc.readers import ReaderInfo
+from nhicard.pcsc.readers import ReaderInfo, ReaderState
 from nhicard.sandbox.data import load_data
 from nhicard.sandbox.vcard import FaultSpec, InProcessConnection, VirtualCard
 
@@ -25,7 +25,7 @@ class ClosableConnection(InProcessConnection):
 def run(faults: str = "", **record_changes: str) -> dict[str, CheckResult]:
     record = dataclasses.replace(load_data().cards[0], **record_changes)  # type: ignore[arg-type]
     card = VirtualCard(record, FaultSpec.parse(faults))
-    info = ReaderInfo(0, READER, "present", card.atr, "nhi", T("健保卡", "NHI card"))
+    info = ReaderInfo(0, READER, ReaderState.PRESENT, card.atr, "nhi", T("健保卡", "NHI card"))
     env = CheckEnv(
         list_readers=lambda: [info],
         choose_card_reader=lambda spec: READER,

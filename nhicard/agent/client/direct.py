@@ -19,6 +19,7 @@ from datetime import date
 from typing import TYPE_CHECKING
 
 from nhicard.agent.base import (
+    AgentKind,
     AgentSelection,
     BasicData,
     check_password_length,
@@ -89,7 +90,7 @@ class DirectAgent(ClosesOnExit):
             sam_client_factory = functools.partial(SamClient, rng=self._rng, keys=keys)
         self._sam_client = sam_client_factory
         self.selection = selection or AgentSelection(
-            "direct", T("已指定 --agent direct", "--agent direct was chosen")
+            AgentKind.DIRECT, T("已指定 --agent direct", "--agent direct was chosen")
         )
 
     # -- CardAgent -----------------------------------------------------------------------

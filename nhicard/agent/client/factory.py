@@ -21,7 +21,7 @@ from pathlib import PurePath
 from urllib.parse import urlsplit
 
 from nhicard.agent import COMPONENT_HOST
-from nhicard.agent.base import AgentSelection, CardAgent
+from nhicard.agent.base import AgentKind, AgentSelection, CardAgent
 from nhicard.agent.client.direct import CardOpener, DirectAgent
 from nhicard.agent.client.nhiicc import CONNECT_TIMEOUT, READ_TIMEOUT, NhiiccAgent
 from nhicard.agent.client.nhiicc_http import DEFAULT_API_URLS, NhiiccHttpAgent
@@ -31,7 +31,7 @@ from nhicard.core.clock import Clock
 from nhicard.core.errors import UsageError
 from nhicard.core.i18n import T, Text
 
-KINDS = ("auto", "direct", "nhiicc")
+KINDS = tuple(AgentKind)
 PROBE_TIMEOUT = 1.0  # seconds the component has to answer GetVersion before direct is used
 
 Log = Callable[[Text], None]
@@ -119,7 +119,7 @@ def _http_agent(url: str, version: str, origin: str, ca_bundle: str | None) -> N
         ca_bundle=ca_bundle,
         timeout=READ_TIMEOUT,
         selection=AgentSelection(
-            "nhiicc",
+            AgentKind.NHIICC,
             T(
                 "讀卡機元件的 WebSocket 沒有回應,HTTP API({url})回應 GetVersion {version}",
                 "the component's WebSocket did not answer; its HTTP API ({url}) answered "
@@ -159,19 +159,19 @@ def open_agent(
             sam=sam,
             clock=clock,
             card_opener=card_opener,
-            selection=AgentSelection("direct", reason),
+            selection=AgentSelection(AgentKind.DIRECT, reason),
         )
 
     agent: CardAgent
-    if kind == "direct":
+    if kind == AgentKind.DIRECT:
         agent = direct(T("已指定 --agent direct", "--agent direct was chosen"))
-    elif kind == "nhiicc":
+    elif kind == AgentKind.NHIICC:
         agent = NhiiccAgent(
             agent_url,
             origin=origin,
             ca_bundle=ca_bundle,
             selection=AgentSelection(
-                "nhiicc", T("已指定 --agent nhiicc", "--agent nhiicc was chosen")
+                AgentKind.NHIICC, T("已指定 --agent nhiicc", "--agent nhiicc was chosen")
             ),
         )
         if (
@@ -221,7 +221,7 @@ def open_agent(
             probe.read_timeout = READ_TIMEOUT
             probe.connect_timeout = CONNECT_TIMEOUT
             probe.selection = AgentSelection(
-                "nhiicc",
+                AgentKind.NHIICC,
                 T(
                     "讀卡機元件({url})回應 GetVersion {version}",
                     "the component ({url}) answered GetVersion {version}",

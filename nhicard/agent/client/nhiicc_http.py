@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 from nhicard.agent import COMPONENT_HTTP_PORT, COMPONENT_HTTPS_PORT
 from nhicard.agent.base import (
+    AgentKind,
     AgentSelection,
     BasicData,
     check_password_length,
@@ -73,7 +74,7 @@ class NhiiccHttpAgent(ClosesOnExit):
         self.ca_bundle = ca_bundle
         self.timeout = timeout
         self.selection = selection or AgentSelection(
-            "nhiicc", T("讀卡機元件的 HTTP API", "the component's HTTP API")
+            AgentKind.NHIICC, T("讀卡機元件的 HTTP API", "the component's HTTP API")
         )
         self._client: Any = None
 

@@ -48,6 +48,7 @@ import socket
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +64,7 @@ from nhicard.core.errors import NotAvailable
 from nhicard.core.i18n import T, Text
 from nhicard.net import certs
 from nhicard.pcsc import polkit
-from nhicard.platform import linux, macos, windows
+from nhicard.platform import TrustStore, linux, macos, windows
 from nhicard.platform.base import (
     Command,
     LoginService,
@@ -184,9 +185,20 @@ def serve_command() -> list[str]:
 # -- one change: what it is, how to make it, how to undo it -----------------------------------
 
 
+class ChangeKind(StrEnum):
+    """What ``agent install`` changes besides trust stores (:class:`TrustStore`); the
+    manifest's ``kind`` values."""
+
+    CERTIFICATE = "certificate"
+    HOSTS = "hosts"
+    POLKIT_RULE = "polkit-rule"
+    SERVICE = "service"
+    BROWSER_POLICY = "browser-policy"
+
+
 @dataclass(frozen=True)
 class Change:
-    kind: str  # "certificate", a trust store (Platform.TRUST_STORES), "hosts", "polkit-rule", "service"
+    kind: ChangeKind | TrustStore
     target: str
     describe: Text
 
@@ -351,7 +363,7 @@ def _polkit_steps(m: Machine) -> list[Step]:
     return [
         Step(
             Change(
-                "polkit-rule",
+                ChangeKind.POLKIT_RULE,
                 str(path),
                 T(
                     "讓 {u} 的登入服務使用讀卡機的 polkit 規則 {t}",
@@ -508,7 +520,7 @@ def _nssdb_steps(m: Machine) -> list[Step]:
     return [
         Step(
             Change(
-                "nssdb",
+                TrustStore.NSSDB,
                 str(db),
                 T("在 NSS 資料庫 {t} 信任 CA", "trust the CA in the NSS database {t}").format(
                     t=str(db)
@@ -527,7 +539,7 @@ def _system_store_steps(m: Machine) -> list[Step]:
     return [
         Step(
             Change(
-                "system-store",
+                TrustStore.SYSTEM_STORE,
                 str(m.system_ca_file),
                 T("在系統憑證庫信任 CA({t})", "trust the CA in the system store ({t})").format(
                     t=str(m.system_ca_file)
@@ -544,7 +556,7 @@ def _keychain_steps(m: Machine) -> list[Step]:
     return [
         Step(
             Change(
-                "keychain",
+                TrustStore.KEYCHAIN,
                 str(keychain),
                 T("在登入鑰匙圈信任 CA({t})", "trust the CA in the login keychain ({t})").format(
                     t=str(keychain)
@@ -564,7 +576,7 @@ def _windows_root_steps(m: Machine) -> list[Step]:
     return [
         Step(
             Change(
-                "windows-root",
+                TrustStore.WINDOWS_ROOT,
                 "CurrentUser\\Root",
                 T(
                     "在目前使用者的「受信任的根憑證授權單位」信任 CA",
@@ -585,10 +597,10 @@ def _windows_root_steps(m: Machine) -> list[Step]:
 
 
 _STORE_STEPS: dict[str, Callable[[Machine], list[Step]]] = {
-    "nssdb": _nssdb_steps,
-    "system-store": _system_store_steps,
-    "keychain": _keychain_steps,
-    "windows-root": _windows_root_steps,
+    TrustStore.NSSDB: _nssdb_steps,
+    TrustStore.SYSTEM_STORE: _system_store_steps,
+    TrustStore.KEYCHAIN: _keychain_steps,
+    TrustStore.WINDOWS_ROOT: _windows_root_steps,
 }
 
 
@@ -655,7 +667,7 @@ def _service_steps(m: Machine) -> list[Step]:
     return [
         *_polkit_steps(m),
         Step(
-            Change("service", service.target, service.describe),
+            Change(ChangeKind.SERVICE, service.target, service.describe),
             functools.partial(service_add, m, service),
             functools.partial(service_remove, m, service),
         ),
@@ -694,7 +706,7 @@ def _policy_steps(m: Machine, records: dict[str, dict[str, Any]]) -> list[Step]:
         steps.append(
             Step(
                 Change(
-                    "browser-policy",
+                    ChangeKind.BROWSER_POLICY,
                     target,
                     T(
                         "{b} 的受管理政策 {p} 允許 {o}:{t}",
@@ -760,7 +772,7 @@ def plan(
     steps = [
         Step(
             Change(
-                "certificate",
+                ChangeKind.CERTIFICATE,
                 str(m.tls_dir),
                 T(
                     "簽發伺服器憑證(名稱受限的 CA,不保留其私鑰)於 {t}",
@@ -773,7 +785,7 @@ def plan(
         *_trust_steps(m),
         Step(
             Change(
-                "hosts",
+                ChangeKind.HOSTS,
                 str(m.hosts_file),
                 T(
                     "在 {t} 加入「{line}」(原檔備份為 {t}{b})",
@@ -827,7 +839,7 @@ def install(
     changes = [c.to_dict() for c in (s.change for s in done)]
     previous = [c for c in record.get("changes", []) if isinstance(c, dict) and c not in changes]
     sha1s = set(record.get("windows_sha1", []))
-    if "windows-root" in m.platform.TRUST_STORES:
+    if TrustStore.WINDOWS_ROOT in m.platform.TRUST_STORES:
         sha1s.add(sha1_of(m.ca_file))
     doc = {
         "changes": [*previous, *changes],
@@ -847,22 +859,19 @@ def uninstall(m: Machine, *, dry_run: bool = False) -> list[Change]:
     targets: list[Change] = []
     seen: set[tuple[str, str]] = set()
 
-    def want(kind: str, target: str, text: Text) -> None:
+    def want(kind: ChangeKind | TrustStore, target: str, text: Text) -> None:
         if (kind, target) not in seen:
             seen.add((kind, target))
             targets.append(Change(kind, target, text))
 
     for c in recorded:
-        if (
-            isinstance(c, dict)
-            and isinstance(c.get("kind"), str)
-            and isinstance(c.get("target"), str)
-        ):
-            want(c["kind"], c["target"], removal_text(c["kind"], c["target"]))
+        kind = change_kind(c.get("kind")) if isinstance(c, dict) else None
+        if kind is not None and isinstance(c.get("target"), str):
+            want(kind, c["target"], removal_text(kind, c["target"]))
     for db in m.nssdbs or []:
-        want("nssdb", str(db), removal_text("nssdb", str(db)))
-    want("hosts", str(m.hosts_file), removal_text("hosts", str(m.hosts_file)))
-    targets = [t for t in targets if t.kind != "certificate"]
+        want(TrustStore.NSSDB, str(db), removal_text(TrustStore.NSSDB, str(db)))
+    want(ChangeKind.HOSTS, str(m.hosts_file), removal_text(ChangeKind.HOSTS, str(m.hosts_file)))
+    targets = [t for t in targets if t.kind != ChangeKind.CERTIFICATE]
     if dry_run:
         return targets
     failures: list[NotAvailable] = []
@@ -879,20 +888,32 @@ def uninstall(m: Machine, *, dry_run: bool = False) -> list[Change]:
     return done
 
 
-def removal_text(kind: str, target: str) -> Text:
-    texts = {
-        "nssdb": T(
+def change_kind(value: object) -> ChangeKind | TrustStore | None:
+    """A manifest's ``kind`` value as a change kind; None for one this version does not know."""
+    if not isinstance(value, str):
+        return None
+    for kinds in (ChangeKind, TrustStore):
+        try:
+            return kinds(value)
+        except ValueError:
+            continue
+    return None
+
+
+def removal_text(kind: ChangeKind | TrustStore, target: str) -> Text:
+    texts: dict[ChangeKind | TrustStore, Text] = {
+        TrustStore.NSSDB: T(
             "從 NSS 資料庫 {t} 移除 nhicard 的 CA", "remove nhicard's CA from the NSS database {t}"
         ),
-        "system-store": T("從系統憑證庫移除 {t}", "remove {t} from the system store"),
-        "keychain": T(
+        TrustStore.SYSTEM_STORE: T("從系統憑證庫移除 {t}", "remove {t} from the system store"),
+        TrustStore.KEYCHAIN: T(
             "從鑰匙圈 {t} 移除 nhicard 的 CA", "remove nhicard's CA from the keychain {t}"
         ),
-        "windows-root": T("從 {t} 移除 nhicard 的 CA", "remove nhicard's CA from {t}"),
-        "hosts": T("從 {t} 移除 nhicard 加入的那一行", "remove nhicard's line from {t}"),
-        "service": T("移除登入服務 {t}", "remove the login service {t}"),
-        "polkit-rule": T("移除 polkit 規則 {t}", "remove the polkit rule {t}"),
-        "browser-policy": T(
+        TrustStore.WINDOWS_ROOT: T("從 {t} 移除 nhicard 的 CA", "remove nhicard's CA from {t}"),
+        ChangeKind.HOSTS: T("從 {t} 移除 nhicard 加入的那一行", "remove nhicard's line from {t}"),
+        ChangeKind.SERVICE: T("移除登入服務 {t}", "remove the login service {t}"),
+        ChangeKind.POLKIT_RULE: T("移除 polkit 規則 {t}", "remove the polkit rule {t}"),
+        ChangeKind.BROWSER_POLICY: T(
             "移除 nhicard 加入的瀏覽器政策 {p}:{t}",
             "remove the browser policy {p} entries nhicard added: {t}",
         ).format(p=lna_policy.POLICY, t="{t}"),
@@ -901,22 +922,22 @@ def removal_text(kind: str, target: str) -> Text:
 
 
 def _undo(m: Machine, change: Change) -> None:
-    if change.kind == "nssdb":
+    if change.kind == TrustStore.NSSDB:
         if m.which("certutil") is not None and Path(change.target).is_dir():
             nss_remove(m, Path(change.target))
-    elif change.kind == "system-store":
+    elif change.kind == TrustStore.SYSTEM_STORE:
         _system_remove(dataclasses.replace(m, system_ca_file=Path(change.target)))
-    elif change.kind == "keychain":
+    elif change.kind == TrustStore.KEYCHAIN:
         _keychain_remove(m)
-    elif change.kind == "windows-root":
+    elif change.kind == TrustStore.WINDOWS_ROOT:
         _windows_remove(m)
-    elif change.kind == "hosts":
+    elif change.kind == ChangeKind.HOSTS:
         hosts_remove(dataclasses.replace(m, hosts_file=Path(change.target)))
-    elif change.kind == "polkit-rule":
+    elif change.kind == ChangeKind.POLKIT_RULE:
         _polkit_remove(Path(change.target))
-    elif change.kind == "service":
+    elif change.kind == ChangeKind.SERVICE:
         service_remove(m, login_service(m))
-    elif change.kind == "browser-policy":
+    elif change.kind == ChangeKind.BROWSER_POLICY:
         record = _policy_records(m).get(change.target)
         if record is None and change.target.endswith(linux.POLICY_FILE):
             record = {"kind": "json-dir"}  # our file by its name
@@ -948,11 +969,12 @@ def status(
         c["target"]: c["kind"]
         for c in recorded.get("changes", [])
         if isinstance(c, dict)
-        and c.get("kind") in ("nssdb", "system-store", "keychain", "windows-root")
+        and c.get("kind")
+        in (TrustStore.NSSDB, TrustStore.SYSTEM_STORE, TrustStore.KEYCHAIN, TrustStore.WINDOWS_ROOT)
     }
-    if "nssdb" in m.platform.TRUST_STORES:
+    if TrustStore.NSSDB in m.platform.TRUST_STORES:
         for db in m.nssdbs if m.nssdbs is not None else linux.find_nssdbs(m.home):
-            stores.setdefault(str(db), "nssdb")
+            stores.setdefault(str(db), TrustStore.NSSDB)
     for target, kind in stores.items():
         trusted, current = _trusted(m, kind, Path(target), ca_pem)
         trust.append({"store": kind, "target": target, "trusted": trusted, "current": current})
@@ -987,23 +1009,23 @@ def status(
 
 def _trusted(m: Machine, kind: str, target: Path, ca_pem: str | None) -> tuple[bool, bool]:
     """(our CA is in the store, and it is the current one)."""
-    if kind == "nssdb":
+    if kind == TrustStore.NSSDB:
         if m.which("certutil") is None:
             return False, False
         pems = [p.strip() for p in nss_has(m, target)]
         return bool(pems), ca_pem is not None and ca_pem in pems
-    if kind == "system-store":
+    if kind == TrustStore.SYSTEM_STORE:
         try:
             data = target.read_text()
         except OSError:
             return False, False
         return True, ca_pem is not None and data.strip() == ca_pem
-    if kind == "keychain":
+    if kind == TrustStore.KEYCHAIN:
         found = m.run(macos.keychain_find_command(m.home, NICKNAME))
         hashes_ = macos.parse_keychain_hashes(found.stdout) if found.returncode == 0 else []
         current = m.ca_file.exists() and sha1_of(m.ca_file) in hashes_
         return bool(hashes_), current
-    if kind == "windows-root" and m.ca_file.exists():
+    if kind == TrustStore.WINDOWS_ROOT and m.ca_file.exists():
         sha1 = sha1_of(m.ca_file)
         found = m.run(windows.root_query_command(sha1))
         present = found.returncode == 0 and sha1 in windows.parse_certutil_hashes(found.stdout)
