@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import errno
 import io
 import json
 import os
@@ -100,6 +101,8 @@ def verified_ok_numbers(records: list[dict[str, Any]]) -> dict[str, str]:
 class ReportFile(ClosesOnExit):
     """A report opened for appending: one record per :meth:`append`, flushed and fsynced.
 
+    A report that does not exist yet is created with its first record (a command that
+    fails before verifying any card leaves no file behind); its folder is checked at once.
     The CSV header is written only into a new (or empty) file."""
 
     def __init__(self, path: str | Path, *, show_pii: bool = False) -> None:
@@ -111,27 +114,47 @@ class ReportFile(ClosesOnExit):
         # the command says so at the end, keeping its own result and exit code
         self.write_error: OSError | None = None
         self.lost = 0  # records not written because of write_error
-        created = not self.path.exists()
+        self._file: IO[str] | None = None
+        if self.path.exists():
+            try:
+                self._open(create=False)
+            except OSError as err:
+                raise self._unwritable(err.strerror or type(err).__name__) from None
+        else:
+            self._check_folder()
+
+    def _unwritable(self, why: str) -> UsageError:
+        return UsageError(
+            T("無法寫入報告檔「{path}」", "cannot write the report file “{path}”").format(
+                path=str(self.path)
+            ),
+            hint=T("請確認資料夾存在且可寫入。", "Check that the folder exists and is writable."),
+            reason="report-unwritable",
+            detail=why,
+        )
+
+    def _check_folder(self) -> None:
+        """The new report's folder exists and is writable (the file is made later)."""
+        folder = self.path.parent
+        if not folder.is_dir():
+            raise self._unwritable(os.strerror(errno.ENOENT))
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise self._unwritable(os.strerror(errno.EACCES))
+
+    def _open(self, *, create: bool) -> None:
+        """Open (with ``create``: make) the file for appending; OSError when it cannot."""
+        # full ID numbers (--show-pii) make the report personal data: 0600 whatever the
+        # umask, also for a report that existed before
+        mode = 0o600 if self.show_pii else 0o666  # masked reports: as the umask says
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | (os.O_CREAT if create else 0), mode)
         try:
-            # full ID numbers (--show-pii) make the report personal data: 0600 whatever the
-            # umask, also for a report that existed before
-            mode = 0o600 if show_pii else 0o666  # masked reports: as the umask says
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, mode)
-            if show_pii:
+            if self.show_pii:
                 make_private(fd, self.path)
-            self._file: IO[str] = open(fd, "a", encoding="utf-8", newline="")  # noqa: SIM115
-        except OSError as err:
-            raise UsageError(
-                T("無法寫入報告檔「{path}」", "cannot write the report file “{path}”").format(
-                    path=str(self.path)
-                ),
-                hint=T(
-                    "請確認資料夾存在且可寫入。", "Check that the folder exists and is writable."
-                ),
-                reason="report-unwritable",
-                detail=err.strerror or type(err).__name__,
-            ) from None
-        if created:
+        except OSError:
+            os.close(fd)
+            raise
+        self._file = open(fd, "a", encoding="utf-8", newline="")  # noqa: SIM115
+        if create:
             _fsync_dir(self.path.parent)
         if self._file.tell() == 0:
             if self.format == "csv":
@@ -143,6 +166,11 @@ class ReportFile(ClosesOnExit):
         if self.write_error is not None:
             return False
         try:
+            if self._file is None:  # the first record of a new report
+                self._open(create=True)  # writes the CSV header first
+                if self.write_error is not None:
+                    return False
+            assert self._file is not None
             self._file.write(line + "\n")
             self._file.flush()
             os.fsync(self._file.fileno())
@@ -179,6 +207,8 @@ class ReportFile(ClosesOnExit):
         )
 
     def close(self) -> None:
+        if self._file is None:
+            return
         try:
             self._file.close()
         except OSError as err:  # the last buffered bytes could not be written

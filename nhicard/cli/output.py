@@ -9,6 +9,7 @@ import codecs
 import contextlib
 import io
 import json
+import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
@@ -17,6 +18,29 @@ import click
 
 FORMATS = ("table", "json", "jsonl", "csv")
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+def colour_refused(flag: bool, environ: Mapping[str, str] | None = None) -> bool:
+    """Whether colour is off: ``--no-color``, or ``NO_COLOR`` set to any non-empty value
+    (https://no-color.org). Else Click decides: colour on a terminal, none in a pipe."""
+    env = os.environ if environ is None else environ
+    return flag or bool(env.get("NO_COLOR"))
+
+
+def _no_color_callback(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if colour_refused(value):
+        ctx.color = False  # click.echo strips styles; sub-commands' contexts inherit it
+
+
+def no_color_option(func: F) -> F:
+    """The root option ``--no-color`` (also ``NO_COLOR``): no colour anywhere."""
+    return click.option(
+        "--no-color",
+        is_flag=True,
+        expose_value=False,
+        callback=_no_color_callback,
+        help="No colours in the output (also when NO_COLOR is set).",
+    )(func)
 
 
 def stream_takes_unicode(stream: object) -> bool:
@@ -85,6 +109,19 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
+def display_width(text: str) -> int:
+    """Columns ``text`` takes on a terminal: CJK characters take two (wcwidth)."""
+    from wcwidth import wcswidth
+
+    width = wcswidth(text)
+    return width if width >= 0 else len(text)  # control characters: count them as one
+
+
+def pad(text: str, width: int) -> str:
+    """``text`` padded with spaces to ``width`` display columns (``str.ljust`` by columns)."""
+    return text + " " * max(0, width - display_width(text))
+
+
 def render(
     data: Mapping[str, Any] | Sequence[Mapping[str, Any]],
     fmt: str,
@@ -143,3 +180,36 @@ def emit(
     if text:
         click.echo(text)
     sys.stdout.flush()
+
+
+class ProgressLine:
+    """One status line on stderr that updates in place (carriage return), cleared at the end.
+
+    Shown only when stderr is a terminal: in a pipe or a file it writes nothing, so a long
+    wait leaves no trail of lines (cli-contract.md: progress never in pipes)."""
+
+    def __init__(self, enabled: bool | None = None) -> None:
+        self.enabled = sys.stderr.isatty() if enabled is None else enabled
+        self._width = 0  # display columns of what is on the line now
+
+    def show(self, text: str) -> None:
+        if not self.enabled:
+            return
+        width = display_width(text)
+        tail = " " * max(0, self._width - width)  # wipe the rest of a longer earlier text
+        sys.stderr.write(f"\r{text}{tail}")
+        sys.stderr.flush()
+        self._width = width
+
+    def clear(self) -> None:
+        if not self.enabled or not self._width:
+            return
+        sys.stderr.write("\r" + " " * self._width + "\r")
+        sys.stderr.flush()
+        self._width = 0
+
+    def __enter__(self) -> ProgressLine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.clear()

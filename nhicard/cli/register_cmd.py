@@ -9,6 +9,7 @@ import click
 
 from nhicard.cli.context import AppContext, get_app
 from nhicard.cli.flow_options import flow_settings, save_pages_option
+from nhicard.cli.help_layout import HelpCommand
 from nhicard.cli.output import emit, output_options, pick_format
 from nhicard.cli.params import Seconds
 from nhicard.cli.secrets import password_options, read_password
@@ -39,7 +40,7 @@ def _confirm_on_terminal(app: AppContext):  # type: ignore[no-untyped-def]
     return confirm
 
 
-@click.command()
+@click.command(cls=HelpCommand)
 @click.option("--household-id", required=True, metavar="ID", help="戶號: 8 letters/digits.")
 @click.option("--city", required=True, metavar="C", help="縣市, e.g. 台北市 or 臺北.")
 @click.option("--district", required=True, metavar="D", help="鄉鎮市區, e.g. 大安區.")
@@ -101,10 +102,6 @@ def register(
     one waits briefly, then refuses. The final submit is made only once the run journal
     (under NHICARD_STATE_DIR) has recorded it on disk.
 
-    Prints {"status": "submitted" | "already-registered" | "dry-run", "email": …}.
-    Exit codes: 2 bad input, the run journal cannot be written (disk full) or another run
-    for the card is under way; 5/6 card, 7 network (rerun continues safely), 8 the site
-    refused the input, 11 the site's page changed (the page is saved), 130 interrupted.
     """
     from nhicard.flows.base import open_flow
     from nhicard.flows.register import register as run_register

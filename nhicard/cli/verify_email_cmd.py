@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from nhicard.cli.context import AppContext, get_app
 from nhicard.cli.flow_options import flow_settings, save_pages_option
-from nhicard.cli.output import emit, output_options, pick_format
+from nhicard.cli.help_layout import HelpCommand
+from nhicard.cli.output import ProgressLine, emit, output_options, pick_format
 from nhicard.cli.params import Seconds
 from nhicard.cli.secrets import read_password
 from nhicard.core.errors import UsageError
 from nhicard.core.i18n import T, Text
+
+if TYPE_CHECKING:
+    from nhicard.mail import WaitTick
 
 IMAP_PASSWORD_ENV = "NHICARD_IMAP_PASSWORD"
 SOURCE_OPTIONS = ("eml", "mbox", "maildir", "imap", "link")
@@ -27,14 +32,6 @@ phishing imitation). --wait polls the mailbox until the mail comes (progress on 
 from --imap-password-file, $NHICARD_IMAP_PASSWORD or a hidden prompt; never from the URL.
 --since takes 10m, 2h, 1d (how long ago) or an ISO date/time.
 
-Output: {"status": "verified"}.
-
-Exit codes: 2 usage (no or several sources, mail file missing, bad --since or IMAP URL);
-3/4/6 PC/SC, reader, card error; 5 no card in the reader; 7 network/TLS or IMAP server
-unreachable; 8 no verification mail (yet), a foreign link refused, the link expired
-(reason link-expired), already used (link-used) or unknown (link-invalid), other site
-messages; 9 another card than the one registered (wrong-card), or the IMAP login refused;
-11 the page is not what the profile describes (saved, path printed).
 """
 
 
@@ -57,24 +54,31 @@ def _source_choice(values: dict[str, str | None]) -> tuple[str, str]:
     return kind, str(value)
 
 
-def _on_tick(app: AppContext):  # type: ignore[no-untyped-def]
-    from nhicard.mail import WaitTick
+WAITING_LINE = T(
+    "尚未收到認證通知信(已看過 {n} 封),繼續等待,剩餘 {left} 秒…",
+    "No verification mail yet ({n} mail(s) looked at); waiting, {left} s left…",
+)
+
+
+def _on_tick(app: AppContext, line: ProgressLine) -> Callable[[WaitTick], None]:
+    """Each poll without result: the one progress line on a terminal is updated; in a pipe
+    nothing is shown (a failed check only with -v)."""
 
     def tick(state: WaitTick) -> None:
-        if not app.stderr_is_tty and app.verbose < 1:
+        if state.error and app.verbose >= 1:
+            line.clear()  # a message of its own, not over the progress line
+            app.debug(T("(上次檢查失敗:{err})", "(last check failed: {err})"), err=state.error)
+        if app.quiet:
             return
-        line = T(
-            "尚未收到認證通知信(已看過 {n} 封),繼續等待,剩餘 {left} 秒…",
-            "No verification mail yet ({n} mail(s) looked at); waiting, {left} s left…",
-        )
-        app.info(line, n=state.examined, left=f"{state.remaining:.0f}")
+        text = app.tr(WAITING_LINE, n=state.examined, left=f"{state.remaining:.0f}")
         if state.error:
-            app.info(T("(上次檢查失敗:{err})", "(last check failed: {err})"), err=state.error)
+            text += " " + app.tr(T("(上次檢查失敗)", "(last check failed)"))
+        line.show(text)
 
     return tick
 
 
-@click.command("verify-email", epilog=EPILOG)
+@click.command("verify-email", cls=HelpCommand, epilog=EPILOG)
 @click.option("--eml", metavar="FILE", default=None, help="The verification mail saved as .eml.")
 @click.option("--mbox", metavar="FILE", default=None, help="An mbox file holding the mail.")
 @click.option("--maildir", metavar="DIR", default=None, help="A Maildir holding the mail.")
@@ -170,13 +174,16 @@ def verify_email(
             imap_password=password,
             imap_ca_bundle=str(imap_ca_bundle) if imap_ca_bundle else None,
         )
-        if wait and (app.stderr_is_tty or app.verbose >= 1):
+        if wait and app.stderr_is_tty:
             app.info(
                 T("等待認證通知信(最多 {s} 秒)…", "Waiting up to {s} s for the verification mail…"),
                 s=f"{wait:g}",
             )
         try:
-            mail = find_link(source, profile, since=when, wait=wait, on_tick=_on_tick(app))
+            with ProgressLine(app.stderr_is_tty) as line:
+                mail = find_link(
+                    source, profile, since=when, wait=wait, on_tick=_on_tick(app, line)
+                )
         except MailNotFound as missing:
             _show_skipped(app, missing.data.get("skipped") or ())
             raise

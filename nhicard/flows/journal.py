@@ -10,6 +10,13 @@ step that guards a submit that cannot be repeated) is fsync'd, its directory too
 raises :class:`JournalUnwritable` when it cannot be made; other writes only warn.
 
 :func:`flow_lock` keeps two runs of one flow for one card from working at once.
+
+A journal belongs to the site instance it was made against (:class:`SiteIdentity`): the
+site's origin, and the instance id a site may serve (the sandbox does: a new one for every
+new sandbox). Opened for another site, or for a site that names another instance, the
+journal starts empty (:attr:`Journal.superseded` tells what was set aside): steps done
+against that other site say nothing about this one. A journal written before identities
+were recorded (none in the file) is taken as it is — not sending twice comes first.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -46,6 +54,43 @@ def journal_dir(state_dir: Path | None = None) -> Path:
 def _key(flow: str, card_number: str) -> str:
     digest = hashlib.sha256(f"{flow}\0{card_number}".encode()).hexdigest()[:20]
     return f"{flow}-{digest}.json"
+
+
+@dataclass(frozen=True)
+class SiteIdentity:
+    """Which site instance a journal's steps were done against: the site's ``origin``
+    (``https://host:port``) and, where the site serves one, its ``instance`` id."""
+
+    origin: str
+    instance: str | None = None
+
+    def to_json(self) -> dict[str, str | None]:
+        return {"origin": self.origin, "instance": self.instance}
+
+    @classmethod
+    def from_json(cls, doc: object) -> SiteIdentity | None:
+        if not isinstance(doc, dict) or not isinstance(doc.get("origin"), str):
+            return None
+        instance = doc.get("instance")
+        return cls(str(doc["origin"]), instance if isinstance(instance, str) else None)
+
+    def same_site(self, other: SiteIdentity) -> bool:
+        """Two identities name the same instance: the same instance id where either names
+        one (a sandbox restarted on other ports is the same site), else the same origin."""
+        if self.instance is not None or other.instance is not None:
+            return self.instance == other.instance
+        return self.origin.lower() == other.origin.lower()
+
+    def describe(self) -> str:
+        return f"{self.origin} ({self.instance})" if self.instance else self.origin
+
+
+@dataclass(frozen=True)
+class Superseded:
+    """A journal set aside because it was made against another site instance."""
+
+    site: SiteIdentity
+    steps: Mapping[str, str]
 
 
 class JournalUnwritable(UsageError):
@@ -80,13 +125,16 @@ class Journal:
         flow: str,
         card_number: str,
         clock: Callable[[], datetime] | None = None,
+        site: SiteIdentity | None = None,
     ) -> None:
         self.path = path
         self.flow = flow
         self.card_number = card_number
         self._clock = clock or (lambda: datetime.now(UTC))
+        self.site = site
         self.steps: dict[str, str] = {}
         self.facts: dict[str, Any] = {}
+        self.superseded: Superseded | None = None  # set aside: made against another site
         self.write_error: OSError | None = None
         self.warn: Callable[[Text], None] | None = None  # told when the file cannot be written
         self._load()
@@ -99,10 +147,13 @@ class Journal:
         *,
         state_dir: Path | None = None,
         clock: Callable[[], datetime] | None = None,
+        site: SiteIdentity | None = None,
     ) -> Journal:
-        """The journal of ``flow`` for the card (empty if none was written yet)."""
+        """The journal of ``flow`` for the card (empty if none was written yet). With
+        ``site``, a journal made against another site instance is set aside (see the
+        module docstring) and the site is recorded with every write."""
         path = journal_dir(state_dir) / _key(flow, card_number)
-        return cls(path, flow=flow, card_number=card_number, clock=clock)
+        return cls(path, flow=flow, card_number=card_number, clock=clock, site=site)
 
     def _load(self) -> None:
         try:
@@ -125,7 +176,14 @@ class Journal:
             return
         steps = raw.get("steps")
         facts = raw.get("facts")
-        self.steps = {str(k): str(v) for k, v in steps.items()} if isinstance(steps, dict) else {}
+        steps = {str(k): str(v) for k, v in steps.items()} if isinstance(steps, dict) else {}
+        made_on = SiteIdentity.from_json(raw.get("site"))
+        if self.site is not None and made_on is not None and not made_on.same_site(self.site):
+            self.superseded = Superseded(made_on, steps)
+            return
+        if self.site is None:
+            self.site = made_on
+        self.steps = steps
         self.facts = dict(facts) if isinstance(facts, dict) else {}
 
     def done(self, step: str) -> bool:
@@ -181,13 +239,16 @@ class Journal:
         self.path.unlink(missing_ok=True)
 
     def to_dict(self) -> Mapping[str, Any]:
-        return {
+        doc: dict[str, Any] = {
             "format": FORMAT,
             "flow": self.flow,
             "card": mask_id(self.card_number),
-            "steps": dict(self.steps),
-            "facts": dict(self.facts),
         }
+        if self.site is not None:
+            doc["site"] = self.site.to_json()
+        doc["steps"] = dict(self.steps)
+        doc["facts"] = dict(self.facts)
+        return doc
 
     def _write_file(self) -> None:
         text = json.dumps(self.to_dict(), ensure_ascii=False, indent=2) + "\n"

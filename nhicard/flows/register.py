@@ -43,6 +43,12 @@ card number, known once the card was read) guards it:
   person is told to look for the verification mail and run ``verify-email``; the result is
   ``submitted`` (``resumed``: true).
 - ``resend`` (``--resend``) applies again on purpose in both cases (mail lost, link expired).
+- The journal belongs to the site instance it was made against
+  (:class:`~nhicard.flows.journal.SiteIdentity`: the site's origin, and the instance id the
+  profile's ``instance_header`` names, which the sandbox serves). A journal made against
+  another instance (a sandbox deleted and started again, another site) decides nothing: the
+  run says so and starts afresh, so ``submitted`` is never reported for an application that
+  this site instance never got.
 
 A session that expires mid-walk (the site's 「逾時」 page) restarts the walk from the login
 page once; a second expiry fails with :class:`~nhicard.flows.errors.SessionExpired` (exit 7).
@@ -59,18 +65,20 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from nhicard.agent.base import BasicData
+from nhicard.card.idnumber import site_page_accepts
 from nhicard.core.errors import NhicardError, SiteRejected
 from nhicard.core.i18n import T, Text
-from nhicard.core.masking import mask_name
+from nhicard.core.masking import mask_id, mask_name
 from nhicard.flows.base import FlowEnv, fill_agent_fields, site_rejected
 from nhicard.flows.errors import SessionExpired
-from nhicard.flows.journal import Journal, flow_lock
+from nhicard.flows.journal import Journal, SiteIdentity, flow_lock
 from nhicard.flows.register_input import (
     CITY,
     DISTRICT,
     VILLAGE,
     RegistrationRequest,
     check_password,
+    household_address,
 )
 from nhicard.sites.model import PageSpec
 from nhicard.web.aspnet import change_postback, postback
@@ -138,8 +146,10 @@ class _Walk:
         self.confirm = confirm
         self.nhi = env.profile.nhi
         self.journal: Journal | None = None
+        self.site: SiteIdentity | None = None  # known once the login page answered
         self.resumed = False
         self.locks = contextlib.ExitStack()  # held from the card's reading to the end
+        self.chosen: dict[str, str] = {}  # city/district/village: the site's option text
 
     # pages ---------------------------------------------------------------------------------
     def spec(self, name: str) -> PageSpec:
@@ -149,6 +159,7 @@ class _Walk:
         env, login, terms = self.env, self.spec("login"), self.spec("terms")
         env.log(T("開啟登入頁", "opening the login page"))
         page = env.expect(env.open(self.nhi.url("login"), "login"), login, "login")
+        self.site = self.identity(page)
         env.log(T("點選「首次登入請先申請」", "following 「首次登入請先申請」 (register)"))
         page = env.click(page, login.control("register_link"), "terms")
         page = env.expect(page, terms, "terms")
@@ -156,6 +167,14 @@ class _Walk:
         apply = self.spec("apply")
         page = env.click(page, terms.control("agree"), "apply")
         return env.expect(page, apply, "apply")
+
+    def identity(self, page: Page) -> SiteIdentity:
+        """This site instance: its origin, and the instance id it serves in the header the
+        profile names (``[nhi.options] instance_header``; the sandbox has one)."""
+        parts = urlsplit(self.nhi.url("login"))
+        header = self.nhi.options.get("instance_header", "")
+        instance = page.headers.get(header.lower()) if header else None
+        return SiteIdentity(f"{parts.scheme}://{parts.netloc}".lower(), instance or None)
 
     def read_card(self, page: Page) -> tuple[Page, BasicData]:
         env, apply = self.env, self.spec("apply")
@@ -225,6 +244,7 @@ class _Walk:
         self.env.log(T("選擇{zh}:{opt}", "choosing the {en}: {opt}").format(
             zh=what.zh, en=what.en, opt=option.text))  # fmt: skip
         form[control] = option.value
+        self.chosen[key] = option.text
         page = self.env.submit(change_postback(form, control), step)
         return self.env.expect(page, apply, step)
 
@@ -318,10 +338,13 @@ class _Walk:
                     )
                 journal.record(STATUS_ALREADY)
             return RegisterOutcome(STATUS_ALREADY, req.email, False)
+        if not site_page_accepts(basic.id_number):
+            env.warn(page_id_check_warning(basic.id_number))
         if not self.dry_run:
             self.lock(basic.card_number)
         self.journal = self.open_journal(basic.card_number)  # read once the lock is held
         if not self.dry_run:
+            self.announce_superseded(self.journal)
             early = self.from_journal()
             if early is not None:
                 return early
@@ -330,7 +353,7 @@ class _Walk:
         summary = Summary(
             name_masked=mask_name(basic.name) or "",
             request=req,
-            address=f"{req.city} {req.district} {req.village} {req.neighborhood}鄰",
+            address=household_address(req, self.chosen),
         )
         if self.dry_run:
             env.log(T("試跑:不送出最後的申請", "dry run: the final submit is not sent"))
@@ -344,10 +367,30 @@ class _Walk:
     def open_journal(self, card_number: str) -> Journal:
         settings = self.env.settings
         journal = Journal.open(
-            FLOW, card_number, state_dir=settings.state_dir, clock=settings.clock
+            FLOW, card_number, state_dir=settings.state_dir, clock=settings.clock, site=self.site
         )
         journal.warn = self.env.warn
         return journal
+
+    def announce_superseded(self, journal: Journal) -> None:
+        """Say so when the card's journal was set aside as another site instance's."""
+        old = journal.superseded
+        if old is not None and old.steps:
+            step, when = max(old.steps.items(), key=lambda item: item[1])
+            self.env.warn(
+                T(
+                    "此卡的執行紀錄({step},{when})是對另一個網站實例 {old} 做的,與現在的網站 "
+                    "{new} 無關(例如沙盒已刪除後重建);那邊的申請不算數,重新開始",
+                    "this card's run journal ({step} at {when}) was made against another "
+                    "instance of the site, {old}; it says nothing about this one, {new} (e.g. a "
+                    "sandbox deleted and started again): starting afresh",
+                ).format(
+                    step=step,
+                    when=when,
+                    old=old.site.describe(),
+                    new=self.site.describe() if self.site else "?",
+                )
+            )
 
     def lock(self, card_number: str) -> None:
         """Hold this card's register lock for this site until the walk ends."""
@@ -405,6 +448,20 @@ class _Walk:
             self.env.warn(uncertain_submit_text(journal, email))
             return RegisterOutcome(STATUS_SUBMITTED, email, True)
         return None
+
+
+def page_id_check_warning(id_number: str) -> Text:
+    """Said before anything is submitted when the registration page's own script would
+    refuse the card's ID number (new-style resident permits; sites.md)."""
+    return T(
+        "此卡的證號 {id} 通不過註冊網頁本身的證號檢查(^[A-Z][12ABCD]\\d{{8}}$;"
+        "新式居留證號第二碼為 8 或 9):用瀏覽器申請時網頁會拒絕它。nhicard 仍照常送出,"
+        "但網站也可能拒絕;若被拒,請洽健保署。",
+        "the card's ID number {id} does not pass the registration page's own ID check "
+        "(^[A-Z][12ABCD]\\d{{8}}$; new-style resident permit numbers have 8 or 9 as second "
+        "character): in a browser the page refuses it. nhicard submits as usual, but the "
+        "site may refuse it too; if it does, ask the NHIA.",
+    ).format(id=mask_id(id_number))
 
 
 def uncertain_submit_text(journal: Journal, email: str) -> Text:

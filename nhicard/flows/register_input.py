@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from nhicard.core.errors import UsageError
@@ -153,6 +154,16 @@ def _place(value: str, what: Text) -> str:
 CITY = T("縣市", "city/county")
 DISTRICT = T("鄉鎮市區", "district/township")
 VILLAGE = T("村里", "village")
+
+
+def household_address(request: RegistrationRequest, chosen: Mapping[str, str]) -> str:
+    """The address as the site resolved it (臺北市大安區龍門里 5鄰): the option the site's
+    list showed for each typed place (``chosen``: ``city``, ``district``, ``village``),
+    the typed words where none was chosen yet."""
+    city = chosen.get("city", request.city)
+    district = chosen.get("district", request.district)
+    village = chosen.get("village", request.village)
+    return f"{city}{district}{village} {request.neighborhood}鄰"
 
 
 def parse_request(

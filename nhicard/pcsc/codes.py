@@ -108,18 +108,14 @@ def windows_plug_in_first(start_service: Text = WINDOWS_START_SERVICE) -> Text:
     return _cat(first, start_service)
 
 
-def _service_hint(system: str | None) -> Text:
+def service_hint(system: str | None = None) -> Text:
+    """How to start the PC/SC service (the one "start pcscd" hint): the platform's one wording (``pcsc_service_fix``,
+    which env check gives too); on Windows plugging in a reader comes first."""
     if on_windows(system):
         return windows_plug_in_first()
-    if (system or sys.platform) == "darwin":
-        return T(
-            "macOS 內建 PC/SC;請重新插拔讀卡機,或重新開機。",
-            "PC/SC is built into macOS; replug the reader or restart the computer.",
-        )
-    return T(
-        "請安裝並啟動 pcscd:sudo apt install pcscd && sudo systemctl start pcscd.socket",
-        "Install and start pcscd: sudo apt install pcscd && sudo systemctl start pcscd.socket",
-    )
+    from nhicard import platform
+
+    return platform.current(system).pcsc_service_fix()
 
 
 def service_unavailable(detail: str | None = None, *, system: str | None = None) -> PcscUnavailable:
@@ -135,7 +131,7 @@ def service_unavailable(detail: str | None = None, *, system: str | None = None)
             "PC/SC 服務未執行,無法存取讀卡機",
             "the PC/SC service is not running; readers are unreachable",
         )
-    return PcscUnavailable(message, hint=_service_hint(system), reason="no-service", detail=detail)
+    return PcscUnavailable(message, hint=service_hint(system), reason="no-service", detail=detail)
 
 
 def polkit_fix(user: str | None = None) -> Text:
@@ -214,7 +210,7 @@ def pcsc_failed(detail: str, *, system: str | None = None) -> PcscUnavailable:
             "administrator add a polkit rule in {dir} granting {pcsc} and {card}.",
         ).format(dir=polkit.RULES_DIR, pcsc=polkit.ACCESS_PCSC, card=polkit.ACCESS_CARD)
     else:
-        hint = _service_hint(system)
+        hint = service_hint(system)
     return PcscUnavailable(message, hint=hint, reason="pcsc-failed", detail=detail)
 
 

@@ -18,13 +18,14 @@ from nhicard.platform.base import (
     PolicyPlace,
     ServiceSpec,
     ServiceState,
+    TrustStore,
     posix_hosts_command,
     reuse_address,
 )
 
 NAME = "linux"
 HOSTS_NEWLINE = b"\n"
-TRUST_STORES = ("nssdb", "system-store")
+TRUST_STORES = (TrustStore.NSSDB, TrustStore.SYSTEM_STORE)
 DEFAULT_PCSC_SOCKET = "/run/pcscd/pcscd.comm"
 # Since 2024 one Linux package (a tar.xz inside); the 2021 manual's era had per-distribution
 # ones (mLNHIICC_Setup.Ubuntu.zip, mLNHIICC_Setup.fedora.zip).

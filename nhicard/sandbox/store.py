@@ -70,7 +70,12 @@ CREATE TABLE IF NOT EXISTS nonces (
     value TEXT PRIMARY KEY,
     used_at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
 """
+INSTANCE_KEY = "instance"
 
 
 class AlreadyRegistered(SiteRejected):
@@ -185,6 +190,15 @@ class RegistrationStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA busy_timeout=5000")
         self._db.executescript(_SCHEMA)
+        # who this store is: made once with the store, kept across restarts, new when the
+        # sandbox directory (or this file) is deleted; the NHI site serves it so that a run
+        # journal can tell a registration made against another instance of the site
+        self._db.execute(
+            "INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)",
+            (INSTANCE_KEY, secrets.token_hex(16)),
+        )
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (INSTANCE_KEY,)).fetchone()
+        self.instance_id: str = str(row[0])
         for suffix in ("-wal", "-shm"):  # left by an older version with a wider mode
             with contextlib.suppress(FileNotFoundError):
                 Path(f"{self.path}{suffix}").chmod(0o600)

@@ -175,7 +175,7 @@ def summary_lines(err: list[str]) -> list[str]:
 def test_help_documents_every_reason_code() -> None:
     from nhicard.card.verification import Reason
 
-    proc = run_nhicard("card", "verify", "--help")
+    proc = run_nhicard("--lang", "en", "card", "verify", "--help")
     assert proc.returncode == 0, proc.stderr
     for reason in Reason:
         assert re.search(rf"^\s+{re.escape(reason.code)}\s+{re.escape(reason.description.en)}$",

@@ -257,7 +257,7 @@ def test_walk_submits_and_confirm_sees_the_summary(site: Any, tmp_path: Path) ->
         outcome = register(env, request(), PASSWORD, confirm=lambda s: seen.append(s) or True)
     assert (outcome.status, outcome.resumed, outcome.requests) == ("submitted", False, 9)
     (summary,) = seen
-    assert summary.name_masked == "王*明" and summary.address == "台北 大安 龍門 5鄰"
+    assert summary.name_masked == "王*明" and summary.address == "臺北市大安區龍門里 5鄰"
     assert sb.ctx.store.get_application("000012345678") is not None
     assert "reading the NHI card" in log
 
