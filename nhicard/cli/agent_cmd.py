@@ -13,6 +13,7 @@ import click
 
 from nhicard.agent import COMPONENT_HOST, COMPONENT_HTTP_PORT, COMPONENT_HTTPS_PORT, COMPONENT_PORT
 from nhicard.cli.context import get_app
+from nhicard.cli.help_layout import HelpGroup
 from nhicard.cli.output import emit, output_options, pick_format
 from nhicard.cli.params import Seconds
 from nhicard.core.i18n import T
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
     from nhicard.agent.serve.tls import ServerCertificate
 
 
-@click.group()
+@click.group(cls=HelpGroup)
 def agent() -> None:
     """The card agent (讀卡機元件) as a local service."""
 
@@ -116,9 +117,9 @@ def serve(
     Commands: GetVersion, GetRandom, GetBasic, H_Sign?Random=, EnCrypt?Pwd=,
     SecureGetBasicWithParam?Pwd= (anything else: 9999), at wss://127.0.0.1:PORT/echo, and the
     Windows builds' HTTP API on --http-port / --https-port, using the card in the reader
-    chosen with -r and the SAM of --profile. Origins not allowed get 4041 (HTTP: 403) and
-    are disconnected; null and file:// origins only with --allow-null-origin. Stop with
-    Ctrl-C or SIGTERM.
+    chosen with -r and the SAM of --profile. Origins not allowed get 403 before the
+    WebSocket opens (HTTP API: 403 and 4041); null and file:// origins only with
+    --allow-null-origin. Stop with Ctrl-C or SIGTERM.
     """
     from nhicard.agent.client.direct import DirectAgent
     from nhicard.agent.serve import setup
@@ -285,7 +286,8 @@ def install_cmd(
     Microsoft\\Edge; macOS: /Library/Managed Preferences/com.google.Chrome.plist and
     com.microsoft.Edge.plist). A failed step undoes the earlier ones.
     """
-    from nhicard.agent.serve.install import install, notices
+    from nhicard.agent.serve.install import ChangeKind, install, notices
+    from nhicard.platform import TrustStore
 
     app = get_app()
     machine = _machine(hosts_file, nssdbs)
@@ -304,7 +306,7 @@ def install_cmd(
             what=app.tr(change.describe),
         )
     needed = notices(machine, service=not no_service)  # what a person must do (a polkit rule)
-    if browser_policy and not any(c.kind == "browser-policy" for c in changes):
+    if browser_policy and not any(c.kind == ChangeKind.BROWSER_POLICY for c in changes):
         needed.append(
             T(
                 "沒有找到 Chromium、Chrome 或 Edge,沒有寫入瀏覽器政策。",
@@ -313,8 +315,7 @@ def install_cmd(
         )
     for text in needed:
         app.warn(text)
-    not_stores = ("certificate", "hosts", "polkit-rule", "service", "browser-policy")
-    if not dry_run and not any(c.kind not in not_stores for c in changes):
+    if not dry_run and not any(isinstance(c.kind, TrustStore) for c in changes):
         app.warn(
             T(
                 "沒有找到瀏覽器的憑證庫;請先開啟 Chromium/Firefox 一次,再執行 agent install。",

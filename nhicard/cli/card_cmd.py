@@ -27,20 +27,12 @@ CARD_COLUMNS = (
 )
 
 
-READ_EPILOG = """\
-Exit codes: 3 PC/SC service unavailable; 4 no reader, or the reader named by -r not found
-or ambiguous; 5 no card, card pulled, or not an NHI card (a Health Professional Card or a
-MOICA card is named); 6 the card answered with an error, its data is unreadable, or another
-program holds it exclusively ("in use by another program", after a few retries).
-"""
-
-
 @click.group(cls=LazyGroup, lazy_commands={"verify": "nhicard.cli.card_verify_cmd:verify"})
 def card() -> None:
     """The NHI card (健保卡) in a reader."""
 
 
-@card.command("read", epilog=READ_EPILOG)
+@card.command("read")
 @click.option(
     "--wait",
     type=Seconds(),

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from nhicard.cli.context import get_app
+from nhicard.cli.help_layout import HelpGroup
 from nhicard.cli.output import emit, output_options, pick_format
 from nhicard.cli.params import Seconds
 from nhicard.cli.records import check_record, env_report
@@ -23,15 +24,13 @@ Groups and check ids (stable; per-site ids use the site keys nhi and ecpa):
              pcsc.usb
   card       card.present card.atr card.select card.profile card.id-check card.termination
   agent      agent.hosts agent.installed agent.port agent.tls agent.version agent.backend
-             agent.serve-trust agent.serve-service agent.exposed
+             agent.official-ca agent.serve-trust agent.serve-service agent.exposed
+             agent.browser-lna
   network    network.profile network.proxy network.dns.SITE network.https.SITE
              network.tls.SITE network.sam
   clock      clock.offset clock.timezone
   installer  installer.checksum.N (one per --installer FILE, N from 1), or
              installer.checksum (skip) without --installer
-
-\b
-Exit status: 0 when nothing failed (warnings allowed), 10 when a check failed.
 """
 
 MARKS = {PASS: ("✔", "green"), WARN: ("!", "yellow"), FAIL: ("✘", "red"), SKIP: ("-", None)}
@@ -42,7 +41,7 @@ SUMMARY_LINE = T(
 )
 
 
-@click.group()
+@click.group(cls=HelpGroup)
 def env() -> None:
     """Diagnose this computer's setup (readers, card, component, network, clock)."""
 

@@ -10,6 +10,8 @@ from typing import Any
 
 import click
 
+from nhicard.cli.help_layout import HelpGroup
+
 
 def _module_present(target: str) -> bool:
     module = target.split(":")[0]
@@ -19,8 +21,9 @@ def _module_present(target: str) -> bool:
         return False
 
 
-class LazyGroup(click.Group):
-    """``lazy_commands`` maps a command name to ``"module:attribute"``."""
+class LazyGroup(HelpGroup):
+    """``lazy_commands`` maps a command name to ``"module:attribute"``; help in nhicard's
+    layout (:class:`~nhicard.cli.help_layout.HelpGroup`)."""
 
     def __init__(
         self, *args: Any, lazy_commands: Mapping[str, str] | None = None, **kw: Any

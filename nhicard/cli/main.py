@@ -14,8 +14,10 @@ from nhicard import __version__
 from nhicard.agent import DEFAULT_AGENT_URL
 from nhicard.cli.context import AppContext
 from nhicard.cli.fast_exit import end_process
+from nhicard.cli.global_args import hoist_global_options
+from nhicard.cli.help_lang import activate, bind_click
 from nhicard.cli.lazy import LazyGroup
-from nhicard.cli.output import tolerant_streams
+from nhicard.cli.output import no_color_option, tolerant_streams
 from nhicard.cli.params import Seconds, agent_url_callback
 from nhicard.cli.stop_signals import stop_signals_interrupt
 from nhicard.core.errors import AlreadyReported, Category, NhicardError
@@ -72,8 +74,35 @@ def _complete_reader(ctx: click.Context, param: click.Parameter, incomplete: str
     return out
 
 
+class RootGroup(LazyGroup):
+    """``nhicard`` itself: global options also after the subcommand
+    (:mod:`nhicard.cli.global_args`), help and Click's messages in the language of
+    ``--lang`` (:mod:`nhicard.cli.help_lang`), and errors turned into the contract's messages
+    and exit codes here, so Click's ``CliRunner`` sees exactly what a user sees."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, hoist_global_options(self, ctx, args))
+
+    def main(  # type: ignore[override]
+        self,
+        args: list[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        argv = list(sys.argv[1:] if args is None else args)
+        lang = _lang_from_argv(argv)
+        activate(lang)
+        bind_click()
+        if not standalone_mode:
+            return super().main(argv, prog_name, complete_var, standalone_mode=False, **extra)
+        sys.exit(_run(self, argv, prog_name or "nhicard", complete_var, lang, extra))
+
+
 @click.group(
-    cls=LazyGroup,
+    name="nhicard",
+    cls=RootGroup,
     lazy_commands=COMMANDS,
     context_settings={"auto_envvar_prefix": "NHICARD", "help_option_names": ["-h", "--help"]},
 )
@@ -119,6 +148,7 @@ def _complete_reader(ctx: click.Context, param: click.Parameter, incomplete: str
     help="More detail; -vv traces APDUs and HTTP (personal data masked).",
 )
 @click.option("-q", "--quiet", is_flag=True, help="Only results and errors.")
+@no_color_option
 @click.option(
     "--allow-profile-hosts",
     is_flag=True,
@@ -156,7 +186,12 @@ def cli(
 
     Read cards, diagnose readers, and set up the card password (register → verify-email →
     ecpa login), against the real sites or the local sandbox.
+
+    The options below may also follow the command (nhicard card read -r 0); where a command
+    has an option of the same name, the command's own option is meant.
     """
+    lang = lang or default_lang()
+    activate(lang)  # help and Click's messages from here on
     ctx.obj = AppContext(
         reader=reader,
         agent=agent,
@@ -164,7 +199,7 @@ def cli(
         agent_url_given=ctx.get_parameter_source("agent_url")
         not in (None, click.core.ParameterSource.DEFAULT),
         profile=profile,
-        lang=lang or default_lang(),
+        lang=lang,
         verbose=verbose,
         quiet=quiet,
         allow_profile_hosts=allow_profile_hosts,
@@ -209,12 +244,17 @@ HINT_PREFIX = T("建議", "Hint")
 
 
 def _lang_from_argv(argv: list[str]) -> str:
+    """The language of ``--lang`` (its last one, as Click takes it) anywhere before ``--``;
+    else from the environment. Known before parsing, for Click's own errors."""
+    lang = None
     for i, arg in enumerate(argv):
+        if arg == "--":
+            break
         if arg == "--lang" and i + 1 < len(argv) and argv[i + 1] in LANGS:
-            return argv[i + 1]
-        if arg.startswith("--lang=") and arg.split("=", 1)[1] in LANGS:
-            return arg.split("=", 1)[1]
-    return default_lang()
+            lang = argv[i + 1]
+        elif arg.startswith("--lang=") and arg.split("=", 1)[1] in LANGS:
+            lang = arg.split("=", 1)[1]
+    return lang or default_lang()
 
 
 def report_error(err: NhicardError, lang: str) -> None:
@@ -226,37 +266,40 @@ def report_error(err: NhicardError, lang: str) -> None:
         click.echo(f"{T('已保存頁面', 'Page saved to').render(lang)}: {saved}", err=True)
 
 
-def main(argv: list[str] | None = None) -> None:
-    tolerant_streams()
-    args = list(sys.argv[1:] if argv is None else argv)
-    lang = _lang_from_argv(args)
+def _run(
+    group: click.Group,
+    args: list[str],
+    prog_name: str,
+    complete_var: str | None,
+    lang: str,
+    extra: dict[str, Any],
+) -> int:
+    """Run the command line ``args``; its exit status (cli-contract.md), the error reported."""
     verbose = any(
         a in ("-v", "--verbose") or (a.startswith("-v") and set(a[1:]) == {"v"}) for a in args
     )
     try:
-        # SIGTERM/SIGHUP (systemd, timeout, a closed terminal) stop it as Ctrl-C does
-        with stop_signals_interrupt():
-            rv = cli.main(args=args, prog_name="nhicard", standalone_mode=False)
+        rv = click.Group.main(group, args, prog_name, complete_var, standalone_mode=False, **extra)
     except NhicardError as err:
         if not isinstance(err, AlreadyReported):
             report_error(err, lang)
-        sys.exit(exit_code_for(err))
+        return exit_code_for(err)
     except click.exceptions.Abort:
         click.echo(INTERRUPTED.render(lang), err=True)
-        sys.exit(EXIT_CODES[Category.INTERRUPTED])
+        return EXIT_CODES[Category.INTERRUPTED]
     except click.ClickException as err:
         err.show()
-        sys.exit(err.exit_code)
+        return err.exit_code
     except click.exceptions.Exit as err:
-        sys.exit(err.exit_code)
+        return err.exit_code
     except KeyboardInterrupt:
         click.echo(INTERRUPTED.render(lang), err=True)
-        sys.exit(EXIT_CODES[Category.INTERRUPTED])
+        return EXIT_CODES[Category.INTERRUPTED]
     except BrokenPipeError:
         # stdout closed by the reader of a pipe (| head): quietly stop
         with contextlib.suppress(OSError):
             sys.stdout = open(os.devnull, "w")  # noqa: SIM115
-        sys.exit(0)
+        return 0
     except Exception as err:  # noqa: BLE001 - the single catch-all that turns bugs into exit 1
         if verbose:
             import traceback
@@ -265,8 +308,19 @@ def main(argv: list[str] | None = None) -> None:
         click.echo(INTERNAL_ERROR.render(lang, err=f"{type(err).__name__}: {err}"), err=True)
         if not verbose:
             click.echo(INTERNAL_HINT.render(lang), err=True)
-        sys.exit(EXIT_BUG)
-    sys.exit(rv if isinstance(rv, int) and not isinstance(rv, bool) else 0)
+        return EXIT_BUG
+    return rv if isinstance(rv, int) and not isinstance(rv, bool) else 0
+
+
+def main(argv: list[str] | None = None) -> None:
+    """The command line ``argv`` (default: ``sys.argv``); ends with ``SystemExit``."""
+    tolerant_streams()
+    args = list(sys.argv[1:] if argv is None else argv)
+    if os.environ.get("_NHICARD_COMPLETE", "").startswith("powershell"):
+        import nhicard.cli.powershell_completion  # noqa: F401 - registers it with Click
+    # SIGTERM/SIGHUP (systemd, timeout, a closed terminal) stop it as Ctrl-C does
+    with stop_signals_interrupt():
+        cli.main(args=args, prog_name="nhicard")
 
 
 def run() -> NoReturn:

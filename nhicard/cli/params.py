@@ -32,6 +32,25 @@ class Seconds(click.FloatRange):
             self.fail(f"{value!r} is not a finite number of seconds.", param, ctx)
         return super().convert(number, param, ctx)
 
+    def _describe_range(self) -> str:
+        """The range in words, in the language of help (not ``0<x<=31536000.0``)."""
+        from nhicard.cli.help_lang import gettext
+
+        parts = []
+        if self.min is not None:
+            low = gettext("more than {n} s") if self.min_open else gettext("at least {n} s")
+            parts.append(low.format(n=f"{self.min:g}"))
+        if self.max is not None:
+            if self.max >= YEAR:
+                parts.append(gettext("at most a year"))
+            else:
+                parts.append(gettext("at most {n} s").format(n=f"{self.max:g}"))
+        return (
+            gettext("{low}, {high}").format(low=parts[0], high=parts[1])
+            if len(parts) == 2
+            else "".join(parts)
+        )
+
 
 def probe_writable(path: Path) -> str | None:
     """Why files cannot be written in directory ``path`` (made if missing), or None."""

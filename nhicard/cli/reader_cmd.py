@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import click
 
 from nhicard.cli.context import get_app
+from nhicard.cli.help_layout import HelpGroup
 from nhicard.cli.output import emit, output_options, pick_format
 from nhicard.core.i18n import T
 
@@ -16,7 +17,7 @@ if TYPE_CHECKING:
 READER_COLUMNS = ("index", "name", "state", "atr", "card_type", "card_label")
 
 
-@click.group()
+@click.group(cls=HelpGroup)
 def reader() -> None:
     """Smart card readers (PC/SC)."""
 

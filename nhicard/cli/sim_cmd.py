@@ -9,12 +9,13 @@ from types import FrameType
 import click
 
 from nhicard.cli.context import get_app
+from nhicard.cli.help_layout import HelpGroup
 from nhicard.core.errors import UsageError
 from nhicard.core.i18n import T
 from nhicard.sandbox.vcard import FAULT_HELP
 
 
-@click.group()
+@click.group(cls=HelpGroup)
 def sim() -> None:
     """Simulated cards on the virtual reader (vpcd)."""
 

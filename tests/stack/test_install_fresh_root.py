@@ -1,8 +1,8 @@
 """The users' install on a fresh Debian 13, exactly as the README says, with no compiler.
 
 A minimal Debian 13 root (debootstrap, then only git, make and the CAs: tests/support/freshroot.py)
-gets the README's Debian commands verbatim, with this checkout's wheel, answering "yes" to
-apt as the user would. No compiler and no Python headers are in the root, so pyscard can only
+gets the README's Debian commands verbatim (this checkout's wheel in place of the package
+name), answering "yes" to apt as the user would. No compiler and no Python headers are in the root, so pyscard can only
 be Debian's. Then, without the network: the system bus and polkitd (systemd starts them on a
 real Debian 13), pcscd with polkit on, a virtual card on vpcd (``nhicard sim card``),
 ``nhicard --version``, ``reader list`` and ``card read``, as the installed command.
@@ -101,11 +101,18 @@ def wheel(can_build_roots: None, tmp_path_factory: pytest.TempPathFactory) -> Pa
     return built
 
 
-def test_the_readme_names_this_versions_wheel() -> None:
+def test_the_readme_installs_nhicard_by_name() -> None:
     commands = readme_debian_commands()
     assert commands[0].startswith("apt install ") and "python3-pyscard" in commands[0]
     assert "gcc" not in " ".join(commands) and "python3-dev" not in " ".join(commands)
-    assert f"./nhicard-{__version__}-py3-none-any.whl" in commands[-1]
+    assert commands[-1] == "pipx install --system-site-packages nhicard"
+
+
+def with_this_wheel(commands: list[str], wheel: Path) -> list[str]:
+    """The README's commands with this checkout's wheel where the user names the package."""
+    *rest, last = commands
+    assert last.endswith(" nhicard"), last
+    return [*rest, f"{last.removesuffix('nhicard')}./{wheel.name}"]
 
 
 def test_wheel_installs_and_reads_a_card_in_fresh_debian_13(wheel: Path, tmp_path: Path) -> None:
@@ -122,7 +129,9 @@ def test_wheel_installs_and_reads_a_card_in_fresh_debian_13(wheel: Path, tmp_pat
         (home / "check.sh").write_text(CHECK_SCRIPT)
         # the user answers "yes" to apt's question
         (root / "etc/apt/apt.conf.d/90yes").write_text('APT::Get::Assume-Yes "true";\n')
-        user_install = " && ".join(["apt-get update -qq", *readme_debian_commands()])
+        user_install = " && ".join(
+            ["apt-get update -qq", *with_this_wheel(readme_debian_commands(), wheel)]
+        )
         rc = freshroot.run_in_root(
             root, f"cd /root && {user_install}", env, network=True, timeout=900
         )

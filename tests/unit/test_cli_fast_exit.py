@@ -28,13 +28,13 @@ def test_cprofile_of_the_cli_prints_its_profile() -> None:
 
 
 def test_cprofile_keeps_the_commands_exit_status_and_still_prints() -> None:
-    done = python("-m", "cProfile", "-m", "nhicard.cli.main", "--no-such-option")
+    done = python("-m", "cProfile", "-m", "nhicard.cli.main", "--lang", "en", "--no-such-option")
     assert "No such option" in done.stderr
     assert "function calls" in done.stdout
 
 
 def test_without_a_profiler_the_exit_status_and_output_are_the_commands() -> None:
-    done = python("-m", "nhicard.cli.main", "--no-such-option")
+    done = python("-m", "nhicard.cli.main", "--lang", "en", "--no-such-option")
     assert done.returncode == 2 and "No such option" in done.stderr and done.stdout == ""
     shown = python("-m", "nhicard.cli.main", "--version")
     assert shown.returncode == 0 and shown.stdout.startswith("nhicard ")
