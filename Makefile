@@ -21,7 +21,7 @@ APT_PACKAGES := pcscd libccid vsmartcard-vpcd python3 python3-venv python3-pysca
 TEST_APT_PACKAGES := gcc libc6-dev
 DEMO_DIR ?= $(CURDIR)/.demo
 
-.PHONY: all system test-system apt-install venv pcscd test test-fast demo-at lint typecheck completions check-completions check demo bench profile-job fresh-root clean
+.PHONY: all system test-system apt-install venv pcscd test test-fast demo-at lint typecheck completions check-completions check demo bench profile-job fresh-root catalogs dist man clean
 
 all: venv
 
@@ -77,9 +77,10 @@ completions: venv
 	$(BIN)/nhicard completion bash > completions/nhicard.bash
 	$(BIN)/nhicard completion zsh > completions/_nhicard
 	$(BIN)/nhicard completion fish > completions/nhicard.fish
+	$(BIN)/nhicard completion powershell > completions/nhicard.ps1
 
 check-completions: venv
-	@for pair in "bash nhicard.bash" "zsh _nhicard" "fish nhicard.fish"; do \
+	@for pair in "bash nhicard.bash" "zsh _nhicard" "fish nhicard.fish" "powershell nhicard.ps1"; do \
 	  set -- $$pair; \
 	  $(BIN)/nhicard completion $$1 | diff -u completions/$$2 - \
 	    || { echo "completions/$$2 is stale: run 'make completions'"; exit 1; }; \
@@ -137,5 +138,26 @@ fresh-root:
 	/usr/bin/python3 -m tests.support.freshroot --suite $(SUITE) --dir $(FRESH_ROOTS)/$(SUITE) \
 	  --setup '$(SETUP)' --run '$(RUN)'
 
+# The zh-TW help catalog: new English help strings into the .po (Babel), then the .mo the package
+# ships. Workflow: change a help text, `make catalogs`, translate the new empty msgstr in
+# nhicard/locale/zh_TW/LC_MESSAGES/nhicard.po, `make catalogs` again (tests/unit/test_help_catalog.py
+# fails while a help string has no translation or the .mo is older than the .po).
+catalogs: venv
+	$(BIN)/python -m tests.support.help_catalog update
+	$(BIN)/python -m tests.support.help_catalog compile
+
+# The wheel and sdist (hatchling; the man pages are generated into the wheel), checked as PyPI
+# would: `twine upload dist/*` publishes them.
+dist: venv
+	rm -rf dist
+	$(BIN)/python -m build --outdir dist .
+	$(BIN)/twine check --strict dist/*
+
+# The man pages from the live --help, to read before a release: man -l build/man/man1/nhicard.1
+man: venv
+	mkdir -p build/man/man1 build/man/zh_TW/man1
+	$(BIN)/python -m nhicard.cli.manpage --lang en -o build/man/man1/nhicard.1
+	$(BIN)/python -m nhicard.cli.manpage --lang zh-TW -o build/man/zh_TW/man1/nhicard.1
+
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache $(DEMO_DIR)
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache $(DEMO_DIR)

@@ -106,3 +106,16 @@ def documented_commands() -> list[list[str]]:
 def test_every_documented_command_exists(argv: list[str]) -> None:
     proc = run_nhicard(*argv, "--help")
     assert proc.returncode == 0, proc.stderr
+
+
+def test_environment_sections_list_every_variable_help_lists() -> None:
+    """The READMEs' Environment tables name exactly the variables of ``nhicard --help``."""
+    from nhicard.cli.help_sections import ENVIRONMENT
+
+    listed = {part.strip() for name, _ in ENVIRONMENT for part in name.split(",")}
+    for readme, heading in (("README.md", "## Environment"), ("README.zh-TW.md", "## 環境變數")):
+        text = (ROOT / readme).read_text("utf-8")
+        section = text.split(heading, 1)[1].split("\n## ", 1)[0]
+        rows = re.findall(r"^\| `([^|]+?)` \|", section, re.M)
+        named = {n.strip(" `") for row in rows for n in re.split(r"`[,、]\s*`", row)}
+        assert named == listed, (readme, named ^ listed)
