@@ -40,8 +40,9 @@ def agent() -> None:
     "origins",
     multiple=True,
     metavar="PATTERN",
-    help="Allowed web origin, e.g. 'https://*.gov.tw' (repeatable). "
-    "Default: https://*.gov.tw and the running sandbox's sites.",
+    help="Allowed web origin, e.g. 'https://*.nhi.gov.tw' (repeatable; replaces the default). "
+    "Default: the sites that use the card (cloudicweb.nhi.gov.tw, eservice.nhi.gov.tw, "
+    "ecpa.dgpa.gov.tw) and the running sandbox's sites.",
 )
 @click.option(
     "--cert",

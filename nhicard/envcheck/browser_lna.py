@@ -22,13 +22,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nhicard.agent.serve.lna_policy import (
-    NHI_SITE,
     POLICY,
     Writer,
     allows,
     json_dir_files,
     target_of,
 )
+from nhicard.agent.serve.origins import NHI_SITE
 from nhicard.core.i18n import T, Text
 from nhicard.envcheck import Check, CheckEnv, Finding, passed, skipped, warned
 from nhicard.platform.base import PolicyPlace, Runner, run_command

@@ -20,7 +20,8 @@ from typing import Any
 
 import pytest
 
-from nhicard.agent.serve.lna_policy import CARD_SITES, Writer
+from nhicard.agent.serve.lna_policy import Writer
+from nhicard.agent.serve.origins import CARD_SITES
 from nhicard.net import certs
 from nhicard.platform.base import PolicyPlace, run_command
 from tests.support.private_mounts import copy_of, require_private_mounts, run_nhicard_with_binds

@@ -143,3 +143,21 @@ def test_fetch_site_without_origin_is_a_web_page() -> None:
         assert policy.allows_request(None, site), site
     assert policy.allows_request("https://cloudicweb.nhi.gov.tw", "cross-site")
     assert not policy.allows_request("https://evil.example", "none")
+
+
+def test_default_origins_are_the_card_sites_not_every_gov_tw_site(tmp_path: Path) -> None:
+    """By default only the sites whose pages use the card are answered (issue 23): another
+    government site is not, and ``--origin`` replaces the list."""
+    policy = setup.origin_policy((), allow_null=False, sandbox_endpoints=tmp_path / "none.json")
+    for site in (
+        "https://cloudicweb.nhi.gov.tw",
+        "https://eservice.nhi.gov.tw",
+        "https://ecpa.dgpa.gov.tw",
+    ):
+        assert policy.allows(site), site
+    for other in ("https://www.gov.tw", "https://evil.gov.tw", "https://nhi.gov.tw.evil.com"):
+        assert not policy.allows(other), other
+    widened = setup.origin_policy(
+        ("https://*.gov.tw",), allow_null=False, sandbox_endpoints=tmp_path / "none.json"
+    )
+    assert widened.allows("https://www.gov.tw")

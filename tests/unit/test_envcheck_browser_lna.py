@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from nhicard.agent.serve.lna_policy import CARD_SITES, Writer
+from nhicard.agent.serve.lna_policy import Writer
+from nhicard.agent.serve.origins import CARD_SITES
 from nhicard.envcheck import PASS, SKIP, WARN, CheckEnv, CheckResult, browser_lna, run_checks
 from nhicard.envcheck.plan import all_check_ids
 from nhicard.platform import linux as platform_linux

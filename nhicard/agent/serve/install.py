@@ -58,6 +58,7 @@ from cryptography.hazmat.primitives import hashes
 from nhicard import platform
 from nhicard.agent import COMPONENT_HOST
 from nhicard.agent.serve import lna_policy
+from nhicard.agent.serve.origins import CARD_SITES, NHI_SITE
 from nhicard.agent.serve.tls import CA_NAME, ensure_server_certificate
 from nhicard.core.atomicfile import PUBLIC, replace_file
 from nhicard.core.errors import NotAvailable
@@ -113,7 +114,7 @@ class Machine:
     polkit_rules_dir: Path = Path(polkit.RULES_DIR)
     user: str | None = None  # the login name the service runs as
     policy_places: list[PolicyPlace] | None = None  # None: the OS's (Platform)
-    policy_origins: tuple[str, ...] = lna_policy.CARD_SITES
+    policy_origins: tuple[str, ...] = CARD_SITES
 
     @classmethod
     def current(
@@ -745,7 +746,7 @@ def policy_status(m: Machine) -> list[dict[str, Any]]:
                 "kind": place.kind,
                 "target": target,
                 "ours": bool(record) and all(o in patterns for o in ours_wanted),
-                "allows_nhi": lna_policy.allows(patterns, lna_policy.NHI_SITE),
+                "allows_nhi": lna_policy.allows(patterns, NHI_SITE),
                 "patterns": patterns,
             }
         )

@@ -42,9 +42,6 @@ from nhicard.platform import linux, windows
 from nhicard.platform.base import PolicyPlace, Result, Runner
 
 POLICY = "LocalNetworkAccessAllowedForUrls"
-NHI_SITE = "https://cloudicweb.nhi.gov.tw"
-# the sites whose pages use the card: NHI registration, NHI personal services, eCPA
-CARD_SITES = (NHI_SITE, "https://eservice.nhi.gov.tw", "https://ecpa.dgpa.gov.tw")
 
 PRIVILEGE_HINT = T(
     "瀏覽器的受管理政策需要系統管理員權限:Linux/macOS 請用 sudo 執行,Windows 請以系統管理員"

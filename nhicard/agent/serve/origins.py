@@ -31,7 +31,13 @@ from urllib.parse import urlsplit
 from nhicard.agent import COMPONENT_HOST
 from nhicard.net.addresses import is_ip
 
-DEFAULT_ORIGINS = ("https://*.gov.tw",)
+NHI_SITE = "https://cloudicweb.nhi.gov.tw"
+# The sites whose pages use the card, as sourced (nhi-agent.md, sites.md): NHI registration and
+# its test pages, NHI personal services (Personal1/System/mLogin.aspx), eCPA's NHI-card column.
+# agent serve answers these by default (``--origin`` names others instead), and
+# ``agent install --browser-policy`` lets them reach this computer.
+CARD_SITES = (NHI_SITE, "https://eservice.nhi.gov.tw", "https://ecpa.dgpa.gov.tw")
+DEFAULT_ORIGINS = CARD_SITES
 NULL_ORIGINS = ("null", "file://")
 ALLOWED_HOSTS = ("localhost", "127.0.0.1", "::1", COMPONENT_HOST)
 
