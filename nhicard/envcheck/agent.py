@@ -36,6 +36,7 @@ UPDATE_CHECK_URL = "https://cloudicweb.nhi.gov.tw/cloudic/system/SMC/Eventesting
 # the official test page, published at two paths (nhi-agent.md), and what it shows on success
 TEST_PAGE_URL = "https://cloudicweb.nhi.gov.tw/cloudic/system/webtesting/SampleY.aspx"
 TEST_PAGE_URL_SMC = "https://cloudicweb.nhi.gov.tw/cloudic/system/SMC/webtesting/SampleY.aspx"
+# quoted as the source gives them: "XXX" stands for the holder's name the page shows
 READ_OK = "讀卡成功：XXX"
 VERIFY_OK = "認證卡片：成功!"
 LINKS = T(

@@ -459,28 +459,30 @@ class Browser(ClosesOnExit):
                     left = max(0.1, min(policy.connect_timeout, deadline - self._clock()))
                     error = explain_untrusted(error, url, timeout=left)
                 self._trace(f"{method} {self._mask_url(url)} → {error.reason}")
-                pause = policy.backoff * (2**attempt)
-                if (
-                    retryable
-                    and method in IDEMPOTENT
-                    and attempt < policy.retries
-                    and self._clock() + pause < deadline
-                ):
-                    self._sleep(pause)
+                if retryable and self._may_retry(method, attempt, deadline):
+                    self._sleep(policy.backoff * (2**attempt))
                     attempt += 1
                     continue
                 raise error from exc
             if (
                 response.status_code >= 500
-                and method in IDEMPOTENT
-                and attempt < policy.retries
-                and self._clock() + policy.backoff * (2**attempt) < deadline
+                and self._may_retry(method, attempt, deadline)
                 and not self._is_maintenance(response)
             ):
                 self._sleep(policy.backoff * (2**attempt))
                 attempt += 1
                 continue
             return response
+
+    def _may_retry(self, method: str, attempt: int, deadline: float) -> bool:
+        """Whether a failed ``attempt`` (0 first) may be sent again: an idempotent method,
+        retries left, and its back-off pause ending before the request's deadline."""
+        policy = self.policy
+        return (
+            method in IDEMPOTENT
+            and attempt < policy.retries
+            and self._clock() + policy.backoff * (2**attempt) < deadline
+        )
 
     def _is_maintenance(self, response: httpx.Response) -> bool:
         if not self.policy.maintenance_markers:

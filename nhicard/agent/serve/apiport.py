@@ -13,10 +13,9 @@ import asyncio
 import json
 
 from nhicard.agent.serve import httpapi
-from nhicard.agent.serve.commands import ORIGIN_REFUSED, UNKNOWN, Commands, Log, outcome
+from nhicard.agent.serve.commands import ORIGIN_REFUSED, UNKNOWN, CommandPort, outcome
 from nhicard.agent.serve.httpwire import RequestHead, http_response
-from nhicard.agent.serve.origins import OriginPolicy
-from nhicard.agent.serve.transport import Conn, Limits
+from nhicard.agent.serve.transport import Conn
 
 Reply = tuple[int, str, bytes, list[tuple[str, str]]]
 
@@ -45,23 +44,8 @@ def preflight(head: RequestHead) -> list[tuple[str, str]]:
     return out
 
 
-class ApiPort:
+class ApiPort(CommandPort):
     """Answers one request on an HTTP API port."""
-
-    def __init__(
-        self,
-        commands: Commands,
-        origins: OriginPolicy,
-        limits: Limits,
-        *,
-        server_header: str,
-        note: Log,
-    ) -> None:
-        self.commands = commands
-        self.origins = origins
-        self.limits = limits
-        self._server_header = server_header
-        self._note = note
 
     async def handle(
         self,

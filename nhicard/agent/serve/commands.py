@@ -20,7 +20,7 @@ import concurrent.futures
 import queue
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from nhicard.agent.base import CardAgent, h_sign_argument_ok
 from nhicard.agent.errors import (
@@ -32,7 +32,7 @@ from nhicard.agent.errors import (
     AgentReaderError,
 )
 from nhicard.agent.serve import httpapi
-from nhicard.agent.serve.transport import Conn
+from nhicard.agent.serve.transport import Conn, Limits
 from nhicard.core.errors import (
     CardAbsent,
     CardFailure,
@@ -41,6 +41,9 @@ from nhicard.core.errors import (
     PcscUnavailable,
     ReaderError,
 )
+
+if TYPE_CHECKING:
+    from nhicard.agent.serve.origins import OriginPolicy
 
 UNKNOWN = "9999"
 ORIGIN_REFUSED = "4041"
@@ -203,3 +206,24 @@ class Commands:
         except NhicardError as exc:
             return {"result": code_for(exc), "card": "0"}
         return {"result": httpapi.OK, "card": "1"}
+
+
+class CommandPort:
+    """What each port answering the component's commands holds (the WebSocket port and the
+    HTTP API ports): the commands, the origin policy, the limits, the ``Server`` header and
+    the log."""
+
+    def __init__(
+        self,
+        commands: Commands,
+        origins: OriginPolicy,
+        limits: Limits,
+        *,
+        server_header: str,
+        note: Log,
+    ) -> None:
+        self.commands = commands
+        self.origins = origins
+        self.limits = limits
+        self._server_header = server_header
+        self._note = note

@@ -14,14 +14,12 @@ from typing import Any
 
 from nhicard.agent.serve.commands import (
     UNKNOWN,
-    Commands,
-    Log,
+    CommandPort,
     command_name,
     outcome,
 )
 from nhicard.agent.serve.httpwire import RequestHead, http_response
-from nhicard.agent.serve.origins import OriginPolicy
-from nhicard.agent.serve.transport import Conn, Limits
+from nhicard.agent.serve.transport import Conn
 
 RESOURCE = "/echo"
 MAX_REQUEST = 4096
@@ -34,23 +32,8 @@ _PAGE = (
 )
 
 
-class WebSocketPort:
+class WebSocketPort(CommandPort):
     """Answers one connection on the WebSocket port."""
-
-    def __init__(
-        self,
-        commands: Commands,
-        origins: OriginPolicy,
-        limits: Limits,
-        *,
-        server_header: str,
-        note: Log,
-    ) -> None:
-        self.commands = commands
-        self.origins = origins
-        self.limits = limits
-        self._server_header = server_header
-        self._note = note
 
     async def handle(
         self,
