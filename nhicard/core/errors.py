@@ -65,6 +65,13 @@ class UsageError(NhicardError):
     category = Category.USAGE
 
 
+class LocalIOError(UsageError):
+    """A local file or stream nhicard cannot read or write: a full disk, permissions, a
+    read-only file system, a closed standard stream. The message names the file (or stream)
+    and the system's reason; the exit status is the usage error's, as Click's own for a file
+    it cannot open."""
+
+
 class PcscUnavailable(NhicardError):
     category = Category.PCSC_UNAVAILABLE
 
