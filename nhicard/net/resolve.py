@@ -55,7 +55,8 @@ def resolve(
     worker.join(max(0.0, timeout))
     if worker.is_alive():
         raise ResolveTimeout(
-            socket.EAI_AGAIN, f"no answer from the name resolver for {host} within {timeout:g} s"
+            socket.EAI_AGAIN,
+            f"no answer from the name resolver for {host} within {round(timeout, 2):g} s",
         )
     if "error" in box:
         raise box["error"]

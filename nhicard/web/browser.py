@@ -424,7 +424,7 @@ class Browser(ClosesOnExit):
                     raise _too_slow(self._hop_host, self.policy.total_timeout) from exc
                 raise
             except NetworkError as exc:
-                if self._watchdog.fired and exc.reason != "total-timeout":
+                if self._watchdog.fired and exc.reason not in ("total-timeout", "dns"):
                     raise _too_slow(self._hop_host, self.policy.total_timeout) from exc
                 raise
             if self._watchdog.fired:  # e.g. a body without length, cut at the deadline
@@ -449,7 +449,8 @@ class Browser(ClosesOnExit):
                     method, url, content, headers, pairs, secret_names, deadline
                 )
             except httpx.TransportError as exc:
-                if self._watchdog.fired:
+                # a lookup the deadline ended is a DNS failure: the watchdog had no connection
+                if self._watchdog.fired and classify(exc).kind is not Kind.DNS:
                     raise
                 host = httpx.URL(url).host
                 error, retryable = classify_transport_error(exc, host)

@@ -61,3 +61,30 @@ def test_web_exchange_ends_with_a_dns_error_naming_the_site(
 
 def test_tls_chain_probe_stays_within_its_deadline(hanging_resolver: threading.Event) -> None:
     assert presented_chain(HANGING, 443, timeout=0.3) is None
+
+
+def test_resolve_names_its_deadline_in_round_seconds(hanging_resolver: threading.Event) -> None:
+    # what is left of a deadline is rarely round: 0.29987 s reads as 0.3 s
+    with pytest.raises(ResolveTimeout, match=r"within 0\.3 s$"):
+        resolve(HANGING, 443, 0.29987)
+
+
+def test_a_lookup_outlasting_the_whole_deadline_is_still_a_dns_error(
+    hanging_resolver: threading.Event,
+) -> None:
+    # the watchdog fires at the request's deadline while the lookup still waits (a clock
+    # that lags 0.3 s after its first reading gives the lookup 0.8 s of the 0.5): there is
+    # no connection for it to shut down, and the site was never reached
+    import time
+
+    readings: list[float] = []
+
+    def lagging() -> float:
+        readings.append(time.monotonic())
+        return readings[-1] - (0.3 if len(readings) > 1 else 0.0)
+
+    policy = BrowserPolicy(connect_timeout=10, read_timeout=0.5, total_timeout=0.5, retries=0)
+    with Browser(policy, clock=lagging) as browser, pytest.raises(NetworkError) as info:
+        browser.open(f"https://{HANGING}:9/")
+    assert info.value.reason == "dns"  # not "total-timeout"
+    assert HANGING in info.value.message.en
