@@ -7,7 +7,8 @@ browsers refuse anything else it signs.
 Which names, lifetimes and files is the policy of each user: ``agent serve``
 (:mod:`nhicard.agent.serve.tls`, whose CA key is never kept) and the sandbox
 (:mod:`nhicard.sandbox.tls`). Files are written with :mod:`nhicard.core.atomicfile`: keys mode
-0600, certificates 0644.
+0600, certificates 0644. A file that cannot be written (a full disk, a read-only or
+unwritable directory) is a :class:`~nhicard.core.errors.LocalIOError` naming it.
 """
 
 from __future__ import annotations
@@ -24,7 +25,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from nhicard.core.atomicfile import PUBLIC, create_file_once, replace_file
+from nhicard.core.atomicfile import PRIVATE, PUBLIC, create_file_once, replace_file
+from nhicard.core.files import cannot_write
+from nhicard.core.i18n import T, Text
 
 __all__ = [
     "certificate_pem",
@@ -224,12 +227,28 @@ def load_private_key(path: Path) -> PrivateKeyTypes:
     return serialization.load_pem_private_key(Path(path).read_bytes(), password=None)
 
 
+CERTIFICATE_FILE = T("憑證檔", "the certificate file")
+PRIVATE_KEY_FILE = T("私鑰檔", "the private key file")
+
+
+def _write(path: Path, data: bytes, *, mode: int, once: bool, what: Text) -> None:
+    """Atomically (a temp file moved into place: nothing half-written is ever left);
+    :func:`~nhicard.core.files.cannot_write` when the file cannot be written."""
+    write = create_file_once if once else replace_file
+    try:
+        write(Path(path), data, mode=mode)
+    except OSError as exc:
+        raise cannot_write(path, exc, what) from None
+
+
 def write_certificate(path: Path, cert: x509.Certificate, *, once: bool = False) -> None:
     """Write ``cert`` as PEM (mode 0644), atomically; with ``once`` only if ``path`` does
-    not exist yet (so that processes racing to create it all end up with the same file)."""
-    (create_file_once if once else replace_file)(Path(path), certificate_pem(cert), mode=PUBLIC)
+    not exist yet (so that processes racing to create it all end up with the same file).
+    :class:`~nhicard.core.errors.LocalIOError` when it cannot be written."""
+    _write(path, certificate_pem(cert), mode=PUBLIC, once=once, what=CERTIFICATE_FILE)
 
 
 def write_private_key(path: Path, key: PrivateKeyTypes, *, once: bool = False) -> None:
-    """Write ``key`` as PEM (mode 0600), atomically; ``once`` as for :func:`write_certificate`."""
-    (create_file_once if once else replace_file)(Path(path), private_key_pem(key))
+    """Write ``key`` as PEM (mode 0600), atomically; ``once`` and errors as for
+    :func:`write_certificate`."""
+    _write(path, private_key_pem(key), mode=PRIVATE, once=once, what=PRIVATE_KEY_FILE)

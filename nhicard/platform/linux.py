@@ -174,6 +174,11 @@ def find_nssdbs(home: Path) -> list[Path]:
     return [p for p in dict.fromkeys(candidates) if (p / "cert9.db").exists()]
 
 
+def nss_list_command(db: Path) -> list[str]:
+    """Lists the database (read-only): fails when ``db`` is not a usable NSS database."""
+    return ["certutil", "-L", "-d", f"sql:{db}"]
+
+
 def nss_find_command(db: Path, nickname: str) -> list[str]:
     return ["certutil", "-L", "-d", f"sql:{db}", "-n", nickname, "-a"]
 

@@ -1,8 +1,11 @@
 """``nhicard agent install`` / ``uninstall`` / ``status``: make ``agent serve`` usable from a
 person's own browser, and undo exactly that.
 
-Install, in order (each step undone in reverse when a later one fails: nothing is left half
-installed):
+Install, in order (what a step would refuse that can be seen in advance — a damaged NSS
+database, a hosts file that cannot be written — is refused before any change; each step is
+undone in reverse when a later one fails: nothing is left half installed; a local file that
+cannot be written or used is a :class:`LocalFileFailed`, the ``LocalIOError`` of the CLI
+contract):
 
 1. the server certificate (:mod:`nhicard.agent.serve.tls`: a name-constrained CA whose key is
    not kept);
@@ -39,6 +42,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
+import errno
 import functools
 import json
 import os
@@ -61,7 +65,8 @@ from nhicard.agent.serve import lna_policy
 from nhicard.agent.serve.origins import CARD_SITES, NHI_SITE
 from nhicard.agent.serve.tls import CA_NAME, ensure_server_certificate
 from nhicard.core.atomicfile import PUBLIC, replace_file
-from nhicard.core.errors import NotAvailable
+from nhicard.core.errors import LocalIOError, NotAvailable
+from nhicard.core.files import cannot_read, cannot_write
 from nhicard.core.i18n import T, Text
 from nhicard.net import certs
 from nhicard.pcsc import polkit
@@ -91,6 +96,22 @@ BACKUP_SUFFIX = ".nhicard-backup"
 class InstallFailed(NotAvailable):
     """A step could not be done (privileges, a missing tool, a store that cannot be written);
     earlier steps have been undone."""
+
+
+class LocalFileFailed(LocalIOError, InstallFailed):
+    """A step could not write or use a local file (the hosts file, an NSS database, a rule
+    file, the install record): a local file nhicard cannot write, with its exit status;
+    earlier steps have been undone."""
+
+
+def _file_failed(
+    err: LocalIOError, *, hint: Text | None = None, reason: str | None = None
+) -> LocalFileFailed:
+    """``err`` (from :func:`~nhicard.core.files.cannot_write` or ``cannot_read``) as an
+    install failure, with another ``hint``/``reason`` when given."""
+    return LocalFileFailed(
+        err.message, hint=hint or err.hint, reason=reason or err.reason, detail=err.detail
+    )
 
 
 @dataclass
@@ -222,7 +243,16 @@ def _need_tool(m: Machine, tool: str, package: Text | None) -> None:
         )
 
 
-def _checked(m: Machine, argv: Sequence[str], what: Text) -> Result:
+def _checked(
+    m: Machine,
+    argv: Sequence[str],
+    what: Text,
+    *,
+    error: type[InstallFailed] = InstallFailed,
+    hint: Text | None = None,
+) -> Result:
+    """``argv`` run; ``error`` (its output as the detail) when it fails. ``hint``: what to
+    do unless the failure is a refusal (then: administrator rights)."""
     result = m.run(argv)
     if result.returncode != 0:
         denied = re.search(
@@ -230,11 +260,11 @@ def _checked(m: Machine, argv: Sequence[str], what: Text) -> Result:
             result.stderr + result.stdout,
             re.I,
         )
-        raise _fail(
+        raise error(
             what,
             detail=f"{' '.join(argv[:3])} …: exit {result.returncode}: "
             f"{(result.stderr or result.stdout).strip()[:300]}",
-            hint=_PRIVILEGE_HINT if denied else None,
+            hint=_PRIVILEGE_HINT if denied else hint,
             reason="needs-privileges" if denied else "store-write-failed",
         )
     return result
@@ -258,6 +288,15 @@ def nss_has(m: Machine, db: Path) -> list[str]:
     return linux.parse_pems(result.stdout)
 
 
+def _nss_hint(db: Path) -> Text:
+    return T(
+        "請確認 {db} 是可寫入的完好 NSS 資料庫(certutil -L -d sql:{db} 能列出內容)、"
+        "磁碟仍有空間;或不要把它交給 --nssdb。",
+        "Check that {db} is a sound NSS database that can be written (certutil -L -d sql:{db} "
+        "lists it) on a disk with free space; or leave it out of --nssdb.",
+    ).format(db=str(db))
+
+
 def nss_remove(m: Machine, db: Path) -> None:
     for _ in range(20):  # one entry per run of -D; old CAs may share the nickname
         if not nss_has(m, db):
@@ -265,16 +304,44 @@ def nss_remove(m: Machine, db: Path) -> None:
         _checked(
             m,
             linux.nss_delete_command(db, NICKNAME),
-            T("無法從 {db} 移除 CA", "cannot remove the CA from {db}").format(db=str(db)),
+            T(
+                "無法從 NSS 資料庫「{db}」移除 CA",
+                "cannot remove the CA from the NSS database “{db}”",
+            ).format(db=str(db)),
+            error=LocalFileFailed,
+            hint=_nss_hint(db),
         )
 
 
+NSS_FILES = ("cert9.db", "key4.db")
+
+
+def nss_check(m: Machine, db: Path) -> None:
+    """:class:`LocalFileFailed` unless ``certutil`` can read the database in ``db`` (a damaged
+    one): asked before anything is written, since a failed write still adds files to it. An
+    empty directory is fine (``certutil -A`` makes a new database there)."""
+    if not any((db / name).exists() for name in NSS_FILES):
+        return
+    _checked(
+        m,
+        linux.nss_list_command(db),
+        T("無法使用 NSS 資料庫「{db}」", "cannot use the NSS database “{db}”").format(db=str(db)),
+        error=LocalFileFailed,
+        hint=_nss_hint(db),
+    )
+
+
 def nss_add(m: Machine, db: Path, ca_file: Path) -> None:
+    nss_check(m, db)
     nss_remove(m, db)  # an older CA of ours (a renewed certificate makes a new CA)
     _checked(
         m,
         linux.nss_add_command(db, NICKNAME, ca_file),
-        T("無法把 CA 加入 {db}", "cannot add the CA to {db}").format(db=str(db)),
+        T(
+            "無法把 CA 加入 NSS 資料庫「{db}」", "cannot add the CA to the NSS database “{db}”"
+        ).format(db=str(db)),
+        error=LocalFileFailed,
+        hint=_nss_hint(db),
     )
 
 
@@ -352,11 +419,8 @@ def _polkit_steps(m: Machine) -> list[Step]:
         try:
             replace_file(path, polkit.rule_text(user).encode(), mode=PUBLIC)
         except OSError as exc:
-            raise _fail(
-                T("無法寫入 polkit 規則 {f}", "cannot write the polkit rule {f}").format(
-                    f=str(path)
-                ),
-                detail=exc.strerror or str(exc),
+            raise _file_failed(
+                cannot_write(path, exc, T("polkit 規則", "the polkit rule")),
                 hint=_PRIVILEGE_HINT,
                 reason="needs-privileges",
             ) from None
@@ -424,17 +488,18 @@ def read_hosts(m: Machine) -> HostsFile:
         return HostsFile()
 
 
-def hosts_add(m: Machine) -> bool:
-    """Add our line unless the name already points here. True when the file changed."""
+def _hosts_to_change(m: Machine) -> HostsFile | None:
+    """The hosts file when our line is to be added (None: the name already points here);
+    the refusal of a line pointing it elsewhere, or of a file that cannot be read."""
     try:
         hosts = read_hosts(m)
     except OSError as exc:
-        raise _hosts_error(m, exc) from None
+        raise _hosts_error(m, exc, reading=True) from None
     if hosts.has_line_with(MARK):
-        return False
+        return None
     addresses = hosts.addresses(COMPONENT_HOST)
     if addresses and addresses[0] in ("127.0.0.1", "::1"):
-        return False
+        return None
     if addresses:
         raise _fail(
             T("hosts 檔已把 {h} 指向 {a}", "the hosts file already maps {h} to {a}").format(
@@ -445,14 +510,50 @@ def hosts_add(m: Machine) -> bool:
             ),
             reason="hosts-conflict",
         )
-    new = hosts.with_line(HOSTS_LINE, default_newline=m.platform.HOSTS_NEWLINE)
+    return hosts
+
+
+def hosts_check(m: Machine) -> None:
+    """Before any change: what :func:`hosts_add` would refuse, and a hosts file it must
+    change that cannot be written (read-only, refused)."""
+    if _hosts_to_change(m) is None or not m.hosts_file.exists():
+        return
     try:
-        if m.hosts_file.exists():
-            shutil.copy2(m.hosts_file, str(m.hosts_file) + BACKUP_SUFFIX)
-            write_in_place(m.hosts_file, new)
-        else:
-            replace_file(m.hosts_file, new.to_bytes(), mode=PUBLIC)
+        with open(m.hosts_file, "r+b"):  # opening it so changes nothing
+            pass
     except OSError as exc:
+        raise _hosts_error(m, exc) from None
+
+
+def hosts_add(m: Machine) -> bool:
+    """Add our line unless the name already points here. True when the file changed."""
+    hosts = _hosts_to_change(m)
+    if hosts is None:
+        return False
+    new = hosts.with_line(HOSTS_LINE, default_newline=m.platform.HOSTS_NEWLINE)
+    if not m.hosts_file.exists():
+        try:
+            replace_file(m.hosts_file, new.to_bytes(), mode=PUBLIC)
+        except OSError as exc:
+            raise _hosts_error(m, exc) from None
+        return True
+    backup = Path(str(m.hosts_file) + BACKUP_SUFFIX)
+    try:
+        with open(m.hosts_file, "r+b"):  # writable at all (read-only, refused)? no backup yet
+            pass
+        shutil.copy2(m.hosts_file, backup)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            backup.unlink(missing_ok=True)  # half a copy (a full disk)
+        raise _hosts_error(m, exc) from None
+    try:
+        write_in_place(m.hosts_file, new)
+    except OSError as exc:
+        try:
+            write_in_place(m.hosts_file, hosts)  # the old bytes back over a half-written file
+            backup.unlink(missing_ok=True)
+        except OSError:
+            pass  # the backup is what the file was: keep it
         raise _hosts_error(m, exc) from None
     return True
 
@@ -494,14 +595,35 @@ def hosts_privilege_hint(m: Machine, *, removing: bool = False) -> Text:
     )
 
 
-def _hosts_error(m: Machine, exc: OSError, *, removing: bool = False) -> InstallFailed:
-    denied = isinstance(exc, PermissionError)
-    return _fail(
-        T("無法修改 hosts 檔 {f}", "cannot change the hosts file {f}").format(f=str(m.hosts_file)),
-        detail=exc.strerror or str(exc),
-        hint=hosts_privilege_hint(m, removing=removing) if denied else None,
-        reason="needs-privileges" if denied else "store-write-failed",
-    )
+def _hosts_error(
+    m: Machine, exc: OSError, *, removing: bool = False, reading: bool = False
+) -> LocalFileFailed:
+    """The hosts file that cannot be read or written: its path, the system's reason and, when
+    refused, how to make the change by hand."""
+    what = T("hosts 檔", "the hosts file")
+    err = cannot_read(m.hosts_file, exc, what) if reading else cannot_write(m.hosts_file, exc, what)
+    if isinstance(exc, PermissionError):
+        return _file_failed(
+            err, hint=hosts_privilege_hint(m, removing=removing), reason="needs-privileges"
+        )
+    if exc.errno == errno.EROFS:  # an immutable system, a container's bind mount
+        hint = (
+            T(
+                "hosts 檔位於唯讀的檔案系統:請以系統允許的方式移除「{line}」。",
+                "The hosts file is on a read-only file system: remove '{line}' the way your "
+                "system allows.",
+            )
+            if removing
+            else T(
+                "hosts 檔位於唯讀的檔案系統:請以系統允許的方式(例如映像檔或容器的設定)加入"
+                "「{line}」,再執行一次 nhicard agent install(它會認得這一行)。",
+                "The hosts file is on a read-only file system: add '{line}' the way your system "
+                "allows (its image or container settings, say), then run nhicard agent install "
+                "again (it recognises the line).",
+            )
+        )
+        return _file_failed(err, hint=hint.format(line=HOSTS_LINE))
+    return _file_failed(err)
 
 
 # -- the plan ------------------------------------------------------------------------------------
@@ -512,6 +634,7 @@ class Step:
     change: Change
     apply: Callable[[], object]
     undo: Callable[[], object]
+    check: Callable[[], object] = lambda: None  # what apply would refuse, asked before any change
 
 
 def _nssdb_steps(m: Machine) -> list[Step]:
@@ -529,6 +652,7 @@ def _nssdb_steps(m: Machine) -> list[Step]:
             ),
             functools.partial(nss_add, m, db, m.ca_file),
             functools.partial(nss_remove, m, db),
+            functools.partial(nss_check, m, db),
         )
         for db in dbs
     ]
@@ -614,9 +738,8 @@ def _system_add(m: Machine) -> None:
     try:
         replace_file(m.system_ca_file, m.ca_file.read_bytes(), mode=PUBLIC)
     except OSError as exc:
-        raise _fail(
-            T("無法寫入系統憑證庫", "cannot write the system certificate store"),
-            detail=str(exc),
+        raise _file_failed(
+            cannot_write(m.system_ca_file, exc, T("系統憑證庫的檔案", "the system store's file")),
             hint=_PRIVILEGE_HINT,
             reason="needs-privileges",
         ) from None
@@ -795,6 +918,7 @@ def plan(
             ),
             lambda: hosts_add(m),
             lambda: hosts_remove(m),
+            lambda: hosts_check(m),
         ),
     ]
     if browser_policy:
@@ -826,16 +950,24 @@ def install(
         return [s.change for s in steps]
     if browser_policy and not m.is_root:
         raise lna_policy.needs_privileges()  # before any change: nothing to undo
+    for step in steps:  # a damaged store, a read-only hosts file: refused before any change
+        step.check()
     done: list[Step] = []
     try:
         for step in steps:
             done.append(step)  # a step that fails half-way is undone too (undo is tolerant)
             step.apply()
+        _record(m, done, records)  # what uninstall removes: unrecorded, nothing may stay
     except BaseException:
         for step in reversed(done):
             with contextlib.suppress(Exception):
                 step.undo()
         raise
+    return [s.change for s in done]
+
+
+def _record(m: Machine, done: list[Step], records: dict[str, dict[str, Any]]) -> None:
+    """Write the manifest of what install did (with what earlier runs did)."""
     record = _recorded(m)
     changes = [c.to_dict() for c in (s.change for s in done)]
     previous = [c for c in record.get("changes", []) if isinstance(c, dict) and c not in changes]
@@ -849,8 +981,12 @@ def install(
         "windows_sha1": sorted(sha1s),
         "installed_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
-    replace_file(_state_path(m), json.dumps(doc, indent=2).encode(), mode=PUBLIC)
-    return [s.change for s in done]
+    try:
+        replace_file(_state_path(m), json.dumps(doc, indent=2).encode(), mode=PUBLIC)
+    except OSError as exc:
+        raise _file_failed(
+            cannot_write(_state_path(m), exc, T("安裝紀錄", "the install record"))
+        ) from None
 
 
 def uninstall(m: Machine, *, dry_run: bool = False) -> list[Change]:

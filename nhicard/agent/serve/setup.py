@@ -7,7 +7,8 @@ default ports are taken. The command line only parses options, prints and handle
 - TLS: none with ``--no-tls``; the user's ``--cert``/``--key``; else, with the sandbox
   profile, the sandbox's own certificate (so its ``ca_bundle`` also trusts this service);
   else a certificate from a local CA under the state dir
-  (:func:`nhicard.agent.serve.tls.ensure_server_certificate`).
+  (:func:`nhicard.agent.serve.tls.ensure_server_certificate`; a state dir that cannot be
+  written is a :class:`~nhicard.core.errors.LocalIOError` naming the file).
 - Ports: the WebSocket port must be free; when the HTTP API's ports are taken and they are
   the official defaults (59001/59002: the official component may hold them), the WebSocket
   is served alone (pages fall back to it); other ports given on purpose must be free.
@@ -27,7 +28,7 @@ from nhicard.agent.serve.origins import DEFAULT_ORIGINS, BadOrigin, OriginPolicy
 from nhicard.agent.serve.service import DEFAULT_HTTP_PORT, DEFAULT_HTTPS_PORT, AgentService
 from nhicard.agent.serve.tls import ServerCertificate, ensure_server_certificate
 from nhicard.agent.serve.transport import Limits
-from nhicard.core.errors import NetworkError, UsageError
+from nhicard.core.errors import LocalIOError, NetworkError, UsageError
 from nhicard.core.i18n import T
 from nhicard.core.paths import state_dir
 
@@ -92,11 +93,7 @@ def tls_material(
         return TlsMaterial(None, None)
     ca_file: Path | None = None
     if cert is None or key is None:
-        issued = (
-            sandbox_certificate()
-            if sandbox_profile
-            else ensure_server_certificate(local_ca_dir or state_dir() / LOCAL_CA_DIR)
-        )
+        issued = sandbox_certificate() if sandbox_profile else _local_certificate(local_ca_dir)
         cert, key, ca_file = str(issued.cert_file), str(issued.key_file), issued.ca_file
     try:
         context = serving_context(cert, key)
@@ -106,6 +103,22 @@ def tls_material(
             detail=str(exc),
         ) from None
     return TlsMaterial(context, ca_file)
+
+
+def _local_certificate(directory: Path | None) -> ServerCertificate:
+    """The local CA's certificate, in the state dir unless ``directory`` is given; the
+    :class:`LocalIOError` of a file there that cannot be written says where else to keep it."""
+    try:
+        return ensure_server_certificate(directory or state_dir() / LOCAL_CA_DIR)
+    except LocalIOError as exc:
+        if directory is None:
+            exc.hint = T(
+                "請清出磁碟空間,或把 NHICARD_STATE_DIR 指向可寫入的位置;也可用 --cert 與 --key "
+                "指定自己的憑證。",
+                "Free some disk space, or point NHICARD_STATE_DIR at a writable place; or give "
+                "your own certificate with --cert and --key.",
+            )
+        raise
 
 
 @dataclass(frozen=True)

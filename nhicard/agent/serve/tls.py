@@ -14,6 +14,7 @@ trusts it through ``ca_bundle``. The server key is written with mode 0600.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,8 @@ from pathlib import Path
 from cryptography import x509
 
 from nhicard.agent import COMPONENT_HOST
+from nhicard.core.files import cannot_write
+from nhicard.core.i18n import T
 from nhicard.net import certs
 
 SERVER_NAMES = ("localhost", COMPONENT_HOST)
@@ -50,13 +53,27 @@ def load_ca(directory: Path) -> x509.Certificate | None:
     return certs.read_certificate(Path(directory) / "ca.pem")
 
 
+def _remove_old_ca_key(path: Path) -> None:
+    """An older version kept the CA's key: that file must go (it could issue anything)."""
+    if not path.exists():  # not unlink(missing_ok): a read-only directory would refuse that
+        return
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        raise cannot_write(path, exc, T("舊的 CA 私鑰檔", "the old CA key file")) from None
+
+
 def ensure_server_certificate(directory: Path, now: dt.datetime | None = None) -> ServerCertificate:
     """The server certificate in ``directory``; issued (with a new CA) when missing, unreadable
-    or near expiry. A key ``ca-key.pem`` left by an older version is removed."""
+    or near expiry. A key ``ca-key.pem`` left by an older version is removed.
+    :class:`~nhicard.core.errors.LocalIOError` naming the file that cannot be written (a full
+    disk): then none of the three is left, half a set being of no use."""
     d = Path(directory)
     now = now or dt.datetime.now(dt.UTC)
     result = ServerCertificate(d / "server.pem", d / "server-key.pem", d / "ca.pem")
-    (d / "ca-key.pem").unlink(missing_ok=True)
+    _remove_old_ca_key(d / "ca-key.pem")
     if (
         _still_valid(result.ca_file, now)
         and _still_valid(result.cert_file, now)
@@ -82,7 +99,15 @@ def ensure_server_certificate(directory: Path, now: dt.datetime | None = None) -
         valid_until=now + dt.timedelta(days=SERVER_DAYS),
     )
     del ca_key  # never written: the CA can sign nothing more
-    certs.write_private_key(result.key_file, key)
-    certs.write_certificate(result.cert_file, cert)
-    certs.write_certificate(result.ca_file, ca_cert)
+    try:
+        certs.write_private_key(result.key_file, key)
+        certs.write_certificate(result.cert_file, cert)
+        certs.write_certificate(result.ca_file, ca_cert)
+    except BaseException:
+        # a key without its certificate (or a certificate of another CA) is of no use: take
+        # out all three, so the next run starts afresh
+        for path in (result.key_file, result.cert_file, result.ca_file):
+            with contextlib.suppress(OSError):
+                path.unlink(missing_ok=True)
+        raise
     return result
