@@ -39,6 +39,7 @@ class StopReason(StrEnum):
     IDLE = "idle"
     INTERRUPTED = "interrupted"
     SERVICE_LOST = "pcsc-unavailable"
+    OUTPUT_LOST = "output-lost"  # the results could not be written (stdout full or closed)
 
 
 SEEN_IN_RUN = "run"

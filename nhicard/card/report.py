@@ -3,6 +3,10 @@
 :class:`ReportFile` appends one record per card to a CSV or JSON Lines file, flushed and
 fsynced at once, so an interruption loses nothing already verified; :func:`read_report` and
 :func:`verified_ok_numbers` read an earlier report back (a rerun skips the cards already ok).
+
+Whatever an existing report holds (another program's file, junk, a file too large or too
+deeply nested to parse), reading it raises only a :class:`UsageError`: "not a card verify
+report" with the reason, or a :class:`LocalIOError` when the system refuses to read it.
 """
 
 from __future__ import annotations
@@ -13,16 +17,22 @@ import errno
 import io
 import json
 import os
+import stat
 from pathlib import Path
 from typing import IO, Any
 
 from nhicard.card.verification import OK, REPORT_FIELDS, Verification
 from nhicard.core.atomicfile import make_private
 from nhicard.core.closing import ClosesOnExit
-from nhicard.core.errors import UsageError
-from nhicard.core.i18n import T, Text
+from nhicard.core.errors import LocalIOError, UsageError
+from nhicard.core.files import MIB, cannot_read, cannot_write, io_hint, os_reason, read_limited
+from nhicard.core.i18n import T, Text, shown
 
 REPORT_FORMATS = {".csv": "csv", ".jsonl": "jsonl"}
+# a report holds ~200 bytes a card: 64 MiB is some 300,000 cards, and bounds what is read
+REPORT_LIMIT = 64 * MIB
+REPORT_FILE = T("報告檔", "the report file")
+SHOWN_CHARS = 60  # of a foreign header or key list in the message
 
 
 def report_format(path: str | Path) -> str:
@@ -54,37 +64,85 @@ def _not_a_report(path: Path, what: str) -> UsageError:
     )
 
 
+def _shown(text: str) -> str:
+    return shown(text, SHOWN_CHARS)
+
+
 def read_report(path: str | Path) -> list[dict[str, Any]]:
     """The records already in a report (none when the file does not exist). A last line
-    cut short by a crash is skipped; a file with other columns is a UsageError."""
+    cut short by a crash is skipped; a file with other columns, or one that cannot be
+    parsed, is a UsageError; a file the system does not let us read is a LocalIOError."""
     p = Path(path)
     fmt = report_format(p)
-    if not p.exists():
+    try:
+        info = p.stat()
+        if not stat.S_ISREG(info.st_mode):  # a FIFO or device would block or never end
+            raise _not_a_report(p, "not a regular file")
+        data = read_limited(p, REPORT_LIMIT, REPORT_FILE)
+    except (FileNotFoundError, NotADirectoryError):
         return []
-    if not p.is_file():  # a FIFO or device would block or never end
-        raise _not_a_report(p, "not a regular file")
-    text = p.read_text(encoding="utf-8", errors="replace")
+    except OSError as err:
+        raise cannot_read(p, err, REPORT_FILE) from None
+    text = _decoded(p, data)
     if not text.strip():
         return []
     if fmt == "csv":
+        return _csv_records(p, text)
+    return _jsonl_records(p, text)
+
+
+def _decoded(path: Path, data: bytes) -> str:
+    """The report's text. A line cut short by a crash in the middle of a character (later
+    finished with a line end) loses that character's bytes; any other byte that is not
+    UTF-8 makes the file not a report."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    lines = []
+    for number, line in enumerate(data.split(b"\n"), start=1):
+        try:
+            lines.append(line.decode("utf-8"))
+        except UnicodeDecodeError as err:
+            if err.reason != "unexpected end of data":
+                raise _not_a_report(path, f"line {number} is not UTF-8 text") from None
+            lines.append(line[: err.start].decode("utf-8"))
+    return "\n".join(lines)
+
+
+def _csv_records(path: Path, text: str) -> list[dict[str, Any]]:
+    try:
         rows = list(csv.reader(io.StringIO(text)))
-        if tuple(rows[0]) != REPORT_FIELDS:
-            raise _not_a_report(p, "header " + ",".join(rows[0]))
-        return [
-            dict(zip(REPORT_FIELDS, row, strict=True))
-            for row in rows[1:]
-            if len(row) == len(REPORT_FIELDS)
-        ]
+    except csv.Error as err:  # a field over the csv module's limit, …
+        raise _not_a_report(path, f"CSV: {_shown(str(err))}") from None
+    if not rows or tuple(rows[0]) != REPORT_FIELDS:
+        raise _not_a_report(path, "header " + _shown(",".join(rows[0] if rows else [])))
+    return [
+        dict(zip(REPORT_FIELDS, row, strict=True))
+        for row in rows[1:]
+        if len(row) == len(REPORT_FIELDS)
+    ]
+
+
+def _jsonl_records(path: Path, text: str) -> list[dict[str, Any]]:
     records = []
-    for line in text.splitlines():
+    for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:
             record = json.loads(line)
         except json.JSONDecodeError:
-            continue  # a line cut short
-        if not isinstance(record, dict) or set(record) != set(REPORT_FIELDS):
-            raise _not_a_report(p, "keys " + ",".join(sorted(record)))
+            if line.startswith("{"):
+                continue  # a line cut short by a crash (each record is one write)
+            raise _not_a_report(path, f"line {number} is not JSON") from None
+        except RecursionError:
+            raise _not_a_report(path, f"line {number} is nested too deeply") from None
+        except ValueError as err:  # e.g. an integer of more digits than Python converts
+            raise _not_a_report(path, f"line {number}: {_shown(str(err))}") from None
+        if not isinstance(record, dict):
+            raise _not_a_report(path, f"line {number} is not a JSON object")
+        if set(record) != set(REPORT_FIELDS):
+            raise _not_a_report(path, "keys " + _shown(",".join(sorted(record))))
         records.append(record)
     return records
 
@@ -111,7 +169,7 @@ class ReportFile(ClosesOnExit):
         self.show_pii = show_pii
         self.existing = read_report(self.path)
         # a write that failed (disk full, I/O error): later records are not written, and
-        # the command says so at the end, keeping its own result and exit code
+        # the command says so at the end (lost_error), after the cards' results: exit 2
         self.write_error: OSError | None = None
         self.lost = 0  # records not written because of write_error
         self._file: IO[str] | None = None
@@ -119,7 +177,7 @@ class ReportFile(ClosesOnExit):
             try:
                 self._open(create=False)
             except OSError as err:
-                raise self._unwritable(err.strerror or type(err).__name__) from None
+                raise cannot_write(self.path, err, REPORT_FILE) from None
         else:
             self._check_folder()
 
@@ -159,7 +217,7 @@ class ReportFile(ClosesOnExit):
         if self._file.tell() == 0:
             if self.format == "csv":
                 self._write_line(csv_line(list(REPORT_FIELDS)))
-        elif not self.path.read_bytes().endswith(b"\n"):
+        elif _last_byte(self.path) != b"\n":
             self._write_line("")  # finish a line cut short by an earlier crash
 
     def _write_line(self, line: str) -> bool:
@@ -200,11 +258,15 @@ class ReportFile(ClosesOnExit):
             "無法寫入報告檔「{path}」:{why};{n} 筆結果未寫入(結果仍顯示於畫面)",
             "could not write the report file “{path}”: {why}; {n} result(s) are not in it "
             "(they were still printed)",
-        ).format(
-            path=str(self.path),
-            why=self.write_error.strerror or type(self.write_error).__name__,
-            n=self.lost,
-        )
+        ).format(path=str(self.path), why=os_reason(self.write_error), n=self.lost)
+
+    def lost_error(self) -> LocalIOError | None:
+        """The error that ends the command when records could not be written (after its
+        results are shown), else None: a report missing records is not a success."""
+        message = self.failure()
+        if message is None or self.write_error is None:
+            return None
+        return LocalIOError(message, hint=io_hint(self.write_error), reason="report-not-written")
 
     def close(self) -> None:
         if self._file is None:
@@ -220,6 +282,12 @@ def csv_line(values: list[str]) -> str:
     buf = io.StringIO()
     csv.writer(buf, lineterminator="").writerow(values)
     return buf.getvalue()
+
+
+def _last_byte(path: Path) -> bytes:
+    with open(path, "rb") as fh:
+        fh.seek(-1, os.SEEK_END)
+        return fh.read(1)
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -23,7 +23,7 @@ from nhicard.cli.context import AppContext, get_app
 from nhicard.cli.help_layout import HelpCommand
 from nhicard.cli.output import emit, output_options, pick_format
 from nhicard.cli.params import Seconds
-from nhicard.core.errors import AlreadyReported, Category
+from nhicard.core.errors import AlreadyReported, Category, LocalIOError
 from nhicard.core.i18n import T
 
 if TYPE_CHECKING:
@@ -144,11 +144,25 @@ def _maybe_report(path: str | None, show_pii: bool) -> Iterator[ReportFile | Non
     report_file = ReportFile(path, show_pii=show_pii)
     try:
         yield report_file
-    finally:
+    except AlreadyReported:  # the cards and the summary are shown: the lost records win
+        _end_report(report_file)
+        raise
+    except BaseException:  # an error still to be shown: say what the report lacks first
         report_file.close()
         failure = report_file.failure()
         if failure is not None:
             get_app().warn(failure)
+        raise
+    _end_report(report_file)
+
+
+def _end_report(report_file: ReportFile) -> None:
+    """Close the report; records that could not be written end the command with exit 2
+    whatever the cards' result (a report missing records is not a success)."""
+    report_file.close()
+    lost = report_file.lost_error()
+    if lost is not None:
+        raise lost
 
 
 # -- one card ----------------------------------------------------------------------------
@@ -296,11 +310,15 @@ def _run_watch(
     stop = threading.Event()
     summary.stopped_by = StopReason.INTERRUPTED  # until the loop says otherwise
     with _stop_on_signals(stop):
-        watch_cards(
-            verify_in_reader,
-            options,
-            listener=listener,
-            stop=stop,
-            record=report_file.append if report_file is not None else None,
-            summary=summary,
-        )
+        try:
+            watch_cards(
+                verify_in_reader,
+                options,
+                listener=listener,
+                stop=stop,
+                record=report_file.append if report_file is not None else None,
+                summary=summary,
+            )
+        except LocalIOError:  # stdout full or closed (cli.streams): the results are lost
+            summary.stopped_by = StopReason.OUTPUT_LOST
+            raise

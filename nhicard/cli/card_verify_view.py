@@ -185,6 +185,7 @@ STOP_TEXTS = {
     StopReason.IDLE: T("閒置逾時", "idle timeout"),
     StopReason.INTERRUPTED: T("已中斷", "interrupted"),
     StopReason.SERVICE_LOST: T("PC/SC 服務無法使用", "PC/SC service unavailable"),
+    StopReason.OUTPUT_LOST: T("結果無法寫入標準輸出", "the results cannot be written to stdout"),
 }
 
 

@@ -58,3 +58,16 @@ def default_lang() -> str:
     except ValueError:
         loc = ""
     return "en" if loc.lower().startswith("en") else "zh-TW"
+
+
+def shown(value: str, limit: int = 60) -> str:
+    """``value`` as a message may quote it: control characters escaped, bytes that were not
+    UTF-8 (lone surrogates from argv or the environment) as ``\\xff``, cut at ``limit``."""
+
+    def one(ch: str) -> str:
+        if "\udc80" <= ch <= "\udcff":
+            return f"\\x{ord(ch) - 0xDC00:02x}"
+        return ch if ch.isprintable() else ascii(ch)[1:-1]
+
+    safe = "".join(one(ch) for ch in value[: limit + 1])
+    return safe[:limit] + "…" if len(safe) > limit else safe

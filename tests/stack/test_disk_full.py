@@ -1,7 +1,8 @@
 """A full disk (ENOSPC) while writing a ``card verify`` report, saved pages or the state dir
-(issue 14): the command says which file could not be written and why, still prints the
-card's result and keeps its own exit code; register submits nothing it could not journal
-(issue 23). The CLI runs in a private mount namespace with a
+(issue 14): the command says which file could not be written and why and still prints the
+card's result; a ``card verify`` whose report lost records ends with exit 2, whatever the
+card's result, and a site-changed error keeps its exit 11; register submits nothing it could
+not journal (issue 23). The CLI runs in a private mount namespace with a
 tiny, filled tmpfs (``unshare --mount``; needs root, like the private pcscd)."""
 
 from __future__ import annotations
@@ -58,9 +59,13 @@ def test_card_verify_report_on_a_full_disk_keeps_the_result(
         tmp_path / "full", "--lang", "en", "-r", "0", "card", "verify", "--report", str(report),
         "--json",
     )  # fmt: skip
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == 2, done.stderr  # not 0: the card's record is not in the report
     assert json.loads(done.stdout)["result"] == "ok"  # the card's result is still printed
-    assert f"could not write the report file “{report}”: No space left on device" in done.stderr
+    assert (
+        f"Error: could not write the report file “{report}”: No space left on device; "
+        "1 result(s) are not in it" in done.stderr
+    )
+    assert "Hint: Free some space on that disk, or choose another place." in done.stderr
     assert "Traceback" not in done.stderr and "internal error" not in done.stderr
 
 
@@ -74,9 +79,12 @@ def test_card_verify_watch_report_on_a_full_disk_in_chinese(
         tmp_path / "full", "--lang", "zh-TW", "-r", "0", "card", "verify", "--watch",
         "--count", "1", "--report", str(report), "--format", "jsonl",
     )  # fmt: skip
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == 2, done.stderr
     assert json.loads(done.stdout.splitlines()[0])["result"] == "ok"
     assert f"無法寫入報告檔「{report}」" in done.stderr and "1 筆結果未寫入" in done.stderr
+    # the summary comes first, the error that sets the exit status last
+    assert done.stderr.rstrip().splitlines()[-2].startswith("錯誤: 無法寫入報告檔")
+    assert "Traceback" not in done.stderr and "internal error" not in done.stderr
 
 
 def test_site_changed_with_pages_on_a_full_disk_is_still_exit_11(
