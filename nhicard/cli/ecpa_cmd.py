@@ -13,7 +13,8 @@ from nhicard.cli.help_layout import HelpGroup
 from nhicard.cli.output import emit, output_options, pick_format
 from nhicard.cli.params import cookie_jar_target, return_url_callback
 from nhicard.cli.secrets import password_options, read_password
-from nhicard.core.i18n import T
+from nhicard.core.errors import LocalIOError, UsageError
+from nhicard.core.i18n import T, shown
 
 if TYPE_CHECKING:
     pass
@@ -37,6 +38,24 @@ def ecpa() -> None:
     """eCPA 人事服務網: the civil service's sign-on hub (step 7)."""
 
 
+def _account_alias(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """--account: an eCPA account alias, never empty (an empty one would silently mean the
+    NHI-card column on some pages and an unknown account on others)."""
+    if value is None or ctx.resilient_parsing:
+        return value
+    alias = value.strip()
+    if not alias or not alias.isprintable() or len(alias) > 64:
+        raise UsageError(
+            T(
+                "--account:帳號「{alias}」無法使用(不可為空白、不可含控制字元、最多 64 個字元)",
+                "--account: the account '{alias}' cannot be used (not empty, no control "
+                "characters, at most 64 characters)",
+            ).format(alias=shown(value, 64)),
+            reason="bad-account",
+        )
+    return alias
+
+
 @ecpa.command("login", epilog=LOGIN_EPILOG)
 @click.option(
     "--return-url",
@@ -50,6 +69,7 @@ def ecpa() -> None:
     "--account",
     metavar="ALIAS",
     default=None,
+    callback=_account_alias,
     help="Sign in with eCPA's account/password column as ALIAS (the password from the "
     "standard sources) instead of the NHI-card column.",
 )
@@ -101,7 +121,17 @@ def login(
     with open_flow(settings, secrets=((password, "password"),)) as env:
         result = ecpa_login(env, password, return_url, account=account)
         if cookie_jar is not None:
-            count = write_cookie_jar(cookie_jar, env.browser.cookies.jar)
+            try:
+                count = write_cookie_jar(cookie_jar, env.browser.cookies.jar)
+            except LocalIOError as err:  # the login stands: show it, then what was not saved
+                emit(result.to_dict(), chosen)
+                raise LocalIOError(
+                    T("已登入,但{what_zh}", "logged in, but {what_en}").format(
+                        what_zh=err.message.zh, what_en=err.message.en
+                    ),
+                    hint=err.hint,
+                    reason=err.reason,
+                ) from None
             app.debug(
                 T("已寫入 {n} 個 cookie 到 {path}", "wrote {n} cookie(s) to {path}"),
                 n=count,

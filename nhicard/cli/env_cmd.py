@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from nhicard.cli.context import get_app
+from nhicard.cli.context import AppContext, get_app
 from nhicard.cli.help_layout import HelpGroup
 from nhicard.cli.output import emit, output_options, pick_format
 from nhicard.cli.params import Seconds
@@ -85,8 +85,16 @@ def _groups(ctx: click.Context, param: click.Parameter, value: str | None) -> tu
     try:
         return parse_groups(value)
     except ValueError as exc:
+        named = str(exc).strip(", ")
+        why = (
+            T("不明的群組:{g}", "unknown group: {g}").format(g=named)
+            if named
+            else T("沒有指定任何群組", "no group named")
+        )
+        choices = T("(可選:{all})", " (choose from {all})").format(all=", ".join(GROUPS))
+        lang = get_app(ctx).lang if isinstance(ctx.find_root().obj, AppContext) else None
         raise click.BadParameter(
-            f"unknown group: {exc} (choose from {', '.join(GROUPS)})", ctx=ctx, param=param
+            why.render(lang or "en") + choices.render(lang or "en"), ctx=ctx, param=param
         ) from None
 
 

@@ -20,6 +20,7 @@ from nhicard.cli.lazy import LazyGroup
 from nhicard.cli.output import no_color_option, tolerant_streams
 from nhicard.cli.params import Seconds, agent_url_callback
 from nhicard.cli.stop_signals import stop_signals_interrupt
+from nhicard.cli.streams import ReaderGone, guard_standard_streams
 from nhicard.core.errors import AlreadyReported, Category, NhicardError
 from nhicard.core.i18n import LANGS, T, default_lang
 
@@ -280,6 +281,8 @@ def _run(
     )
     try:
         rv = click.Group.main(group, args, prog_name, complete_var, standalone_mode=False, **extra)
+    except ReaderGone:
+        return 0  # stdout's pipe closed by its reader (| head): quietly stop
     except NhicardError as err:
         if not isinstance(err, AlreadyReported):
             report_error(err, lang)
@@ -315,6 +318,7 @@ def _run(
 def main(argv: list[str] | None = None) -> None:
     """The command line ``argv`` (default: ``sys.argv``); ends with ``SystemExit``."""
     tolerant_streams()
+    guard_standard_streams()
     args = list(sys.argv[1:] if argv is None else argv)
     if os.environ.get("_NHICARD_COMPLETE", "").startswith("powershell"):
         import nhicard.cli.powershell_completion  # noqa: F401 - registers it with Click

@@ -11,8 +11,8 @@ from typing import Any
 import click
 
 from nhicard.core.errors import UsageError
-from nhicard.core.i18n import T
-from nhicard.net.urlcheck import url_problem
+from nhicard.core.i18n import T, shown
+from nhicard.net.urlcheck import host_problem, url_problem
 
 YEAR = 365 * 24 * 3600.0
 
@@ -124,6 +124,22 @@ def _url_callback(schemes: tuple[str, ...], zh: str, en: str) -> Any:
         return value
 
     return check
+
+
+def host_callback(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """A host name or IP address option (``sim card --host``): a usage error for what no
+    resolver could take (``\xff``, an empty label), instead of retrying it until the wait ends."""
+    if value is None or ctx.resilient_parsing:
+        return value
+    why = host_problem(value)
+    if why is not None:
+        opt = _opt(param)
+        raise UsageError(
+            T(f"{opt}:{{host}} 無法使用:{why.zh}", f"{opt}: {{host}} cannot be used: {why.en}")
+            .format(host=shown(value)),
+            reason="bad-host",
+        )  # fmt: skip
+    return value
 
 
 # --agent-url: the official component's WebSocket address

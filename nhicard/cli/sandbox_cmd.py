@@ -83,6 +83,14 @@ def up(
     if endpoints is not None:
         data_file = _already_up(directory, endpoints)
     else:
+        from nhicard.sandbox.data import load_data
+        from nhicard.sandbox.vpcd import base_port
+
+        # what the server would refuse, said before anything starts
+        if data_file is not None:
+            load_data(data_file)
+        if not no_card:
+            base_port()
         app.info(T("正在啟動沙盒({dir})…", "Starting the sandbox ({dir})…"), dir=str(directory))
         endpoints = supervisor.start(
             directory, data_file=data_file, port_base=port_base, card=not no_card

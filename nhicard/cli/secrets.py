@@ -18,7 +18,7 @@ import click
 
 from nhicard.cli.context import AppContext
 from nhicard.core.errors import UsageError
-from nhicard.core.files import KIB, read_text_limited
+from nhicard.core.files import KIB, cannot_read, read_text_limited
 from nhicard.core.i18n import T, Text
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -63,6 +63,30 @@ def _empty(source: str) -> UsageError:
     )
 
 
+def _not_text(source: str) -> UsageError:
+    return UsageError(
+        T(
+            "{source} 提供的密碼不是 UTF-8 文字",
+            "the password from {source} is not UTF-8 text",
+        ).format(source=source),
+        hint=T(
+            "請以 UTF-8 編碼提供密碼(密碼為 6 至 12 個英數字元)。",
+            "Give the password in UTF-8 (it is 6 to 12 letters and digits).",
+        ),
+        reason="password-not-text",
+    )
+
+
+def _as_text(password: str, source: str) -> str:
+    """``password`` when it is text; bytes that were not UTF-8 (kept by Python as lone
+    surrogates, from the environment or a terminal in another encoding) are refused."""
+    try:
+        password.encode("utf-8")
+    except UnicodeEncodeError:
+        raise _not_text(source) from None
+    return password
+
+
 def read_password(
     app: AppContext,
     *,
@@ -85,25 +109,26 @@ def read_password(
             text = read_text_limited(
                 password_file, MAX_PASSWORD_FILE_BYTES, T("密碼檔", "password file")
             )
-        except (OSError, UnicodeDecodeError) as exc:
-            raise UsageError(
-                T("無法讀取密碼檔 {path}", "cannot read the password file {path}").format(
-                    path=str(password_file)
-                ),
-                detail=type(exc).__name__,
-            ) from None
+        except OSError as exc:
+            raise cannot_read(password_file, exc, T("密碼檔", "the password file")) from None
+        except UnicodeDecodeError:
+            raise _not_text(str(password_file)) from None
         password = _strip_line(text)
         if not password:
             raise _empty(str(password_file))
-        return password
+        return _as_text(password, str(password_file))
     if password_stdin:
-        password = _strip_line(sys.stdin.readline())
+        # one line, and no more than a password file may hold (stdin can be /dev/zero)
+        try:
+            password = _strip_line(sys.stdin.readline(MAX_PASSWORD_FILE_BYTES))
+        except UnicodeDecodeError:  # stdin decoded strictly (PYTHONIOENCODING=utf-8)
+            raise _not_text("stdin") from None
         if not password:
             raise _empty("stdin")
-        return password
+        return _as_text(password, "stdin")
     from_env = os.environ.get(envvar)
     if from_env:
-        return from_env
+        return _as_text(from_env, envvar)
     if not sys.stdin.isatty():
         raise UsageError(
             T("需要密碼,但標準輸入不是終端機", "a password is needed but stdin is not a terminal"),

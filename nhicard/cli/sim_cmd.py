@@ -10,6 +10,7 @@ import click
 
 from nhicard.cli.context import get_app
 from nhicard.cli.help_layout import HelpGroup
+from nhicard.cli.params import host_callback
 from nhicard.core.errors import UsageError
 from nhicard.core.i18n import T
 from nhicard.sandbox.vcard import FAULT_HELP
@@ -34,7 +35,9 @@ def sim() -> None:
     default=None,
     help="vpcd port to connect to (overrides --slot).",
 )
-@click.option("--host", default="127.0.0.1", show_default=True, help="vpcd host.")
+@click.option(
+    "--host", default="127.0.0.1", show_default=True, callback=host_callback, help="vpcd host."
+)
 @click.option(
     "--data",
     "data_file",

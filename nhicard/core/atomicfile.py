@@ -16,22 +16,26 @@ PUBLIC = 0o644
 
 
 @contextlib.contextmanager
-def _staged(path: Path, data: bytes, mode: int) -> Iterator[str]:
-    path.parent.mkdir(parents=True, exist_ok=True)
+def _staged(path: Path, data: bytes, mode: int, make_parent: bool = True) -> Iterator[str]:
+    if make_parent:
+        path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
     try:
         os.chmod(tmp, mode)
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())  # on the disk before it takes the name (a full disk says so)
         yield tmp
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
 
 
-def replace_file(path: Path, data: bytes, *, mode: int = PRIVATE) -> None:
-    """Write ``data`` to ``path`` (mode ``mode``), replacing any file that is there."""
-    with _staged(path, data, mode) as tmp:
+def replace_file(path: Path, data: bytes, *, mode: int = PRIVATE, make_parent: bool = True) -> None:
+    """Write ``data`` to ``path`` (mode ``mode``), replacing any file that is there; its
+    folder is made when missing unless ``make_parent`` is false (then ``FileNotFoundError``)."""
+    with _staged(path, data, mode, make_parent) as tmp:
         os.replace(tmp, path)
 
 

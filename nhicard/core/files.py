@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import errno
 from pathlib import Path
+from typing import Any
 
 from nhicard.core.errors import LocalIOError, UsageError
 from nhicard.core.i18n import T, Text
@@ -114,3 +115,39 @@ def cannot_read(path: str | Path, exc: BaseException, what: Text) -> LocalIOErro
         hint=io_hint(exc),
         reason="io-error",
     )
+
+
+# Nesting deeper than any real file needs; deeper input would exhaust Python's recursion
+# in the parser or in the code that walks the result.
+MAX_NESTING = 64
+
+
+def nesting_depth(value: object) -> int:
+    """How deeply ``value``'s dicts and lists nest (iteratively: any depth is safe)."""
+    deepest = 0
+    stack: list[tuple[object, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: list[object] = list(item.values())
+        elif isinstance(item, list):
+            children = list(item)
+        else:
+            continue
+        deepest = max(deepest, depth + 1)
+        stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+def parse_toml(text: str) -> dict[str, Any]:
+    """``tomllib.loads`` for a user's file: nesting over :data:`MAX_NESTING` levels is a
+    ``TOMLDecodeError`` like any other malformed TOML (never a ``RecursionError``)."""
+    import tomllib
+
+    try:
+        doc = tomllib.loads(text)
+    except RecursionError:
+        raise tomllib.TOMLDecodeError(f"nested more than {MAX_NESTING} levels deep") from None
+    if nesting_depth(doc) > MAX_NESTING:
+        raise tomllib.TOMLDecodeError(f"nested more than {MAX_NESTING} levels deep")
+    return doc

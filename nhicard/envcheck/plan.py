@@ -153,7 +153,7 @@ def make_env(
 
 def parse_groups(text: str | None) -> tuple[str, ...]:
     """``"pcsc,card"`` → ``("pcsc", "card")``; ValueError naming an unknown group."""
-    if not text:
+    if text is None:
         return GROUPS
     wanted = [g.strip() for g in text.split(",") if g.strip()]
     unknown = [g for g in wanted if g not in GROUPS]

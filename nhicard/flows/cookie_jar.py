@@ -10,13 +10,14 @@ is prefixed with ``#HttpOnly_`` (as curl writes and reads it); a session cookie 
 from __future__ import annotations
 
 import os
-import secrets
 import stat
 from collections.abc import Iterable
 from http.cookiejar import Cookie
 from pathlib import Path
 
+from nhicard.core.atomicfile import PRIVATE, replace_file
 from nhicard.core.errors import UsageError
+from nhicard.core.files import cannot_write
 from nhicard.core.i18n import T
 
 HEADER = (
@@ -89,33 +90,16 @@ def target_problem(target: Path) -> UsageError | None:
 def write_cookie_jar(path: Path, cookies: Iterable[Cookie]) -> int:
     """Write ``cookies`` to ``path`` (mode 0600, atomic replace); returns how many.
 
-    An unwritable place is a :class:`UsageError` (exit 2) naming the path."""
+    An unwritable place is a :class:`~nhicard.core.errors.LocalIOError` (exit 2) naming the
+    path and the system's reason; no partial file is left."""
     items = list(cookies)
     data = netscape_text(items).encode("utf-8")
     target = Path(path)
     problem = target_problem(target)
     if problem is not None:
         raise problem
-    tmp = target.with_name(f".{target.name}.{secrets.token_hex(6)}.tmp")
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-        os.replace(tmp, target)
+        replace_file(target, data, mode=PRIVATE, make_parent=False)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise UsageError(
-            T("無法寫入 cookie 檔 {path}", "cannot write the cookie file {path}").format(
-                path=str(target)
-            ),
-            hint=T("請確認目錄存在且可寫入。", "Check that the directory exists and is writable."),
-            reason="cookie-jar",
-            detail=type(exc).__name__,
-        ) from exc
+        raise cannot_write(target, exc, T("cookie 檔", "the cookie file")) from None
     return len(items)

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from nhicard.core.errors import UsageError
-from nhicard.core.i18n import T, Text
+from nhicard.core.i18n import T, Text, shown
 
 NEIGHBORHOOD_MAX = 999
 PASSWORD_MIN, PASSWORD_MAX = 6, 12
@@ -116,14 +116,19 @@ def check_email(value: str) -> str:
     return email
 
 
+_DIGITS_RE = re.compile(r"[0-9]{1,9}")
+
+
 def check_neighborhood(value: str | int) -> int:
     text = unicodedata.normalize("NFKC", str(value)).strip()
-    if not text.isdigit() or not 1 <= int(text) <= NEIGHBORHOOD_MAX:
+    # ASCII digits only (int() refuses "²" though it is a digit), and few enough that int()
+    # never meets Python's 4,300-digit limit
+    if not _DIGITS_RE.fullmatch(text) or not 1 <= int(text) <= NEIGHBORHOOD_MAX:
         raise _bad(
             T(
                 "鄰應為 1 至 999 的整數,收到「{value}」",
                 "the neighborhood (鄰) must be a whole number from 1 to 999, got '{value}'",
-            ).format(value=value),
+            ).format(value=shown(str(value), 40)),
             reason="bad-neighborhood",
         )
     return int(text)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import email.utils
+import errno
 import mailbox
 import os
 import re
@@ -20,6 +21,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
+from nhicard.core.errors import UsageError
+from nhicard.core.files import cannot_read
 from nhicard.core.i18n import T, Text
 from nhicard.mail.errors import MailSourceMissing, MailUnreadable
 from nhicard.mail.message import (
@@ -57,9 +60,12 @@ class MessageSource(Protocol):
         ...
 
 
-def _missing(
-    path: Path, kind_zh: str, kind_en: str, exc: Exception | None = None
-) -> MailSourceMissing:
+def _missing(path: Path, kind_zh: str, kind_en: str, exc: Exception | None = None) -> UsageError:
+    """The source is not there (:class:`MailSourceMissing`), or the system does not let us
+    read it (a directory given as a file, no permission: :func:`cannot_read`, with its
+    reason)."""
+    if isinstance(exc, OSError) and not isinstance(exc, FileNotFoundError):
+        return cannot_read(path, exc, T(kind_zh, f"the {kind_en}"))
     return MailSourceMissing(
         T("找不到{kind_zh} {path}", "{kind_en} {path} not found").format(
             kind_zh=kind_zh, kind_en=kind_en, path=str(path)
@@ -135,6 +141,13 @@ class MboxSource:
     def messages(
         self, *, since: datetime | None = None, hint: SearchHint | None = None
     ) -> Iterator[MailItem]:
+        if self.path.is_dir():
+            raise _missing(
+                self.path,
+                "mbox 檔",
+                "mbox file",
+                IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR)),
+            )
         if not self.path.is_file():
             raise _missing(self.path, "mbox 檔", "mbox file")
         try:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from nhicard.core.errors import UsageError
-from nhicard.core.files import MIB, read_text_limited
+from nhicard.core.files import MIB, parse_toml, read_text_limited
 from nhicard.core.i18n import T
 
 DEFAULT_ATR = "3BFF1800FF8131FE455448434331305445434F4744484E3224"
@@ -190,7 +190,7 @@ def load_data(path: str | Path | None = None) -> SandboxData:
     p = Path(path)
     try:
         text = read_text_limited(p, MAX_DATA_BYTES, T("沙盒資料檔", "sandbox data file"))
-        doc = tomllib.loads(text)
+        doc = parse_toml(text)
     except FileNotFoundError:
         raise _bad(str(p), "file not found") from None
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:

@@ -262,9 +262,9 @@ def parse_args(argv: list[str] | None = None) -> ServerOptions:
     parser.add_argument("--port-base", type=int, default=supervisor.DEFAULT_PORT_BASE)
     parser.add_argument("--no-card", action="store_true")
     args = parser.parse_args(argv)
-    from nhicard.sandbox.vpcd import DEFAULT_PORT, PORT_ENV
+    from nhicard.sandbox.vpcd import base_port
 
-    vpcd_port = int(os.environ.get(PORT_ENV) or DEFAULT_PORT)
+    vpcd_port = base_port()  # checked by `sandbox up` before it starts this process
     return ServerOptions(
         sandbox_dir=args.dir.resolve(),
         data_file=args.data,

@@ -22,8 +22,8 @@ import threading
 import time
 from collections.abc import Callable
 
-from nhicard.core.errors import NetworkError
-from nhicard.core.i18n import T
+from nhicard.core.errors import NetworkError, UsageError
+from nhicard.core.i18n import T, shown
 from nhicard.sandbox.vcard import CardPulled, VirtualCard
 
 DEFAULT_PORT = 35963
@@ -62,12 +62,39 @@ def unreachable(host: str, port: int, seconds: float, cause: OSError | None) -> 
     )
 
 
+def base_port() -> int:
+    """vpcd's first port (slot 0): ``NHICARD_VPCD_PORT``, else 35963; a usage error when the
+    variable is set to anything but a port number."""
+    env = os.environ.get(PORT_ENV, "").strip()
+    if not env:
+        return DEFAULT_PORT
+    if env.isascii() and env.isdecimal() and len(env) <= 5 and 1 <= int(env) <= 65535:
+        return int(env)
+    raise UsageError(
+        T(
+            "環境變數 {name} 應為連接埠號碼(1 至 65535),目前是「{value}」",
+            "the environment variable {name} must be a port number (1 to 65535), not '{value}'",
+        ).format(name=PORT_ENV, value=shown(env, 20)),
+        hint=T(
+            "請修正或取消設定 {name}(預設 {port})。", "Fix or unset {name} (default {port})."
+        ).format(name=PORT_ENV, port=DEFAULT_PORT),
+        reason="bad-environment",
+    )
+
+
 def slot_port(slot: int = 0, base: int | None = None) -> int:
-    """vpcd's port for ``slot``: ``base`` or env ``NHICARD_VPCD_PORT`` or 35963, plus slot."""
-    if base is None:
-        env = os.environ.get(PORT_ENV, "")
-        base = int(env) if env.isdigit() else DEFAULT_PORT
-    return base + slot
+    """vpcd's port for ``slot``: ``base`` or :func:`base_port`, plus slot (a usage error past
+    port 65535)."""
+    port = (base_port() if base is None else base) + slot
+    if port > 65535:
+        raise UsageError(
+            T(
+                "vpcd 插槽 {slot} 的連接埠 {port} 超過 65535",
+                "vpcd slot {slot} would be port {port}, past 65535",
+            ).format(slot=slot, port=port),
+            reason="bad-slot",
+        )
+    return port
 
 
 class VpcdCardClient:

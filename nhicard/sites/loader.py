@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 from nhicard.core.errors import UsageError
-from nhicard.core.files import MIB, read_text_limited
+from nhicard.core.files import MIB, parse_toml, read_text_limited
 from nhicard.core.i18n import T
 from nhicard.sites.model import (
     CHAIN_CARD_INPUTS,
@@ -42,6 +42,7 @@ BUILTIN = ("real", "sandbox")
 BUILTIN_DIR = Path(__file__).resolve().parent
 # a profile is a few KB of TOML; more is not a profile (/dev/zero, a FIFO that never ends)
 MAX_PROFILE_BYTES = 1 * MIB
+MAX_EXTENDS = 16  # profiles an extends chain may hold (a fix on a fix on real is 2)
 SANDBOX_KEYS = (
     "nhi_url",
     "ecpa_url",
@@ -136,9 +137,14 @@ class _Reader:
 
     def url(self, name: str, *, allow_http: bool, default: str | None = None) -> str:
         value = self.text(name, default)
-        parts = urlsplit(value)
         schemes = ("https", "http") if allow_http else ("https",)
-        if parts.scheme not in schemes or not parts.hostname:
+        try:
+            parts = urlsplit(value)
+            valid = parts.scheme in schemes and bool(parts.hostname)
+            parts.port  # noqa: B018 - raises ValueError for a port that is not a port
+        except ValueError:  # "https://[::1", "https://host:99999"
+            valid = False
+        if not valid:
             raise self.fail(
                 name,
                 "應為完整的 https:// 網址",
@@ -167,7 +173,10 @@ def _site(
     for page_name in pages_reader.data:
         page = pages_reader.table(page_name)
         path = page.text("path", "")
-        url = urljoin(base, path) if path else ""
+        try:
+            url = urljoin(base, path) if path else ""
+        except ValueError:  # "//[::1"
+            raise page.fail("path", "不是有效的網址路徑", "is not a valid URL path") from None
         if url and not url.startswith(("https://", "http://" if allow_http else "https://")):
             raise page.fail("path", "應為 https 網址", "must resolve to an https URL")
         controls_reader = page.table("controls", required=False)
@@ -421,7 +430,7 @@ def _read_toml(path: Path | None, *, builtin: str | None = None) -> dict[str, An
         else:
             assert path is not None
             text = read_text_limited(path, MAX_PROFILE_BYTES, T("網站設定檔", "site profile"))
-        return tomllib.loads(text)
+        return parse_toml(text)
     except UsageError as exc:  # larger than MAX_PROFILE_BYTES
         raise ProfileError(
             exc.message, hint=exc.hint, reason="profile-too-large", detail=exc.detail
@@ -498,6 +507,14 @@ def _load_data(name_or_path: str, seen: tuple[str, ...] = ()) -> tuple[dict[str,
                 "網站設定檔 {path}:extends 應為字串",
                 "site profile {path}: extends must be a string",
             ).format(path=path),
+            reason="profile-invalid",
+        )
+    if len(seen) >= MAX_EXTENDS:
+        raise ProfileError(
+            T(
+                "網站設定檔 {path}:extends 串接超過 {n} 層",
+                "site profile {path}: extends chains more than {n} profiles",
+            ).format(path=path, n=MAX_EXTENDS),
             reason="profile-invalid",
         )
     target = parent if parent in BUILTIN else str(path.parent / parent)

@@ -100,9 +100,12 @@ def test_only_selects_groups_and_rejects_unknown_ones() -> None:
         "system.pyscard",
         "system.pcsc-library",
     ]
-    proc = run_nhicard("env", "check", "--only", "system,nope")
+    proc = run_nhicard("--lang", "en", "env", "check", "--only", "system,nope")
     assert proc.returncode == 2
     assert "unknown group: nope" in proc.stderr
+    proc = run_nhicard("--lang", "zh-TW", "env", "check", "--only", " , ")
+    assert proc.returncode == 2  # no group at all is not "every group"
+    assert "沒有指定任何群組" in proc.stderr
 
 
 def test_table_marks_each_line_and_puts_fixes_under_failures() -> None:
