@@ -128,3 +128,56 @@ def test_register_with_the_state_dir_on_a_full_disk_submits_nothing(
     )  # fmt: skip
     assert in_chinese.returncode == 2 and "請先釋出磁碟空間" in in_chinese.stderr
     assert sandbox.application("000012345678") is None
+
+
+def test_ecpa_cookie_jar_on_a_full_disk_keeps_the_login_and_says_what_was_lost(
+    sandbox: SandboxServer,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """The login succeeded: it is printed; the jar that could not be written is an I/O
+    error (exit 2) naming the file and the reason, and no partial jar is left."""
+    full = tmp_path / "full"
+    jar = full / "jar.txt"
+    env = {**sandbox.env(), "NHICARD_PASSWORD": "Ecpa-135790"}  # the sandbox's account
+    for lang, said in (
+        ("en", f"logged in, but cannot write the cookie file “{jar}”: No space left on device"),
+        ("zh-TW", f"已登入,但無法寫入cookie 檔「{jar}」:No space left on device"),
+    ):
+        done = on_full_disk(
+            full, "--profile", "sandbox", "--agent", "nhiicc", "--agent-url",
+            "wss://127.0.0.1:1/echo", "--lang", lang, "ecpa", "login", "--json",
+            "--account", "ming.wang", "--cookie-jar", str(jar), env=env,
+        )  # fmt: skip
+        assert done.returncode == 2, done.stderr
+        assert json.loads(done.stdout)["status"] == "logged-in"
+        assert said in done.stderr
+        assert "internal error" not in done.stderr and "Traceback" not in done.stderr
+    assert not jar.exists()  # the tmpfs is gone with its namespace; nothing escaped it
+
+
+def test_results_to_stdout_on_a_full_disk_are_an_io_error(
+    virtual_cards: VirtualCardSlots,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """`card read --json > FILE` on a full disk: the card is read, its results cannot be
+    written, and the command says so (exit 2), never exit 0 with an empty file."""
+    virtual_cards.insert()
+    full = tmp_path / "full"
+    full.mkdir()
+    command = " ".join(shlex.quote(a) for a in [nhicard_executable(), "--lang", "en", "-r", "0",
+                                                 "card", "read", "--json"])  # fmt: skip
+    script = (
+        f"mount -t tmpfs -o size=16k tmpfs {shlex.quote(str(full))} && "
+        f"(dd if=/dev/zero of={shlex.quote(str(full / 'fill'))} bs=1k count=64 2>/dev/null;"
+        f" true) && {command} > {shlex.quote(str(full / 'card.json'))}"
+    )
+    done = subprocess.run(
+        ["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
+        env=dict(os.environ) | {"LANG": "C.UTF-8", "PYTHONIOENCODING": "utf-8"},
+        capture_output=True, text=True, timeout=90,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert "cannot write to standard output, the results are lost: No space left on device" in (
+        done.stderr
+    )
+    assert "internal error" not in done.stderr

@@ -112,7 +112,11 @@ def invocations(draw: st.DrawFn, files: Path, command: str) -> list[str]:
     if draw(st.integers(0, 5)) == 5:
         args += ["-r", draw(junk)]
     if draw(st.integers(0, 5)) == 5:
-        args += ["--profile", draw(st.sampled_from(["real", "nonexistent.toml"]) | junk)]
+        hostile_profiles = [str(files / name) for name in HOSTILE_PROFILES]
+        args += [
+            "--profile",
+            draw(st.sampled_from(["real", "nonexistent.toml", *hostile_profiles]) | junk),
+        ]
     else:
         args += ["--profile", "sandbox"]
     out = draw(st.sampled_from([[], ["--json"], ["--format", "csv"], ["--format", "table"]]))
@@ -170,10 +174,29 @@ def invocations(draw: st.DrawFn, files: Path, command: str) -> list[str]:
     return args + ["completion", draw(st.sampled_from(["bash", "zsh", "fish"]) | junk)]
 
 
+# profiles written into the files folder (fuzz_env): nested past any limit, an extends chain
+# of 200 files, an unparsable URL, a device
+HOSTILE_PROFILES = ("deep.toml", "chain0.toml", "bad-url.toml", "dev-zero.toml")
+# the environment and standard streams an invocation may meet (issue 23, item 5)
+environments = st.fixed_dictionaries(
+    {},
+    optional={
+        "NHICARD_STATE_DIR": st.sampled_from(["/dev/null", "/proc/version"]),
+        "NHICARD_SANDBOX_DIR": st.just("/dev/null"),
+        "NHICARD_VPCD_PORT": st.sampled_from(["junk", "0", "99999999", "\udcff", "9" * 5000]),
+        "NHICARD_PASSWORD": st.sampled_from(["", "\udcff\udcfeab12", "x" * 5000, "ab\x00cd12"]),
+        "NHICARD_IMAP_PASSWORD": st.sampled_from(["", "\udcffimap"]),
+    },
+)
+streams = st.sampled_from(["normal", "normal", "stdout-full", "stdout-closed", "stderr-full",
+                           "stdin-closed"])  # fmt: skip
+
 HANG_SECONDS = 30.0  # one invocation taking longer than this is a hang: the test fails
 
 
-def run_in_process(argv: list[str]) -> tuple[int, str]:
+def run_in_process(
+    argv: list[str], env: dict[str, str] | None = None, stream: str = "normal"
+) -> tuple[int, str]:
     """``main(argv)`` in a forked child of this process (cheap, and whatever PC/SC or signal
     state the command sets up dies with it), stdin and stdout on /dev/null, stderr captured;
     returns (exit code, stderr). A child still running after HANG_SECONDS is killed and
@@ -186,11 +209,20 @@ def run_in_process(argv: list[str]) -> tuple[int, str]:
             os.close(read_end)
             null = os.open(os.devnull, os.O_RDWR)
             os.dup2(null, 0)
-            os.dup2(null, 1)
+            os.dup2(os.open("/dev/full", os.O_WRONLY) if stream == "stdout-full" else null, 1)
             os.dup2(write_end, 2)
             sys.stdin = open(0, encoding="utf-8", closefd=False)  # noqa: SIM115
             sys.stdout = open(1, "w", encoding="utf-8", closefd=False)  # noqa: SIM115
             sys.stderr = open(2, "w", encoding="utf-8", closefd=False)  # noqa: SIM115
+            if stream == "stdout-closed":
+                os.close(1)
+                sys.stdout = None  # type: ignore[assignment] - what Python leaves for >&-
+            if stream == "stdin-closed":
+                os.close(0)
+                sys.stdin = None  # type: ignore[assignment]
+            # the streams cli.main treats as the process's own (cli.streams)
+            sys.__stdin__, sys.__stdout__ = sys.stdin, sys.stdout  # type: ignore[misc]
+            os.environ.update(env or {})
             from nhicard.pcsc import context as pcsc_context
 
             pcsc_context._shared = None  # never a PC/SC handle of the parent (its socket)
@@ -264,6 +296,12 @@ def fuzz_env(tmp_path_factory: pytest.TempPathFactory) -> Path:
     files = base / "files"
     for sub in ("new", "cur", "tmp"):
         (files / "Maildir" / sub).mkdir(parents=True)
+    (files / "deep.toml").write_text("x = " + "[" * 3000 + "]" * 3000)
+    for i in range(200):
+        parent = f"chain{i + 1}.toml" if i < 199 else "real"
+        (files / f"chain{i}.toml").write_text(f'extends = "{parent}"\n')
+    (files / "bad-url.toml").write_text('extends = "real"\n[nhi]\nbase_url = "https://[::1"\n')
+    (files / "dev-zero.toml").symlink_to("/dev/zero")
     return files
 
 
@@ -290,9 +328,9 @@ def test_cli_fuzz_exit_codes_and_no_traceback(isolated: Path, command: str) -> N
         database=None,
         suppress_health_check=[*settings.default.suppress_health_check, HealthCheck.data_too_large],
     )
-    @given(argv=invocations(isolated, command))
-    def one(argv: list[str]) -> None:
-        code, stderr = run_in_process(argv)
+    @given(argv=invocations(isolated, command), env=environments, stream=streams)
+    def one(argv: list[str], env: dict[str, str], stream: str) -> None:
+        code, stderr = run_in_process(argv, env, stream)
         seen.append((argv, code, stderr))
         assert code in CONTRACT_CODES, (argv, code, stderr[-2000:])
         assert "Traceback" not in stderr, (argv, stderr[-2000:])
