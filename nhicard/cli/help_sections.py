@@ -33,7 +33,9 @@ class Sections:
 EXIT_MEANINGS: dict[int, str] = {
     0: N_("success"),
     1: N_("internal error: a bug in nhicard (a short hint; the traceback with -v)"),
-    2: N_("usage error: a wrong option or value"),
+    2: N_(
+        "usage error: a wrong option, value or input file, or a file or stream that cannot be read or written"
+    ),
     3: N_("PC/SC unavailable: pcscd not running, or its library missing"),
     4: N_("no reader, or the reader named by -r not found"),
     5: N_("no card, card removed, or not an NHI card"),
