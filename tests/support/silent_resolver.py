@@ -22,6 +22,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.support.private_mounts import require_private_mounts
+
 RESOLVER = "127.0.0.53"  # systemd-resolved's stub address; any of 127.0.0.0/8 would do
 # glibc's own limits set far past any deadline of ours: 30 s per try, 5 tries per query
 SLOW_GLIBC = "options timeout:30 attempts:5"
@@ -47,20 +49,11 @@ exit $rc
 
 
 def require_private_network() -> None:
-    """Root, ``unshare``, ``mount`` and ``ip`` (private network and mount namespaces)."""
-    missing = [p for p in ("unshare", "mount", "ip") if shutil.which(p) is None]
-    # the files bound over (a bind needs its target to exist)
-    missing += [p for p in ("/etc/resolv.conf", "/etc/hosts", "/etc/nsswitch.conf")
-                if not os.path.isfile(p)]  # fmt: skip
-    if os.geteuid() != 0:
-        missing.append("root (private network namespaces)")
-    if missing:
-        import pytest
-
-        why = "needs " + ", ".join(missing)
-        if os.environ.get("CI"):
-            pytest.fail(why)
-        pytest.skip(why)
+    """Root, ``unshare``, ``mount`` and ``ip`` (private network and mount namespaces), and
+    the files bound over (a bind needs its target to exist)."""
+    require_private_mounts(
+        shutil.which("ip") or "ip", "/etc/resolv.conf", "/etc/hosts", "/etc/nsswitch.conf"
+    )
 
 
 def wire_name(host: str) -> bytes:

@@ -4,30 +4,13 @@ by a command that fails first), and nothing an existing report holds is lost."""
 from __future__ import annotations
 
 import shutil
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from nhicard.card.report import ReportFile, read_report
-from nhicard.card.verification import Verification
 from nhicard.core.errors import UsageError
-
-
-def verification(number: str) -> Verification:
-    return Verification(
-        reader="Virtual PCD 00 00",
-        atr=b"\x3b\x00",
-        card_type="nhi",
-        card_number=number,
-        id_number="A123456789",
-        reason=None,
-        detail=None,
-        verified_at=datetime(2026, 11, 27, 1, 30, tzinfo=UTC),
-        total_ms=12.0,
-        apdu_ms=10.0,
-        apdu_count=3,
-    )
+from tests.support.fakes import verification
 
 
 @pytest.mark.parametrize("name", ["box.csv", "box.jsonl"])

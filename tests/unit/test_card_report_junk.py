@@ -8,18 +8,17 @@ from __future__ import annotations
 import errno
 import json
 import os
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from nhicard.card import report as report_module
 from nhicard.card.report import REPORT_FIELDS, ReportFile, read_report
-from nhicard.card.verification import Verification
 from nhicard.cli.card_verify_cmd import _maybe_report
 from nhicard.cli.main import exit_code_for
 from nhicard.core.errors import AlreadyReported, Category, LocalIOError, UsageError
 from nhicard.core.i18n import T
+from tests.support.fakes import verification
 
 HEADER = ",".join(REPORT_FIELDS) + "\n"
 RECORD = {
@@ -34,22 +33,6 @@ RECORD = {
     "apdu_ms": 1.0,
 }
 LINE = json.dumps(RECORD, ensure_ascii=False) + "\n"
-
-
-def verification(number: str) -> Verification:
-    return Verification(
-        reader="Virtual PCD 00 00",
-        atr=b"\x3b\x00",
-        card_type="nhi",
-        card_number=number,
-        id_number="A123456789",
-        reason=None,
-        detail=None,
-        verified_at=datetime(2026, 11, 27, 1, 30, tzinfo=UTC),
-        total_ms=12.0,
-        apdu_ms=10.0,
-        apdu_count=3,
-    )
 
 
 JUNK = [

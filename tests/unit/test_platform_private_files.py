@@ -5,15 +5,14 @@ Windows with Python 3.11 and 3.12 (it came there in 3.13). ``card verify --repor
 from __future__ import annotations
 
 import os
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from nhicard.card.report import ReportFile
-from nhicard.card.verification import Verification
 from nhicard.core.atomicfile import make_private
 from nhicard.sandbox import supervisor
+from tests.support.fakes import verification
 
 
 @pytest.fixture(params=["fchmod", "no-fchmod"])
@@ -22,22 +21,6 @@ def fchmod(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> s
     if request.param == "no-fchmod":
         monkeypatch.delattr(os, "fchmod")
     return str(request.param)
-
-
-def verification() -> Verification:
-    return Verification(
-        reader="Virtual PCD 00 00",
-        atr=b"\x3b\x00",
-        card_type="nhi",
-        card_number="000012345678",
-        id_number="A123456789",
-        reason=None,
-        detail=None,
-        verified_at=datetime(2026, 11, 27, 9, 30, tzinfo=UTC),
-        total_ms=12.0,
-        apdu_ms=10.0,
-        apdu_count=3,
-    )
 
 
 def mode(path: Path) -> int:
@@ -62,7 +45,7 @@ def test_report_with_full_id_numbers_is_private(tmp_path: Path, fchmod: str) -> 
     old.chmod(0o644)  # a report that existed before, readable by others
     for path in (new, old):
         report = ReportFile(path, show_pii=True)
-        report.append(verification())  # a new report is made with its first record
+        report.append(verification(hour=9))  # a new report is made with its first record
         report.close()
         assert mode(path) == 0o600
     assert new.read_text().startswith("verified_at,")
