@@ -160,11 +160,12 @@ def test_results_to_stdout_on_a_full_disk_are_an_io_error(
     tmp_path: Path,
 ) -> None:
     """`card read --json > FILE` on a full disk: the card is read, its results cannot be
-    written, and the command says so (exit 2), never exit 0 with an empty file."""
-    virtual_cards.insert()
+    written, and the command says so (exit 2), never exit 0 with an empty file. Slot 1: this
+    module's sandbox keeps its own card on slot 0."""
+    virtual_cards.insert(slot=1)
     full = tmp_path / "full"
     full.mkdir()
-    command = " ".join(shlex.quote(a) for a in [nhicard_executable(), "--lang", "en", "-r", "0",
+    command = " ".join(shlex.quote(a) for a in [nhicard_executable(), "--lang", "en", "-r", "1",
                                                  "card", "read", "--json"])  # fmt: skip
     script = (
         f"mount -t tmpfs -o size=16k tmpfs {shlex.quote(str(full))} && "
