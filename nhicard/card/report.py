@@ -64,10 +64,6 @@ def _not_a_report(path: Path, what: str) -> UsageError:
     )
 
 
-def _shown(text: str) -> str:
-    return shown(text, SHOWN_CHARS)
-
-
 def read_report(path: str | Path) -> list[dict[str, Any]]:
     """The records already in a report (none when the file does not exist). A last line
     cut short by a crash is skipped; a file with other columns, or one that cannot be
@@ -114,9 +110,9 @@ def _csv_records(path: Path, text: str) -> list[dict[str, Any]]:
     try:
         rows = list(csv.reader(io.StringIO(text)))
     except csv.Error as err:  # a field over the csv module's limit, …
-        raise _not_a_report(path, f"CSV: {_shown(str(err))}") from None
+        raise _not_a_report(path, f"CSV: {shown(str(err), SHOWN_CHARS)}") from None
     if not rows or tuple(rows[0]) != REPORT_FIELDS:
-        raise _not_a_report(path, "header " + _shown(",".join(rows[0] if rows else [])))
+        raise _not_a_report(path, "header " + shown(",".join(rows[0] if rows else []), SHOWN_CHARS))
     return [
         dict(zip(REPORT_FIELDS, row, strict=True))
         for row in rows[1:]
@@ -138,11 +134,11 @@ def _jsonl_records(path: Path, text: str) -> list[dict[str, Any]]:
         except RecursionError:
             raise _not_a_report(path, f"line {number} is nested too deeply") from None
         except ValueError as err:  # e.g. an integer of more digits than Python converts
-            raise _not_a_report(path, f"line {number}: {_shown(str(err))}") from None
+            raise _not_a_report(path, f"line {number}: {shown(str(err), SHOWN_CHARS)}") from None
         if not isinstance(record, dict):
             raise _not_a_report(path, f"line {number} is not a JSON object")
         if set(record) != set(REPORT_FIELDS):
-            raise _not_a_report(path, "keys " + _shown(",".join(sorted(record))))
+            raise _not_a_report(path, "keys " + shown(",".join(sorted(record)), SHOWN_CHARS))
         records.append(record)
     return records
 

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import click
 
-from nhicard.cli.context import AppContext, get_app
+from nhicard.cli.context import get_app
 from nhicard.cli.help_layout import HelpGroup
 from nhicard.cli.output import emit, output_options, pick_format
 from nhicard.cli.params import Seconds
 from nhicard.cli.records import check_record, env_report
-from nhicard.core.errors import ChecksFailed
-from nhicard.core.i18n import T
+from nhicard.core.errors import ChecksFailed, UsageError
+from nhicard.core.i18n import T, shown
 from nhicard.envcheck import FAIL, GROUPS, PASS, SKIP, WARN, CheckResult, run_checks
 from nhicard.envcheck.settings import AgentSettings
 
@@ -87,14 +87,15 @@ def _groups(ctx: click.Context, param: click.Parameter, value: str | None) -> tu
     except ValueError as exc:
         named = str(exc).strip(", ")
         why = (
-            T("不明的群組:{g}", "unknown group: {g}").format(g=named)
+            T("不明的群組:{g}", "unknown group: {g}").format(g=shown(named))
             if named
             else T("沒有指定任何群組", "no group named")
         )
-        choices = T("(可選:{all})", " (choose from {all})").format(all=", ".join(GROUPS))
-        lang = get_app(ctx).lang if isinstance(ctx.find_root().obj, AppContext) else None
-        raise click.BadParameter(
-            why.render(lang or "en") + choices.render(lang or "en"), ctx=ctx, param=param
+        raise UsageError(  # rendered in the chosen language by the root group
+            T("--only:{why_zh}(可選:{all})", "--only: {why_en} (choose from {all})").format(
+                why_zh=why.zh, why_en=why.en, all=", ".join(GROUPS)
+            ),
+            reason="bad-group",
         ) from None
 
 

@@ -3,7 +3,6 @@ become messages and exit codes (cli-contract.md)."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
 from typing import Any, NoReturn
@@ -298,11 +297,6 @@ def _run(
     except KeyboardInterrupt:
         click.echo(INTERRUPTED.render(lang), err=True)
         return EXIT_CODES[Category.INTERRUPTED]
-    except BrokenPipeError:
-        # stdout closed by the reader of a pipe (| head): quietly stop
-        with contextlib.suppress(OSError):
-            sys.stdout = open(os.devnull, "w")  # noqa: SIM115
-        return 0
     except Exception as err:  # noqa: BLE001 - the single catch-all that turns bugs into exit 1
         if verbose:
             import traceback

@@ -69,10 +69,19 @@ def _to_null(fd: int) -> None:
             os.close(null)
 
 
-class _Standard(io.TextIOWrapper):
-    """A standard stream over the same buffer as Python's, with what a failed write means."""
+class ReaderGone(NhicardError):
+    """The reader of the pipe on stdout went away (``| head``): not an error, the command
+    ends quietly with exit 0 (``cli.main``). Not Python's ``BrokenPipeError``, which Click
+    turns into exit 1 before ``cli.main`` sees it."""
 
-    def __init__(self, original: io.TextIOWrapper) -> None:
+
+class GuardedStream(io.TextIOWrapper):
+    """A standard stream over the same buffer as Python's. On the first failed write its
+    descriptor goes to the null device; then, for ``results`` (stdout), every write raises
+    :func:`stream_failed` (the results are lost) or :class:`ReaderGone`; for messages
+    (stderr) writes are passed over."""
+
+    def __init__(self, original: io.TextIOWrapper, *, results: bool) -> None:
         super().__init__(
             original.buffer,
             encoding=original.encoding,
@@ -81,20 +90,30 @@ class _Standard(io.TextIOWrapper):
             write_through=original.write_through,
         )
         self._fd = original.fileno()
+        self._results = results
         self._lost: OSError | None = None  # the failure, once there was one
 
-    def _failed(self, exc: OSError) -> Any:
-        raise NotImplementedError
+    def _failed(self, exc: OSError) -> None:
+        if self._lost is None:
+            self._lost = exc
+            _to_null(self._fd)
+        if not self._results:
+            return
+        if isinstance(exc, BrokenPipeError):
+            raise ReaderGone(T("管線的讀取端已關閉", "the pipe's reader went away")) from None
+        raise stream_failed(STDOUT, exc) from None
 
     def write(self, s: str) -> int:
         if isinstance(s, str) and not s:
             return 0  # nothing to write (/dev/full refuses even that)
         if self._lost is not None:
-            return self._failed(self._lost) or len(s)
+            self._failed(self._lost)
+            return len(s)
         try:
             return super().write(s)
         except OSError as exc:
-            return self._failed(exc) or len(s)
+            self._failed(exc)
+            return len(s)
 
     def flush(self) -> None:
         if self._lost is not None:
@@ -103,35 +122,6 @@ class _Standard(io.TextIOWrapper):
             super().flush()
         except OSError as exc:
             self._failed(exc)
-
-
-class ReaderGone(NhicardError):
-    """The reader of the pipe on stdout went away (``| head``): not an error, the command
-    ends quietly with exit 0 (``cli.main``). Not Python's ``BrokenPipeError``, which Click
-    turns into exit 1 before ``cli.main`` sees it."""
-
-
-class ResultStream(_Standard):
-    """stdout: a failed write is :func:`stream_failed` (the results are lost), or
-    :class:`ReaderGone` when the pipe's reader went away."""
-
-    def _failed(self, exc: OSError) -> Any:
-        if self._lost is None:
-            self._lost = exc
-            _to_null(self._fd)
-        if isinstance(exc, BrokenPipeError):
-            raise ReaderGone(T("管線的讀取端已關閉", "the pipe's reader went away")) from None
-        raise stream_failed(STDOUT, exc) from None
-
-
-class MessageStream(_Standard):
-    """stderr: a failed write is passed over (messages are best effort)."""
-
-    def _failed(self, exc: OSError) -> Any:
-        if self._lost is None:
-            self._lost = exc
-            _to_null(self._fd)
-        return None
 
 
 class ClosedStream(io.TextIOBase):
@@ -170,12 +160,12 @@ def guard_standard_streams() -> None:
     are, e.g. a test's captured output)."""
     if sys.stdin is None:
         sys.stdin = ClosedStream(STDIN)  # type: ignore[assignment]
-    for name, kind in (("stdout", ResultStream), ("stderr", MessageStream)):
+    for name, results in (("stdout", True), ("stderr", False)):
         stream: TextIO | None = getattr(sys, name)
         if stream is None:
-            if name == "stdout":
+            if results:
                 sys.stdout = ClosedStream(STDOUT)  # type: ignore[assignment]
             continue
         if type(stream) is io.TextIOWrapper and stream is getattr(sys, f"__{name}__"):
             stream.flush()
-            setattr(sys, name, kind(stream))
+            setattr(sys, name, GuardedStream(stream, results=results))

@@ -538,9 +538,7 @@ def hosts_add(m: Machine) -> bool:
             raise _hosts_error(m, exc) from None
         return True
     backup = Path(str(m.hosts_file) + BACKUP_SUFFIX)
-    try:
-        with open(m.hosts_file, "r+b"):  # writable at all (read-only, refused)? no backup yet
-            pass
+    try:  # hosts_check found it writable before any change
         shutil.copy2(m.hosts_file, backup)
     except OSError as exc:
         with contextlib.suppress(OSError):
